@@ -1,0 +1,19 @@
+//! Domain model and repository traits shared by every storage backend and by the server.
+//!
+//! # Layout
+//! - [`model`]: configs (formal, gray variants, history), namespaces, services and instances.
+//! - [`error`]: [`RepoError`], the one error enum of kinds every backend maps its driver errors onto.
+//! - [`repo`]: the object-safe repository traits ([`ConfigRepo`], [`NamespaceRepo`],
+//!   [`InstanceRepo`]) and [`Capabilities`], the contract the conformance suite checks.
+//! - [`validate`]: Nacos's parameter rules (allowed characters and lengths), shared by every edge.
+//!
+//! Nothing here knows about HTTP, gRPC or SQL.
+
+pub mod error;
+pub mod model;
+pub mod repo;
+pub mod validate;
+
+pub use error::{RepoError, RepoResult};
+pub use model::*;
+pub use repo::{Capabilities, ConfigRepo, InstanceRepo, NamespaceRepo, Repos};

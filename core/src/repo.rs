@@ -1,0 +1,146 @@
+//! Repository traits. The server holds them as `Arc<dyn …>`, so they are object safe
+//! (`#[async_trait]`). Every method documents its atomicity and the error kinds it returns;
+//! [`RepoError::Unavailable`] and [`RepoError::Internal`] may come from any method and are not
+//! repeated below. The public conformance suite in `nacos-tests` checks these contracts.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::RepoResult;
+use crate::model::*;
+
+/// What a backend supports, so the conformance suite skips the rest loudly instead of silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Beta and tag variants of configs.
+    pub gray_configs: bool,
+    /// Durable services and persistent instances ([`InstanceRepo`]).
+    pub persistent_instances: bool,
+}
+
+impl Capabilities {
+    pub const ALL: Capabilities = Capabilities { gray_configs: true, persistent_instances: true };
+}
+
+/// Configs: formal rows, their history, their gray (beta / tag) variants.
+#[async_trait]
+pub trait ConfigRepo: Send + Sync + std::fmt::Debug {
+    /// The formal config, or `None`.
+    async fn get(&self, key: &ConfigKey) -> RepoResult<Option<ConfigItem>>;
+
+    /// Insert or update a formal config and append its history row, atomically: either both are
+    /// written or neither. Insert assigns a new id, writes history `I` with the new content and
+    /// `config_id` 0; update keeps the id and the unspecified (`None`) fields and writes history
+    /// `U` with the *previous* content. Returns the stored row.
+    ///
+    /// Errors: `PreconditionFailed` when `cas_md5` is set and differs from the stored md5 (or
+    /// the config is missing); nothing is written then.
+    async fn publish(&self, publish: ConfigPublish) -> RepoResult<ConfigItem>;
+
+    /// Delete a formal config and its tags, appending history `D` with the deleted content,
+    /// atomically. Returns the deleted row, or `None` when it did not exist (nothing written).
+    async fn remove(&self, key: &ConfigKey, operator: &Operator) -> RepoResult<Option<ConfigItem>>;
+
+    /// Delete formal configs by id, each as [`ConfigRepo::remove`]; the whole batch is one
+    /// atomic write. Unknown ids are skipped. Returns the deleted rows.
+    async fn remove_by_ids(&self, ids: &[u64], operator: &Operator)
+    -> RepoResult<Vec<ConfigItem>>;
+
+    /// One page of the formal configs matching `query`, ordered by id ascending, with the total
+    /// count of matches. A page past the end is empty (not an error).
+    async fn search(&self, query: &ConfigQuery) -> RepoResult<Page<ConfigItem>>;
+
+    /// One page of the history of a key, newest first (by nid descending), including rows of
+    /// earlier incarnations of the key.
+    async fn history(&self, key: &ConfigKey, page: PageRequest) -> RepoResult<Page<HistoryEntry>>;
+
+    /// One history row by nid, or `None`.
+    async fn history_entry(&self, nid: u64) -> RepoResult<Option<HistoryEntry>>;
+
+    /// The newest history row whose `config_id` is `config_id`, or `None`.
+    async fn previous_history(&self, config_id: u64) -> RepoResult<Option<HistoryEntry>>;
+
+    /// A beta or tag variant, or `None`.
+    async fn get_gray(&self, key: &ConfigKey, gray: &Gray) -> RepoResult<Option<GrayConfig>>;
+
+    /// Every gray variant of a key (beta first, then tags by name).
+    async fn list_grays(&self, key: &ConfigKey) -> RepoResult<Vec<GrayConfig>>;
+
+    /// Insert or replace a gray variant, atomically. No history is written (as Nacos 2.4).
+    ///
+    /// Errors: `PreconditionFailed` when `cas_md5` is set and differs from the stored variant's md5.
+    async fn publish_gray(&self, gray: Gray, publish: GrayPublish) -> RepoResult<GrayConfig>;
+
+    /// Delete a gray variant. Returns it, or `None` when it did not exist.
+    async fn remove_gray(&self, key: &ConfigKey, gray: &Gray) -> RepoResult<Option<GrayConfig>>;
+
+    /// Keys whose formal or gray content changed (including deletes) at or after `since_ms`,
+    /// oldest first. Backends answer this from an index, not a scan of every config.
+    async fn changed_since(&self, since_ms: i64) -> RepoResult<Vec<ConfigChange>>;
+}
+
+/// Custom namespaces (`tenant_info`). The public namespace is implicit and never stored.
+#[async_trait]
+pub trait NamespaceRepo: Send + Sync + std::fmt::Debug {
+    /// Every custom namespace, ordered by creation time then id.
+    async fn list(&self) -> RepoResult<Vec<Namespace>>;
+
+    async fn get(&self, id: &str) -> RepoResult<Option<Namespace>>;
+
+    /// Errors: `AlreadyExists` when the id is taken (nothing written).
+    async fn create(&self, namespace: Namespace) -> RepoResult<()>;
+
+    /// Change name and description. Errors: `NotFound`.
+    async fn update(&self, id: &str, name: &str, desc: &str) -> RepoResult<()>;
+
+    /// Returns whether it existed. Configs and services in it are kept, as Nacos keeps them.
+    async fn delete(&self, id: &str) -> RepoResult<bool>;
+}
+
+/// Durable naming data: service settings and persistent (non-ephemeral) instances.
+/// Ephemeral instances never reach a repository.
+#[async_trait]
+pub trait InstanceRepo: Send + Sync + std::fmt::Debug {
+    /// Every stored service, ordered by key.
+    async fn list_services(&self) -> RepoResult<Vec<ServiceMeta>>;
+
+    async fn get_service(&self, key: &ServiceKey) -> RepoResult<Option<ServiceMeta>>;
+
+    /// Errors: `AlreadyExists` (nothing written).
+    async fn create_service(&self, meta: ServiceMeta) -> RepoResult<()>;
+
+    /// Replace the settings of an existing service. Errors: `NotFound`.
+    async fn update_service(&self, meta: ServiceMeta) -> RepoResult<()>;
+
+    /// Delete a service. Errors: `NotFound`; `PreconditionFailed` while persistent instances
+    /// remain (nothing written).
+    async fn delete_service(&self, key: &ServiceKey) -> RepoResult<()>;
+
+    /// Insert or replace the persistent instance with the same `(ip, port, cluster)`, creating
+    /// the service as persistent if it is missing, atomically.
+    ///
+    /// Errors: `PreconditionFailed` when the service exists and is ephemeral.
+    async fn register_instance(&self, service: &ServiceKey, instance: Instance) -> RepoResult<()>;
+
+    /// Remove a persistent instance; returns it, or `None` when absent.
+    async fn deregister_instance(
+        &self,
+        service: &ServiceKey,
+        ip: &str,
+        port: u16,
+        cluster: &str,
+    ) -> RepoResult<Option<Instance>>;
+
+    /// Persistent instances of a service, ordered by `(ip, port, cluster)`.
+    async fn list_instances(&self, service: &ServiceKey) -> RepoResult<Vec<Instance>>;
+}
+
+/// One backend's set of repositories, as a storage factory hands them to the server.
+#[derive(Clone, Debug)]
+pub struct Repos {
+    pub configs: Arc<dyn ConfigRepo>,
+    pub namespaces: Arc<dyn NamespaceRepo>,
+    pub instances: Arc<dyn InstanceRepo>,
+    pub capabilities: Capabilities,
+}
