@@ -1,1 +1,101 @@
-fn main() {}
+//! `nacos-server`: parse the command line, load settings, open storage, serve until a signal.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nacos_server::cli::{Cli, Mode};
+use nacos_server::{App, Settings, StartError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nacos-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("nacos-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NACOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn serve(cli: Cli) -> Result<(), StartError> {
+    let settings = Settings::load(cli.mode, cli.storage.as_deref(), &cli.define_pairs())?;
+    if let Some(storage) = cli.storage.as_deref().filter(|s| *s != "embedded") {
+        return Err(StartError::Unsupported(format!(
+            "unknown -p value '{storage}': only 'embedded' is accepted"
+        )));
+    }
+    if settings.mode == Mode::Cluster {
+        let how = if settings.embedded_cluster {
+            "embedded storage replicated by Raft (-p embedded)"
+        } else {
+            "an external database"
+        };
+        return Err(StartError::Unsupported(format!(
+            "cluster mode with {how} is not available in this build yet; start a single node with `-m standalone`"
+        )));
+    }
+    let addr = format!("0.0.0.0:{}", settings.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let app = App::open(settings).await?;
+    tracing::info!(
+        mode = if app.settings.is_standalone() { "standalone" } else { "cluster" },
+        storage = if app.settings.platform.is_empty() { "embedded" } else { app.settings.platform.as_str() },
+        http = %addr,
+        context_path = %app.settings.context_path,
+        home = %app.settings.home.display(),
+        "nacos-server started"
+    );
+    nacos_server::run(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| StartError::Storage(format!("server error: {e}")))?;
+    tracing::info!("nacos-server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

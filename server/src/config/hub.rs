@@ -1,0 +1,103 @@
+//! Fan-out of config change events to whoever listens to a key: v1 long-poll waiters now, gRPC
+//! connections later. A subscription unregisters itself when dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nacos_core::ConfigKey;
+use tokio::sync::mpsc;
+
+type Waiters = HashMap<ConfigKey, HashMap<u64, mpsc::Sender<ConfigKey>>>;
+
+#[derive(Debug, Default)]
+pub struct ListenerHub {
+    next_id: AtomicU64,
+    waiters: Arc<Mutex<Waiters>>,
+}
+
+impl ListenerHub {
+    /// Listen to `keys`. Events queue up to `capacity`; a full queue drops further events for
+    /// that subscriber, which is harmless because a waiter re-checks every key it holds.
+    pub fn subscribe(&self, keys: Vec<ConfigKey>, capacity: usize) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &keys {
+            waiters
+                .entry(key.clone())
+                .or_default()
+                .insert(id, tx.clone());
+        }
+        Subscription {
+            id,
+            keys,
+            events: rx,
+            waiters: Arc::clone(&self.waiters),
+        }
+    }
+
+    /// Tell every subscriber of `key` that it changed.
+    pub fn notify(&self, key: &ConfigKey) {
+        let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(subs) = waiters.get(key) {
+            for tx in subs.values() {
+                let _ = tx.try_send(key.clone());
+            }
+        }
+    }
+
+    /// Number of (subscriber, key) pairs, for metrics.
+    pub fn listener_count(&self) -> usize {
+        let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        waiters.values().map(HashMap::len).sum()
+    }
+}
+
+#[derive(Debug)]
+pub struct Subscription {
+    id: u64,
+    keys: Vec<ConfigKey>,
+    events: mpsc::Receiver<ConfigKey>,
+    waiters: Arc<Mutex<Waiters>>,
+}
+
+impl Subscription {
+    /// The next changed key, or `None` if the hub is gone.
+    pub async fn changed(&mut self) -> Option<ConfigKey> {
+        self.events.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &self.keys {
+            if let Some(subs) = waiters.get_mut(key) {
+                subs.remove(&self.id);
+                if subs.is_empty() {
+                    waiters.remove(key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn notifies_only_subscribers_and_cleans_up() {
+        let hub = ListenerHub::default();
+        let a = ConfigKey::new("", "g", "a");
+        let b = ConfigKey::new("", "g", "b");
+        let mut sub = hub.subscribe(vec![a.clone()], 4);
+        hub.notify(&b);
+        hub.notify(&a);
+        assert_eq!(sub.changed().await, Some(a.clone()));
+        assert_eq!(hub.listener_count(), 1);
+        drop(sub);
+        assert_eq!(hub.listener_count(), 0);
+    }
+}

@@ -1,0 +1,218 @@
+//! Config reads through a cache, writes through the repository, change events to listeners.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use moka::sync::Cache;
+use nacos_core::{
+    ConfigItem, ConfigKey, ConfigPublish, ConfigRepo, Gray, GrayConfig, GrayPublish, Operator,
+    RepoResult,
+};
+
+use super::hub::{ListenerHub, Subscription};
+
+/// Everything stored for one key: the formal config and its gray variants. Cached as a unit so
+/// one lookup answers a read or a listener check.
+#[derive(Debug, Clone, Default)]
+pub struct KeyState {
+    pub formal: Option<ConfigItem>,
+    pub grays: Vec<GrayConfig>,
+}
+
+/// The variant a client gets.
+#[derive(Debug, Clone, Copy)]
+pub enum Selected<'a> {
+    Formal(&'a ConfigItem),
+    Beta(&'a GrayConfig),
+    Tag(&'a GrayConfig),
+}
+
+impl<'a> Selected<'a> {
+    pub fn content(self) -> &'a str {
+        match self {
+            Selected::Formal(c) => &c.content,
+            Selected::Beta(g) | Selected::Tag(g) => &g.content,
+        }
+    }
+
+    pub fn md5(self) -> &'a str {
+        match self {
+            Selected::Formal(c) => &c.md5,
+            Selected::Beta(g) | Selected::Tag(g) => &g.md5,
+        }
+    }
+
+    pub fn modified_ms(self) -> i64 {
+        match self {
+            Selected::Formal(c) => c.modified_ms,
+            Selected::Beta(g) | Selected::Tag(g) => g.modified_ms,
+        }
+    }
+
+    pub fn encrypted_data_key(self) -> &'a str {
+        match self {
+            Selected::Formal(c) => &c.encrypted_data_key,
+            Selected::Beta(g) | Selected::Tag(g) => &g.encrypted_data_key,
+        }
+    }
+}
+
+impl KeyState {
+    fn weight(&self) -> u32 {
+        let bytes = self.formal.as_ref().map_or(0, |c| c.content.len())
+            + self.grays.iter().map(|g| g.content.len()).sum::<usize>()
+            + 256;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
+    pub fn beta(&self) -> Option<&GrayConfig> {
+        self.grays.iter().find(|g| g.gray == Gray::Beta)
+    }
+
+    pub fn tag(&self, tag: &str) -> Option<&GrayConfig> {
+        self.grays
+            .iter()
+            .find(|g| matches!(&g.gray, Gray::Tag(t) if t == tag))
+    }
+
+    /// Nacos's choice for a read: the beta when the client's IP is listed; else the tag named
+    /// by the request (an explicit tag that does not exist reads as missing); else the tag named
+    /// by `Vipserver-Tag` when it exists; else the formal config.
+    pub fn select(
+        &self,
+        client_ip: &str,
+        explicit_tag: Option<&str>,
+        auto_tag: Option<&str>,
+    ) -> Option<Selected<'_>> {
+        if let Some(beta) = self.beta() {
+            if beta.beta_ips.iter().any(|ip| ip == client_ip) {
+                return Some(Selected::Beta(beta));
+            }
+        }
+        if let Some(tag) = explicit_tag {
+            return self.tag(tag).map(Selected::Tag);
+        }
+        if let Some(tagged) = auto_tag.and_then(|t| self.tag(t)) {
+            return Some(Selected::Tag(tagged));
+        }
+        self.formal.as_ref().map(Selected::Formal)
+    }
+
+    /// The md5 a listener compares against: as [`KeyState::select`] with the auto tag, `""` when
+    /// nothing is stored.
+    pub fn listen_md5(&self, client_ip: &str, auto_tag: Option<&str>) -> &str {
+        self.select(client_ip, None, auto_tag)
+            .map_or("", |s| s.md5())
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigService {
+    repo: Arc<dyn ConfigRepo>,
+    cache: Cache<ConfigKey, Arc<KeyState>>,
+    /// Bumped after every write commits and before its key is evicted; a cache fill that saw the
+    /// counter move while it loaded does not insert, so a stale load never outlives a write.
+    write_generation: AtomicU64,
+    hub: ListenerHub,
+}
+
+impl ConfigService {
+    pub fn new(repo: Arc<dyn ConfigRepo>, cache_bytes: u64) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(cache_bytes)
+            .weigher(|_k: &ConfigKey, v: &Arc<KeyState>| v.weight())
+            .build();
+        Self {
+            repo,
+            cache,
+            write_generation: AtomicU64::new(0),
+            hub: ListenerHub::default(),
+        }
+    }
+
+    pub fn repo(&self) -> &Arc<dyn ConfigRepo> {
+        &self.repo
+    }
+
+    pub fn hub(&self) -> &ListenerHub {
+        &self.hub
+    }
+
+    /// The stored state of a key, from the cache when possible.
+    pub async fn state(&self, key: &ConfigKey) -> RepoResult<Arc<KeyState>> {
+        if let Some(state) = self.cache.get(key) {
+            return Ok(state);
+        }
+        let generation = self.write_generation.load(Ordering::SeqCst);
+        let formal = self.repo.get(key).await?;
+        let grays = self.repo.list_grays(key).await?;
+        let state = Arc::new(KeyState { formal, grays });
+        if self.write_generation.load(Ordering::SeqCst) == generation {
+            self.cache.insert(key.clone(), Arc::clone(&state));
+        }
+        Ok(state)
+    }
+
+    pub async fn publish(&self, publish: ConfigPublish) -> RepoResult<ConfigItem> {
+        let key = publish.key.clone();
+        let result = self.repo.publish(publish).await;
+        self.changed(&key);
+        result
+    }
+
+    pub async fn publish_gray(&self, gray: Gray, publish: GrayPublish) -> RepoResult<GrayConfig> {
+        let key = publish.key.clone();
+        let result = self.repo.publish_gray(gray, publish).await;
+        self.changed(&key);
+        result
+    }
+
+    pub async fn remove(
+        &self,
+        key: &ConfigKey,
+        operator: &Operator,
+    ) -> RepoResult<Option<ConfigItem>> {
+        let result = self.repo.remove(key, operator).await;
+        self.changed(key);
+        result
+    }
+
+    pub async fn remove_gray(
+        &self,
+        key: &ConfigKey,
+        gray: &Gray,
+    ) -> RepoResult<Option<GrayConfig>> {
+        let result = self.repo.remove_gray(key, gray).await;
+        self.changed(key);
+        result
+    }
+
+    pub async fn remove_by_ids(
+        &self,
+        ids: &[u64],
+        operator: &Operator,
+    ) -> RepoResult<Vec<ConfigItem>> {
+        let removed = self.repo.remove_by_ids(ids, operator).await;
+        // Without the removed rows we cannot tell which keys went; drop the whole cache.
+        match &removed {
+            Ok(items) => items.iter().for_each(|item| self.changed(&item.key)),
+            Err(_) => {
+                self.write_generation.fetch_add(1, Ordering::SeqCst);
+                self.cache.invalidate_all();
+            }
+        }
+        removed
+    }
+
+    /// A key changed (here, or on another node sharing the database): forget the cached copy
+    /// and wake its listeners. Called even after a failed write, whose outcome may be unknown.
+    pub fn changed(&self, key: &ConfigKey) {
+        self.write_generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate(key);
+        self.hub.notify(key);
+    }
+
+    pub fn subscribe(&self, keys: Vec<ConfigKey>) -> Subscription {
+        self.hub.subscribe(keys, 16)
+    }
+}

@@ -1,0 +1,57 @@
+//! The HTTP edge: routing under the context path, the shared middleware, response helpers.
+//! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
+
+pub mod console;
+pub mod error;
+pub mod params;
+pub mod v1_config;
+pub mod v1_naming;
+pub mod wire;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+pub use error::{ApiError, ApiResult};
+pub use params::Params;
+
+/// The whole HTTP application: every route under `server.servlet.contextPath`.
+pub fn router(app: AppState) -> Router {
+    let api = Router::new()
+        .merge(v1_config::routes())
+        .merge(v1_naming::routes())
+        .merge(console::routes())
+        .fallback(not_found)
+        .with_state(app.clone());
+    let context = app.settings.context_path.clone();
+    if context.is_empty() {
+        api
+    } else {
+        Router::new().nest(&context, api).fallback(not_found)
+    }
+}
+
+async fn not_found(uri: Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+        format!("no such endpoint: {}", uri.path()),
+    )
+        .into_response()
+}
+
+/// Nacos's RestResult envelope `{code, message, data}` with HTTP 200.
+pub fn rest_result(data: serde_json::Value, message: Option<&str>) -> Response {
+    axum::Json(serde_json::json!({ "code": 200, "message": message, "data": data })).into_response()
+}
+
+/// Plain text with HTTP 200, as v1 endpoints answer `ok` / `true`.
+pub fn text(body: impl Into<String>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+        body.into(),
+    )
+        .into_response()
+}

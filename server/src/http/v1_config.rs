@@ -1,0 +1,653 @@
+//! `/v1/cs`: the config OpenAPI of Nacos 1.x clients, over [`crate::config::ConfigService`].
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use nacos_core::validate::{self, ParamError};
+use nacos_core::{
+    ConfigKey, ConfigPublish, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, GrayPublish, MatchMode,
+    Operator, PageRequest,
+};
+
+use super::wire::{self, ConfigInfoJson, PageJson};
+use super::{ApiError, ApiResult, Params, rest_result, text};
+use crate::AppState;
+use crate::config::Selected;
+use crate::config::listen::{self, Probe};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/cs/configs",
+            get(get_configs).post(post_configs).delete(delete_configs),
+        )
+        .route("/v1/cs/configs/listener", axum::routing::post(listener))
+        .route("/v1/cs/configs/catalog", get(catalog))
+        .route("/v1/cs/history", get(history))
+        .route("/v1/cs/history/previous", get(history_previous))
+        .route("/v1/cs/history/configs", get(history_configs))
+        .route("/v1/cs/health", get(|| async { text("UP") }))
+}
+
+/// Types Nacos accepts; anything else is stored as `text`.
+const CONFIG_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
+
+/// The config namespace: `public`, `null` and blank all mean the default namespace `""`.
+pub fn config_namespace(params: &Params, names: &[&str]) -> ApiResult<String> {
+    let raw = params.get_any(names).unwrap_or("");
+    let ns = if raw == "public" || raw == "null" {
+        ""
+    } else {
+        raw
+    };
+    validate::tenant("tenant", ns)?;
+    Ok(ns.to_string())
+}
+
+/// dataId + group + tenant, validated.
+fn config_key(params: &Params) -> ApiResult<ConfigKey> {
+    let data_id = params.get("dataId").ok_or(ApiError::missing("dataId"))?;
+    validate::data_id(data_id)?;
+    let group = params.get("group").ok_or(ApiError::missing("group"))?;
+    validate::group(group)?;
+    Ok(ConfigKey::new(
+        config_namespace(params, &["tenant", "namespaceId"])?,
+        group,
+        data_id,
+    ))
+}
+
+fn optional_tag(params: &Params) -> ApiResult<Option<String>> {
+    match params.get("tag") {
+        None => Ok(None),
+        Some(t) => {
+            validate::tag(t)?;
+            Ok(Some(t.to_string()))
+        }
+    }
+}
+
+fn operator(params: &Params) -> Operator {
+    Operator {
+        user: params
+            .get_any(&["src_user", "srcUser", "username"])
+            .unwrap_or("")
+            .to_string(),
+        ip: params.client_ip.clone(),
+    }
+}
+
+fn content_type_for(config_type: &str) -> &'static str {
+    match config_type {
+        "json" => "application/json;charset=UTF-8",
+        "xml" => "application/xml;charset=UTF-8",
+        "html" => "text/html;charset=UTF-8",
+        _ => "text/plain;charset=UTF-8",
+    }
+}
+
+fn no_cache(headers: &mut HeaderMap) {
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache,no-store"),
+    );
+}
+
+fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/cs/configs
+
+async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    if let Some(mode) = params.get("search") {
+        return search(&app, &params, mode).await;
+    }
+    if params.get("export").is_some_and(|v| v == "true") {
+        return export(&app, &params, false).await;
+    }
+    if params.get("exportV2").is_some_and(|v| v == "true") {
+        return export(&app, &params, true).await;
+    }
+    let key = config_key(&params)?;
+    if params.get("show") == Some("all") {
+        let state = app.config.state(&key).await?;
+        return Ok(match &state.formal {
+            Some(item) => axum::Json(wire::config_all_info(item)).into_response(),
+            None => text(""),
+        });
+    }
+    if params.get("beta") == Some("true") {
+        let state = app.config.state(&key).await?;
+        let data = match (state.beta(), &state.formal) {
+            (Some(beta), formal) => wire::config_beta_info(
+                beta,
+                formal
+                    .as_ref()
+                    .map_or(DEFAULT_CONFIG_TYPE, |f| f.config_type.as_str()),
+            ),
+            (None, _) => serde_json::Value::Null,
+        };
+        return Ok(rest_result(data, Some("query beta ok")));
+    }
+    let tag = optional_tag(&params)?;
+    let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
+    let state = app.config.state(&key).await?;
+    let Some(selected) = state.select(&params.client_ip, tag.as_deref(), auto_tag.as_deref())
+    else {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+            "config data not exist\n",
+        )
+            .into_response());
+    };
+    let config_type = state
+        .formal
+        .as_ref()
+        .map_or(DEFAULT_CONFIG_TYPE, |f| f.config_type.as_str());
+    let mut response = selected.content().to_string().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_for(config_type)),
+    );
+    headers.insert(
+        HeaderName::from_static("config-type"),
+        header_value(config_type),
+    );
+    headers.insert(
+        HeaderName::from_static("content-md5"),
+        header_value(selected.md5()),
+    );
+    headers.insert(
+        header::LAST_MODIFIED,
+        header_value(&wire::http_date(selected.modified_ms())),
+    );
+    no_cache(headers);
+    if !selected.encrypted_data_key().is_empty() {
+        headers.insert(
+            HeaderName::from_static("encrypted-data-key"),
+            header_value(selected.encrypted_data_key()),
+        );
+    }
+    if matches!(selected, Selected::Beta(_)) {
+        headers.insert(
+            HeaderName::from_static("isbeta"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    if let Selected::Tag(_) = selected {
+        if let Some(t) = tag.or(auto_tag) {
+            headers.insert(HeaderName::from_static("tag"), header_value(&t));
+        }
+    }
+    Ok(response)
+}
+
+fn page_request(params: &Params, default_size: u32, max_size: u32) -> ApiResult<PageRequest> {
+    let page_no: u32 = params.parse_or("pageNo", 1)?;
+    let page_size: u32 = params.parse_or("pageSize", default_size)?;
+    if page_no == 0 {
+        return Err(ApiError::param("pageNo", "pageNo must be at least 1"));
+    }
+    if page_size > max_size {
+        return Err(ApiError::param(
+            "pageSize",
+            format!("pageSize must be at most {max_size}"),
+        ));
+    }
+    Ok(PageRequest::new(page_no, page_size))
+}
+
+fn split_list(value: Option<&str>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery> {
+    let mode = match mode {
+        "accurate" => MatchMode::Exact,
+        "blur" => MatchMode::Blur,
+        other => {
+            return Err(ApiError::param(
+                "search",
+                format!("invalid search mode '{other}': accurate or blur"),
+            ));
+        }
+    };
+    Ok(ConfigQuery {
+        namespace: config_namespace(params, &["tenant", "namespaceId"])?,
+        data_id: params.get("dataId").unwrap_or("").to_string(),
+        group: params.get("group").unwrap_or("").to_string(),
+        app_name: params.get("appName").unwrap_or("").to_string(),
+        tags: split_list(params.get("config_tags")),
+        types: split_list(params.get("types")),
+        content: params.get("config_detail").unwrap_or("").to_string(),
+        mode,
+        page: page_request(params, 10, 500)?,
+    })
+}
+
+async fn search(app: &AppState, params: &Params, mode: &str) -> ApiResult<Response> {
+    let query = search_query(params, mode).await?;
+    let page = app.config.repo().search(&query).await?;
+    Ok(axum::Json(PageJson::from_page(page, ConfigInfoJson::from)).into_response())
+}
+
+async fn export(app: &AppState, params: &Params, v2: bool) -> ApiResult<Response> {
+    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
+    let ids: Vec<u64> = parse_ids(params.get("ids").unwrap_or(""))?;
+    let mut query = ConfigQuery::namespace(namespace, PageRequest::new(1, u32::MAX));
+    query.mode = MatchMode::Blur;
+    query.data_id = params.get("dataId").unwrap_or("").to_string();
+    query.group = params.get("group").unwrap_or("").to_string();
+    query.app_name = params.get("appName").unwrap_or("").to_string();
+    let mut items = app.config.repo().search(&query).await?.items;
+    if !ids.is_empty() {
+        items.retain(|c| ids.contains(&c.id));
+    }
+    let now = nacos_core::now_millis();
+    let zip = crate::config::archive::export_zip(&items, v2)
+        .map_err(|e| ApiError::Internal(format!("cannot build export archive: {e}")))?;
+    let name = format!("nacos_config_export_{}.zip", wire::compact_timestamp(now));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment;filename={name}"),
+            ),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+fn parse_ids(raw: &str) -> ApiResult<Vec<u64>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u64>()
+                .map_err(|_| ApiError::param("ids", format!("invalid id '{s}' in ids")))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/cs/configs
+
+async fn post_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    if params.get("import").is_some_and(|v| v == "true") {
+        return import(&app, &params).await;
+    }
+    publish(&app, &params).await?;
+    Ok(text("true"))
+}
+
+/// Validate and apply a publish (formal, beta or tag). Shared with the v2 edge.
+pub async fn publish(app: &AppState, params: &Params) -> ApiResult<()> {
+    let key = config_key(params)?;
+    let content = params.raw("content").ok_or(ApiError::missing("content"))?;
+    validate::content(content, app.settings.max_content)?;
+    let tag = optional_tag(params)?;
+    let operator = operator(params);
+    let cas_md5 = params.header("casMd5").map(str::to_string);
+    let app_name = params.get("appName").map(str::to_string);
+    let encrypted_data_key = params.get("encryptedDataKey").map(str::to_string);
+
+    if let Some(beta_ips) = params.header("betaIps") {
+        let ips = split_list(Some(beta_ips));
+        app.config
+            .publish_gray(
+                Gray::Beta,
+                GrayPublish {
+                    key,
+                    content: content.to_string(),
+                    beta_ips: ips,
+                    app_name,
+                    encrypted_data_key,
+                    cas_md5,
+                    operator,
+                },
+            )
+            .await?;
+        return Ok(());
+    }
+    if let Some(tag) = tag {
+        app.config
+            .publish_gray(
+                Gray::Tag(tag),
+                GrayPublish {
+                    key,
+                    content: content.to_string(),
+                    beta_ips: Vec::new(),
+                    app_name,
+                    encrypted_data_key,
+                    cas_md5,
+                    operator,
+                },
+            )
+            .await?;
+        return Ok(());
+    }
+
+    let tags = match params.get_any(&["config_tags", "configTags"]) {
+        None => None,
+        Some(raw) => {
+            let tags = split_list(Some(raw));
+            if tags.len() > 5 {
+                return Err(ApiError::param(
+                    "config_tags",
+                    "at most 5 config_tags are allowed",
+                ));
+            }
+            if let Some(long) = tags.iter().find(|t| t.chars().count() > 64) {
+                return Err(ApiError::param(
+                    "config_tags",
+                    format!("config tag '{long}' is longer than 64"),
+                ));
+            }
+            Some(tags)
+        }
+    };
+    let limited = |name: &'static str, max: usize| -> ApiResult<Option<String>> {
+        match params.get(name) {
+            Some(v) if v.chars().count() > max => {
+                Err(ParamError::new(name, format!("invalid {name}, length exceeds {max}")).into())
+            }
+            other => Ok(other.map(str::to_string)),
+        }
+    };
+    let config_type = params
+        .get("type")
+        .filter(|t| CONFIG_TYPES.contains(t))
+        .unwrap_or(DEFAULT_CONFIG_TYPE)
+        .to_string();
+    app.config
+        .publish(ConfigPublish {
+            key,
+            content: content.to_string(),
+            config_type: Some(config_type),
+            app_name,
+            desc: limited("desc", 128)?,
+            usage: limited("use", 32)?,
+            effect: limited("effect", 32)?,
+            schema: params.get("schema").map(str::to_string),
+            tags,
+            encrypted_data_key,
+            cas_md5,
+            operator,
+        })
+        .await?;
+    Ok(())
+}
+
+/// `POST /v1/cs/configs?import=true`: a multipart `file` holding a Nacos export zip.
+async fn import(app: &AppState, params: &Params) -> ApiResult<Response> {
+    use crate::config::archive::{self, ImportPolicy};
+    let namespace = config_namespace(params, &["namespace", "tenant"])?;
+    let policy = match params.get("policy").unwrap_or("ABORT") {
+        "ABORT" => ImportPolicy::Abort,
+        "SKIP" => ImportPolicy::Skip,
+        "OVERWRITE" => ImportPolicy::Overwrite,
+        other => {
+            return Err(ApiError::param(
+                "policy",
+                format!("invalid policy '{other}': ABORT, SKIP or OVERWRITE"),
+            ));
+        }
+    };
+    let content_type = params.header("content-type").unwrap_or("");
+    let file = archive::multipart_file(content_type, params.body.clone(), "file")
+        .await
+        .map_err(|m| ApiError::param("file", m))?;
+    let items = match archive::parse_import(&file) {
+        Ok(items) => items,
+        Err(failure) => return Ok(failure.into_rest_result()),
+    };
+    let report = archive::import_items(app, &namespace, items, policy, &operator(params)).await?;
+    Ok(report.into_rest_result())
+}
+
+// ---------------------------------------------------------------------------------------------
+// DELETE /v1/cs/configs
+
+async fn delete_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    if params.get("delType") == Some("ids") {
+        let ids = parse_ids(params.get("ids").ok_or(ApiError::missing("ids"))?)?;
+        app.config.remove_by_ids(&ids, &operator(&params)).await?;
+        return Ok(rest_result(serde_json::Value::Bool(true), None));
+    }
+    let key = config_key(&params)?;
+    if params.get("beta") == Some("true") {
+        app.config.remove_gray(&key, &Gray::Beta).await?;
+        return Ok(rest_result(
+            serde_json::Value::Bool(true),
+            Some("stop beta ok"),
+        ));
+    }
+    remove(&app, &params, key).await?;
+    Ok(text("true"))
+}
+
+/// Remove the formal config, or the tag variant when `tag` is given. Shared with v2.
+pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ApiResult<()> {
+    match optional_tag(params)? {
+        Some(tag) => {
+            app.config.remove_gray(&key, &Gray::Tag(tag)).await?;
+        }
+        None => {
+            app.config.remove(&key, &operator(params)).await?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long polling
+
+async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let raw = params
+        .raw("Listening-Configs")
+        .ok_or(ApiError::param("Listening-Configs", "invalid probeModify"))?;
+    let probes = listen::parse_probes(raw).map_err(|m| ApiError::param("Listening-Configs", m))?;
+    let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
+    let timeout_ms: Option<u64> = params
+        .header("Long-Pulling-Timeout")
+        .and_then(|v| v.parse().ok());
+    let no_hangup = params.header("Long-Pulling-Timeout-No-Hangup") == Some("true");
+
+    // Subscribe before comparing, so a change between the comparison and the wait is not lost.
+    let mut subscription = timeout_ms.map(|_| {
+        app.config
+            .subscribe(probes.iter().map(|p| p.key.clone()).collect())
+    });
+    let changed = changed_keys(&app, &probes, &params.client_ip, auto_tag.as_deref()).await?;
+
+    let Some(timeout_ms) = timeout_ms else {
+        return Ok(short_poll_response(&params, &changed));
+    };
+    if !changed.is_empty() || no_hangup {
+        return Ok(poll_response(&changed));
+    }
+    let hold = Duration::from_millis(
+        timeout_ms
+            .saturating_sub(500)
+            .max(app.settings.long_poll_min_hold_ms),
+    );
+    let deadline = tokio::time::Instant::now() + hold;
+    let Some(sub) = subscription.as_mut() else {
+        return Ok(poll_response(&[]));
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return Ok(poll_response(&[])),
+            _ = app.shutdown.cancelled() => return Ok(poll_response(&[])),
+            event = sub.changed() => {
+                let Some(key) = event else { return Ok(poll_response(&[])) };
+                let relevant: Vec<Probe> = probes.iter().filter(|p| p.key == key).cloned().collect();
+                let changed = changed_keys(&app, &relevant, &params.client_ip, auto_tag.as_deref()).await?;
+                if !changed.is_empty() {
+                    return Ok(poll_response(&changed));
+                }
+            }
+        }
+    }
+}
+
+async fn changed_keys(
+    app: &AppState,
+    probes: &[Probe],
+    client_ip: &str,
+    auto_tag: Option<&str>,
+) -> ApiResult<Vec<ConfigKey>> {
+    let mut changed = Vec::new();
+    for probe in probes {
+        let state = app.config.state(&probe.key).await?;
+        if state.listen_md5(client_ip, auto_tag) != probe.md5 {
+            changed.push(probe.key.clone());
+        }
+    }
+    Ok(changed)
+}
+
+fn poll_response(changed: &[ConfigKey]) -> Response {
+    let mut response = text(listen::encode_changed(changed));
+    no_cache(response.headers_mut());
+    response
+}
+
+/// Clients older than 2.0.4 (or that send no version) read short-poll answers from headers.
+fn short_poll_response(params: &Params, changed: &[ConfigKey]) -> Response {
+    let version = params.header("Client-Version").unwrap_or("2.0.0");
+    if version_below(version, (2, 0, 4)) {
+        let mut response = text("");
+        let headers = response.headers_mut();
+        headers.insert(
+            HeaderName::from_static("probe-modify-response"),
+            header_value(&listen::legacy_probe_header(changed)),
+        );
+        headers.insert(
+            HeaderName::from_static("probe-modify-response-new"),
+            header_value(listen::encode_changed(changed).trim_end()),
+        );
+        no_cache(headers);
+        response
+    } else {
+        poll_response(changed)
+    }
+}
+
+/// Compare a Nacos client version (`2.0.3`, `Nacos-Java-Client:v1.4.6`) with `min`.
+fn version_below(version: &str, min: (u32, u32, u32)) -> bool {
+    let digits = version.rsplit(['v', ':']).next().unwrap_or(version);
+    let mut parts = digits
+        .split('.')
+        .map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    let found = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    found < min
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catalog and history
+
+async fn catalog(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let key = config_key(&params)?;
+    let state = app.config.state(&key).await?;
+    let data = state
+        .formal
+        .as_ref()
+        .map_or(serde_json::Value::Null, wire::config_advance_info);
+    Ok(rest_result(data, None))
+}
+
+async fn history(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    if params.get("search").is_some() {
+        let key = config_key(&params)?;
+        let page = page_request(&params, 100, 500)?;
+        let page = app.config.repo().history(&key, page).await?;
+        return Ok(
+            axum::Json(PageJson::from_page(page, |h| wire::history_info(&h, false)))
+                .into_response(),
+        );
+    }
+    let nid: u64 = params.parse("nid")?.ok_or(ApiError::missing("nid"))?;
+    let key = config_key(&params)?;
+    match app.config.repo().history_entry(nid).await? {
+        Some(entry) if entry.key == key => {
+            Ok(axum::Json(wire::history_info(&entry, true)).into_response())
+        }
+        Some(_) => Err(ApiError::param(
+            "nid",
+            "the history entry does not belong to this dataId, group and tenant",
+        )),
+        None => Err(ApiError::NotFound(format!("history entry {nid} not found"))),
+    }
+}
+
+async fn history_previous(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let id: u64 = params.parse("id")?.ok_or(ApiError::missing("id"))?;
+    match app.config.repo().previous_history(id).await? {
+        Some(entry) => Ok(axum::Json(wire::history_info(&entry, true)).into_response()),
+        None => Err(ApiError::NotFound(format!("no history for config id {id}"))),
+    }
+}
+
+async fn history_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let namespace = config_namespace(&params, &["tenant", "namespaceId"])?;
+    let page = app
+        .config
+        .repo()
+        .search(&ConfigQuery::namespace(
+            namespace,
+            PageRequest::new(1, u32::MAX),
+        ))
+        .await?;
+    let items: Vec<serde_json::Value> = page
+        .items
+        .into_iter()
+        .map(|c| {
+            let modified = c.modified_ms;
+            let mut v = serde_json::to_value(ConfigInfoJson::from(c)).unwrap_or_default();
+            v["lastModified"] = serde_json::Value::from(modified);
+            v
+        })
+        .collect();
+    Ok(axum::Json(items).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_versions() {
+        assert!(version_below("2.0.3", (2, 0, 4)));
+        assert!(!version_below("2.0.4", (2, 0, 4)));
+        assert!(version_below("Nacos-Java-Client:v1.4.6", (2, 0, 4)));
+        assert!(!version_below("Nacos-Java-Client:v2.1.0", (2, 0, 4)));
+    }
+}

@@ -1,0 +1,171 @@
+//! Namespaces: validation and the public-namespace rules, over [`NamespaceRepo`], shared by
+//! the v1 console and v2 edges.
+
+use nacos_core::validate::{self, ParamError};
+use nacos_core::{ConfigQuery, Namespace, PageRequest, now_millis};
+
+use crate::App;
+use crate::http::ApiError;
+
+/// Namespace as the console shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceView {
+    pub namespace: String,
+    pub namespace_show_name: String,
+    pub namespace_desc: String,
+    pub quota: u32,
+    pub config_count: u64,
+    /// 0 global (public), 2 custom.
+    #[serde(rename = "type")]
+    pub kind: u8,
+}
+
+const QUOTA: u32 = 200;
+
+async fn config_count(app: &App, id: &str) -> Result<u64, ApiError> {
+    let page = app
+        .repos
+        .configs
+        .search(&ConfigQuery::namespace(id, PageRequest::new(1, 0)))
+        .await?;
+    Ok(page.total_count)
+}
+
+fn view(ns: Namespace, count: u64) -> NamespaceView {
+    NamespaceView {
+        namespace: ns.id,
+        namespace_show_name: ns.name,
+        namespace_desc: ns.desc,
+        quota: QUOTA,
+        config_count: count,
+        kind: 2,
+    }
+}
+
+/// Public first, then the custom namespaces.
+pub async fn list(app: &App) -> Result<Vec<NamespaceView>, ApiError> {
+    let mut out = vec![NamespaceView {
+        namespace: String::new(),
+        namespace_show_name: "public".to_string(),
+        namespace_desc: "Public Namespace".to_string(),
+        quota: QUOTA,
+        config_count: config_count(app, "").await?,
+        kind: 0,
+    }];
+    for ns in app.repos.namespaces.list().await? {
+        let count = config_count(app, &ns.id).await?;
+        out.push(view(ns, count));
+    }
+    Ok(out)
+}
+
+pub async fn get(app: &App, id: &str) -> Result<NamespaceView, ApiError> {
+    if id.is_empty() || id == "public" {
+        return Ok(NamespaceView {
+            namespace: String::new(),
+            namespace_show_name: "Public".to_string(),
+            namespace_desc: "Public Namespace".to_string(),
+            quota: QUOTA,
+            config_count: config_count(app, "").await?,
+            kind: 0,
+        });
+    }
+    match app.repos.namespaces.get(id).await? {
+        Some(ns) => {
+            let count = config_count(app, id).await?;
+            Ok(view(ns, count))
+        }
+        None => Err(ApiError::NotFound(format!(
+            "namespace '{id}' does not exist"
+        ))),
+    }
+}
+
+pub async fn exists(app: &App, id: &str) -> Result<bool, ApiError> {
+    Ok(id.is_empty() || id == "public" || app.repos.namespaces.get(id).await?.is_some())
+}
+
+/// Create; a blank id gets a random UUID. Returns the id.
+pub async fn create(
+    app: &App,
+    id: Option<&str>,
+    name: &str,
+    desc: &str,
+) -> Result<String, ApiError> {
+    let id = match id {
+        Some(id) => {
+            if id.chars().count() > 128 {
+                return Err(ApiError::param(
+                    "customNamespaceId",
+                    "customNamespaceId is longer than 128",
+                ));
+            }
+            if !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(ApiError::param(
+                    "customNamespaceId",
+                    format!("illegal customNamespaceId '{id}': only [\\w-] is allowed"),
+                ));
+            }
+            if id == "public" {
+                return Err(ApiError::param("customNamespaceId", "'public' is reserved"));
+            }
+            id.to_string()
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    validate::namespace_show_name(name)
+        .map_err(|e: ParamError| ApiError::param("namespaceName", e.message))?;
+    if desc.chars().count() > 256 {
+        return Err(ApiError::param(
+            "namespaceDesc",
+            "namespaceDesc is longer than 256",
+        ));
+    }
+    let now = now_millis();
+    app.repos
+        .namespaces
+        .create(Namespace {
+            id: id.clone(),
+            name: name.to_string(),
+            desc: desc.to_string(),
+            created_ms: now,
+            modified_ms: now,
+        })
+        .await
+        .map_err(|e| match e {
+            nacos_core::RepoError::AlreadyExists(_) => {
+                ApiError::Conflict(format!("namespace '{id}' already exists"))
+            }
+            other => other.into(),
+        })?;
+    Ok(id)
+}
+
+pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), ApiError> {
+    validate::namespace_show_name(name)
+        .map_err(|e| ApiError::param("namespaceShowName", e.message))?;
+    if desc.chars().count() > 256 {
+        return Err(ApiError::param(
+            "namespaceDesc",
+            "namespaceDesc is longer than 256",
+        ));
+    }
+    app.repos
+        .namespaces
+        .update(id, name, desc)
+        .await
+        .map_err(|e| match e {
+            nacos_core::RepoError::NotFound(_) => {
+                ApiError::NotFound(format!("namespace '{id}' does not exist"))
+            }
+            other => other.into(),
+        })
+}
+
+pub async fn delete(app: &App, id: &str) -> Result<bool, ApiError> {
+    Ok(app.repos.namespaces.delete(id).await?)
+}

@@ -1,0 +1,309 @@
+//! `application.properties` loading and the typed settings the server runs with.
+//!
+//! Precedence, lowest first: built-in defaults, `<nacos.home>/conf/application.properties`,
+//! `-D` overrides. Keys are Nacos's own, so an operator's existing file carries over.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::Mode;
+
+/// Raw properties: the merged key/value view, for the few places that read ad-hoc keys.
+#[derive(Debug, Clone, Default)]
+pub struct Properties {
+    values: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad properties file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("bad value for property '{key}': '{value}' ({expected})")]
+    Value {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl Properties {
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut props = Self::default();
+        for (k, v) in pairs {
+            props.set(k, v);
+        }
+        props
+    }
+
+    /// Read a `.properties` file (Java syntax: `=`/`:` separators, `#`/`!` comments, `\`
+    /// continuations, `\uXXXX` escapes).
+    pub fn read_file(path: &Path) -> Result<Self, SettingsError> {
+        let file = std::fs::File::open(path).map_err(|source| SettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let values = java_properties::read(std::io::BufReader::new(file)).map_err(|e| {
+            SettingsError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(Self { values })
+    }
+
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(key.into(), value.into());
+    }
+
+    /// Overlay `other` on top of `self`.
+    pub fn merge(&mut self, other: Properties) {
+        self.values.extend(other.values);
+    }
+
+    /// A value, trimmed; blank counts as unset (as Spring treats `key=`).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn get_or<'a>(&'a self, key: &str, default: &'a str) -> &'a str {
+        self.get(key).unwrap_or(default)
+    }
+
+    pub fn parse_or<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        expected: &'static str,
+    ) -> Result<T, SettingsError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| SettingsError::Value {
+                key: key.to_string(),
+                value: v.to_string(),
+                expected,
+            }),
+        }
+    }
+
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, SettingsError> {
+        self.parse_or(key, default, "true or false")
+    }
+}
+
+/// Naming timings. Nacos's defaults; tests shorten them through properties.
+#[derive(Debug, Clone)]
+pub struct NamingSettings {
+    /// How often the expiry sweep runs (`nacos.naming.health.check.interval`, ours).
+    pub check_interval: Duration,
+    /// Default heart-beat interval handed to v1 clients (`clientBeatInterval`).
+    pub beat_interval: Duration,
+    /// No beat for this long: unhealthy (metadata `preserved.heart.beat.timeout` overrides).
+    pub beat_timeout: Duration,
+    /// No beat for this long: removed (metadata `preserved.ip.delete.timeout` overrides).
+    pub delete_timeout: Duration,
+    /// `nacos.naming.expireInstance`: whether expired instances are removed at all.
+    pub expire_instance: bool,
+    /// `defaultPushCacheMillis`: `cacheMillis` in service info.
+    pub push_cache_millis: u64,
+    /// UDP push: resend after this long without an ack.
+    pub udp_ack_timeout: Duration,
+}
+
+/// Everything the server needs to start, resolved from properties and the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Mode,
+    pub home: PathBuf,
+    pub port: u16,
+    /// Normalised: starts with `/`, no trailing `/`; empty for the root.
+    pub context_path: String,
+    /// `spring.sql.init.platform` (or the older `spring.datasource.platform`); empty = embedded.
+    pub platform: String,
+    pub embedded_cluster: bool,
+    pub max_content: usize,
+    /// Upper bound on a request body (form-encoded content can be three times its decoded size).
+    pub max_body: usize,
+    pub naming: NamingSettings,
+    /// Shortest hold of a v1 long poll (Nacos: 10 s; tests shorten it).
+    pub long_poll_min_hold_ms: u64,
+    /// Bytes of config content kept in the read cache.
+    pub config_cache_bytes: u64,
+    pub properties: Properties,
+}
+
+impl Settings {
+    /// Resolve settings: defaults, then the file under `<home>/conf` (if present), then `-D`.
+    pub fn load(
+        mode: Mode,
+        storage_flag: Option<&str>,
+        defines: &[(String, String)],
+    ) -> Result<Self, SettingsError> {
+        let overrides = Properties::from_pairs(defines.iter().cloned());
+        let home = overrides
+            .get("nacos.home")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let file = home.join("conf").join("application.properties");
+        let mut props = Properties::default();
+        if file.exists() {
+            props.merge(Properties::read_file(&file)?);
+        }
+        props.merge(overrides);
+        if let Some(storage) = storage_flag {
+            props.set("embeddedStorage", (storage == "embedded").to_string());
+        }
+        Self::from_properties(mode, home, props)
+    }
+
+    pub fn from_properties(
+        mode: Mode,
+        home: PathBuf,
+        props: Properties,
+    ) -> Result<Self, SettingsError> {
+        let port = props.parse_or("server.port", 8848u16, "a port number 0..65535")?;
+        let context_path =
+            normalise_context_path(props.get_or("server.servlet.contextPath", "/nacos"));
+        let platform = props
+            .get("spring.sql.init.platform")
+            .or_else(|| props.get("spring.datasource.platform"))
+            .unwrap_or("")
+            .to_string();
+        let embedded_cluster = props.bool_or("embeddedStorage", false)?;
+        let max_content = props.parse_or(
+            "maxContent",
+            nacos_core::validate::DEFAULT_MAX_CONTENT,
+            "a byte count",
+        )?;
+        let ms = |key: &str, default: u64| -> Result<Duration, SettingsError> {
+            Ok(Duration::from_millis(props.parse_or(
+                key,
+                default,
+                "milliseconds",
+            )?))
+        };
+        let naming = NamingSettings {
+            check_interval: ms("nacos.naming.health.check.interval", 1000)?,
+            beat_interval: ms("nacos.naming.heart.beat.interval", 5000)?,
+            beat_timeout: ms("nacos.naming.heart.beat.timeout", 15000)?,
+            delete_timeout: ms("nacos.naming.ip.delete.timeout", 30000)?,
+            expire_instance: props.bool_or("nacos.naming.expireInstance", true)?,
+            push_cache_millis: props.parse_or(
+                "nacos.naming.push.cacheMillis",
+                10000u64,
+                "milliseconds",
+            )?,
+            udp_ack_timeout: ms("nacos.naming.push.udp.ackTimeout", 10000)?,
+        };
+        let config_cache_bytes = props.parse_or(
+            "nacos.config.cache.maxBytes",
+            256u64 * 1024 * 1024,
+            "a byte count",
+        )?;
+        let long_poll_min_hold_ms = props.parse_or(
+            "nacos.config.longPolling.minHoldMs",
+            10_000u64,
+            "milliseconds",
+        )?;
+        Ok(Self {
+            long_poll_min_hold_ms,
+            mode,
+            home,
+            port,
+            context_path,
+            platform,
+            embedded_cluster,
+            max_content,
+            max_body: max_content.saturating_mul(3).saturating_add(64 * 1024),
+            naming,
+            config_cache_bytes,
+            properties: props,
+        })
+    }
+
+    /// Settings for tests and embedding: standalone, defaults, the given home.
+    pub fn standalone(home: &Path) -> Self {
+        match Self::from_properties(Mode::Standalone, home.to_path_buf(), Properties::default()) {
+            Ok(settings) => settings,
+            // Defaults always parse; this arm exists only to avoid a panic path.
+            Err(e) => unreachable!("built-in defaults are valid: {e}"),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.home.join("data")
+    }
+
+    pub fn is_standalone(&self) -> bool {
+        self.mode == Mode::Standalone
+    }
+}
+
+fn normalise_context_path(raw: &str) -> String {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else if trimmed.starts_with('/') {
+        trimmed.to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_path_forms() {
+        assert_eq!(normalise_context_path("/nacos"), "/nacos");
+        assert_eq!(normalise_context_path("nacos/"), "/nacos");
+        assert_eq!(normalise_context_path("/"), "");
+    }
+
+    #[test]
+    fn overrides_win_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("conf")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("conf/application.properties"),
+            "# comment\nserver.port=9000\nserver.servlet.contextPath=/x\n",
+        )
+        .expect("write");
+        let home = dir.path().to_string_lossy().to_string();
+        let s = Settings::load(
+            Mode::Standalone,
+            None,
+            &[
+                ("nacos.home".into(), home.clone()),
+                ("server.port".into(), "9001".into()),
+            ],
+        )
+        .expect("load");
+        assert_eq!(s.port, 9001);
+        assert_eq!(s.context_path, "/x");
+        let err = Settings::load(
+            Mode::Standalone,
+            None,
+            &[
+                ("nacos.home".into(), home),
+                ("server.port".into(), "http".into()),
+            ],
+        )
+        .expect_err("bad port");
+        assert!(err.to_string().contains("server.port"), "{err}");
+    }
+}
