@@ -47,7 +47,11 @@ impl ConfigKey {
         group: impl Into<String>,
         data_id: impl Into<String>,
     ) -> Self {
-        Self { namespace: namespace.into(), group: group.into(), data_id: data_id.into() }
+        Self {
+            namespace: namespace.into(),
+            group: group.into(),
+            data_id: data_id.into(),
+        }
     }
 }
 
@@ -200,7 +204,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn new(page_no: u32, page_size: u32) -> Self {
-        Self { page_no: page_no.max(1), page_size }
+        Self {
+            page_no: page_no.max(1),
+            page_size,
+        }
     }
 
     /// Index of the first item of this page, saturating.
@@ -211,7 +218,11 @@ impl PageRequest {
     /// Cut one page out of a complete, ordered list.
     pub fn slice<T>(&self, all: Vec<T>) -> Page<T> {
         let total = all.len() as u64;
-        let items = all.into_iter().skip(self.offset()).take(self.page_size as usize).collect();
+        let items = all
+            .into_iter()
+            .skip(self.offset())
+            .take(self.page_size as usize)
+            .collect();
         Page::new(total, *self, items)
     }
 }
@@ -348,7 +359,11 @@ impl ServiceKey {
         group: impl Into<String>,
         name: impl Into<String>,
     ) -> Self {
-        Self { namespace: namespace.into(), group: group.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            group: group.into(),
+            name: name.into(),
+        }
     }
 
     /// `group@@name`, the form Nacos puts on the wire.

@@ -20,7 +20,10 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    pub const ALL: Capabilities = Capabilities { gray_configs: true, persistent_instances: true };
+    pub const ALL: Capabilities = Capabilities {
+        gray_configs: true,
+        persistent_instances: true,
+    };
 }
 
 /// Configs: formal rows, their history, their gray (beta / tag) variants.
@@ -44,8 +47,7 @@ pub trait ConfigRepo: Send + Sync + std::fmt::Debug {
 
     /// Delete formal configs by id, each as [`ConfigRepo::remove`]; the whole batch is one
     /// atomic write. Unknown ids are skipped. Returns the deleted rows.
-    async fn remove_by_ids(&self, ids: &[u64], operator: &Operator)
-    -> RepoResult<Vec<ConfigItem>>;
+    async fn remove_by_ids(&self, ids: &[u64], operator: &Operator) -> RepoResult<Vec<ConfigItem>>;
 
     /// One page of the formal configs matching `query`, ordered by id ascending, with the total
     /// count of matches. A page past the end is empty (not an error).

@@ -11,7 +11,10 @@ pub struct ParamError {
 
 impl ParamError {
     pub fn new(param: &'static str, message: impl Into<String>) -> Self {
-        Self { param, message: message.into() }
+        Self {
+            param,
+            message: message.into(),
+        }
     }
 
     pub fn missing(param: &'static str) -> Self {
@@ -30,7 +33,10 @@ fn is_config_char(c: char) -> bool {
 
 fn check_len(param: &'static str, value: &str, max: usize) -> ParamResult {
     if value.chars().count() > max {
-        return Err(ParamError::new(param, format!("invalid {param}, length exceeds {max}")));
+        return Err(ParamError::new(
+            param,
+            format!("invalid {param}, length exceeds {max}"),
+        ));
     }
     Ok(())
 }
@@ -63,7 +69,10 @@ pub fn tenant(param: &'static str, value: &str) -> ParamResult {
     if value.is_empty() {
         return Ok(());
     }
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
         return Err(ParamError::new(
             param,
             format!("invalid {param}: only letters, digits, _ and - are allowed"),
@@ -103,8 +112,14 @@ pub fn namespace_id(param: &'static str, value: &str) -> ParamResult {
     if value.is_empty() {
         return Ok(());
     }
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
-        return Err(ParamError::new(param, format!("invalid {param}: only [\\w-] is allowed")));
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return Err(ParamError::new(
+            param,
+            format!("invalid {param}: only [\\w-] is allowed"),
+        ));
     }
     check_len(param, value, 64)
 }
@@ -116,7 +131,10 @@ pub fn service_name(value: &str) -> ParamResult {
         return Err(ParamError::missing("serviceName"));
     }
     if value.starts_with('@') || value.contains("@@") {
-        return Err(ParamError::new("serviceName", format!("invalid serviceName format: {value}")));
+        return Err(ParamError::new(
+            "serviceName",
+            format!("invalid serviceName format: {value}"),
+        ));
     }
     if has_cjk_or_space(value) {
         return Err(ParamError::new(
@@ -133,7 +151,10 @@ pub fn group_name(value: &str) -> ParamResult {
         return Err(ParamError::missing("groupName"));
     }
     if value.contains("@@") || has_cjk_or_space(value) {
-        return Err(ParamError::new("groupName", format!("invalid groupName: {value}")));
+        return Err(ParamError::new(
+            "groupName",
+            format!("invalid groupName: {value}"),
+        ));
     }
     check_len("groupName", value, 128)
 }
@@ -141,7 +162,9 @@ pub fn group_name(value: &str) -> ParamResult {
 /// Cluster name: `[0-9a-zA-Z_-]+`, at most 64.
 pub fn cluster_name(param: &'static str, value: &str) -> ParamResult {
     if value.is_empty()
-        || !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
     {
         return Err(ParamError::new(
             param,
@@ -165,7 +188,10 @@ pub fn ip(value: &str) -> ParamResult {
 /// Weight: 0..=10000.
 pub fn weight(value: f64) -> ParamResult {
     if !(0.0..=10000.0).contains(&value) || value.is_nan() {
-        return Err(ParamError::new("weight", "instance format invalid: weight must be in 0..10000"));
+        return Err(ParamError::new(
+            "weight",
+            "instance format invalid: weight must be in 0..10000",
+        ));
     }
     Ok(())
 }
@@ -176,7 +202,10 @@ pub fn namespace_show_name(value: &str) -> ParamResult {
         return Err(ParamError::missing("namespaceName"));
     }
     if value.chars().any(|c| "@#$%^&*".contains(c)) {
-        return Err(ParamError::new("namespaceName", "namespaceName contains illegal characters"));
+        return Err(ParamError::new(
+            "namespaceName",
+            "namespaceName contains illegal characters",
+        ));
     }
     check_len("namespaceName", value, 256)
 }

@@ -1,1 +1,42 @@
-//! placeholder
+//! Embedded storage backend: every repository of `nacos-core` on one local [redb] file, for a
+//! standalone server with no external database.
+//!
+//! # Layout
+//! - [`store`]: [`EmbeddedStore`] — opening the file, [`EmbeddedStore::execute`] (one durable
+//!   write transaction per command) and the [`ConfigRepo`], [`NamespaceRepo`] and
+//!   [`InstanceRepo`] impls.
+//! - [`command`]: [`Command`], every mutation as a serializable value, and [`apply`], the one
+//!   deterministic function that performs a command inside a write transaction (what a Raft
+//!   state machine will replay).
+//! - `tables`: table definitions, key encoding and typed reads shared by both paths.
+//! - `error`: the one place where redb, serde_json and task errors become [`RepoError`] kinds.
+//!
+//! # Durability
+//! Every command commits with [`redb::Durability::Immediate`] (fsync before the call returns),
+//! so an acknowledged write survives `kill -9` and power loss.
+//!
+//! # Use
+//! ```no_run
+//! # fn main() -> Result<(), nacos_core::RepoError> {
+//! let repos = nacos_storage_embedded::open_repos(std::path::Path::new("data"))?;
+//! # drop(repos); Ok(()) }
+//! ```
+//!
+//! [`ConfigRepo`]: nacos_core::ConfigRepo
+//! [`NamespaceRepo`]: nacos_core::NamespaceRepo
+//! [`InstanceRepo`]: nacos_core::InstanceRepo
+//! [`RepoError`]: nacos_core::RepoError
+
+pub mod command;
+mod error;
+pub mod store;
+mod tables;
+
+pub use command::{Command, CommandOutput, apply};
+pub use store::{EmbeddedStore, FILE_NAME, open_repos};
+
+/// Name of this backend in the server's storage configuration.
+pub const NAME: &str = "embedded";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,589 @@
+//! Every mutation as a [`Command`] value, and [`apply`], the one function that performs them.
+//!
+//! `apply` is deterministic: given the same command and the same database state it writes the
+//! same rows and returns the same output. Everything non-deterministic (the wall clock) is taken
+//! when the command is built and travels inside it; ids (config ids, history nids, gray ids,
+//! change sequence numbers) are allocated inside `apply` from the `counters` table. That makes a
+//! command log replayable, which is what a Raft state machine needs: it can call `apply` on each
+//! committed entry inside its own write transaction.
+//!
+//! `apply` does no I/O besides the transaction it is handed, and never commits: the caller
+//! commits on `Ok` and aborts on `Err` (an error leaves nothing written once aborted).
+
+use nacos_core::{
+    ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
+    Instance, Namespace, Operator, RepoError, ServiceKey, ServiceMeta, md5_hex, now_millis,
+};
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::error::storage;
+use crate::tables::{
+    CHANGE_SEQ, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, encode, gray_key,
+    instance_key, read_config, read_config_key, read_gray, read_instance, read_instances,
+    read_namespace, read_service, service_key,
+};
+
+/// One mutation of the store. Serializable so it can travel through a replicated log.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// [`nacos_core::ConfigRepo::publish`].
+    PublishConfig { publish: ConfigPublish, now_ms: i64 },
+    /// [`nacos_core::ConfigRepo::remove`].
+    RemoveConfig {
+        key: ConfigKey,
+        operator: Operator,
+        now_ms: i64,
+    },
+    /// [`nacos_core::ConfigRepo::remove_by_ids`].
+    RemoveConfigsByIds {
+        ids: Vec<u64>,
+        operator: Operator,
+        now_ms: i64,
+    },
+    /// [`nacos_core::ConfigRepo::publish_gray`].
+    PublishGray {
+        gray: Gray,
+        publish: GrayPublish,
+        now_ms: i64,
+    },
+    /// [`nacos_core::ConfigRepo::remove_gray`].
+    RemoveGray {
+        key: ConfigKey,
+        gray: Gray,
+        now_ms: i64,
+    },
+    /// [`nacos_core::NamespaceRepo::create`].
+    CreateNamespace { namespace: Namespace },
+    /// [`nacos_core::NamespaceRepo::update`].
+    UpdateNamespace {
+        id: String,
+        name: String,
+        desc: String,
+        now_ms: i64,
+    },
+    /// [`nacos_core::NamespaceRepo::delete`].
+    DeleteNamespace { id: String },
+    /// [`nacos_core::InstanceRepo::create_service`].
+    CreateService { meta: ServiceMeta },
+    /// [`nacos_core::InstanceRepo::update_service`].
+    UpdateService { meta: ServiceMeta },
+    /// [`nacos_core::InstanceRepo::delete_service`].
+    DeleteService { key: ServiceKey },
+    /// [`nacos_core::InstanceRepo::register_instance`]; `now_ms` stamps a service it creates.
+    RegisterInstance {
+        service: ServiceKey,
+        instance: Instance,
+        now_ms: i64,
+    },
+    /// [`nacos_core::InstanceRepo::deregister_instance`].
+    DeregisterInstance {
+        service: ServiceKey,
+        ip: String,
+        port: u16,
+        cluster: String,
+    },
+}
+
+impl Command {
+    /// A publish stamped with the current time.
+    pub fn publish_config(publish: ConfigPublish) -> Self {
+        Command::PublishConfig {
+            publish,
+            now_ms: now_millis(),
+        }
+    }
+
+    pub fn remove_config(key: ConfigKey, operator: Operator) -> Self {
+        Command::RemoveConfig {
+            key,
+            operator,
+            now_ms: now_millis(),
+        }
+    }
+
+    pub fn remove_configs_by_ids(ids: Vec<u64>, operator: Operator) -> Self {
+        Command::RemoveConfigsByIds {
+            ids,
+            operator,
+            now_ms: now_millis(),
+        }
+    }
+
+    pub fn publish_gray(gray: Gray, publish: GrayPublish) -> Self {
+        Command::PublishGray {
+            gray,
+            publish,
+            now_ms: now_millis(),
+        }
+    }
+
+    pub fn remove_gray(key: ConfigKey, gray: Gray) -> Self {
+        Command::RemoveGray {
+            key,
+            gray,
+            now_ms: now_millis(),
+        }
+    }
+
+    pub fn update_namespace(id: String, name: String, desc: String) -> Self {
+        Command::UpdateNamespace {
+            id,
+            name,
+            desc,
+            now_ms: now_millis(),
+        }
+    }
+
+    pub fn register_instance(service: ServiceKey, instance: Instance) -> Self {
+        Command::RegisterInstance {
+            service,
+            instance,
+            now_ms: now_millis(),
+        }
+    }
+}
+
+/// What a command returns; each command has one variant (see [`apply`]).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CommandOutput {
+    /// `PublishConfig`: the stored row.
+    Config(ConfigItem),
+    /// `RemoveConfig`: the deleted row, if it existed.
+    RemovedConfig(Option<ConfigItem>),
+    /// `RemoveConfigsByIds`: the deleted rows, in the order of the ids.
+    RemovedConfigs(Vec<ConfigItem>),
+    /// `PublishGray`: the stored variant.
+    Gray(GrayConfig),
+    /// `RemoveGray`: the deleted variant, if it existed.
+    RemovedGray(Option<GrayConfig>),
+    /// `DeleteNamespace`: whether it existed.
+    NamespaceDeleted(bool),
+    /// `DeregisterInstance`: the removed instance, if it existed.
+    RemovedInstance(Option<Instance>),
+    /// Every other command.
+    Done,
+}
+
+/// Perform one command inside `txn`. Deterministic given the command and the state `txn`
+/// sees; see the module docs. On `Err` the caller must abort the transaction.
+pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput, RepoError> {
+    let mut t = WriteTables::open(txn)?;
+    match command {
+        Command::PublishConfig { publish, now_ms } => {
+            publish_config(&mut t, publish, *now_ms).map(CommandOutput::Config)
+        }
+        Command::RemoveConfig {
+            key,
+            operator,
+            now_ms,
+        } => remove_config(&mut t, key, operator, *now_ms).map(CommandOutput::RemovedConfig),
+        Command::RemoveConfigsByIds {
+            ids,
+            operator,
+            now_ms,
+        } => {
+            let mut removed = Vec::new();
+            for id in ids {
+                let Some(key) = read_config_key(&t.config_ids, *id)? else {
+                    continue;
+                };
+                if let Some(item) = remove_config(&mut t, &key, operator, *now_ms)? {
+                    removed.push(item);
+                }
+            }
+            Ok(CommandOutput::RemovedConfigs(removed))
+        }
+        Command::PublishGray {
+            gray,
+            publish,
+            now_ms,
+        } => publish_gray(&mut t, gray, publish, *now_ms).map(CommandOutput::Gray),
+        Command::RemoveGray { key, gray, now_ms } => {
+            let removed = match t.grays.remove(gray_key(key, gray)).map_err(storage)? {
+                Some(guard) => Some(crate::tables::decode::<GrayConfig>(guard.value(), "grays")?),
+                None => None,
+            };
+            if removed.is_some() {
+                record_change(&mut t, key, *now_ms)?;
+            }
+            Ok(CommandOutput::RemovedGray(removed))
+        }
+        Command::CreateNamespace { namespace } => {
+            if read_namespace(&t.namespaces, &namespace.id)?.is_some() {
+                return Err(RepoError::AlreadyExists(format!(
+                    "namespace {}",
+                    namespace.id
+                )));
+            }
+            let bytes = encode(namespace, "namespaces")?;
+            t.namespaces
+                .insert(namespace.id.as_str(), bytes.as_slice())
+                .map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::UpdateNamespace {
+            id,
+            name,
+            desc,
+            now_ms,
+        } => {
+            let Some(mut namespace) = read_namespace(&t.namespaces, id)? else {
+                return Err(RepoError::NotFound(format!("namespace {id}")));
+            };
+            namespace.name.clone_from(name);
+            namespace.desc.clone_from(desc);
+            namespace.modified_ms = *now_ms;
+            let bytes = encode(&namespace, "namespaces")?;
+            t.namespaces
+                .insert(id.as_str(), bytes.as_slice())
+                .map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::DeleteNamespace { id } => {
+            let existed = t.namespaces.remove(id.as_str()).map_err(storage)?.is_some();
+            Ok(CommandOutput::NamespaceDeleted(existed))
+        }
+        Command::CreateService { meta } => {
+            check_service(meta)?;
+            if read_service(&t.services, &meta.key)?.is_some() {
+                return Err(RepoError::AlreadyExists(format!(
+                    "service {} in namespace {}",
+                    meta.key.grouped_name(),
+                    meta.key.namespace
+                )));
+            }
+            write_service(&mut t, meta)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::UpdateService { meta } => {
+            check_service(meta)?;
+            let Some(stored) = read_service(&t.services, &meta.key)? else {
+                return Err(service_not_found(&meta.key));
+            };
+            let mut meta = meta.clone();
+            meta.created_ms = stored.created_ms;
+            write_service(&mut t, &meta)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::DeleteService { key } => {
+            if read_service(&t.services, key)?.is_none() {
+                return Err(service_not_found(key));
+            }
+            if !read_instances(&t.instances, key, 1)?.is_empty() {
+                return Err(RepoError::PreconditionFailed(format!(
+                    "service {} in namespace {} still has persistent instances",
+                    key.grouped_name(),
+                    key.namespace
+                )));
+            }
+            t.services.remove(service_key(key)).map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::RegisterInstance {
+            service,
+            instance,
+            now_ms,
+        } => {
+            if !instance.weight.is_finite() {
+                return Err(RepoError::InvalidArgument(format!(
+                    "instance weight must be finite, got {}",
+                    instance.weight
+                )));
+            }
+            match read_service(&t.services, service)? {
+                Some(meta) if meta.ephemeral => {
+                    return Err(RepoError::PreconditionFailed(format!(
+                        "service {} in namespace {} is ephemeral; it cannot hold persistent \
+                         instances",
+                        service.grouped_name(),
+                        service.namespace
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    let mut meta = ServiceMeta::new(service.clone(), false);
+                    meta.created_ms = *now_ms;
+                    meta.modified_ms = *now_ms;
+                    write_service(&mut t, &meta)?;
+                }
+            }
+            let bytes = encode(instance, "instances")?;
+            let key = instance_key(service, &instance.ip, instance.port, &instance.cluster);
+            t.instances.insert(key, bytes.as_slice()).map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::DeregisterInstance {
+            service,
+            ip,
+            port,
+            cluster,
+        } => {
+            let removed = read_instance(&t.instances, service, ip, *port, cluster)?;
+            if removed.is_some() {
+                t.instances
+                    .remove(instance_key(service, ip, *port, cluster))
+                    .map_err(storage)?;
+            }
+            Ok(CommandOutput::RemovedInstance(removed))
+        }
+    }
+}
+
+/// `new` when set, else the stored value.
+fn keep(new: &Option<String>, stored: &str) -> String {
+    new.clone().unwrap_or_else(|| stored.to_string())
+}
+
+fn publish_config(
+    t: &mut WriteTables<'_>,
+    publish: &ConfigPublish,
+    now_ms: i64,
+) -> Result<ConfigItem, RepoError> {
+    let stored = read_config(&t.configs, &publish.key)?;
+    if let Some(expected) = &publish.cas_md5 {
+        match &stored {
+            Some(item) if &item.md5 == expected => {}
+            Some(item) => {
+                return Err(RepoError::PreconditionFailed(format!(
+                    "md5 of config {} is {}, not {expected}",
+                    describe(&publish.key),
+                    item.md5
+                )));
+            }
+            None => {
+                return Err(RepoError::PreconditionFailed(format!(
+                    "config {} does not exist (casMd5 {expected})",
+                    describe(&publish.key)
+                )));
+            }
+        }
+    }
+    let operator = &publish.operator;
+    let (item, history) = match stored {
+        None => {
+            let item = ConfigItem {
+                id: t.next_id(CONFIG_ID)?,
+                key: publish.key.clone(),
+                content: publish.content.clone(),
+                md5: md5_hex(&publish.content),
+                config_type: publish.config_type.clone().unwrap_or_default(),
+                app_name: publish.app_name.clone().unwrap_or_default(),
+                desc: publish.desc.clone().unwrap_or_default(),
+                usage: publish.usage.clone().unwrap_or_default(),
+                effect: publish.effect.clone().unwrap_or_default(),
+                schema: publish.schema.clone().unwrap_or_default(),
+                tags: publish.tags.clone().unwrap_or_default(),
+                encrypted_data_key: publish.encrypted_data_key.clone().unwrap_or_default(),
+                src_user: operator.user.clone(),
+                src_ip: operator.ip.clone(),
+                created_ms: now_ms,
+                modified_ms: now_ms,
+            };
+            let history = history_row(&item, 0, HistoryOp::Insert, operator, now_ms);
+            t.config_ids
+                .insert(item.id, config_key(&item.key))
+                .map_err(storage)?;
+            (item, history)
+        }
+        Some(old) => {
+            let item = ConfigItem {
+                id: old.id,
+                key: publish.key.clone(),
+                content: publish.content.clone(),
+                md5: md5_hex(&publish.content),
+                config_type: keep(&publish.config_type, &old.config_type),
+                app_name: keep(&publish.app_name, &old.app_name),
+                desc: keep(&publish.desc, &old.desc),
+                usage: keep(&publish.usage, &old.usage),
+                effect: keep(&publish.effect, &old.effect),
+                schema: keep(&publish.schema, &old.schema),
+                tags: publish.tags.clone().unwrap_or_else(|| old.tags.clone()),
+                encrypted_data_key: keep(&publish.encrypted_data_key, &old.encrypted_data_key),
+                src_user: operator.user.clone(),
+                src_ip: operator.ip.clone(),
+                created_ms: old.created_ms,
+                modified_ms: now_ms,
+            };
+            let history = history_row(&old, old.id, HistoryOp::Update, operator, now_ms);
+            (item, history)
+        }
+    };
+    let bytes = encode(&item, "configs")?;
+    t.configs
+        .insert(config_key(&item.key), bytes.as_slice())
+        .map_err(storage)?;
+    append_history(t, history)?;
+    record_change(t, &item.key, now_ms)?;
+    Ok(item)
+}
+
+fn remove_config(
+    t: &mut WriteTables<'_>,
+    key: &ConfigKey,
+    operator: &Operator,
+    now_ms: i64,
+) -> Result<Option<ConfigItem>, RepoError> {
+    let Some(item) = read_config(&t.configs, key)? else {
+        return Ok(None);
+    };
+    t.configs.remove(config_key(key)).map_err(storage)?;
+    t.config_ids.remove(item.id).map_err(storage)?;
+    append_history(
+        t,
+        history_row(&item, item.id, HistoryOp::Delete, operator, now_ms),
+    )?;
+    record_change(t, key, now_ms)?;
+    Ok(Some(item))
+}
+
+fn publish_gray(
+    t: &mut WriteTables<'_>,
+    gray: &Gray,
+    publish: &GrayPublish,
+    now_ms: i64,
+) -> Result<GrayConfig, RepoError> {
+    let stored = read_gray(&t.grays, &publish.key, gray)?;
+    if let Some(expected) = &publish.cas_md5 {
+        match &stored {
+            Some(variant) if &variant.md5 == expected => {}
+            Some(variant) => {
+                return Err(RepoError::PreconditionFailed(format!(
+                    "md5 of {gray:?} of config {} is {}, not {expected}",
+                    describe(&publish.key),
+                    variant.md5
+                )));
+            }
+            None => {
+                return Err(RepoError::PreconditionFailed(format!(
+                    "{gray:?} of config {} does not exist (casMd5 {expected})",
+                    describe(&publish.key)
+                )));
+            }
+        }
+    }
+    let (id, created_ms, app_name, encrypted_data_key) = match stored {
+        Some(old) => (old.id, old.created_ms, old.app_name, old.encrypted_data_key),
+        None => (t.next_id(GRAY_ID)?, now_ms, String::new(), String::new()),
+    };
+    let variant = GrayConfig {
+        id,
+        key: publish.key.clone(),
+        gray: gray.clone(),
+        content: publish.content.clone(),
+        md5: md5_hex(&publish.content),
+        beta_ips: match gray {
+            Gray::Beta => publish.beta_ips.clone(),
+            Gray::Tag(_) => Vec::new(),
+        },
+        app_name: keep(&publish.app_name, &app_name),
+        encrypted_data_key: keep(&publish.encrypted_data_key, &encrypted_data_key),
+        src_user: publish.operator.user.clone(),
+        src_ip: publish.operator.ip.clone(),
+        created_ms,
+        modified_ms: now_ms,
+    };
+    let bytes = encode(&variant, "grays")?;
+    t.grays
+        .insert(gray_key(&variant.key, gray), bytes.as_slice())
+        .map_err(storage)?;
+    record_change(t, &variant.key, now_ms)?;
+    Ok(variant)
+}
+
+/// A history row describing `source` (the new row for `I`, the previous one for `U`, the
+/// deleted one for `D`), written by `operator` at `now_ms`. The nid is set on append.
+fn history_row(
+    source: &ConfigItem,
+    config_id: u64,
+    op: HistoryOp,
+    operator: &Operator,
+    now_ms: i64,
+) -> HistoryEntry {
+    HistoryEntry {
+        nid: 0,
+        config_id,
+        key: source.key.clone(),
+        content: source.content.clone(),
+        md5: source.md5.clone(),
+        app_name: source.app_name.clone(),
+        src_user: operator.user.clone(),
+        src_ip: operator.ip.clone(),
+        op,
+        encrypted_data_key: source.encrypted_data_key.clone(),
+        created_ms: now_ms,
+        modified_ms: now_ms,
+    }
+}
+
+fn append_history(t: &mut WriteTables<'_>, mut entry: HistoryEntry) -> Result<(), RepoError> {
+    entry.nid = t.next_id(HISTORY_NID)?;
+    let bytes = encode(&entry, "history")?;
+    t.history
+        .insert(entry.nid, bytes.as_slice())
+        .map_err(storage)?;
+    let (ns, group, data_id) = config_key(&entry.key);
+    t.history_by_key
+        .insert((ns, group, data_id, entry.nid), ())
+        .map_err(storage)?;
+    t.history_by_config
+        .insert((entry.config_id, entry.nid), ())
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// Move the key's entry in the change log to `(now_ms, next seq)`.
+fn record_change(t: &mut WriteTables<'_>, key: &ConfigKey, now_ms: i64) -> Result<(), RepoError> {
+    let seq = t.next_id(CHANGE_SEQ)?;
+    let previous = t
+        .change_by_key
+        .get(config_key(key))
+        .map_err(storage)?
+        .map(|g| g.value());
+    if let Some(previous) = previous {
+        t.changes.remove(previous).map_err(storage)?;
+    }
+    t.changes
+        .insert((now_ms, seq), config_key(key))
+        .map_err(storage)?;
+    t.change_by_key
+        .insert(config_key(key), (now_ms, seq))
+        .map_err(storage)?;
+    Ok(())
+}
+
+fn check_service(meta: &ServiceMeta) -> Result<(), RepoError> {
+    if meta.protect_threshold.is_finite() {
+        Ok(())
+    } else {
+        Err(RepoError::InvalidArgument(format!(
+            "protect threshold must be finite, got {}",
+            meta.protect_threshold
+        )))
+    }
+}
+
+fn write_service(t: &mut WriteTables<'_>, meta: &ServiceMeta) -> Result<(), RepoError> {
+    let bytes = encode(meta, "services")?;
+    t.services
+        .insert(service_key(&meta.key), bytes.as_slice())
+        .map_err(storage)?;
+    Ok(())
+}
+
+fn service_not_found(key: &ServiceKey) -> RepoError {
+    RepoError::NotFound(format!(
+        "service {} in namespace {}",
+        key.grouped_name(),
+        key.namespace
+    ))
+}
+
+fn describe(key: &ConfigKey) -> String {
+    format!(
+        "(namespace {:?}, group {:?}, dataId {:?})",
+        key.namespace, key.group, key.data_id
+    )
+}

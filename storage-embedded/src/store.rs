@@ -1,0 +1,468 @@
+//! [`EmbeddedStore`]: opening the redb file, running commands durably, and the repository
+//! trait impls (writes go through [`EmbeddedStore::execute`], reads through read transactions).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use nacos_core::{
+    Capabilities, ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo,
+    Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceRepo, Namespace, NamespaceRepo,
+    Operator, Page, PageRequest, RepoError, Repos, ServiceKey, ServiceMeta,
+};
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
+
+use crate::command::{Command, CommandOutput, apply};
+use crate::error::{join_error, storage, with_path};
+use crate::tables::{self, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+
+/// File name used inside a data directory.
+pub const FILE_NAME: &str = "nacos.redb";
+
+/// The embedded store: one redb file holding configs, history, gray variants, namespaces,
+/// services and persistent instances. Cheap to share behind an `Arc`; every write is one
+/// durable (fsynced) redb transaction.
+pub struct EmbeddedStore {
+    pub(crate) db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store at `path`, the database file. When `path` is an existing
+    /// directory the file is `path/nacos.redb`. Missing parent directories are created.
+    ///
+    /// Errors: `Unavailable` when the file cannot be created or read, or is locked by another
+    /// process or handle; `Internal` when it is corrupt or not a redb file, or was written by a
+    /// newer layout. The message names the file.
+    pub fn open(path: &Path) -> Result<EmbeddedStore, RepoError> {
+        let path = if path.is_dir() {
+            path.join(FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                RepoError::Unavailable(format!(
+                    "cannot create data directory {}: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+        let db = Database::builder()
+            // A file damaged outside redb is reported as corrupt instead of trusted.
+            .set_check_integrity_on_open(true)
+            .create(&path)
+            .map_err(|e| with_path(&path, storage(e)))?;
+        init(&db).map_err(|e| with_path(&path, e))?;
+        tracing::info!(path = %path.display(), "opened embedded store");
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            path,
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The repositories, all backed by this store.
+    pub fn repos(self: Arc<Self>) -> Repos {
+        Repos {
+            configs: self.clone(),
+            namespaces: self.clone(),
+            instances: self,
+            capabilities: Capabilities::ALL,
+        }
+    }
+
+    /// Run one command in its own write transaction and commit it durably: when this returns
+    /// `Ok` the write is on disk. On `Err` nothing is written.
+    pub async fn execute(&self, command: Command) -> Result<CommandOutput, RepoError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || execute_blocking(&db, &command))
+            .await
+            .map_err(join_error)?
+    }
+
+    /// Run a read-only closure on a fresh read transaction, off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T, RepoError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, RepoError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(storage)?;
+            f(&txn)
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+/// Create every table and check or stamp the layout version, so that read transactions always
+/// find the tables.
+fn init(db: &Database) -> Result<(), RepoError> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_durability(Durability::Immediate).map_err(storage)?;
+    {
+        tables::WriteTables::open(&txn)?;
+        let mut meta = txn.open_table(tables::META).map_err(storage)?;
+        let version = meta
+            .get(SCHEMA_VERSION_KEY)
+            .map_err(storage)?
+            .map(|g| g.value());
+        match version {
+            None => {
+                meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
+                    .map_err(storage)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(RepoError::Internal(format!(
+                    "layout version {other} is not supported by this build (it reads version \
+                     {SCHEMA_VERSION})"
+                )));
+            }
+        }
+    }
+    txn.commit().map_err(storage)
+}
+
+fn execute_blocking(db: &Database, command: &Command) -> Result<CommandOutput, RepoError> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_durability(Durability::Immediate).map_err(storage)?;
+    match apply(&txn, command) {
+        Ok(output) => {
+            txn.commit().map_err(storage)?;
+            Ok(output)
+        }
+        Err(error) => {
+            if let Err(abort) = txn.abort() {
+                tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn unexpected(output: CommandOutput) -> RepoError {
+    RepoError::Internal(format!(
+        "embedded store: unexpected command output {output:?}"
+    ))
+}
+
+/// Open the embedded store in `data_dir` (file `data_dir/nacos.redb`) and hand out its repos.
+pub fn open_repos(data_dir: &Path) -> Result<Repos, RepoError> {
+    Ok(Arc::new(EmbeddedStore::open(&data_dir.join(FILE_NAME))?).repos())
+}
+
+#[async_trait]
+impl ConfigRepo for EmbeddedStore {
+    async fn get(&self, key: &ConfigKey) -> Result<Option<ConfigItem>, RepoError> {
+        let key = key.clone();
+        self.read(move |txn| {
+            tables::read_config(&txn.open_table(tables::CONFIGS).map_err(storage)?, &key)
+        })
+        .await
+    }
+
+    async fn publish(&self, publish: ConfigPublish) -> Result<ConfigItem, RepoError> {
+        match self.execute(Command::publish_config(publish)).await? {
+            CommandOutput::Config(item) => Ok(item),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn remove(
+        &self,
+        key: &ConfigKey,
+        operator: &Operator,
+    ) -> Result<Option<ConfigItem>, RepoError> {
+        match self
+            .execute(Command::remove_config(key.clone(), operator.clone()))
+            .await?
+        {
+            CommandOutput::RemovedConfig(item) => Ok(item),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn remove_by_ids(
+        &self,
+        ids: &[u64],
+        operator: &Operator,
+    ) -> Result<Vec<ConfigItem>, RepoError> {
+        match self
+            .execute(Command::remove_configs_by_ids(
+                ids.to_vec(),
+                operator.clone(),
+            ))
+            .await?
+        {
+            CommandOutput::RemovedConfigs(items) => Ok(items),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn search(&self, query: &ConfigQuery) -> Result<Page<ConfigItem>, RepoError> {
+        let query = query.clone();
+        self.read(move |txn| {
+            let table = txn.open_table(tables::CONFIGS).map_err(storage)?;
+            let mut items: Vec<ConfigItem> =
+                tables::read_namespace_configs(&table, &query.namespace)?
+                    .into_iter()
+                    .filter(|item| query.matches(item))
+                    .collect();
+            items.sort_by_key(|item| item.id);
+            Ok(query.page.slice(items))
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        key: &ConfigKey,
+        page: PageRequest,
+    ) -> Result<Page<HistoryEntry>, RepoError> {
+        let key = key.clone();
+        self.read(move |txn| {
+            let index = txn.open_table(tables::HISTORY_BY_KEY).map_err(storage)?;
+            let mut nids = tables::read_history_nids(&index, &key)?;
+            nids.reverse();
+            let nids = page.slice(nids);
+            let rows = txn.open_table(tables::HISTORY).map_err(storage)?;
+            let mut items = Vec::with_capacity(nids.items.len());
+            for nid in &nids.items {
+                let entry = tables::read_history(&rows, *nid)?.ok_or_else(|| {
+                    RepoError::Internal(format!("history index points at missing nid {nid}"))
+                })?;
+                items.push(entry);
+            }
+            Ok(Page::new(nids.total_count, page, items))
+        })
+        .await
+    }
+
+    async fn history_entry(&self, nid: u64) -> Result<Option<HistoryEntry>, RepoError> {
+        self.read(move |txn| {
+            tables::read_history(&txn.open_table(tables::HISTORY).map_err(storage)?, nid)
+        })
+        .await
+    }
+
+    async fn previous_history(&self, config_id: u64) -> Result<Option<HistoryEntry>, RepoError> {
+        self.read(move |txn| {
+            let index = txn.open_table(tables::HISTORY_BY_CONFIG).map_err(storage)?;
+            match tables::read_latest_nid_of_config(&index, config_id)? {
+                Some(nid) => {
+                    tables::read_history(&txn.open_table(tables::HISTORY).map_err(storage)?, nid)
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn get_gray(
+        &self,
+        key: &ConfigKey,
+        gray: &Gray,
+    ) -> Result<Option<GrayConfig>, RepoError> {
+        let (key, gray) = (key.clone(), gray.clone());
+        self.read(move |txn| {
+            tables::read_gray(
+                &txn.open_table(tables::GRAYS).map_err(storage)?,
+                &key,
+                &gray,
+            )
+        })
+        .await
+    }
+
+    async fn list_grays(&self, key: &ConfigKey) -> Result<Vec<GrayConfig>, RepoError> {
+        let key = key.clone();
+        self.read(move |txn| {
+            tables::read_grays(&txn.open_table(tables::GRAYS).map_err(storage)?, &key)
+        })
+        .await
+    }
+
+    async fn publish_gray(
+        &self,
+        gray: Gray,
+        publish: GrayPublish,
+    ) -> Result<GrayConfig, RepoError> {
+        match self.execute(Command::publish_gray(gray, publish)).await? {
+            CommandOutput::Gray(variant) => Ok(variant),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn remove_gray(
+        &self,
+        key: &ConfigKey,
+        gray: &Gray,
+    ) -> Result<Option<GrayConfig>, RepoError> {
+        match self
+            .execute(Command::remove_gray(key.clone(), gray.clone()))
+            .await?
+        {
+            CommandOutput::RemovedGray(variant) => Ok(variant),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn changed_since(&self, since_ms: i64) -> Result<Vec<ConfigChange>, RepoError> {
+        self.read(move |txn| {
+            let table = txn.open_table(tables::CHANGES).map_err(storage)?;
+            Ok(tables::read_changes_since(&table, since_ms)?
+                .into_iter()
+                .map(|(modified_ms, key)| ConfigChange { key, modified_ms })
+                .collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl NamespaceRepo for EmbeddedStore {
+    async fn list(&self) -> Result<Vec<Namespace>, RepoError> {
+        self.read(|txn| {
+            let mut all =
+                tables::read_namespaces(&txn.open_table(tables::NAMESPACES).map_err(storage)?)?;
+            all.sort_by(|a, b| {
+                a.created_ms
+                    .cmp(&b.created_ms)
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            Ok(all)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Namespace>, RepoError> {
+        let id = id.to_string();
+        self.read(move |txn| {
+            tables::read_namespace(&txn.open_table(tables::NAMESPACES).map_err(storage)?, &id)
+        })
+        .await
+    }
+
+    async fn create(&self, namespace: Namespace) -> Result<(), RepoError> {
+        match self.execute(Command::CreateNamespace { namespace }).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update(&self, id: &str, name: &str, desc: &str) -> Result<(), RepoError> {
+        let command = Command::update_namespace(id.to_string(), name.to_string(), desc.to_string());
+        match self.execute(command).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, RepoError> {
+        match self
+            .execute(Command::DeleteNamespace { id: id.to_string() })
+            .await?
+        {
+            CommandOutput::NamespaceDeleted(existed) => Ok(existed),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+#[async_trait]
+impl InstanceRepo for EmbeddedStore {
+    async fn list_services(&self) -> Result<Vec<ServiceMeta>, RepoError> {
+        self.read(|txn| tables::read_services(&txn.open_table(tables::SERVICES).map_err(storage)?))
+            .await
+    }
+
+    async fn get_service(&self, key: &ServiceKey) -> Result<Option<ServiceMeta>, RepoError> {
+        let key = key.clone();
+        self.read(move |txn| {
+            tables::read_service(&txn.open_table(tables::SERVICES).map_err(storage)?, &key)
+        })
+        .await
+    }
+
+    async fn create_service(&self, meta: ServiceMeta) -> Result<(), RepoError> {
+        match self.execute(Command::CreateService { meta }).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update_service(&self, meta: ServiceMeta) -> Result<(), RepoError> {
+        match self.execute(Command::UpdateService { meta }).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_service(&self, key: &ServiceKey) -> Result<(), RepoError> {
+        match self
+            .execute(Command::DeleteService { key: key.clone() })
+            .await?
+        {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn register_instance(
+        &self,
+        service: &ServiceKey,
+        instance: Instance,
+    ) -> Result<(), RepoError> {
+        match self
+            .execute(Command::register_instance(service.clone(), instance))
+            .await?
+        {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn deregister_instance(
+        &self,
+        service: &ServiceKey,
+        ip: &str,
+        port: u16,
+        cluster: &str,
+    ) -> Result<Option<Instance>, RepoError> {
+        let command = Command::DeregisterInstance {
+            service: service.clone(),
+            ip: ip.to_string(),
+            port,
+            cluster: cluster.to_string(),
+        };
+        match self.execute(command).await? {
+            CommandOutput::RemovedInstance(instance) => Ok(instance),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_instances(&self, service: &ServiceKey) -> Result<Vec<Instance>, RepoError> {
+        let service = service.clone();
+        self.read(move |txn| {
+            let table = txn.open_table(tables::INSTANCES).map_err(storage)?;
+            tables::read_instances(&table, &service, usize::MAX)
+        })
+        .await
+    }
+}
