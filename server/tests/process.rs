@@ -36,10 +36,8 @@ fn wait_ready(port: u16) -> Duration {
     let started = Instant::now();
     let url = format!("http://127.0.0.1:{port}/nacos/v1/console/health/readiness");
     while started.elapsed() < Duration::from_secs(20) {
-        if let Ok(resp) = reqwest::blocking::get(&url) {
-            if resp.status().is_success() {
-                return started.elapsed();
-            }
+        if reqwest::blocking::get(&url).is_ok_and(|resp| resp.status().is_success()) {
+            return started.elapsed();
         }
         std::thread::sleep(Duration::from_millis(20));
     }

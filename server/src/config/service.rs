@@ -84,10 +84,10 @@ impl KeyState {
         explicit_tag: Option<&str>,
         auto_tag: Option<&str>,
     ) -> Option<Selected<'_>> {
-        if let Some(beta) = self.beta() {
-            if beta.beta_ips.iter().any(|ip| ip == client_ip) {
-                return Some(Selected::Beta(beta));
-            }
+        if let Some(beta) = self.beta()
+            && beta.beta_ips.iter().any(|ip| ip == client_ip)
+        {
+            return Some(Selected::Beta(beta));
         }
         if let Some(tag) = explicit_tag {
             return self.tag(tag).map(Selected::Tag);

@@ -112,15 +112,12 @@ fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String 
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    if let Some(forwarded) = header("x-forwarded-for") {
-        if let Some(first) = forwarded
-            .split(',')
-            .next()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            return first.to_string();
-        }
+    if let Some(first) = header("x-forwarded-for")
+        .and_then(|f| f.split(',').next())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        return first.to_string();
     }
     if let Some(real) = header("x-real-ip") {
         return real.to_string();

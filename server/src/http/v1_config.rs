@@ -187,10 +187,10 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<R
             HeaderValue::from_static("true"),
         );
     }
-    if let Selected::Tag(_) = selected {
-        if let Some(t) = tag.or(auto_tag) {
-            headers.insert(HeaderName::from_static("tag"), header_value(&t));
-        }
+    if let Selected::Tag(_) = selected
+        && let Some(t) = tag.or(auto_tag)
+    {
+        headers.insert(HeaderName::from_static("tag"), header_value(&t));
     }
     Ok(response)
 }
