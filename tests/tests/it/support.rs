@@ -1,7 +1,7 @@
 //! Starting real servers in-process on port 0 for end-to-end tests.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nacos_server::cli::Mode;
 use nacos_server::settings::Properties;
@@ -69,10 +69,6 @@ impl TestServer {
     /// `http://127.0.0.1:port/nacos` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/nacos{}", self.addr, path)
-    }
-
-    pub fn home(&self) -> &Path {
-        &self.home_path
     }
 
     /// Graceful stop: in-flight requests finish, storage is closed.
