@@ -218,7 +218,7 @@ mod tests {
     fn config_tokens() {
         assert!(data_id("app.yaml").is_ok());
         assert!(data_id("a:b-c_d").is_ok());
-        assert_eq!(data_id("").unwrap_err().param, "dataId");
+        assert_eq!(data_id("").expect_err("blank").param, "dataId");
         assert!(data_id("a b").is_err());
         assert!(data_id("中文").is_err());
         assert!(data_id(&"x".repeat(257)).is_err());

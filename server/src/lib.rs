@@ -8,13 +8,18 @@
 //! - [`naming`]: the naming service (ephemeral registry, beats and expiry, persistent instances
 //!   through the repository, UDP push to v1 subscribers) behind every naming edge.
 //! - [`namespace`]: namespace rules over the namespace repository.
-//! - [`http`]: the axum router: v1 OpenAPI, console endpoints, the shared tower middleware.
-//! - [`App`] and [`run`]: wiring, and serving on a bound listener until a shutdown future
+//! - [`http`]: the axum router: v1 OpenAPI, console endpoints.
+//! - [`grpc`]: the Nacos 2.x gRPC edge for clients (port + 1000): connections, pushes, dispatch,
+//!   handlers.
+//! - [`middleware`]: the tower layer both edges share (access log, counters).
+//! - [`App`] and [`run`]: wiring, and serving on bound [`Listeners`] until a shutdown future
 //!   resolves, so tests bind port 0 and run the real thing.
 
 pub mod cli;
 pub mod config;
+pub mod grpc;
 pub mod http;
+pub mod middleware;
 pub mod namespace;
 pub mod naming;
 pub mod settings;
@@ -32,6 +37,9 @@ use tokio_util::sync::CancellationToken;
 pub use settings::Settings;
 
 use config::ConfigService;
+use grpc::ConnectionManager;
+use grpc::config::ConfigListeners;
+use grpc::naming::NamingSubscribers;
 use naming::NamingService;
 
 /// Shared state of a running server.
@@ -41,6 +49,14 @@ pub struct App {
     pub repos: Repos,
     pub config: ConfigService,
     pub naming: Arc<NamingService>,
+    /// Registered gRPC client connections (pushes, ejection, limits).
+    pub connections: Arc<ConnectionManager>,
+    /// Which gRPC connection listens to which config key.
+    pub config_listeners: Arc<ConfigListeners>,
+    /// Which gRPC connection subscribes to which service.
+    pub naming_subscribers: Arc<NamingSubscribers>,
+    /// Request counters of both edges, fed by the shared middleware.
+    pub traffic: middleware::Traffic,
     /// Cancelled when the server shuts down: long polls answer, background tasks stop.
     pub shutdown: CancellationToken,
     pub started: Instant,
@@ -78,38 +94,99 @@ impl App {
             .load()
             .await
             .map_err(|e| StartError::Storage(format!("cannot load persistent services: {e}")))?;
+        let connections = Arc::new(ConnectionManager::new(settings.grpc.clone()));
+        let config_listeners = ConfigListeners::install(&config, &connections);
+        let naming_subscribers = NamingSubscribers::install(&naming, &settings, &connections);
         Ok(Arc::new(App {
             settings,
             repos,
             config,
             naming,
+            connections,
+            config_listeners,
+            naming_subscribers,
+            traffic: middleware::Traffic::default(),
             shutdown: CancellationToken::new(),
             started: Instant::now(),
         }))
     }
 }
 
-/// Serve HTTP on `listener` until `shutdown` resolves, then finish in-flight requests.
+/// The two bound listeners a server runs on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// HTTP: OpenAPI, console (`server.port`).
+    pub http: TcpListener,
+    /// gRPC for clients (`server.port` + 1000).
+    pub grpc: TcpListener,
+}
+
+impl Listeners {
+    /// Bind HTTP on `host:server.port` and gRPC on `host:server.port + offset`.
+    pub async fn bind(host: &str, settings: &Settings) -> Result<Self, StartError> {
+        let bind = |port: u16| {
+            let addr = format!("{host}:{port}");
+            async move {
+                TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })
+            }
+        };
+        let grpc_port = settings.grpc_port().ok_or_else(|| {
+            StartError::Unsupported(format!(
+                "gRPC port {} + {} is past 65535; choose a lower server.port",
+                settings.port, settings.grpc.port_offset
+            ))
+        })?;
+        let http = bind(settings.port).await?;
+        let grpc = bind(grpc_port).await?;
+        Ok(Self { http, grpc })
+    }
+}
+
+/// Serve HTTP and gRPC until `shutdown` resolves (or either edge fails), then stop gracefully:
+/// long polls answer, gRPC clients are told to reconnect elsewhere, in-flight requests finish,
+/// background tasks stop.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     app: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let background = app.naming.start(app.shutdown.clone());
+    let mut background = app.naming.start(app.shutdown.clone());
+    background.extend(grpc::start_background(&app));
     let router = http::router(Arc::clone(&app));
     let token = app.shutdown.clone();
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
+    let http_token = app.shutdown.clone();
+    let http = async move {
+        let result = axum::serve(
+            listeners.http,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(http_token.clone().cancelled_owned())
+        .await;
+        http_token.cancel();
+        result
+    };
+    let grpc_token = app.shutdown.clone();
+    let grpc = {
+        let app = Arc::clone(&app);
+        async move {
+            let result = grpc::serve(listeners.grpc, app).await;
+            grpc_token.cancel();
+            result
+        }
+    };
+    let trigger = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = token.cancelled() => {}
+        }
         token.cancel();
-    })
-    .await;
+    };
+    let ((), http_result, grpc_result) = tokio::join!(trigger, http, grpc);
     app.shutdown.cancel();
     for task in background {
         let _ = task.await;
     }
-    result
+    http_result.and(grpc_result)
 }

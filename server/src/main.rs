@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nacos_server::cli::{Cli, Mode};
-use nacos_server::{App, Settings, StartError};
+use nacos_server::{App, Listeners, Settings, StartError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,23 +57,20 @@ async fn serve(cli: Cli) -> Result<(), StartError> {
             "cluster mode with {how} is not available in this build yet; start a single node with `-m standalone`"
         )));
     }
-    let addr = format!("0.0.0.0:{}", settings.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+    let listeners = Listeners::bind("0.0.0.0", &settings).await?;
+    let http_addr = format!("0.0.0.0:{}", settings.port);
+    let grpc_addr = format!("0.0.0.0:{}", settings.grpc_port().unwrap_or_default());
     let app = App::open(settings).await?;
     tracing::info!(
         mode = if app.settings.is_standalone() { "standalone" } else { "cluster" },
         storage = if app.settings.platform.is_empty() { "embedded" } else { app.settings.platform.as_str() },
-        http = %addr,
+        http = %http_addr,
+        grpc = %grpc_addr,
         context_path = %app.settings.context_path,
         home = %app.settings.home.display(),
         "nacos-server started"
     );
-    nacos_server::run(listener, app, shutdown_signal())
+    nacos_server::run(listeners, app, shutdown_signal())
         .await
         .map_err(|e| StartError::Storage(format!("server error: {e}")))?;
     tracing::info!("nacos-server stopped");

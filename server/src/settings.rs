@@ -123,6 +123,80 @@ pub struct NamingSettings {
     pub udp_ack_timeout: Duration,
 }
 
+/// The client gRPC edge (main port + 1000). Nacos's defaults; tests shorten the timings.
+#[derive(Debug, Clone)]
+pub struct GrpcSettings {
+    /// `nacos.server.grpc.port.offset`: the gRPC port is `server.port` plus this.
+    pub port_offset: u16,
+    /// `nacos.remote.server.grpc.maxinbound.message.size`: largest accepted message.
+    pub max_inbound_message: usize,
+    /// `nacos.remote.server.grpc.maxConnections`: registered SDK connections beyond this are
+    /// refused at setup.
+    pub max_connections: usize,
+    /// A connection silent this long is probed with `ClientDetectionRequest`
+    /// (`nacos.remote.server.grpc.ejector.idleMs`).
+    pub detect_idle: Duration,
+    /// How often idle connections are looked for (`...ejector.intervalMs`).
+    pub detect_interval: Duration,
+    /// How long a probed connection has to answer before it is dropped (`...ejector.timeoutMs`).
+    pub detect_timeout: Duration,
+    /// How long one config change push waits for its acknowledgement (`...push.timeoutMs`).
+    pub push_timeout: Duration,
+    /// `nacos.config.push.maxRetryTime`: failed tries of one config push before the connection
+    /// is dropped.
+    pub config_push_max_retries: u32,
+    /// Retry `n` of a config push waits `n` times this (`nacos.config.push.retryDelayMs`).
+    pub config_push_retry_delay: Duration,
+    /// HTTP/2 keepalive ping interval and its timeout (`...sdk.keep-alive-time` / `-timeout`).
+    pub keepalive_time: Duration,
+    pub keepalive_timeout: Duration,
+    /// On shutdown, connections still open this long after `ConnectResetRequest` are cut
+    /// (`nacos.remote.server.grpc.shutdown.graceMs`).
+    pub shutdown_grace: Duration,
+}
+
+impl GrpcSettings {
+    fn from_properties(props: &Properties) -> Result<Self, SettingsError> {
+        let ms = |key: &str, default: u64| -> Result<Duration, SettingsError> {
+            Ok(Duration::from_millis(props.parse_or(
+                key,
+                default,
+                "milliseconds",
+            )?))
+        };
+        Ok(Self {
+            port_offset: props.parse_or(
+                "nacos.server.grpc.port.offset",
+                1000u16,
+                "a port offset 0..65535",
+            )?,
+            max_inbound_message: props.parse_or(
+                "nacos.remote.server.grpc.maxinbound.message.size",
+                10 * 1024 * 1024usize,
+                "a byte count",
+            )?,
+            max_connections: props.parse_or(
+                "nacos.remote.server.grpc.maxConnections",
+                10_000usize,
+                "a connection count",
+            )?,
+            detect_idle: ms("nacos.remote.server.grpc.ejector.idleMs", 20_000)?,
+            detect_interval: ms("nacos.remote.server.grpc.ejector.intervalMs", 3_000)?,
+            detect_timeout: ms("nacos.remote.server.grpc.ejector.timeoutMs", 5_000)?,
+            push_timeout: ms("nacos.remote.server.grpc.push.timeoutMs", 3_000)?,
+            config_push_max_retries: props.parse_or(
+                "nacos.config.push.maxRetryTime",
+                50u32,
+                "a retry count",
+            )?,
+            config_push_retry_delay: ms("nacos.config.push.retryDelayMs", 2_000)?,
+            keepalive_time: ms("nacos.remote.server.grpc.sdk.keep-alive-time", 7_200_000)?,
+            keepalive_timeout: ms("nacos.remote.server.grpc.sdk.keep-alive-timeout", 20_000)?,
+            shutdown_grace: ms("nacos.remote.server.grpc.shutdown.graceMs", 3_000)?,
+        })
+    }
+}
+
 /// Everything the server needs to start, resolved from properties and the command line.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -138,6 +212,7 @@ pub struct Settings {
     /// Upper bound on a request body (form-encoded content can be three times its decoded size).
     pub max_body: usize,
     pub naming: NamingSettings,
+    pub grpc: GrpcSettings,
     /// Shortest hold of a v1 long poll (Nacos: 10 s; tests shorten it).
     pub long_poll_min_hold_ms: u64,
     /// Bytes of config content kept in the read cache.
@@ -218,7 +293,9 @@ impl Settings {
             10_000u64,
             "milliseconds",
         )?;
+        let grpc = GrpcSettings::from_properties(&props)?;
         Ok(Self {
+            grpc,
             long_poll_min_hold_ms,
             mode,
             home,
@@ -241,6 +318,11 @@ impl Settings {
             // Defaults always parse; this arm exists only to avoid a panic path.
             Err(e) => unreachable!("built-in defaults are valid: {e}"),
         }
+    }
+
+    /// The client gRPC port: `server.port` plus the offset, or `None` past 65535.
+    pub fn grpc_port(&self) -> Option<u16> {
+        self.port.checked_add(self.grpc.port_offset)
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -9,9 +9,22 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nacos-server");
 
+/// A port `p` with `p` (HTTP) and `p + 1000` (gRPC) both free right now.
 fn free_port() -> u16 {
-    // Ports within 1000 of each other are avoided by later gRPC offsets; any free port works here.
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    for _ in 0..50 {
+        let port = TcpListener::bind("0.0.0.0:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        if port
+            .checked_add(1000)
+            .is_some_and(|grpc| TcpListener::bind(("0.0.0.0", grpc)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no free port pair");
 }
 
 fn spawn(home: &Path, port: u16, extra: &[&str]) -> Child {
@@ -28,8 +41,15 @@ fn spawn(home: &Path, port: u16, extra: &[&str]) -> Child {
 
 /// Run to completion and return (exit code, stderr).
 fn run_to_exit(mut cmd: Command) -> (i32, String) {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("run");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn wait_ready(port: u16) -> Duration {
@@ -45,7 +65,10 @@ fn wait_ready(port: u16) -> Duration {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
 }
 
@@ -55,7 +78,10 @@ fn starts_fast_serves_and_stops_gracefully_on_sigterm() {
     let port = free_port();
     let mut child = spawn(home.path(), port, &[]);
     let ready_after = wait_ready(port);
-    assert!(ready_after < Duration::from_secs(5), "ready after {ready_after:?}");
+    assert!(
+        ready_after < Duration::from_secs(5),
+        "ready after {ready_after:?}"
+    );
     let client = reqwest::blocking::Client::new();
     let resp = client
         .post(format!("http://127.0.0.1:{port}/nacos/v1/cs/configs"))
@@ -67,10 +93,21 @@ fn starts_fast_serves_and_stops_gracefully_on_sigterm() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "graceful stop exits 0, got {status:?}");
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
     assert!(stderr.contains("nacos-server started"), "{stderr}");
-    assert!(stderr.contains("mode=standalone") || stderr.contains("mode=\"standalone\""), "{stderr}");
-    assert!(home.path().join("data").exists(), "data lives under nacos.home");
+    assert!(
+        stderr.contains("mode=standalone") || stderr.contains("mode=\"standalone\""),
+        "{stderr}"
+    );
+    assert!(
+        home.path().join("data").exists(),
+        "data lives under nacos.home"
+    );
 }
 
 #[test]
@@ -83,7 +120,11 @@ fn acknowledged_writes_survive_kill_9() {
     for i in 0..50 {
         let resp = client
             .post(format!("http://127.0.0.1:{port}/nacos/v1/cs/configs"))
-            .form(&[("dataId", format!("k{i}").as_str()), ("group", "G"), ("content", format!("v{i}").as_str())])
+            .form(&[
+                ("dataId", format!("k{i}").as_str()),
+                ("group", "G"),
+                ("content", format!("v{i}").as_str()),
+            ])
             .send()
             .expect("publish");
         assert_eq!(resp.text().expect("body"), "true");
@@ -96,7 +137,9 @@ fn acknowledged_writes_survive_kill_9() {
     wait_ready(port);
     for i in 0..50 {
         let body = client
-            .get(format!("http://127.0.0.1:{port}/nacos/v1/cs/configs?dataId=k{i}&group=G"))
+            .get(format!(
+                "http://127.0.0.1:{port}/nacos/v1/cs/configs?dataId=k{i}&group=G"
+            ))
             .send()
             .expect("get")
             .text()
@@ -113,23 +156,64 @@ fn port_in_use_is_a_one_line_error() {
     let taken = TcpListener::bind("0.0.0.0:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let mut cmd = Command::new(BIN);
-    cmd.args(["-m", "standalone", &format!("-Dnacos.home={}", home.path().display()), &format!("-Dserver.port={port}")]);
+    cmd.args([
+        "-m",
+        "standalone",
+        &format!("-Dnacos.home={}", home.path().display()),
+        &format!("-Dserver.port={port}"),
+    ]);
     let (code, stderr) = run_to_exit(cmd);
     assert_eq!(code, 1);
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(last.contains("cannot listen on") && last.contains(&port.to_string()), "{stderr}");
+    assert!(
+        last.contains("cannot listen on") && last.contains(&port.to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn grpc_port_in_use_is_a_one_line_error() {
+    let home = tempfile::tempdir().expect("home");
+    let port = free_port();
+    let taken = TcpListener::bind(("0.0.0.0", port + 1000)).expect("bind the gRPC port");
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "-m",
+        "standalone",
+        &format!("-Dnacos.home={}", home.path().display()),
+        &format!("-Dserver.port={port}"),
+    ]);
+    let (code, stderr) = run_to_exit(cmd);
+    drop(taken);
+    assert_eq!(code, 1);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("cannot listen on") && last.contains(&(port + 1000).to_string()),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn bad_property_value_is_named() {
     let home = tempfile::tempdir().expect("home");
     std::fs::create_dir_all(home.path().join("conf")).expect("conf");
-    std::fs::write(home.path().join("conf/application.properties"), "server.port=eighty\n").expect("write");
+    std::fs::write(
+        home.path().join("conf/application.properties"),
+        "server.port=eighty\n",
+    )
+    .expect("write");
     let mut cmd = Command::new(BIN);
-    cmd.args(["-m", "standalone", &format!("-Dnacos.home={}", home.path().display())]);
+    cmd.args([
+        "-m",
+        "standalone",
+        &format!("-Dnacos.home={}", home.path().display()),
+    ]);
     let (code, stderr) = run_to_exit(cmd);
     assert_eq!(code, 1);
-    assert!(stderr.contains("server.port") && stderr.contains("eighty"), "{stderr}");
+    assert!(
+        stderr.contains("server.port") && stderr.contains("eighty"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -153,13 +237,25 @@ fn unreadable_data_dir_is_a_clear_error() {
 fn cluster_mode_without_support_says_so() {
     let home = tempfile::tempdir().expect("home");
     let mut cmd = Command::new(BIN);
-    cmd.args(["-p", "embedded", &format!("-Dnacos.home={}", home.path().display())]);
+    cmd.args([
+        "-p",
+        "embedded",
+        &format!("-Dnacos.home={}", home.path().display()),
+    ]);
     let (code, stderr) = run_to_exit(cmd);
     assert_eq!(code, 1);
     assert!(stderr.contains("-m standalone"), "{stderr}");
     let mut cmd = Command::new(BIN);
-    cmd.args(["-m", "standalone", "-Dspring.sql.init.platform=oracle", &format!("-Dnacos.home={}", home.path().display())]);
+    cmd.args([
+        "-m",
+        "standalone",
+        "-Dspring.sql.init.platform=oracle",
+        &format!("-Dnacos.home={}", home.path().display()),
+    ]);
     let (code, stderr) = run_to_exit(cmd);
     assert_eq!(code, 1);
-    assert!(stderr.contains("unknown storage platform 'oracle'") && stderr.contains("embedded"), "{stderr}");
+    assert!(
+        stderr.contains("unknown storage platform 'oracle'") && stderr.contains("embedded"),
+        "{stderr}"
+    );
 }

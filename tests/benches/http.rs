@@ -17,20 +17,27 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use nacos_server::cli::Mode;
 use nacos_server::settings::Properties;
-use nacos_server::{App, Settings};
+use nacos_server::{App, Listeners, Settings};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A hyper server that answers every request with the same 1 KiB body.
 async fn start_ceiling_server() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let body = Bytes::from(vec![b'x'; 1024]);
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
@@ -47,12 +54,23 @@ async fn start_ceiling_server() -> SocketAddr {
 }
 
 async fn start_nacos(home: &std::path::Path) -> SocketAddr {
-    let settings = Settings::from_properties(Mode::Standalone, home.to_path_buf(), Properties::default())
-        .expect("settings");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let settings =
+        Settings::from_properties(Mode::Standalone, home.to_path_buf(), Properties::default())
+            .expect("settings");
+    // HTTP on an ephemeral port; gRPC on an ephemeral port too (clients are not benchmarked).
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind grpc");
+    let addr = http.local_addr().expect("addr");
     let app = App::open(settings).await.expect("open");
-    tokio::spawn(nacos_server::run(listener, app, std::future::pending()));
+    tokio::spawn(nacos_server::run(
+        Listeners { http, grpc },
+        app,
+        std::future::pending(),
+    ));
     addr
 }
 
@@ -68,8 +86,9 @@ async fn load(addr: SocketAddr, path: &str, conns: u64, secs: u64) -> f64 {
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
             stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("handshake");
             tokio::spawn(conn);
             while !stop.load(Ordering::Relaxed) {
                 let req = Request::get(&uri)
@@ -112,7 +131,10 @@ async fn load(addr: SocketAddr, path: &str, conns: u64, secs: u64) -> f64 {
 fn main() {
     let secs = env_or("BENCH_SECS", 5);
     let conns = env_or("BENCH_CONNS", 64);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let home = tempfile::tempdir().expect("home");
         let ceiling = start_ceiling_server().await;
@@ -121,7 +143,11 @@ fn main() {
         let content = "k=v\n".repeat(256);
         let resp = client
             .post(format!("http://{nacos}/nacos/v1/cs/configs"))
-            .form(&[("dataId", "bench.properties"), ("group", "BENCH"), ("content", content.as_str())])
+            .form(&[
+                ("dataId", "bench.properties"),
+                ("group", "BENCH"),
+                ("content", content.as_str()),
+            ])
             .send()
             .await
             .expect("publish");
@@ -129,7 +155,11 @@ fn main() {
         for i in 0..10 {
             let resp = client
                 .post(format!("http://{nacos}/nacos/v1/ns/instance"))
-                .query(&[("serviceName", "bench.svc"), ("ip", &format!("10.0.0.{i}")), ("port", "8080")])
+                .query(&[
+                    ("serviceName", "bench.svc"),
+                    ("ip", &format!("10.0.0.{i}")),
+                    ("port", "8080"),
+                ])
                 .send()
                 .await
                 .expect("register");
@@ -139,9 +169,27 @@ fn main() {
         println!("load: {conns} keep-alive connections, {secs} s per measurement, one process");
         let ceiling_rps = load(ceiling, "/", conns, secs).await;
         println!("hyper 1 KiB ceiling          {ceiling_rps:>10.0} req/s");
-        let get_rps = load(nacos, "/nacos/v1/cs/configs?dataId=bench.properties&group=BENCH", conns, secs).await;
-        println!("v1 config GET (1 KiB)        {get_rps:>10.0} req/s  ({:.2} of ceiling)", get_rps / ceiling_rps);
-        let list_rps = load(nacos, "/nacos/v1/ns/instance/list?serviceName=bench.svc", conns, secs).await;
-        println!("v1 instance list (10 hosts)  {list_rps:>10.0} req/s  ({:.2} of ceiling)", list_rps / ceiling_rps);
+        let get_rps = load(
+            nacos,
+            "/nacos/v1/cs/configs?dataId=bench.properties&group=BENCH",
+            conns,
+            secs,
+        )
+        .await;
+        println!(
+            "v1 config GET (1 KiB)        {get_rps:>10.0} req/s  ({:.2} of ceiling)",
+            get_rps / ceiling_rps
+        );
+        let list_rps = load(
+            nacos,
+            "/nacos/v1/ns/instance/list?serviceName=bench.svc",
+            conns,
+            secs,
+        )
+        .await;
+        println!(
+            "v1 instance list (10 hosts)  {list_rps:>10.0} req/s  ({:.2} of ceiling)",
+            list_rps / ceiling_rps
+        );
     });
 }

@@ -1,19 +1,35 @@
-//! Fan-out of config change events to whoever listens to a key: v1 long-poll waiters now, gRPC
-//! connections later. A subscription unregisters itself when dropped.
+//! Fan-out of config change events to whoever listens to a key: v1 long-poll waiters through
+//! per-key [`Subscription`]s (unregistered when dropped), and whole-edge observers (the gRPC
+//! edge) that see every changed key and keep their own index of who listens.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use nacos_core::ConfigKey;
 use tokio::sync::mpsc;
 
 type Waiters = HashMap<ConfigKey, HashMap<u64, mpsc::Sender<ConfigKey>>>;
 
+/// Sees every changed key. Called synchronously from the write path, so it must not block:
+/// hand the key to a queue and return.
+pub type ChangeObserver = Arc<dyn Fn(&ConfigKey) + Send + Sync>;
+
+#[derive(Default)]
+struct Observers(RwLock<Vec<ChangeObserver>>);
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map_or(0, |o| o.len());
+        write!(f, "Observers({n})")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ListenerHub {
     next_id: AtomicU64,
     waiters: Arc<Mutex<Waiters>>,
+    observers: Observers,
 }
 
 impl ListenerHub {
@@ -37,14 +53,29 @@ impl ListenerHub {
         }
     }
 
-    /// Tell every subscriber of `key` that it changed.
+    /// Tell every subscriber of `key`, and every observer, that it changed.
     pub fn notify(&self, key: &ConfigKey) {
-        let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(subs) = waiters.get(key) {
-            for tx in subs.values() {
-                let _ = tx.try_send(key.clone());
+        {
+            let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(subs) = waiters.get(key) {
+                for tx in subs.values() {
+                    let _ = tx.try_send(key.clone());
+                }
             }
         }
+        let observers = self.observers.0.read().unwrap_or_else(|p| p.into_inner());
+        for observer in observers.iter() {
+            observer(key);
+        }
+    }
+
+    /// Add an observer of every change, for the life of the hub.
+    pub fn observe(&self, observer: ChangeObserver) {
+        self.observers
+            .0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(observer);
     }
 
     /// Number of (subscriber, key) pairs, for metrics.
@@ -99,5 +130,18 @@ mod tests {
         assert_eq!(hub.listener_count(), 1);
         drop(sub);
         assert_eq!(hub.listener_count(), 0);
+    }
+
+    #[test]
+    fn observers_see_every_key() {
+        let hub = ListenerHub::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        hub.observe(Arc::new(move |k: &ConfigKey| {
+            sink.lock().expect("lock").push(k.clone());
+        }));
+        hub.notify(&ConfigKey::new("", "g", "a"));
+        hub.notify(&ConfigKey::new("ns", "g", "b"));
+        assert_eq!(seen.lock().expect("lock").len(), 2);
     }
 }

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod hub;
 pub mod listen;
+pub mod ops;
 pub mod service;
 
 pub use hub::{ListenerHub, Subscription};

@@ -156,14 +156,14 @@ impl ConfigService {
     pub async fn publish(&self, publish: ConfigPublish) -> RepoResult<ConfigItem> {
         let key = publish.key.clone();
         let result = self.repo.publish(publish).await;
-        self.changed(&key);
+        self.after_write(&key, &result);
         result
     }
 
     pub async fn publish_gray(&self, gray: Gray, publish: GrayPublish) -> RepoResult<GrayConfig> {
         let key = publish.key.clone();
         let result = self.repo.publish_gray(gray, publish).await;
-        self.changed(&key);
+        self.after_write(&key, &result);
         result
     }
 
@@ -173,7 +173,7 @@ impl ConfigService {
         operator: &Operator,
     ) -> RepoResult<Option<ConfigItem>> {
         let result = self.repo.remove(key, operator).await;
-        self.changed(key);
+        self.after_write(key, &result);
         result
     }
 
@@ -183,7 +183,7 @@ impl ConfigService {
         gray: &Gray,
     ) -> RepoResult<Option<GrayConfig>> {
         let result = self.repo.remove_gray(key, gray).await;
-        self.changed(key);
+        self.after_write(key, &result);
         result
     }
 
@@ -202,6 +202,22 @@ impl ConfigService {
             }
         }
         removed
+    }
+
+    /// Forget and announce a key after a write, unless the write was refused outright (then
+    /// nothing changed). A write whose outcome is unknown (storage errors) counts as a change.
+    fn after_write<T>(&self, key: &ConfigKey, result: &RepoResult<T>) {
+        use nacos_core::RepoError;
+        match result {
+            Err(
+                RepoError::PreconditionFailed(_)
+                | RepoError::InvalidArgument(_)
+                | RepoError::AlreadyExists(_)
+                | RepoError::NotFound(_)
+                | RepoError::Unsupported(_),
+            ) => {}
+            _ => self.changed(key),
+        }
     }
 
     /// A key changed (here, or on another node sharing the database): forget the cached copy

@@ -102,7 +102,7 @@ pub fn local_ip(app: &AppState) -> String {
         .unwrap_or_else(|_| "127.0.0.1".to_string())
 }
 
-fn self_member(app: &AppState) -> serde_json::Value {
+pub fn self_member(app: &AppState) -> serde_json::Value {
     let ip = local_ip(app);
     let port = app.settings.port;
     serde_json::json!({

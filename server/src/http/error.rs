@@ -5,6 +5,8 @@ use axum::response::{IntoResponse, Response};
 use nacos_core::RepoError;
 use nacos_core::validate::ParamError;
 
+use crate::config::ops::ConfigOpError;
+
 /// An HTTP-edge failure. v1 endpoints answer with the status and a plain-text message, as Nacos
 /// does; v2 endpoints wrap the same kinds in their `{code,message,data}` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +86,15 @@ impl From<ParamError> for ApiError {
         ApiError::BadRequest {
             param: Some(e.param),
             message: e.message,
+        }
+    }
+}
+
+impl From<ConfigOpError> for ApiError {
+    fn from(e: ConfigOpError) -> Self {
+        match e {
+            ConfigOpError::Param(p) => p.into(),
+            ConfigOpError::Repo(r) => r.into(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP edge: routing under the context path, the shared middleware, response helpers.
+//! The HTTP edge: routing under the context path, the shared middleware ([`crate::middleware`]),
+//! response helpers.
 //! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
 
 pub mod console;
@@ -6,13 +7,19 @@ pub mod error;
 pub mod params;
 pub mod v1_config;
 pub mod v1_naming;
+pub mod v2;
+pub mod v2_config;
+pub mod v2_naming;
 pub mod wire;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use std::sync::Arc;
+
 use crate::AppState;
+use crate::middleware::AccessLogLayer;
 
 pub use error::{ApiError, ApiResult};
 pub use params::Params;
@@ -23,14 +30,18 @@ pub fn router(app: AppState) -> Router {
         .merge(v1_config::routes())
         .merge(v1_naming::routes())
         .merge(console::routes())
+        .merge(v2::routes())
+        .merge(v2_config::routes())
+        .merge(v2_naming::routes())
         .fallback(not_found)
         .with_state(app.clone());
     let context = app.settings.context_path.clone();
-    if context.is_empty() {
+    let router = if context.is_empty() {
         api
     } else {
         Router::new().nest(&context, api).fallback(not_found)
-    }
+    };
+    router.layer(AccessLogLayer::new("http", Arc::clone(&app.traffic.http)))
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -7,10 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use nacos_core::validate::{self, ParamError};
 use nacos_core::{
-    ConfigKey, ConfigPublish, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, GrayPublish, MatchMode,
-    Operator, PageRequest,
+    ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, Operator, PageRequest,
 };
 
 use super::wire::{self, ConfigInfoJson, PageJson};
@@ -18,6 +16,7 @@ use super::{ApiError, ApiResult, Params, rest_result, text};
 use crate::AppState;
 use crate::config::Selected;
 use crate::config::listen::{self, Probe};
+use crate::config::ops::{self, PublishInput, split_list};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,42 +32,25 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/cs/health", get(|| async { text("UP") }))
 }
 
-/// Types Nacos accepts; anything else is stored as `text`.
-const CONFIG_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
-
 /// The config namespace: `public`, `null` and blank all mean the default namespace `""`.
 pub fn config_namespace(params: &Params, names: &[&str]) -> ApiResult<String> {
-    let raw = params.get_any(names).unwrap_or("");
-    let ns = if raw == "public" || raw == "null" {
-        ""
-    } else {
-        raw
-    };
-    validate::tenant("tenant", ns)?;
-    Ok(ns.to_string())
+    Ok(ops::namespace(
+        "tenant",
+        params.get_any(names).unwrap_or(""),
+    )?)
 }
 
-/// dataId + group + tenant, validated.
-fn config_key(params: &Params) -> ApiResult<ConfigKey> {
-    let data_id = params.get("dataId").ok_or(ApiError::missing("dataId"))?;
-    validate::data_id(data_id)?;
-    let group = params.get("group").ok_or(ApiError::missing("group"))?;
-    validate::group(group)?;
-    Ok(ConfigKey::new(
-        config_namespace(params, &["tenant", "namespaceId"])?,
-        group,
-        data_id,
-    ))
+/// dataId + group + tenant, validated (a missing one reads as blank and is named).
+pub fn config_key(params: &Params) -> ApiResult<ConfigKey> {
+    Ok(ops::config_key(
+        params.get_any(&["tenant", "namespaceId"]).unwrap_or(""),
+        params.get("group").unwrap_or(""),
+        params.get("dataId").unwrap_or(""),
+    )?)
 }
 
-fn optional_tag(params: &Params) -> ApiResult<Option<String>> {
-    match params.get("tag") {
-        None => Ok(None),
-        Some(t) => {
-            validate::tag(t)?;
-            Ok(Some(t.to_string()))
-        }
-    }
+pub fn optional_tag(params: &Params) -> ApiResult<Option<String>> {
+    Ok(ops::optional_tag(params.get("tag"))?)
 }
 
 fn operator(params: &Params) -> Operator {
@@ -210,18 +192,6 @@ fn page_request(params: &Params, default_size: u32, max_size: u32) -> ApiResult<
     Ok(PageRequest::new(page_no, page_size))
 }
 
-fn split_list(value: Option<&str>) -> Vec<String> {
-    value
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub async fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery> {
     let mode = match mode {
         "accurate" => MatchMode::Exact,
@@ -246,7 +216,7 @@ pub async fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery>
     })
 }
 
-async fn search(app: &AppState, params: &Params, mode: &str) -> ApiResult<Response> {
+pub async fn search(app: &AppState, params: &Params, mode: &str) -> ApiResult<Response> {
     let query = search_query(params, mode).await?;
     let page = app.config.repo().search(&query).await?;
     Ok(axum::Json(PageJson::from_page(page, ConfigInfoJson::from)).into_response())
@@ -307,97 +277,24 @@ async fn post_configs(State(app): State<AppState>, params: Params) -> ApiResult<
 pub async fn publish(app: &AppState, params: &Params) -> ApiResult<()> {
     let key = config_key(params)?;
     let content = params.raw("content").ok_or(ApiError::missing("content"))?;
-    validate::content(content, app.settings.max_content)?;
-    let tag = optional_tag(params)?;
-    let operator = operator(params);
-    let cas_md5 = params.header("casMd5").map(str::to_string);
-    let app_name = params.get("appName").map(str::to_string);
-    let encrypted_data_key = params.get("encryptedDataKey").map(str::to_string);
-
-    if let Some(beta_ips) = params.header("betaIps") {
-        let ips = split_list(Some(beta_ips));
-        app.config
-            .publish_gray(
-                Gray::Beta,
-                GrayPublish {
-                    key,
-                    content: content.to_string(),
-                    beta_ips: ips,
-                    app_name,
-                    encrypted_data_key,
-                    cas_md5,
-                    operator,
-                },
-            )
-            .await?;
-        return Ok(());
-    }
-    if let Some(tag) = tag {
-        app.config
-            .publish_gray(
-                Gray::Tag(tag),
-                GrayPublish {
-                    key,
-                    content: content.to_string(),
-                    beta_ips: Vec::new(),
-                    app_name,
-                    encrypted_data_key,
-                    cas_md5,
-                    operator,
-                },
-            )
-            .await?;
-        return Ok(());
-    }
-
-    let tags = match params.get_any(&["config_tags", "configTags"]) {
-        None => None,
-        Some(raw) => {
-            let tags = split_list(Some(raw));
-            if tags.len() > 5 {
-                return Err(ApiError::param(
-                    "config_tags",
-                    "at most 5 config_tags are allowed",
-                ));
-            }
-            if let Some(long) = tags.iter().find(|t| t.chars().count() > 64) {
-                return Err(ApiError::param(
-                    "config_tags",
-                    format!("config tag '{long}' is longer than 64"),
-                ));
-            }
-            Some(tags)
-        }
+    let owned = |v: Option<&str>| v.map(str::to_string);
+    let input = PublishInput {
+        key,
+        content: content.to_string(),
+        tag: owned(params.get("tag")),
+        beta_ips: owned(params.header("betaIps")),
+        cas_md5: owned(params.header("casMd5")),
+        app_name: owned(params.get("appName")),
+        encrypted_data_key: owned(params.get("encryptedDataKey")),
+        config_tags: owned(params.get_any(&["config_tags", "configTags"])),
+        desc: owned(params.get("desc")),
+        usage: owned(params.get("use")),
+        effect: owned(params.get("effect")),
+        schema: owned(params.get("schema")),
+        config_type: owned(params.get("type")),
+        operator: operator(params),
     };
-    let limited = |name: &'static str, max: usize| -> ApiResult<Option<String>> {
-        match params.get(name) {
-            Some(v) if v.chars().count() > max => {
-                Err(ParamError::new(name, format!("invalid {name}, length exceeds {max}")).into())
-            }
-            other => Ok(other.map(str::to_string)),
-        }
-    };
-    let config_type = params
-        .get("type")
-        .filter(|t| CONFIG_TYPES.contains(t))
-        .unwrap_or(DEFAULT_CONFIG_TYPE)
-        .to_string();
-    app.config
-        .publish(ConfigPublish {
-            key,
-            content: content.to_string(),
-            config_type: Some(config_type),
-            app_name,
-            desc: limited("desc", 128)?,
-            usage: limited("use", 32)?,
-            effect: limited("effect", 32)?,
-            schema: params.get("schema").map(str::to_string),
-            tags,
-            encrypted_data_key,
-            cas_md5,
-            operator,
-        })
-        .await?;
+    ops::publish(&app.config, app.settings.max_content, input).await?;
     Ok(())
 }
 
@@ -451,14 +348,7 @@ async fn delete_configs(State(app): State<AppState>, params: Params) -> ApiResul
 
 /// Remove the formal config, or the tag variant when `tag` is given. Shared with v2.
 pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ApiResult<()> {
-    match optional_tag(params)? {
-        Some(tag) => {
-            app.config.remove_gray(&key, &Gray::Tag(tag)).await?;
-        }
-        None => {
-            app.config.remove(&key, &operator(params)).await?;
-        }
-    }
+    ops::remove(&app.config, &key, params.get("tag"), &operator(params)).await?;
     Ok(())
 }
 
@@ -585,21 +475,42 @@ async fn catalog(State(app): State<AppState>, params: Params) -> ApiResult<Respo
 }
 
 async fn history(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    if params.get("search").is_some() {
-        let key = config_key(&params)?;
-        let page = page_request(&params, 100, 500)?;
-        let page = app.config.repo().history(&key, page).await?;
-        return Ok(
-            axum::Json(PageJson::from_page(page, |h| wire::history_info(&h, false)))
-                .into_response(),
-        );
-    }
+    let data = if params.get("search").is_some() {
+        history_page(&app, &params).await?
+    } else {
+        history_entry(&app, &params).await?
+    };
+    Ok(axum::Json(data).into_response())
+}
+
+async fn history_previous(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    Ok(axum::Json(previous_history(&app, &params).await?).into_response())
+}
+
+async fn history_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    Ok(axum::Json(namespace_configs(&app, &params).await?).into_response())
+}
+
+// The history operations below are shared by the v1 and v2 edges; each edge wraps the JSON
+// in its own envelope.
+
+/// One page of a key's history, newest first, without content.
+pub async fn history_page(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
+    let key = config_key(params)?;
+    let page = page_request(params, 100, 500)?;
+    let page = app.config.repo().history(&key, page).await?;
+    Ok(
+        serde_json::to_value(PageJson::from_page(page, |h| wire::history_info(&h, false)))
+            .unwrap_or_default(),
+    )
+}
+
+/// One history row by `nid`; it must belong to the given key.
+pub async fn history_entry(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
     let nid: u64 = params.parse("nid")?.ok_or(ApiError::missing("nid"))?;
-    let key = config_key(&params)?;
+    let key = config_key(params)?;
     match app.config.repo().history_entry(nid).await? {
-        Some(entry) if entry.key == key => {
-            Ok(axum::Json(wire::history_info(&entry, true)).into_response())
-        }
+        Some(entry) if entry.key == key => Ok(wire::history_info(&entry, true)),
         Some(_) => Err(ApiError::param(
             "nid",
             "the history entry does not belong to this dataId, group and tenant",
@@ -608,16 +519,18 @@ async fn history(State(app): State<AppState>, params: Params) -> ApiResult<Respo
     }
 }
 
-async fn history_previous(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+/// The newest history row of a config id.
+pub async fn previous_history(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
     let id: u64 = params.parse("id")?.ok_or(ApiError::missing("id"))?;
     match app.config.repo().previous_history(id).await? {
-        Some(entry) => Ok(axum::Json(wire::history_info(&entry, true)).into_response()),
+        Some(entry) => Ok(wire::history_info(&entry, true)),
         None => Err(ApiError::NotFound(format!("no history for config id {id}"))),
     }
 }
 
-async fn history_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    let namespace = config_namespace(&params, &["tenant", "namespaceId"])?;
+/// Every config of a namespace as `ConfigInfoWrapper` (`ConfigInfo` + `lastModified`).
+pub async fn namespace_configs(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
+    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     let page = app
         .config
         .repo()
@@ -636,7 +549,7 @@ async fn history_configs(State(app): State<AppState>, params: Params) -> ApiResu
             v
         })
         .collect();
-    Ok(axum::Json(items).into_response())
+    Ok(serde_json::Value::Array(items))
 }
 
 #[cfg(test)]

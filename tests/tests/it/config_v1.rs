@@ -7,11 +7,21 @@ use reqwest::StatusCode;
 use crate::support::TestServer;
 
 async fn publish(s: &TestServer, form: &[(&str, &str)]) -> reqwest::Response {
-    s.client.post(s.url("/v1/cs/configs")).form(form).send().await.expect("publish request")
+    s.client
+        .post(s.url("/v1/cs/configs"))
+        .form(form)
+        .send()
+        .await
+        .expect("publish request")
 }
 
 async fn get_config(s: &TestServer, query: &[(&str, &str)]) -> reqwest::Response {
-    s.client.get(s.url("/v1/cs/configs")).query(query).send().await.expect("get request")
+    s.client
+        .get(s.url("/v1/cs/configs"))
+        .query(query)
+        .send()
+        .await
+        .expect("get request")
 }
 
 fn md5_hex(content: &str) -> String {
@@ -55,9 +65,21 @@ async fn missing_config_is_404_and_delete_works() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(resp.text().await.expect("body"), "config data not exist\n");
 
-    publish(&s, &[("dataId", "d"), ("group", "G"), ("content", "x"), ("type", "json")]).await;
+    publish(
+        &s,
+        &[
+            ("dataId", "d"),
+            ("group", "G"),
+            ("content", "x"),
+            ("type", "json"),
+        ],
+    )
+    .await;
     let resp = get_config(&s, &[("dataId", "d"), ("group", "G")]).await;
-    assert_eq!(resp.headers()["content-type"], "application/json;charset=UTF-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json;charset=UTF-8"
+    );
     assert_eq!(resp.headers()["config-type"], "json");
 
     let resp = s
@@ -68,7 +90,12 @@ async fn missing_config_is_404_and_delete_works() {
         .await
         .expect("delete");
     assert_eq!(resp.text().await.expect("body"), "true");
-    assert_eq!(get_config(&s, &[("dataId", "d"), ("group", "G")]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_config(&s, &[("dataId", "d"), ("group", "G")])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -84,7 +111,11 @@ async fn cas_publish_checks_md5_and_rejected_write_changes_nothing() {
         .await
         .expect("post");
     assert_eq!(bad.status(), StatusCode::CONFLICT);
-    let body = get_config(&s, &[("dataId", "cas"), ("group", "G")]).await.text().await.expect("body");
+    let body = get_config(&s, &[("dataId", "cas"), ("group", "G")])
+        .await
+        .text()
+        .await
+        .expect("body");
     assert_eq!(body, "v1");
 
     let good = s
@@ -96,48 +127,88 @@ async fn cas_publish_checks_md5_and_rejected_write_changes_nothing() {
         .await
         .expect("post");
     assert_eq!(good.status(), StatusCode::OK);
-    let body = get_config(&s, &[("dataId", "cas"), ("group", "G")]).await.text().await.expect("body");
+    let body = get_config(&s, &[("dataId", "cas"), ("group", "G")])
+        .await
+        .text()
+        .await
+        .expect("body");
     assert_eq!(body, "v2");
 }
 
 #[tokio::test]
 async fn search_show_all_and_delete_by_ids() {
     let s = TestServer::start().await;
-    for (id, app) in [("app-a.yaml", "alpha"), ("app-b.yaml", "beta"), ("other.txt", "alpha")] {
+    for (id, app) in [
+        ("app-a.yaml", "alpha"),
+        ("app-b.yaml", "beta"),
+        ("other.txt", "alpha"),
+    ] {
         let resp = publish(
             &s,
-            &[("dataId", id), ("group", "G"), ("content", "c"), ("appName", app), ("config_tags", "t1,t2"), ("desc", "d")],
+            &[
+                ("dataId", id),
+                ("group", "G"),
+                ("content", "c"),
+                ("appName", app),
+                ("config_tags", "t1,t2"),
+                ("desc", "d"),
+            ],
         )
         .await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
-    let page: serde_json::Value = get_config(&s, &[("search", "blur"), ("dataId", "app-*"), ("group", ""), ("pageNo", "1"), ("pageSize", "10")])
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: serde_json::Value = get_config(
+        &s,
+        &[
+            ("search", "blur"),
+            ("dataId", "app-*"),
+            ("group", ""),
+            ("pageNo", "1"),
+            ("pageSize", "10"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(page["totalCount"], 2);
     assert_eq!(page["pageNumber"], 1);
     assert_eq!(page["pagesAvailable"], 1);
     let first = &page["pageItems"][0];
     assert_eq!(first["dataId"], "app-a.yaml");
-    assert!(first["id"].is_string(), "ids are strings on the wire: {first}");
+    assert!(
+        first["id"].is_string(),
+        "ids are strings on the wire: {first}"
+    );
     assert_eq!(first["md5"], md5_hex("c"));
 
-    let page: serde_json::Value = get_config(&s, &[("search", "accurate"), ("dataId", ""), ("group", "G"), ("appName", "alpha"), ("pageNo", "1"), ("pageSize", "1")])
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: serde_json::Value = get_config(
+        &s,
+        &[
+            ("search", "accurate"),
+            ("dataId", ""),
+            ("group", "G"),
+            ("appName", "alpha"),
+            ("pageNo", "1"),
+            ("pageSize", "1"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(page["totalCount"], 2);
     assert_eq!(page["pagesAvailable"], 2);
     assert_eq!(page["pageItems"].as_array().map(Vec::len), Some(1));
 
-    let all: serde_json::Value = get_config(&s, &[("show", "all"), ("dataId", "app-a.yaml"), ("group", "G")])
-        .await
-        .json()
-        .await
-        .expect("json");
+    let all: serde_json::Value = get_config(
+        &s,
+        &[("show", "all"), ("dataId", "app-a.yaml"), ("group", "G")],
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(all["configTags"], "t1,t2");
     assert_eq!(all["desc"], "d");
     assert_eq!(all["appName"], "alpha");
@@ -157,14 +228,28 @@ async fn search_show_all_and_delete_by_ids() {
 }
 
 async fn page_ids(s: &TestServer) -> Vec<String> {
-    let page: serde_json::Value = get_config(s, &[("search", "accurate"), ("dataId", ""), ("group", ""), ("pageNo", "1"), ("pageSize", "100")])
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: serde_json::Value = get_config(
+        s,
+        &[
+            ("search", "accurate"),
+            ("dataId", ""),
+            ("group", ""),
+            ("pageNo", "1"),
+            ("pageSize", "100"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     page["pageItems"]
         .as_array()
-        .map(|items| items.iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -202,19 +287,32 @@ async fn history_lists_newest_first_with_previous_content() {
     // A `U` row holds the content before the update.
     assert_eq!(detail["content"], "two");
     assert_eq!(detail["opType"], "U");
-    assert!(detail["lastModifiedTime"].as_str().is_some_and(|t| t.ends_with("+0000")));
+    assert!(
+        detail["lastModifiedTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("+0000"))
+    );
 
     // Wrong key for the nid: refused.
     let wrong = s
         .client
         .get(s.url("/v1/cs/history"))
-        .query(&[("nid", newest.as_str()), ("dataId", "other"), ("group", "G")])
+        .query(&[
+            ("nid", newest.as_str()),
+            ("dataId", "other"),
+            ("group", "G"),
+        ])
         .send()
         .await
         .expect("detail");
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
 
-    let all: serde_json::Value = get_config(&s, &[("show", "all"), ("dataId", "h"), ("group", "G")]).await.json().await.expect("json");
+    let all: serde_json::Value =
+        get_config(&s, &[("show", "all"), ("dataId", "h"), ("group", "G")])
+            .await
+            .json()
+            .await
+            .expect("json");
     let id = all["id"].as_str().expect("id").to_string();
     let previous: serde_json::Value = s
         .client
@@ -232,7 +330,11 @@ async fn history_lists_newest_first_with_previous_content() {
 #[tokio::test]
 async fn beta_and_tag_variants() {
     let s = TestServer::start().await;
-    publish(&s, &[("dataId", "gray"), ("group", "G"), ("content", "formal")]).await;
+    publish(
+        &s,
+        &[("dataId", "gray"), ("group", "G"), ("content", "formal")],
+    )
+    .await;
     let resp = s
         .client
         .post(s.url("/v1/cs/configs"))
@@ -256,11 +358,25 @@ async fn beta_and_tag_variants() {
     let other = get_config(&s, &[("dataId", "gray"), ("group", "G")]).await;
     assert_eq!(other.text().await.expect("body"), "formal");
 
-    let beta: serde_json::Value = get_config(&s, &[("beta", "true"), ("dataId", "gray"), ("group", "G")]).await.json().await.expect("json");
+    let beta: serde_json::Value =
+        get_config(&s, &[("beta", "true"), ("dataId", "gray"), ("group", "G")])
+            .await
+            .json()
+            .await
+            .expect("json");
     assert_eq!(beta["data"]["betaIps"], "10.9.9.9,10.9.9.8");
     assert_eq!(beta["data"]["content"], "beta");
 
-    publish(&s, &[("dataId", "gray"), ("group", "G"), ("content", "tagged"), ("tag", "blue")]).await;
+    publish(
+        &s,
+        &[
+            ("dataId", "gray"),
+            ("group", "G"),
+            ("content", "tagged"),
+            ("tag", "blue"),
+        ],
+    )
+    .await;
     let tagged = get_config(&s, &[("dataId", "gray"), ("group", "G"), ("tag", "blue")]).await;
     assert_eq!(tagged.text().await.expect("body"), "tagged");
     let auto = s
@@ -330,7 +446,10 @@ async fn long_poll_answers_at_once_when_md5_differs() {
         .post(s.url("/v1/cs/configs/listener"))
         .header("Long-Pulling-Timeout", "30000")
         .header("Long-Pulling-Timeout-No-Hangup", "true")
-        .form(&[("Listening-Configs", listening(&[("lp", "G", &md5_hex("v1"), "")]))])
+        .form(&[(
+            "Listening-Configs",
+            listening(&[("lp", "G", &md5_hex("v1"), "")]),
+        )])
         .send()
         .await
         .expect("listen");
@@ -340,7 +459,16 @@ async fn long_poll_answers_at_once_when_md5_differs() {
 #[tokio::test]
 async fn long_poll_wakes_on_change_in_namespace() {
     let s = TestServer::start().await;
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v1"), ("tenant", "ns-a")]).await;
+    publish(
+        &s,
+        &[
+            ("dataId", "lp"),
+            ("group", "G"),
+            ("content", "v1"),
+            ("tenant", "ns-a"),
+        ],
+    )
+    .await;
     let md5 = md5_hex("v1");
     let client = s.client.clone();
     let url = s.url("/v1/cs/configs/listener");
@@ -358,11 +486,30 @@ async fn long_poll_wakes_on_change_in_namespace() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A change of the same dataId in another namespace must not wake it.
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "other-ns")]).await;
+    publish(
+        &s,
+        &[("dataId", "lp"), ("group", "G"), ("content", "other-ns")],
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!waiter.is_finished(), "a change in another namespace woke the listener");
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v2"), ("tenant", "ns-a")]).await;
-    let (elapsed, body) = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken in time").expect("task");
+    assert!(
+        !waiter.is_finished(),
+        "a change in another namespace woke the listener"
+    );
+    publish(
+        &s,
+        &[
+            ("dataId", "lp"),
+            ("group", "G"),
+            ("content", "v2"),
+            ("tenant", "ns-a"),
+        ],
+    )
+    .await;
+    let (elapsed, body) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken in time")
+        .expect("task");
     assert_eq!(body, "lp%02G%02ns-a%01\n");
     assert!(elapsed < Duration::from_secs(5), "held {elapsed:?}");
 }
@@ -406,21 +553,65 @@ async fn namespaces_isolate_configs() {
     let create = s
         .client
         .post(s.url("/v1/console/namespaces"))
-        .form(&[("customNamespaceId", "dev"), ("namespaceName", "Development"), ("namespaceDesc", "d")])
+        .form(&[
+            ("customNamespaceId", "dev"),
+            ("namespaceName", "Development"),
+            ("namespaceDesc", "d"),
+        ])
         .send()
         .await
         .expect("create ns");
     assert_eq!(create.text().await.expect("body"), "true");
-    publish(&s, &[("dataId", "same"), ("group", "G"), ("content", "public-one")]).await;
-    publish(&s, &[("dataId", "same"), ("group", "G"), ("content", "dev-one"), ("tenant", "dev")]).await;
-    let public = get_config(&s, &[("dataId", "same"), ("group", "G")]).await.text().await.expect("body");
-    let public_alias = get_config(&s, &[("dataId", "same"), ("group", "G"), ("tenant", "public")]).await.text().await.expect("body");
-    let dev = get_config(&s, &[("dataId", "same"), ("group", "G"), ("tenant", "dev")]).await.text().await.expect("body");
+    publish(
+        &s,
+        &[
+            ("dataId", "same"),
+            ("group", "G"),
+            ("content", "public-one"),
+        ],
+    )
+    .await;
+    publish(
+        &s,
+        &[
+            ("dataId", "same"),
+            ("group", "G"),
+            ("content", "dev-one"),
+            ("tenant", "dev"),
+        ],
+    )
+    .await;
+    let public = get_config(&s, &[("dataId", "same"), ("group", "G")])
+        .await
+        .text()
+        .await
+        .expect("body");
+    let public_alias = get_config(
+        &s,
+        &[("dataId", "same"), ("group", "G"), ("tenant", "public")],
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
+    let dev = get_config(&s, &[("dataId", "same"), ("group", "G"), ("tenant", "dev")])
+        .await
+        .text()
+        .await
+        .expect("body");
     assert_eq!(public, "public-one");
     assert_eq!(public_alias, "public-one");
     assert_eq!(dev, "dev-one");
 
-    let list: serde_json::Value = s.client.get(s.url("/v1/console/namespaces")).send().await.expect("list").json().await.expect("json");
+    let list: serde_json::Value = s
+        .client
+        .get(s.url("/v1/console/namespaces"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["code"], 200);
     assert_eq!(list["data"][0]["namespace"], "");
     assert_eq!(list["data"][0]["namespaceShowName"], "public");
@@ -440,7 +631,11 @@ async fn namespaces_isolate_configs() {
     let update = s
         .client
         .put(s.url("/v1/console/namespaces"))
-        .form(&[("namespace", "dev"), ("namespaceShowName", "Dev2"), ("namespaceDesc", "x")])
+        .form(&[
+            ("namespace", "dev"),
+            ("namespaceShowName", "Dev2"),
+            ("namespaceDesc", "x"),
+        ])
         .send()
         .await
         .expect("update");
@@ -456,12 +651,21 @@ async fn namespaces_isolate_configs() {
         .await
         .expect("json");
     assert_eq!(one["namespaceShowName"], "Dev2");
-    let delete = s.client.delete(s.url("/v1/console/namespaces")).query(&[("namespaceId", "dev")]).send().await.expect("delete");
+    let delete = s
+        .client
+        .delete(s.url("/v1/console/namespaces"))
+        .query(&[("namespaceId", "dev")])
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(delete.status(), StatusCode::OK);
     let exists = s
         .client
         .get(s.url("/v1/console/namespaces"))
-        .query(&[("checkNamespaceIdExist", "true"), ("customNamespaceId", "dev")])
+        .query(&[
+            ("checkNamespaceIdExist", "true"),
+            ("customNamespaceId", "dev"),
+        ])
         .send()
         .await
         .expect("check")
@@ -474,7 +678,11 @@ async fn namespaces_isolate_configs() {
 #[tokio::test]
 async fn data_survives_restart() {
     let s = TestServer::start().await;
-    publish(&s, &[("dataId", "persist"), ("group", "G"), ("content", "kept")]).await;
+    publish(
+        &s,
+        &[("dataId", "persist"), ("group", "G"), ("content", "kept")],
+    )
+    .await;
     s.client
         .post(s.url("/v1/console/namespaces"))
         .form(&[("customNamespaceId", "keep"), ("namespaceName", "Keep")])
@@ -482,9 +690,21 @@ async fn data_survives_restart() {
         .await
         .expect("ns");
     let s = s.restart().await;
-    let body = get_config(&s, &[("dataId", "persist"), ("group", "G")]).await.text().await.expect("body");
+    let body = get_config(&s, &[("dataId", "persist"), ("group", "G")])
+        .await
+        .text()
+        .await
+        .expect("body");
     assert_eq!(body, "kept");
-    let list: serde_json::Value = s.client.get(s.url("/v1/console/namespaces")).send().await.expect("list").json().await.expect("json");
+    let list: serde_json::Value = s
+        .client
+        .get(s.url("/v1/console/namespaces"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["data"][1]["namespace"], "keep");
 }
 
@@ -492,20 +712,47 @@ async fn data_survives_restart() {
 async fn unicode_and_large_content() {
     let s = TestServer::start().await;
     let unicode = "配置 ✓ — ünïcödé\nline2";
-    assert_eq!(publish(&s, &[("dataId", "u"), ("group", "G"), ("content", unicode)]).await.status(), StatusCode::OK);
+    assert_eq!(
+        publish(&s, &[("dataId", "u"), ("group", "G"), ("content", unicode)])
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let resp = get_config(&s, &[("dataId", "u"), ("group", "G")]).await;
     assert_eq!(resp.headers()["content-md5"], md5_hex(unicode).as_str());
     assert_eq!(resp.text().await.expect("body"), unicode);
 
     let big = "x".repeat(2 * 1024 * 1024);
-    assert_eq!(publish(&s, &[("dataId", "big"), ("group", "G"), ("content", &big)]).await.status(), StatusCode::OK);
-    assert_eq!(get_config(&s, &[("dataId", "big"), ("group", "G")]).await.text().await.expect("body").len(), big.len());
+    assert_eq!(
+        publish(&s, &[("dataId", "big"), ("group", "G"), ("content", &big)])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_config(&s, &[("dataId", "big"), ("group", "G")])
+            .await
+            .text()
+            .await
+            .expect("body")
+            .len(),
+        big.len()
+    );
 
     let too_big = "y".repeat(10 * 1024 * 1024 + 1);
-    let resp = publish(&s, &[("dataId", "huge"), ("group", "G"), ("content", &too_big)]).await;
+    let resp = publish(
+        &s,
+        &[("dataId", "huge"), ("group", "G"), ("content", &too_big)],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.expect("body").contains("content"));
-    assert_eq!(get_config(&s, &[("dataId", "huge"), ("group", "G")]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_config(&s, &[("dataId", "huge"), ("group", "G")])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -515,27 +762,76 @@ async fn bad_input_is_a_clear_400_and_changes_nothing() {
         (&[("group", "G"), ("content", "c")], "dataId"),
         (&[("dataId", "d"), ("content", "c")], "group"),
         (&[("dataId", "d"), ("group", "G")], "content"),
-        (&[("dataId", "d"), ("group", "G"), ("content", "  ")], "content"),
-        (&[("dataId", "bad id"), ("group", "G"), ("content", "c")], "dataId"),
-        (&[("dataId", "数据"), ("group", "G"), ("content", "c")], "dataId"),
-        (&[("dataId", "d"), ("group", "G/x"), ("content", "c")], "group"),
-        (&[("dataId", "d"), ("group", "G"), ("content", "c"), ("tenant", "a b")], "tenant"),
-        (&[("dataId", "d"), ("group", "G"), ("content", "c"), ("config_tags", "1,2,3,4,5,6")], "config_tags"),
+        (
+            &[("dataId", "d"), ("group", "G"), ("content", "  ")],
+            "content",
+        ),
+        (
+            &[("dataId", "bad id"), ("group", "G"), ("content", "c")],
+            "dataId",
+        ),
+        (
+            &[("dataId", "数据"), ("group", "G"), ("content", "c")],
+            "dataId",
+        ),
+        (
+            &[("dataId", "d"), ("group", "G/x"), ("content", "c")],
+            "group",
+        ),
+        (
+            &[
+                ("dataId", "d"),
+                ("group", "G"),
+                ("content", "c"),
+                ("tenant", "a b"),
+            ],
+            "tenant",
+        ),
+        (
+            &[
+                ("dataId", "d"),
+                ("group", "G"),
+                ("content", "c"),
+                ("config_tags", "1,2,3,4,5,6"),
+            ],
+            "config_tags",
+        ),
     ];
     for (form, param) in cases {
         let resp = publish(&s, form).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{form:?}");
         let body = resp.text().await.expect("body");
-        assert!(body.contains(param), "message for {form:?} should name {param}: {body}");
+        assert!(
+            body.contains(param),
+            "message for {form:?} should name {param}: {body}"
+        );
     }
-    assert!(page_ids(&s).await.is_empty(), "a rejected write stored something");
+    assert!(
+        page_ids(&s).await.is_empty(),
+        "a rejected write stored something"
+    );
 
-    let resp = get_config(&s, &[("search", "accurate"), ("dataId", ""), ("group", ""), ("pageNo", "x")]).await;
+    let resp = get_config(
+        &s,
+        &[
+            ("search", "accurate"),
+            ("dataId", ""),
+            ("group", ""),
+            ("pageNo", "x"),
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.expect("body").contains("pageNo"));
     let resp = get_config(&s, &[("search", "fuzzy"), ("dataId", ""), ("group", "")]).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let resp = s.client.get(s.url("/v1/cs/history")).query(&[("nid", "-1"), ("dataId", "d"), ("group", "G")]).send().await.expect("h");
+    let resp = s
+        .client
+        .get(s.url("/v1/cs/history"))
+        .query(&[("nid", "-1"), ("dataId", "d"), ("group", "G")])
+        .send()
+        .await
+        .expect("h");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let resp = s
         .client
@@ -545,21 +841,54 @@ async fn bad_input_is_a_clear_400_and_changes_nothing() {
         .await
         .expect("listen");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert!(resp.text().await.expect("body").contains("invalid probeModify"));
-    let resp = s.client.get(s.url("/v1/cs/nothing-here")).send().await.expect("404");
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("invalid probeModify")
+    );
+    let resp = s
+        .client
+        .get(s.url("/v1/cs/nothing-here"))
+        .send()
+        .await
+        .expect("404");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = s.client.get(format!("http://{}/elsewhere", s.addr)).send().await.expect("404");
+    let resp = s
+        .client
+        .get(format!("http://{}/elsewhere", s.addr))
+        .send()
+        .await
+        .expect("404");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn health_and_cluster_endpoints() {
     let s = TestServer::start().await;
-    let live = s.client.get(s.url("/v1/console/health/liveness")).send().await.expect("live");
+    let live = s
+        .client
+        .get(s.url("/v1/console/health/liveness"))
+        .send()
+        .await
+        .expect("live");
     assert_eq!(live.text().await.expect("body"), "OK");
-    let ready = s.client.get(s.url("/v1/console/health/readiness")).send().await.expect("ready");
+    let ready = s
+        .client
+        .get(s.url("/v1/console/health/readiness"))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(ready.status(), StatusCode::OK);
-    let nodes: serde_json::Value = s.client.get(s.url("/v1/core/cluster/nodes")).send().await.expect("nodes").json().await.expect("json");
+    let nodes: serde_json::Value = s
+        .client
+        .get(s.url("/v1/core/cluster/nodes"))
+        .send()
+        .await
+        .expect("nodes")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(nodes["code"], 200);
     assert_eq!(nodes["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(nodes["data"][0]["state"], "UP");

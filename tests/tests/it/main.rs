@@ -2,4 +2,7 @@
 
 mod config_v1;
 mod conformance_embedded;
+mod grpc;
+mod http_v2;
+mod naming_v1;
 mod support;

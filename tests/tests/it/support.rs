@@ -5,14 +5,18 @@ use std::path::PathBuf;
 
 use nacos_server::cli::Mode;
 use nacos_server::settings::Properties;
-use nacos_server::{App, Settings};
+use nacos_server::{App, AppState, Listeners, Settings};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A server running in this process on an ephemeral port, with its own home directory.
+/// A server running in this process on an ephemeral port (gRPC on that port + 1000, as
+/// clients expect), with its own home directory.
 #[derive(Debug)]
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    /// The running server's state (weak, so a stopped server's storage closes).
+    app: std::sync::Weak<App>,
     home: Option<tempfile::TempDir>,
     home_path: PathBuf,
     props: Vec<(String, String)>,
@@ -30,7 +34,10 @@ impl TestServer {
     /// Standalone with extra properties (e.g. shortened naming timings).
     pub async fn start_with(props: &[(&str, &str)]) -> Self {
         let home = tempfile::tempdir().expect("temp home");
-        let props = props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let props = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::start_in(Some(home), None, props).await
     }
 
@@ -48,15 +55,22 @@ impl TestServer {
             Properties::from_pairs(props.clone()),
         )
         .expect("valid test properties");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
+        let listeners = bind_pair(settings.grpc.port_offset).await;
+        let addr = listeners.http.local_addr().expect("local addr");
+        let grpc_addr = listeners.grpc.local_addr().expect("grpc local addr");
         let app = App::open(settings).await.expect("server opens");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(nacos_server::run(listener, app, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(nacos_server::run(
+            listeners,
+            std::sync::Arc::clone(&app),
+            async move {
+                let _ = rx.await;
+            },
+        ));
         TestServer {
             addr,
+            grpc_addr,
+            app: std::sync::Arc::downgrade(&app),
             home,
             home_path,
             props,
@@ -64,6 +78,16 @@ impl TestServer {
             task: Some(task),
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The running server's state, for assertions on its internals.
+    pub fn app(&self) -> AppState {
+        self.app.upgrade().expect("the server is running")
+    }
+
+    /// `127.0.0.1:port` of HTTP, as clients are configured with it.
+    pub fn server_addr(&self) -> String {
+        self.addr.to_string()
     }
 
     /// `http://127.0.0.1:port/nacos` + `path`.
@@ -77,7 +101,9 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server exits cleanly");
+            task.await
+                .expect("server task")
+                .expect("server exits cleanly");
         }
     }
 
@@ -89,6 +115,24 @@ impl TestServer {
         let props = std::mem::take(&mut self.props);
         Self::start_in(home, Some(path), props).await
     }
+}
+
+/// HTTP on an ephemeral port and gRPC on that port + `offset`; a new pair when the second is
+/// taken.
+pub async fn bind_pair(offset: u16) -> Listeners {
+    for _ in 0..50 {
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let port = http.local_addr().expect("local addr").port();
+        let Some(grpc_port) = port.checked_add(offset) else {
+            continue;
+        };
+        if let Ok(grpc) = tokio::net::TcpListener::bind(("127.0.0.1", grpc_port)).await {
+            return Listeners { http, grpc };
+        }
+    }
+    panic!("no free port pair (p, p + {offset}) after 50 tries");
 }
 
 impl Drop for TestServer {

@@ -1,0 +1,375 @@
+//! The `config` module over gRPC: query, publish, remove, batch listen, and the
+//! `ConfigChangeNotifyRequest` push to every connection listening to a key that changed —
+//! through any edge, since every write goes through the one [`ConfigService`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nacos_core::{ConfigKey, DEFAULT_CONFIG_TYPE, Operator};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::ConnectionManager;
+use super::dispatch::{Ctx, Handlers, grpc_request, grpc_response};
+use super::error::{GrpcError, GrpcResult, code};
+use super::push::{PushKind, PushPolicy, Subscribers};
+use crate::config::ops::{self, PublishInput};
+use crate::config::{ConfigService, Selected};
+
+grpc_response!(ConfigQueryResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encrypted_data_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    last_modified: i64,
+    beta: bool,
+    /// Only when a tag variant was served (Go and Python clients read `tag` as a bool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<String>,
+});
+grpc_response!(ConfigPublishResponse {});
+grpc_response!(ConfigRemoveResponse {});
+grpc_response!(ConfigChangeBatchListenResponse {
+    changed_configs: Vec<ChangedConfig>,
+});
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangedConfig {
+    pub group: String,
+    pub data_id: String,
+    /// Echoed as the client sent it.
+    pub tenant: String,
+}
+
+grpc_request!(ConfigQueryRequest => ConfigQueryResponse {
+    data_id: Option<String>,
+    group: Option<String>,
+    tenant: Option<String>,
+    tag: Option<String>,
+});
+grpc_request!(ConfigPublishRequest => ConfigPublishResponse {
+    data_id: Option<String>,
+    group: Option<String>,
+    tenant: Option<String>,
+    content: Option<String>,
+    cas_md5: Option<String>,
+    addition_map: Option<HashMap<String, Option<String>>>,
+});
+grpc_request!(ConfigRemoveRequest => ConfigRemoveResponse {
+    data_id: Option<String>,
+    group: Option<String>,
+    tenant: Option<String>,
+    tag: Option<String>,
+});
+grpc_request!(ConfigBatchListenRequest => ConfigChangeBatchListenResponse {
+    /// `true` when absent (Java's default).
+    listen: Option<bool>,
+    config_listen_contexts: Option<Vec<ListenContext>>,
+});
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListenContext {
+    pub data_id: Option<String>,
+    pub group: Option<String>,
+    pub tenant: Option<String>,
+    pub md5: Option<String>,
+}
+
+pub fn register(handlers: &mut Handlers) {
+    handlers
+        .add(query)
+        .add(publish)
+        .add(remove)
+        .add(batch_listen);
+}
+
+fn non_blank(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The tag named by `Vipserver-Tag` in the request headers, else in the connection's labels.
+fn auto_tag(ctx: &Ctx) -> Option<String> {
+    ctx.header("Vipserver-Tag")
+        .or_else(|| ctx.conn.meta.label("Vipserver-Tag"))
+        .map(str::to_string)
+}
+
+async fn query(ctx: Ctx, req: ConfigQueryRequest) -> GrpcResult<ConfigQueryResponse> {
+    let key = ops::config_key(
+        req.tenant.as_deref().unwrap_or(""),
+        req.group.as_deref().unwrap_or(""),
+        req.data_id.as_deref().unwrap_or(""),
+    )?;
+    let tag = ops::optional_tag(req.tag.as_deref())?;
+    let auto_tag = auto_tag(&ctx);
+    let state = ctx.app.config.state(&key).await?;
+    let Some(selected) = state.select(
+        &ctx.conn.meta.client_ip,
+        tag.as_deref(),
+        auto_tag.as_deref(),
+    ) else {
+        return Err(GrpcError::fail(
+            code::NOT_FOUND_OR_STARTING,
+            "config data not exist",
+        ));
+    };
+    let content_type = state
+        .formal
+        .as_ref()
+        .map_or(DEFAULT_CONFIG_TYPE, |f| f.config_type.as_str());
+    let served_tag = match selected {
+        Selected::Tag(g) => match &g.gray {
+            nacos_core::Gray::Tag(t) => Some(t.clone()),
+            nacos_core::Gray::Beta => None,
+        },
+        _ => None,
+    };
+    Ok(ConfigQueryResponse {
+        content: Some(selected.content().to_string()),
+        encrypted_data_key: Some(selected.encrypted_data_key().to_string()),
+        content_type: Some(content_type.to_string()),
+        md5: Some(selected.md5().to_string()),
+        last_modified: selected.modified_ms(),
+        beta: matches!(selected, Selected::Beta(_)),
+        tag: served_tag,
+        ..Default::default()
+    })
+}
+
+async fn publish(ctx: Ctx, req: ConfigPublishRequest) -> GrpcResult<ConfigPublishResponse> {
+    let key = ops::config_key(
+        req.tenant.as_deref().unwrap_or(""),
+        req.group.as_deref().unwrap_or(""),
+        req.data_id.as_deref().unwrap_or(""),
+    )?;
+    let mut addition: HashMap<String, String> = req
+        .addition_map
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut take = |name: &str| non_blank(addition.remove(name));
+    let input = PublishInput {
+        key,
+        content: req.content.unwrap_or_default(),
+        tag: take("tag"),
+        beta_ips: take("betaIps"),
+        cas_md5: non_blank(req.cas_md5),
+        app_name: take("appName"),
+        encrypted_data_key: take("encryptedDataKey"),
+        config_tags: take("config_tags"),
+        desc: take("desc"),
+        usage: take("use"),
+        effect: take("effect"),
+        schema: take("schema"),
+        config_type: take("type"),
+        operator: Operator {
+            user: take("src_user").unwrap_or_default(),
+            ip: ctx.client_ip.clone(),
+        },
+    };
+    ops::publish(&ctx.app.config, ctx.app.settings.max_content, input).await?;
+    Ok(ConfigPublishResponse::default())
+}
+
+async fn remove(ctx: Ctx, req: ConfigRemoveRequest) -> GrpcResult<ConfigRemoveResponse> {
+    let key = ops::config_key(
+        req.tenant.as_deref().unwrap_or(""),
+        req.group.as_deref().unwrap_or(""),
+        req.data_id.as_deref().unwrap_or(""),
+    )?;
+    let operator = Operator {
+        user: String::new(),
+        ip: ctx.client_ip.clone(),
+    };
+    ops::remove(&ctx.app.config, &key, req.tag.as_deref(), &operator).await?;
+    Ok(ConfigRemoveResponse::default())
+}
+
+async fn batch_listen(
+    ctx: Ctx,
+    req: ConfigBatchListenRequest,
+) -> GrpcResult<ConfigChangeBatchListenResponse> {
+    let listen = req.listen.unwrap_or(true);
+    let contexts = req.config_listen_contexts.unwrap_or_default();
+    let mut parsed = Vec::with_capacity(contexts.len());
+    for c in contexts {
+        let tenant = c.tenant.unwrap_or_default();
+        let key = ops::config_key(
+            &tenant,
+            c.group.as_deref().unwrap_or(""),
+            c.data_id.as_deref().unwrap_or(""),
+        )?;
+        parsed.push((key, tenant, c.md5.unwrap_or_default()));
+    }
+    let listeners = &ctx.app.config_listeners;
+    let conn_id = &ctx.conn.id;
+    if !listen {
+        for (key, _, _) in &parsed {
+            listeners.unlisten(conn_id, key);
+        }
+        return Ok(ConfigChangeBatchListenResponse::default());
+    }
+    let auto_tag = auto_tag(&ctx);
+    let mut changed = Vec::new();
+    for (key, tenant, md5) in parsed {
+        // Record first, compare second: a change in between is then pushed, not lost.
+        listeners.listen(conn_id, key.clone(), tenant.clone(), md5.clone());
+        let state = ctx.app.config.state(&key).await?;
+        if state.listen_md5(&ctx.conn.meta.client_ip, auto_tag.as_deref()) != md5 {
+            changed.push(ChangedConfig {
+                group: key.group,
+                data_id: key.data_id,
+                tenant,
+            });
+        }
+    }
+    // The connection may have gone while we recorded; its cleanup already ran then.
+    if ctx.conn.is_closed() {
+        listeners.remove_connection(conn_id);
+    }
+    Ok(ConfigChangeBatchListenResponse {
+        changed_configs: changed,
+        ..Default::default()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listeners and change pushes
+
+/// What a connection registered for a key.
+#[derive(Debug, Clone)]
+pub struct ListenData {
+    /// The namespace as the client wrote it, echoed in pushes so it recognises its key.
+    pub tenant: String,
+    /// The client's md5 when it listened.
+    pub md5: String,
+}
+
+/// `ConfigChangeNotifyRequest {dataId, group, tenant}`, retried after `tries × retryDelay`;
+/// the connection is dropped after `maxRetryTime` failures (Nacos's rule).
+#[derive(Debug)]
+pub struct ConfigPush {
+    policy: PushPolicy,
+}
+
+impl PushKind for ConfigPush {
+    type Key = ConfigKey;
+    type Data = ListenData;
+    const TYPE: &'static str = "ConfigChangeNotifyRequest";
+    const MODULE: &'static str = "config";
+
+    fn body(&self, key: &ConfigKey, data: &ListenData) -> serde_json::Value {
+        serde_json::json!({
+            "dataId": key.data_id,
+            "group": key.group,
+            "tenant": data.tenant,
+        })
+    }
+
+    fn policy(&self) -> PushPolicy {
+        self.policy.clone()
+    }
+}
+
+/// Which gRPC connection listens to which config key, fed by every change of the one
+/// [`ConfigService`].
+#[derive(Debug)]
+pub struct ConfigListeners {
+    subs: Arc<Subscribers<ConfigPush>>,
+    changes: mpsc::UnboundedSender<ConfigKey>,
+    /// Taken by the push task when the server starts.
+    changes_rx: Mutex<Option<mpsc::UnboundedReceiver<ConfigKey>>>,
+}
+
+impl ConfigListeners {
+    /// Create the index, observe `config` for changes and drop a connection's listens when it
+    /// unregisters.
+    pub fn install(config: &ConfigService, connections: &ConnectionManager) -> Arc<Self> {
+        let settings = connections.settings();
+        let kind = ConfigPush {
+            policy: PushPolicy {
+                delay: Duration::ZERO,
+                timeout: settings.push_timeout,
+                retry_delay: settings.config_push_retry_delay,
+                linear: true,
+                max_tries: settings.config_push_max_retries.max(1),
+                eject_when_exhausted: true,
+            },
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let observer = tx.clone();
+        config.hub().observe(Arc::new(move |key: &ConfigKey| {
+            let _ = observer.send(key.clone());
+        }));
+        Arc::new(Self {
+            subs: Subscribers::install(kind, connections),
+            changes: tx,
+            changes_rx: Mutex::new(Some(rx)),
+        })
+    }
+
+    pub fn listen(&self, conn: &Arc<str>, key: ConfigKey, tenant: String, md5: String) {
+        self.subs.add(conn, key, ListenData { tenant, md5 });
+    }
+
+    pub fn unlisten(&self, conn: &Arc<str>, key: &ConfigKey) {
+        self.subs.remove(conn, key);
+    }
+
+    pub fn remove_connection(&self, conn: &str) {
+        self.subs.remove_connection(conn);
+    }
+
+    /// (connection, key) listen pairs.
+    pub fn listener_count(&self) -> usize {
+        self.subs.count()
+    }
+
+    /// Keys `conn` listens to, with the md5 it reported.
+    pub fn listened_by(&self, conn: &str) -> Vec<(ConfigKey, String)> {
+        self.subs
+            .watched_by(conn)
+            .into_iter()
+            .map(|(k, d)| (k, d.md5))
+            .collect()
+    }
+
+    /// Announce a change as if the config service had (cluster sync, tests).
+    pub fn changed(&self, key: &ConfigKey) {
+        let _ = self.changes.send(key.clone());
+    }
+
+    /// Start the task that turns changed keys into pushes. Stops with `shutdown`.
+    pub fn start(
+        self: &Arc<Self>,
+        connections: Arc<ConnectionManager>,
+        shutdown: CancellationToken,
+    ) -> Option<JoinHandle<()>> {
+        let mut rx = self
+            .changes_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        let subs = Arc::clone(&self.subs);
+        Some(tokio::spawn(async move {
+            loop {
+                let key = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    key = rx.recv() => key,
+                };
+                let Some(key) = key else { break };
+                subs.changed(&connections, &key);
+            }
+        }))
+    }
+}

@@ -1,0 +1,169 @@
+//! The v2 OpenAPI envelope `{code, message, data}` and the v2 endpoints that do not belong to a
+//! single service: namespaces and cluster nodes. Config and naming v2 endpoints live beside
+//! their v1 counterparts and reuse this envelope.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{ApiError, Params};
+use crate::{AppState, namespace};
+
+/// A v2 success: HTTP 200, code 0.
+pub fn ok(data: impl serde::Serialize) -> Response {
+    let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
+    axum::Json(serde_json::json!({ "code": 0, "message": "success", "data": data })).into_response()
+}
+
+/// A v2 failure: the kind's HTTP status, its detail code, an abstract message, the detail in
+/// `data` (fact sheet §1.1).
+#[derive(Debug)]
+pub struct V2Error {
+    pub error: ApiError,
+    /// A more specific detail code than the kind's default (22001 namespace not exist, ...).
+    pub code: Option<(i32, &'static str)>,
+}
+
+impl V2Error {
+    pub fn with_code(error: ApiError, code: i32, abstract_message: &'static str) -> Self {
+        V2Error {
+            error,
+            code: Some((code, abstract_message)),
+        }
+    }
+}
+
+impl From<nacos_core::validate::ParamError> for V2Error {
+    fn from(error: nacos_core::validate::ParamError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl From<ApiError> for V2Error {
+    fn from(error: ApiError) -> Self {
+        V2Error { error, code: None }
+    }
+}
+
+fn abstract_message(code: i32) -> &'static str {
+    match code {
+        10000 => "parameter missing",
+        10001 => "access denied",
+        10002 => "data access error",
+        20002 => "parameter validate error",
+        20004 => "resource not found",
+        20005 => "resource conflict",
+        _ => "server error",
+    }
+}
+
+impl IntoResponse for V2Error {
+    fn into_response(self) -> Response {
+        let (code, message) = self
+            .code
+            .unwrap_or_else(|| (self.error.v2_code(), abstract_message(self.error.v2_code())));
+        let status = self.error.status();
+        let body =
+            serde_json::json!({ "code": code, "message": message, "data": self.error.to_string() });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+pub type V2Result = Result<Response, V2Error>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/console/namespace/list", get(namespace_list))
+        .route(
+            "/v2/console/namespace",
+            get(namespace_get)
+                .post(namespace_create)
+                .put(namespace_update)
+                .delete(namespace_delete),
+        )
+        .route("/v2/console/health/liveness", get(|| async { ok("ok") }))
+        .route("/v2/console/health/readiness", get(readiness))
+        .route("/v2/core/cluster/node/self", get(node_self))
+        .route("/v2/core/cluster/node/list", get(node_list))
+        .route(
+            "/v2/core/cluster/node/self/health",
+            get(|| async { ok("UP") }),
+        )
+}
+
+fn namespace_error(error: ApiError) -> V2Error {
+    match &error {
+        ApiError::NotFound(_) => V2Error::with_code(error, 22001, "namespace not exist"),
+        ApiError::Conflict(_) => V2Error::with_code(error, 22002, "namespace already exist"),
+        ApiError::BadRequest { .. } => V2Error::with_code(error, 22000, "illegal namespace"),
+        _ => error.into(),
+    }
+}
+
+async fn namespace_list(State(app): State<AppState>) -> V2Result {
+    Ok(ok(namespace::list(&app).await?))
+}
+
+async fn namespace_get(State(app): State<AppState>, params: Params) -> V2Result {
+    let id = params.required("namespaceId")?;
+    namespace::get(&app, id)
+        .await
+        .map(ok)
+        .map_err(namespace_error)
+}
+
+async fn namespace_create(State(app): State<AppState>, params: Params) -> V2Result {
+    let name = params
+        .get("namespaceName")
+        .ok_or(ApiError::missing("namespaceName"))?;
+    let desc = params.get("namespaceDesc").unwrap_or("");
+    namespace::create(&app, params.get("namespaceId"), name, desc)
+        .await
+        .map(|_| ok(true))
+        .map_err(namespace_error)
+}
+
+async fn namespace_update(State(app): State<AppState>, params: Params) -> V2Result {
+    let id = params.required("namespaceId")?;
+    let name = params
+        .get("namespaceName")
+        .ok_or(ApiError::missing("namespaceName"))?;
+    let desc = params.get("namespaceDesc").unwrap_or("");
+    namespace::update(&app, id, name, desc)
+        .await
+        .map(|()| ok(true))
+        .map_err(namespace_error)
+}
+
+async fn namespace_delete(State(app): State<AppState>, params: Params) -> V2Result {
+    let id = params.required("namespaceId")?;
+    Ok(ok(namespace::delete(&app, id).await?))
+}
+
+async fn readiness(State(app): State<AppState>) -> Response {
+    match app.repos.namespaces.list().await {
+        Ok(_) => ok("ok"),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({"code": 30000, "message": "server error", "data": format!("storage is not ready: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn node_self(State(app): State<AppState>) -> Response {
+    ok(super::console::self_member(&app))
+}
+
+async fn node_list(State(app): State<AppState>, params: Params) -> Response {
+    let member = super::console::self_member(&app);
+    let address = params.get("address").unwrap_or("");
+    let state = params.get("state").unwrap_or("");
+    let keep = member["address"]
+        .as_str()
+        .is_some_and(|a| a.contains(address))
+        && (state.is_empty() || member["state"].as_str() == Some(state));
+    ok(if keep { vec![member] } else { Vec::new() })
+}

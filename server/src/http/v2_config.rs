@@ -1,0 +1,75 @@
+//! `/v2/cs`: the v2 config OpenAPI. Same operations as v1 (shared functions in
+//! [`super::v1_config`] and [`crate::config::ops`]), wrapped in the v2 `Result` envelope.
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::v1_config;
+use super::v2::{V2Error, V2Result, ok};
+use super::{ApiError, Params};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/cs/config",
+            get(get_config).post(publish).delete(remove),
+        )
+        .route("/v2/cs/config/searchDetail", get(search_detail))
+        .route("/v2/cs/history/list", get(history_list))
+        .route("/v2/cs/history", get(history_entry))
+        .route("/v2/cs/history/previous", get(history_previous))
+        .route("/v2/cs/history/configs", get(history_configs))
+}
+
+async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = v1_config::config_key(&params)?;
+    let tag = v1_config::optional_tag(&params)?;
+    let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
+    let state = app.config.state(&key).await.map_err(ApiError::from)?;
+    match state.select(&params.client_ip, tag.as_deref(), auto_tag.as_deref()) {
+        Some(selected) => Ok(ok(selected.content())),
+        None => Err(V2Error::with_code(
+            ApiError::NotFound("config data not exist".to_string()),
+            20004,
+            "resource not found",
+        )),
+    }
+}
+
+async fn publish(State(app): State<AppState>, params: Params) -> V2Result {
+    v1_config::publish(&app, &params).await?;
+    Ok(ok(true))
+}
+
+async fn remove(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = v1_config::config_key(&params)?;
+    v1_config::remove(&app, &params, key).await?;
+    Ok(ok(true))
+}
+
+/// Answers a bare Page, as Nacos does for this one v2 endpoint.
+async fn search_detail(State(app): State<AppState>, params: Params) -> Result<Response, V2Error> {
+    let mode = params.get("search").unwrap_or("blur").to_string();
+    Ok(v1_config::search(&app, &params, &mode)
+        .await?
+        .into_response())
+}
+
+async fn history_list(State(app): State<AppState>, params: Params) -> V2Result {
+    Ok(ok(v1_config::history_page(&app, &params).await?))
+}
+
+async fn history_entry(State(app): State<AppState>, params: Params) -> V2Result {
+    Ok(ok(v1_config::history_entry(&app, &params).await?))
+}
+
+async fn history_previous(State(app): State<AppState>, params: Params) -> V2Result {
+    Ok(ok(v1_config::previous_history(&app, &params).await?))
+}
+
+async fn history_configs(State(app): State<AppState>, params: Params) -> V2Result {
+    Ok(ok(v1_config::namespace_configs(&app, &params).await?))
+}

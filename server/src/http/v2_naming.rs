@@ -1,0 +1,204 @@
+//! `/v2/ns`: the v2 naming OpenAPI. The service key is the bare `serviceName` plus
+//! `groupName` (no `group@@name` filter); the operations are those of [`super::v1_naming`],
+//! wrapped in the v2 `Result` envelope.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use nacos_core::validate;
+use nacos_core::{DEFAULT_GROUP, ServiceKey};
+use serde_json::json;
+
+use super::v1_naming::{self, naming_namespace};
+use super::v2::{V2Error, V2Result, ok};
+use super::{ApiError, ApiResult, Params};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/ns/instance",
+            get(instance_detail)
+                .post(register)
+                .delete(deregister)
+                .put(update)
+                .patch(patch),
+        )
+        .route("/v2/ns/instance/list", get(instance_list))
+        .route(
+            "/v2/ns/service",
+            get(service_detail)
+                .post(create_service)
+                .put(update_service)
+                .delete(delete_service),
+        )
+        .route("/v2/ns/service/list", get(service_list))
+}
+
+/// `namespaceId` + `groupName` + bare `serviceName`.
+fn service_key(params: &Params) -> ApiResult<ServiceKey> {
+    let namespace = naming_namespace(params)?;
+    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
+    validate::group_name(group)?;
+    let name = params.required("serviceName")?;
+    validate::service_name(name)?;
+    Ok(ServiceKey::new(namespace, group, name))
+}
+
+/// v1 answers a missing service with 400 (as Nacos); v2 says 404 with code 21008.
+fn service_error(error: ApiError) -> V2Error {
+    match error {
+        ApiError::NotFound(m) => {
+            V2Error::with_code(ApiError::NotFound(m), 21008, "service not exist")
+        }
+        ApiError::BadRequest { message, .. } if message.starts_with("service not found") => {
+            V2Error::with_code(ApiError::NotFound(message), 21008, "service not exist")
+        }
+        other => other.into(),
+    }
+}
+
+async fn register(State(app): State<AppState>, params: Params) -> V2Result {
+    v1_naming::register_instance(&app, service_key(&params)?, &params).await?;
+    Ok(ok("ok"))
+}
+
+async fn deregister(State(app): State<AppState>, params: Params) -> V2Result {
+    v1_naming::deregister_instance(&app, service_key(&params)?, &params).await?;
+    Ok(ok("ok"))
+}
+
+async fn update(State(app): State<AppState>, params: Params) -> V2Result {
+    v1_naming::update_instance(&app, service_key(&params)?, &params).await?;
+    Ok(ok("ok"))
+}
+
+async fn patch(State(app): State<AppState>, params: Params) -> V2Result {
+    v1_naming::patch_instance(&app, service_key(&params)?, &params).await?;
+    Ok(ok("ok"))
+}
+
+async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = service_key(&params)?;
+    let host = v1_naming::find_instance(&app, &key, &params).map_err(|e| match e {
+        ApiError::NotFound(_) => V2Error::with_code(e, 21003, "instance not found"),
+        other => other.into(),
+    })?;
+    let inst = &host.instance;
+    Ok(ok(json!({
+        "serviceName": key.name,
+        "ip": inst.ip,
+        "port": inst.port,
+        "clusterName": inst.cluster,
+        "weight": inst.weight,
+        "healthy": inst.healthy,
+        "instanceId": host.instance_id,
+        "metadata": inst.metadata,
+    })))
+}
+
+async fn instance_list(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = service_key(&params)?;
+    let body = v1_naming::instance_list_body(&app, &key, &params)?;
+    let info: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Internal(format!("service info encoding: {e}")))?;
+    Ok(ok(info))
+}
+
+async fn create_service(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = service_key(&params)?;
+    v1_naming::create_service_with(&app, key, &params)
+        .await
+        .map_err(|e| match e {
+            ApiError::Conflict(_) | ApiError::BadRequest { .. }
+                if e.to_string().contains("already exist") =>
+            {
+                V2Error::with_code(e, 21007, "service already exist")
+            }
+            other => other.into(),
+        })?;
+    Ok(ok("ok"))
+}
+
+async fn update_service(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = service_key(&params)?;
+    v1_naming::update_service_with(&app, key, &params)
+        .await
+        .map_err(service_error)?;
+    Ok(ok("ok"))
+}
+
+async fn delete_service(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = service_key(&params)?;
+    app.naming
+        .delete_service(&key)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    Ok(ok("ok"))
+}
+
+async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = service_key(&params)?;
+    let detail = app
+        .naming
+        .service_detail(&key)
+        .map_err(|e| service_error(e.into()))?;
+    let hosts = app.naming.all_hosts(&key);
+    let meta = &detail.meta;
+    let mut cluster_map = serde_json::Map::new();
+    for name in &detail.clusters {
+        let cluster = meta.clusters.get(name);
+        let members: Vec<serde_json::Value> = hosts
+            .iter()
+            .filter(|h| &h.instance.cluster == name)
+            .map(|h| {
+                json!({
+                    "ip": h.instance.ip, "port": h.instance.port, "weight": h.instance.weight,
+                    "healthy": h.instance.healthy, "enabled": h.instance.enabled,
+                    "ephemeral": h.instance.ephemeral, "clusterName": h.instance.cluster,
+                    "serviceName": h.service_name, "metadata": h.instance.metadata,
+                    "instanceId": h.instance_id,
+                })
+            })
+            .collect();
+        cluster_map.insert(
+            name.clone(),
+            json!({
+                "clusterName": name,
+                "healthChecker": v1_naming::health_checker(cluster.map(|c| c.health_checker.as_str())),
+                "metadata": cluster.map(|c| c.metadata.clone()).unwrap_or_default(),
+                "hosts": members,
+            }),
+        );
+    }
+    let selector = serde_json::from_str::<serde_json::Value>(&meta.selector)
+        .unwrap_or_else(|_| json!({"type": "none"}));
+    Ok(ok(json!({
+        "namespace": key.namespace,
+        "serviceName": key.name,
+        "groupName": key.group,
+        "clusterMap": cluster_map,
+        "metadata": meta.metadata,
+        "protectThreshold": meta.protect_threshold,
+        "selector": selector,
+        "ephemeral": detail.ephemeral,
+    })))
+}
+
+async fn service_list(State(app): State<AppState>, params: Params) -> V2Result {
+    let namespace = naming_namespace(&params)?;
+    let page_no: u32 = params.parse_or("pageNo", 1)?;
+    let page_size: u32 = params.parse_or("pageSize", 20)?;
+    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
+    validate::group_name(group)?;
+    let names: Vec<String> = app
+        .naming
+        .list_services(&namespace, Some(group))
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    let page = nacos_core::PageRequest::new(page_no, page_size).slice(names);
+    Ok(ok(
+        json!({ "count": page.total_count, "services": page.items }),
+    ))
+}

@@ -1,0 +1,158 @@
+//! The tower layer both edges share (the axum router and the tonic server): a debug-level
+//! access log line (edge, method, path, status, latency) and request counters per edge. It
+//! costs a clock read and a few relaxed atomics per request, so it stays on the hot path.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::http::{Method, Request, Response};
+use tower::{Layer, Service};
+
+/// Counters of one edge.
+#[derive(Debug, Default)]
+pub struct EdgeCounters {
+    /// Requests answered (HTTP responses; gRPC calls whose headers went out).
+    pub requests: AtomicU64,
+    /// HTTP 4xx, or a gRPC status other than OK known from the response headers.
+    pub client_errors: AtomicU64,
+    /// HTTP 5xx.
+    pub server_errors: AtomicU64,
+    /// The inner service failed without a response.
+    pub failures: AtomicU64,
+}
+
+impl EdgeCounters {
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// Counters of both edges, shared with the layers.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub http: Arc<EdgeCounters>,
+    pub grpc: Arc<EdgeCounters>,
+}
+
+/// Wraps a service with [`AccessLog`].
+#[derive(Debug, Clone)]
+pub struct AccessLogLayer {
+    edge: &'static str,
+    counters: Arc<EdgeCounters>,
+}
+
+impl AccessLogLayer {
+    pub fn new(edge: &'static str, counters: Arc<EdgeCounters>) -> Self {
+        Self { edge, counters }
+    }
+}
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessLog {
+            inner,
+            edge: self.edge,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+/// The service of [`AccessLogLayer`].
+#[derive(Debug, Clone)]
+pub struct AccessLog<S> {
+    inner: S,
+    edge: &'static str,
+    counters: Arc<EdgeCounters>,
+}
+
+impl<S, B, R> Service<Request<B>> for AccessLog<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = AccessLogFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The path is copied only when the line will be written.
+        let detail = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| (req.method().clone(), req.uri().path().to_string()));
+        AccessLogFuture {
+            inner: self.inner.call(req),
+            started: Instant::now(),
+            detail,
+            edge: self.edge,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Response future of [`AccessLog`].
+    #[derive(Debug)]
+    pub struct AccessLogFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        detail: Option<(Method, String)>,
+        edge: &'static str,
+        counters: Arc<EdgeCounters>,
+    }
+}
+
+impl<F, R, E> Future for AccessLogFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(output) => output,
+        };
+        let counters = &this.counters;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        let status = match &output {
+            Ok(resp) => {
+                let status = resp.status();
+                let grpc_failed = resp
+                    .headers()
+                    .get("grpc-status")
+                    .is_some_and(|s| s.as_bytes() != b"0");
+                if status.is_server_error() {
+                    counters.server_errors.fetch_add(1, Ordering::Relaxed);
+                } else if status.is_client_error() || grpc_failed {
+                    counters.client_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                status.as_u16()
+            }
+            Err(_) => {
+                counters.failures.fetch_add(1, Ordering::Relaxed);
+                0
+            }
+        };
+        if let Some((method, path)) = this.detail.take() {
+            tracing::debug!(
+                edge = *this.edge,
+                %method,
+                path,
+                status,
+                latency_us = this.started.elapsed().as_micros() as u64,
+                "request"
+            );
+        }
+        Poll::Ready(output)
+    }
+}
