@@ -2,13 +2,15 @@
 //!
 //! # Layout
 //! - [`model`]: configs (formal, gray variants, history), namespaces, services and instances.
+//! - [`datasource`]: the `db.*` properties and JDBC URLs that SQL backends share.
 //! - [`error`]: [`RepoError`], the one error enum of kinds every backend maps its driver errors onto.
 //! - [`repo`]: the object-safe repository traits ([`ConfigRepo`], [`NamespaceRepo`],
-//!   [`InstanceRepo`]) and [`Capabilities`], the contract the conformance suite checks.
+//!   [`InstanceRepo`], [`UserRepo`]) and [`Capabilities`], the contract the conformance suite checks.
 //! - [`validate`]: Nacos's parameter rules (allowed characters and lengths), shared by every edge.
 //!
 //! Nothing here knows about HTTP, gRPC or SQL.
 
+pub mod datasource;
 pub mod error;
 pub mod model;
 pub mod repo;
@@ -16,4 +18,4 @@ pub mod validate;
 
 pub use error::{RepoError, RepoResult};
 pub use model::*;
-pub use repo::{Capabilities, ConfigRepo, InstanceRepo, NamespaceRepo, Repos};
+pub use repo::{Capabilities, ConfigRepo, InstanceRepo, NamespaceRepo, Repos, UserRepo};

@@ -448,6 +448,42 @@ impl Instance {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Users (default auth plugin)
+
+/// A user row. `password_hash` is a BCrypt hash (`$2a$10$...`), never a plain password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    pub password_hash: String,
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for User {
+    // The hash stays out of logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A role granted to a user (`roles` table).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RoleBinding {
+    pub role: String,
+    pub username: String,
+}
+
+/// A permission of a role (`permissions` table): `action` is `r`, `w` or `rw`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Permission {
+    pub role: String,
+    pub resource: String,
+    pub action: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,6 +138,64 @@ pub trait InstanceRepo: Send + Sync + std::fmt::Debug {
     async fn list_instances(&self, service: &ServiceKey) -> RepoResult<Vec<Instance>>;
 }
 
+/// Users, role bindings and permissions of the default auth plugin (Nacos's `users`, `roles`,
+/// `permissions` tables). Passwords are stored as given (BCrypt hashes); the repository never
+/// hashes or checks them.
+#[async_trait]
+pub trait UserRepo: Send + Sync + std::fmt::Debug {
+    async fn get_user(&self, username: &str) -> RepoResult<Option<User>>;
+
+    /// Users whose name matches `username` (empty = all; `mode` as config search), ordered by
+    /// name.
+    async fn list_users(
+        &self,
+        username: &str,
+        mode: MatchMode,
+        page: PageRequest,
+    ) -> RepoResult<Page<User>>;
+
+    /// Errors: `AlreadyExists` (nothing written).
+    async fn create_user(&self, user: User) -> RepoResult<()>;
+
+    /// Replace the stored password hash. Errors: `NotFound`.
+    async fn update_password(&self, username: &str, password_hash: &str) -> RepoResult<()>;
+
+    /// Delete a user and its role bindings, atomically. Returns whether the user existed.
+    async fn delete_user(&self, username: &str) -> RepoResult<bool>;
+
+    /// Role bindings filtered by user and role (empty = any; `mode` as config search), ordered
+    /// by role then user.
+    async fn list_roles(
+        &self,
+        username: &str,
+        role: &str,
+        mode: MatchMode,
+        page: PageRequest,
+    ) -> RepoResult<Page<RoleBinding>>;
+
+    /// Errors: `AlreadyExists` when the binding exists.
+    async fn add_role(&self, binding: RoleBinding) -> RepoResult<()>;
+
+    /// Remove a role from one user, or from everyone when `username` is `None`. Returns how many
+    /// bindings went.
+    async fn remove_role(&self, role: &str, username: Option<&str>) -> RepoResult<u64>;
+
+    /// Permissions of a role (empty = every role; `mode` as config search), ordered by role,
+    /// resource, action.
+    async fn list_permissions(
+        &self,
+        role: &str,
+        mode: MatchMode,
+        page: PageRequest,
+    ) -> RepoResult<Page<Permission>>;
+
+    /// Errors: `AlreadyExists` when the same (role, resource, action) exists.
+    async fn add_permission(&self, permission: Permission) -> RepoResult<()>;
+
+    /// Returns whether it existed.
+    async fn remove_permission(&self, permission: &Permission) -> RepoResult<bool>;
+}
+
 /// One backend's set of repositories, as a storage factory hands them to the server.
 #[derive(Clone, Debug)]
 pub struct Repos {

@@ -82,7 +82,7 @@ pub enum StartError {
 impl App {
     /// Open storage and build the services. Background tasks start with [`run`].
     pub async fn open(settings: Settings) -> Result<AppState, StartError> {
-        let repos = storage::open(&settings)?;
+        let repos = storage::open(&settings).await?;
         Self::with_repos(settings, repos).await
     }
 
