@@ -17,6 +17,9 @@ use super::hub::{ListenerHub, Subscription};
 pub struct KeyState {
     pub formal: Option<ConfigItem>,
     pub grays: Vec<GrayConfig>,
+    /// The formal config's v1 HTTP answer (body and headers), rendered on the first read and
+    /// reused until the key changes: the config GET hot path then only clones reference counts.
+    pub formal_http: std::sync::OnceLock<crate::http::v1_config::RenderedConfig>,
 }
 
 /// The variant a client gets.
@@ -146,7 +149,11 @@ impl ConfigService {
         let generation = self.write_generation.load(Ordering::SeqCst);
         let formal = self.repo.get(key).await?;
         let grays = self.repo.list_grays(key).await?;
-        let state = Arc::new(KeyState { formal, grays });
+        let state = Arc::new(KeyState {
+            formal,
+            grays,
+            formal_http: Default::default(),
+        });
         if self.write_generation.load(Ordering::SeqCst) == generation {
             self.cache.insert(key.clone(), Arc::clone(&state));
         }

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use nacos_core::{
     ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, Operator, PageRequest,
 };
@@ -134,6 +135,12 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<R
         )
             .into_response());
     };
+    if let Selected::Formal(item) = selected {
+        return Ok(state
+            .formal_http
+            .get_or_init(|| RenderedConfig::new(item))
+            .response());
+    }
     let config_type = state
         .formal
         .as_ref()
@@ -175,6 +182,49 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<R
         headers.insert(HeaderName::from_static("tag"), header_value(&t));
     }
     Ok(response)
+}
+
+/// The v1 GET answer of a formal config, rendered once per cached version.
+#[derive(Debug, Clone)]
+pub struct RenderedConfig {
+    body: Bytes,
+    content_type: HeaderValue,
+    config_type: HeaderValue,
+    md5: HeaderValue,
+    last_modified: HeaderValue,
+    encrypted_data_key: Option<HeaderValue>,
+}
+
+impl RenderedConfig {
+    fn new(item: &nacos_core::ConfigItem) -> Self {
+        RenderedConfig {
+            body: Bytes::copy_from_slice(item.content.as_bytes()),
+            content_type: HeaderValue::from_static(content_type_for(&item.config_type)),
+            config_type: header_value(&item.config_type),
+            md5: header_value(&item.md5),
+            last_modified: header_value(&wire::http_date(item.modified_ms)),
+            encrypted_data_key: (!item.encrypted_data_key.is_empty())
+                .then(|| header_value(&item.encrypted_data_key)),
+        }
+    }
+
+    fn response(&self) -> Response {
+        let mut response = Response::new(axum::body::Body::from(self.body.clone()));
+        let headers = response.headers_mut();
+        headers.reserve(10);
+        headers.insert(header::CONTENT_TYPE, self.content_type.clone());
+        headers.insert(
+            HeaderName::from_static("config-type"),
+            self.config_type.clone(),
+        );
+        headers.insert(HeaderName::from_static("content-md5"), self.md5.clone());
+        headers.insert(header::LAST_MODIFIED, self.last_modified.clone());
+        no_cache(headers);
+        if let Some(key) = &self.encrypted_data_key {
+            headers.insert(HeaderName::from_static("encrypted-data-key"), key.clone());
+        }
+        response
+    }
 }
 
 fn page_request(params: &Params, default_size: u32, max_size: u32) -> ApiResult<PageRequest> {
