@@ -8,14 +8,18 @@
 //!   [`InstanceRepo`], [`UserRepo`]) and [`Capabilities`], the contract the conformance suite checks.
 //! - [`validate`]: Nacos's parameter rules (allowed characters and lengths), shared by every edge.
 //!
+//! - [`auth`]: the [`AuthPlugin`] contract (identity, resources, actions, Nacos's refusals).
+//!
 //! Nothing here knows about HTTP, gRPC or SQL.
 
+pub mod auth;
 pub mod datasource;
 pub mod error;
 pub mod model;
 pub mod repo;
 pub mod validate;
 
+pub use auth::{Action, AuthError, AuthPlugin, IdentityContext, LoginResult, Principal, Resource};
 pub use error::{RepoError, RepoResult};
 pub use model::*;
 pub use repo::{Capabilities, ConfigRepo, InstanceRepo, NamespaceRepo, Repos, UserRepo};

@@ -202,5 +202,7 @@ pub struct Repos {
     pub configs: Arc<dyn ConfigRepo>,
     pub namespaces: Arc<dyn NamespaceRepo>,
     pub instances: Arc<dyn InstanceRepo>,
+    /// Users, roles and permissions of the default auth plugin.
+    pub users: Arc<dyn UserRepo>,
     pub capabilities: Capabilities,
 }

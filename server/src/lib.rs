@@ -11,10 +11,12 @@
 //! - [`http`]: the axum router: v1 OpenAPI, console endpoints.
 //! - [`grpc`]: the Nacos 2.x gRPC edge for clients (port + 1000): connections, pushes, dispatch,
 //!   handlers.
+//! - [`auth`]: the selected auth plugin and the server identity; both edges enforce through it.
 //! - [`middleware`]: the tower layer both edges share (access log, counters).
 //! - [`App`] and [`run`]: wiring, and serving on bound [`Listeners`] until a shutdown future
 //!   resolves, so tests bind port 0 and run the real thing.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod grpc;
@@ -47,6 +49,8 @@ use naming::NamingService;
 pub struct App {
     pub settings: Settings,
     pub repos: Repos,
+    /// Authentication and authorization (`nacos.core.auth.*`).
+    pub auth: Arc<auth::Auth>,
     pub config: ConfigService,
     pub naming: Arc<NamingService>,
     /// Registered gRPC client connections (pushes, ejection, limits).
@@ -72,6 +76,8 @@ pub enum StartError {
     Storage(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Auth(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -88,6 +94,10 @@ impl App {
 
     /// Build the services over already opened repositories (tests, other backends).
     pub async fn with_repos(settings: Settings, repos: Repos) -> Result<AppState, StartError> {
+        let auth = Arc::new(
+            auth::Auth::open(&settings.properties, Arc::clone(&repos.users))
+                .map_err(StartError::Auth)?,
+        );
         let config = ConfigService::new(Arc::clone(&repos.configs), settings.config_cache_bytes);
         let naming = NamingService::new(&settings, Arc::clone(&repos.instances));
         naming
@@ -100,6 +110,7 @@ impl App {
         Ok(Arc::new(App {
             settings,
             repos,
+            auth,
             config,
             naming,
             connections,

@@ -10,9 +10,35 @@ use std::time::Duration;
 use crate::cli::Mode;
 
 /// Raw properties: the merged key/value view, for the few places that read ad-hoc keys.
-#[derive(Debug, Clone, Default)]
+/// `Debug` redacts the values of secret-looking keys (secret, password, token, identity value).
+#[derive(Clone, Default)]
 pub struct Properties {
     values: HashMap<String, String>,
+}
+
+/// Whether a property holds a secret that must never reach a log line.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "token", "identity.value", "tokens"]
+        .iter()
+        .any(|s| key.contains(s))
+        && !key.ends_with("expire.seconds")
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut pairs: Vec<(&String, &String)> = self.values.iter().collect();
+        pairs.sort();
+        let mut map = f.debug_map();
+        for (key, value) in pairs {
+            if is_secret_key(key) {
+                map.entry(key, &"<redacted>");
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +103,15 @@ impl Properties {
             .get(key)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every property whose key starts with `prefix` (full keys, raw values).
+    pub fn with_prefix(&self, prefix: &str) -> HashMap<String, String> {
+        self.values
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn get_or<'a>(&'a self, key: &str, default: &'a str) -> &'a str {

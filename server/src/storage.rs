@@ -17,9 +17,19 @@ type OpenFn = for<'a> fn(&'a Settings) -> Opening<'a>;
 /// Every backend this code base knows, with its opener when it is compiled into this build.
 const BACKENDS: &[(&str, Option<OpenFn>)] = &[
     (nacos_storage_embedded::NAME, Some(open_embedded)),
-    ("mysql", None),
-    ("postgresql", None),
+    ("mysql", MYSQL),
+    ("postgresql", POSTGRESQL),
 ];
+
+#[cfg(feature = "mysql")]
+const MYSQL: Option<OpenFn> = Some(open_mysql);
+#[cfg(not(feature = "mysql"))]
+const MYSQL: Option<OpenFn> = None;
+
+#[cfg(feature = "postgresql")]
+const POSTGRESQL: Option<OpenFn> = Some(open_postgresql);
+#[cfg(not(feature = "postgresql"))]
+const POSTGRESQL: Option<OpenFn> = None;
 
 /// Open the backend the settings name.
 pub async fn open(settings: &Settings) -> Result<Repos, StartError> {
@@ -60,6 +70,38 @@ fn open_embedded(settings: &Settings) -> Opening<'_> {
                 dir.display()
             ))
         })
+    })
+}
+
+/// MySQL / MariaDB: `db.*` plus the backend's own keys (`nacos.db.schema.init`,
+/// `nacos.db.readFromReplicas`, `nacos.db.ha.checkIntervalMs`). Errors never carry passwords.
+#[cfg(feature = "mysql")]
+fn open_mysql(settings: &Settings) -> Opening<'_> {
+    Box::pin(async move {
+        let config = datasource(settings)?;
+        let get = |key: &str| settings.properties.get(key).map(str::to_string);
+        let options = nacos_storage_mysql::MysqlOptions::from_properties(&get)
+            .map_err(|e| StartError::Storage(format!("MySQL storage settings: {e}")))?;
+        let store = nacos_storage_mysql::MysqlStore::open(config, options)
+            .await
+            .map_err(|e| StartError::Storage(format!("cannot open MySQL storage: {e}")))?;
+        Ok(store.repos())
+    })
+}
+
+/// PostgreSQL: `db.*` plus the backend's own keys (`nacos.db.schema.init`,
+/// `nacos.db.ha.checkIntervalMs`). Errors never carry passwords.
+#[cfg(feature = "postgresql")]
+fn open_postgresql(settings: &Settings) -> Opening<'_> {
+    Box::pin(async move {
+        let config = datasource(settings)?;
+        let get = |key: &str| settings.properties.get(key).map(str::to_string);
+        let options = nacos_storage_postgres::PgOptions::from_properties(&get)
+            .map_err(|e| StartError::Storage(format!("PostgreSQL storage settings: {e}")))?;
+        let store = nacos_storage_postgres::PgStore::open(&config, &options)
+            .await
+            .map_err(|e| StartError::Storage(format!("cannot open PostgreSQL storage: {e}")))?;
+        Ok(store.repos())
     })
 }
 

@@ -12,7 +12,8 @@
 
 use nacos_core::{
     ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
-    Instance, Namespace, Operator, RepoError, ServiceKey, ServiceMeta, md5_hex, now_millis,
+    Instance, Namespace, Operator, Permission, RepoError, RoleBinding, ServiceKey, ServiceMeta,
+    User, md5_hex, now_millis,
 };
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use crate::error::storage;
 use crate::tables::{
     CHANGE_SEQ, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, encode, gray_key,
     instance_key, read_config, read_config_key, read_gray, read_instance, read_instances,
-    read_namespace, read_service, service_key,
+    read_namespace, read_roles, read_service, read_user, service_key,
 };
 
 /// One mutation of the store. Serializable so it can travel through a replicated log.
@@ -84,6 +85,26 @@ pub enum Command {
         port: u16,
         cluster: String,
     },
+    /// [`nacos_core::UserRepo::create_user`].
+    CreateUser { user: User },
+    /// [`nacos_core::UserRepo::update_password`].
+    UpdatePassword {
+        username: String,
+        password_hash: String,
+    },
+    /// [`nacos_core::UserRepo::delete_user`] (its role bindings go too).
+    DeleteUser { username: String },
+    /// [`nacos_core::UserRepo::add_role`].
+    AddRole { binding: RoleBinding },
+    /// [`nacos_core::UserRepo::remove_role`].
+    RemoveRole {
+        role: String,
+        username: Option<String>,
+    },
+    /// [`nacos_core::UserRepo::add_permission`].
+    AddPermission { permission: Permission },
+    /// [`nacos_core::UserRepo::remove_permission`].
+    RemovePermission { permission: Permission },
 }
 
 impl Command {
@@ -163,6 +184,10 @@ pub enum CommandOutput {
     NamespaceDeleted(bool),
     /// `DeregisterInstance`: the removed instance, if it existed.
     RemovedInstance(Option<Instance>),
+    /// `DeleteUser`, `RemovePermission`: whether the row existed.
+    Existed(bool),
+    /// `RemoveRole`: how many bindings went.
+    Removed(u64),
     /// Every other command.
     Done,
 }
@@ -172,6 +197,93 @@ pub enum CommandOutput {
 pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput, RepoError> {
     let mut t = WriteTables::open(txn)?;
     match command {
+        Command::CreateUser { user } => {
+            if read_user(&t.users, &user.username)?.is_some() {
+                return Err(RepoError::AlreadyExists(format!("user {}", user.username)));
+            }
+            let bytes = encode(user, "users")?;
+            t.users
+                .insert(user.username.as_str(), bytes.as_slice())
+                .map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::UpdatePassword {
+            username,
+            password_hash,
+        } => {
+            let Some(mut user) = read_user(&t.users, username)? else {
+                return Err(RepoError::NotFound(format!("user {username}")));
+            };
+            user.password_hash.clone_from(password_hash);
+            let bytes = encode(&user, "users")?;
+            t.users
+                .insert(username.as_str(), bytes.as_slice())
+                .map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::DeleteUser { username } => {
+            let existed = t
+                .users
+                .remove(username.as_str())
+                .map_err(storage)?
+                .is_some();
+            for binding in read_roles(&t.roles)? {
+                if binding.username == *username {
+                    t.roles
+                        .remove((binding.role.as_str(), binding.username.as_str()))
+                        .map_err(storage)?;
+                }
+            }
+            Ok(CommandOutput::Existed(existed))
+        }
+        Command::AddRole { binding } => {
+            let key = (binding.role.as_str(), binding.username.as_str());
+            if t.roles.get(key).map_err(storage)?.is_some() {
+                return Err(RepoError::AlreadyExists(format!(
+                    "role {} of user {}",
+                    binding.role, binding.username
+                )));
+            }
+            t.roles.insert(key, ()).map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::RemoveRole { role, username } => {
+            let mut removed = 0;
+            for binding in read_roles(&t.roles)? {
+                if binding.role == *role && username.as_ref().is_none_or(|u| *u == binding.username)
+                {
+                    t.roles
+                        .remove((binding.role.as_str(), binding.username.as_str()))
+                        .map_err(storage)?;
+                    removed += 1;
+                }
+            }
+            Ok(CommandOutput::Removed(removed))
+        }
+        Command::AddPermission { permission } => {
+            let key = (
+                permission.role.as_str(),
+                permission.resource.as_str(),
+                permission.action.as_str(),
+            );
+            if t.permissions.get(key).map_err(storage)?.is_some() {
+                return Err(RepoError::AlreadyExists(format!(
+                    "permission {} {} of role {}",
+                    permission.resource, permission.action, permission.role
+                )));
+            }
+            t.permissions.insert(key, ()).map_err(storage)?;
+            Ok(CommandOutput::Done)
+        }
+        Command::RemovePermission { permission } => {
+            let key = (
+                permission.role.as_str(),
+                permission.resource.as_str(),
+                permission.action.as_str(),
+            );
+            let existed = t.permissions.remove(key).map_err(storage)?.is_some();
+            Ok(CommandOutput::Existed(existed))
+        }
         Command::PublishConfig { publish, now_ms } => {
             publish_config(&mut t, publish, *now_ms).map(CommandOutput::Config)
         }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use nacos_core::{
     Capabilities, ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo,
-    Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceRepo, Namespace, NamespaceRepo,
-    Operator, Page, PageRequest, RepoError, Repos, ServiceKey, ServiceMeta,
+    Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceRepo, MatchMode, Namespace,
+    NamespaceRepo, Operator, Page, PageRequest, Permission, RepoError, Repos, RoleBinding,
+    ServiceKey, ServiceMeta, User, UserRepo, glob_match,
 };
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
@@ -80,7 +81,8 @@ impl EmbeddedStore {
         Repos {
             configs: self.clone(),
             namespaces: self.clone(),
-            instances: self,
+            instances: self.clone(),
+            users: self,
             capabilities: Capabilities::ALL,
         }
     }
@@ -464,5 +466,147 @@ impl InstanceRepo for EmbeddedStore {
             tables::read_instances(&table, &service, usize::MAX)
         })
         .await
+    }
+}
+
+/// A filter of `list_*`: empty matches everything; `Blur` treats `*` as a wildcard.
+fn filter_matches(filter: &str, mode: MatchMode, value: &str) -> bool {
+    filter.is_empty()
+        || match mode {
+            MatchMode::Exact => filter == value,
+            MatchMode::Blur => glob_match(filter, value),
+        }
+}
+
+#[async_trait]
+impl UserRepo for EmbeddedStore {
+    async fn get_user(&self, username: &str) -> Result<Option<User>, RepoError> {
+        let username = username.to_string();
+        self.read(move |txn| {
+            tables::read_user(&txn.open_table(tables::USERS).map_err(storage)?, &username)
+        })
+        .await
+    }
+
+    async fn list_users(
+        &self,
+        username: &str,
+        mode: MatchMode,
+        page: PageRequest,
+    ) -> Result<Page<User>, RepoError> {
+        let username = username.to_string();
+        self.read(move |txn| {
+            let all = tables::read_users(&txn.open_table(tables::USERS).map_err(storage)?)?;
+            let matching: Vec<User> = all
+                .into_iter()
+                .filter(|u| filter_matches(&username, mode, &u.username))
+                .collect();
+            Ok(page.slice(matching))
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: User) -> Result<(), RepoError> {
+        match self.execute(Command::CreateUser { user }).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn update_password(&self, username: &str, password_hash: &str) -> Result<(), RepoError> {
+        let command = Command::UpdatePassword {
+            username: username.to_string(),
+            password_hash: password_hash.to_string(),
+        };
+        match self.execute(command).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, RepoError> {
+        let command = Command::DeleteUser {
+            username: username.to_string(),
+        };
+        match self.execute(command).await? {
+            CommandOutput::Existed(existed) => Ok(existed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_roles(
+        &self,
+        username: &str,
+        role: &str,
+        mode: MatchMode,
+        page: PageRequest,
+    ) -> Result<Page<RoleBinding>, RepoError> {
+        let (username, role) = (username.to_string(), role.to_string());
+        self.read(move |txn| {
+            let all = tables::read_roles(&txn.open_table(tables::ROLES).map_err(storage)?)?;
+            let matching: Vec<RoleBinding> = all
+                .into_iter()
+                .filter(|b| {
+                    filter_matches(&username, mode, &b.username)
+                        && filter_matches(&role, mode, &b.role)
+                })
+                .collect();
+            Ok(page.slice(matching))
+        })
+        .await
+    }
+
+    async fn add_role(&self, binding: RoleBinding) -> Result<(), RepoError> {
+        match self.execute(Command::AddRole { binding }).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn remove_role(&self, role: &str, username: Option<&str>) -> Result<u64, RepoError> {
+        let command = Command::RemoveRole {
+            role: role.to_string(),
+            username: username.map(str::to_string),
+        };
+        match self.execute(command).await? {
+            CommandOutput::Removed(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_permissions(
+        &self,
+        role: &str,
+        mode: MatchMode,
+        page: PageRequest,
+    ) -> Result<Page<Permission>, RepoError> {
+        let role = role.to_string();
+        self.read(move |txn| {
+            let all =
+                tables::read_permissions(&txn.open_table(tables::PERMISSIONS).map_err(storage)?)?;
+            let matching: Vec<Permission> = all
+                .into_iter()
+                .filter(|p| filter_matches(&role, mode, &p.role))
+                .collect();
+            Ok(page.slice(matching))
+        })
+        .await
+    }
+
+    async fn add_permission(&self, permission: Permission) -> Result<(), RepoError> {
+        match self.execute(Command::AddPermission { permission }).await? {
+            CommandOutput::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn remove_permission(&self, permission: &Permission) -> Result<bool, RepoError> {
+        let command = Command::RemovePermission {
+            permission: permission.clone(),
+        };
+        match self.execute(command).await? {
+            CommandOutput::Existed(existed) => Ok(existed),
+            other => Err(unexpected(other)),
+        }
     }
 }

@@ -17,6 +17,9 @@
 //! | `namespaces` | namespace id | [`Namespace`] |
 //! | `services` | (namespace, group, name) | [`ServiceMeta`] |
 //! | `instances` | (namespace, group, name, ip, port, cluster) | [`Instance`] |
+//! | `users` | username | [`User`](nacos_core::User) |
+//! | `roles` | (role, username) | `()` |
+//! | `permissions` | (role, resource, action) | `()` |
 //! | `counters` | counter name | last value handed out |
 //! | `meta` | setting name | value (the schema version) |
 //!
@@ -65,6 +68,10 @@ pub(crate) const NAMESPACES: TableDefinition<&'static str, Bytes> =
     TableDefinition::new("namespaces");
 pub(crate) const SERVICES: TableDefinition<Key3, Bytes> = TableDefinition::new("services");
 pub(crate) const INSTANCES: TableDefinition<InstanceKey, Bytes> = TableDefinition::new("instances");
+pub(crate) const USERS: TableDefinition<&'static str, Bytes> = TableDefinition::new("users");
+pub(crate) const ROLES: TableDefinition<(&'static str, &'static str), ()> =
+    TableDefinition::new("roles");
+pub(crate) const PERMISSIONS: TableDefinition<Key3, ()> = TableDefinition::new("permissions");
 pub(crate) const COUNTERS: TableDefinition<&'static str, u64> = TableDefinition::new("counters");
 pub(crate) const META: TableDefinition<&'static str, u64> = TableDefinition::new("meta");
 
@@ -335,6 +342,60 @@ pub(crate) fn read_instances(
     Ok(out)
 }
 
+pub(crate) fn read_user(
+    table: &impl ReadableTable<&'static str, Bytes>,
+    username: &str,
+) -> Result<Option<nacos_core::User>, RepoError> {
+    match table.get(username).map_err(storage)? {
+        Some(guard) => decode(guard.value(), "users").map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn read_users(
+    table: &impl ReadableTable<&'static str, Bytes>,
+) -> Result<Vec<nacos_core::User>, RepoError> {
+    let mut out = Vec::new();
+    for row in table.iter().map_err(storage)? {
+        let (_, value) = row.map_err(storage)?;
+        out.push(decode(value.value(), "users")?);
+    }
+    Ok(out)
+}
+
+/// Every role binding, ordered by (role, username).
+pub(crate) fn read_roles(
+    table: &impl ReadableTable<(&'static str, &'static str), ()>,
+) -> Result<Vec<nacos_core::RoleBinding>, RepoError> {
+    let mut out = Vec::new();
+    for row in table.iter().map_err(storage)? {
+        let (key, _) = row.map_err(storage)?;
+        let (role, username) = key.value();
+        out.push(nacos_core::RoleBinding {
+            role: role.to_string(),
+            username: username.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Every permission, ordered by (role, resource, action).
+pub(crate) fn read_permissions(
+    table: &impl ReadableTable<Key3, ()>,
+) -> Result<Vec<nacos_core::Permission>, RepoError> {
+    let mut out = Vec::new();
+    for row in table.iter().map_err(storage)? {
+        let (key, _) = row.map_err(storage)?;
+        let (role, resource, action) = key.value();
+        out.push(nacos_core::Permission {
+            role: role.to_string(),
+            resource: resource.to_string(),
+            action: action.to_string(),
+        });
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writable tables
 
@@ -353,6 +414,9 @@ pub(crate) struct WriteTables<'txn> {
     pub services: Table<'txn, Key3, Bytes>,
     pub instances: Table<'txn, InstanceKey, Bytes>,
     pub counters: Table<'txn, &'static str, u64>,
+    pub users: Table<'txn, &'static str, Bytes>,
+    pub roles: Table<'txn, (&'static str, &'static str), ()>,
+    pub permissions: Table<'txn, Key3, ()>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -370,6 +434,9 @@ impl<'txn> WriteTables<'txn> {
             services: txn.open_table(SERVICES).map_err(storage)?,
             instances: txn.open_table(INSTANCES).map_err(storage)?,
             counters: txn.open_table(COUNTERS).map_err(storage)?,
+            users: txn.open_table(USERS).map_err(storage)?,
+            roles: txn.open_table(ROLES).map_err(storage)?,
+            permissions: txn.open_table(PERMISSIONS).map_err(storage)?,
         })
     }
 

@@ -6,12 +6,18 @@
 //!   isolated repositories for every case (and, optionally, can reopen them).
 //! - [`conformance`]: one plain public async function per behaviour, by area —
 //!   [`conformance::configs`], [`conformance::history`], [`conformance::gray`],
-//!   [`conformance::namespaces`], [`conformance::services`], [`conformance::persistence`] —
+//!   [`conformance::namespaces`], [`conformance::services`], [`conformance::persistence`],
+//!   [`conformance::users`] (called per backend, not by the macro) —
 //!   each asserting the contract written on the `nacos-core` trait methods. Helpers shared by
 //!   the cases live in [`conformance::fixtures`].
 //! - [`conformance_suite!`]: expands into one named `#[tokio::test]` per case, so a failure
 //!   names its case, and skips loudly (`SKIPPED <case>: backend does not support <capability>`)
 //!   where the backend's [`nacos_core::Capabilities`] say so.
+//! - [`mariadb`]: private MariaDB servers (one shared per test binary, plus primary/replica
+//!   pairs for failover tests) and a throwaway database per case, for the MySQL backend's
+//!   tests (skipped loudly where MariaDB is absent).
+//! - [`postgres`]: a private PostgreSQL server per test binary and a throwaway database per
+//!   case, for the PostgreSQL backend's tests (skipped loudly where PostgreSQL is absent).
 //!
 //! This library depends on `nacos-core` only; each backend runs the same suite.
 //!
@@ -49,5 +55,7 @@
 //! `nacos_tests::conformance::configs::cas_mismatch_fails_and_changes_nothing(&repos).await`.
 
 pub mod conformance;
+pub mod mariadb;
+pub mod postgres;
 
 pub use conformance::harness::{Backend, Requirement};

@@ -1,12 +1,13 @@
 //! Config reads through a cache, writes through the repository, change events to listeners.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use moka::sync::Cache;
 use nacos_core::{
     ConfigItem, ConfigKey, ConfigPublish, ConfigRepo, Gray, GrayConfig, GrayPublish, Operator,
-    RepoResult,
+    RepoError, RepoResult,
 };
 
 use super::hub::{ListenerHub, Subscription};
@@ -116,6 +117,10 @@ pub struct ConfigService {
     /// Bumped after every write commits and before its key is evicted; a cache fill that saw the
     /// counter move while it loaded does not insert, so a stale load never outlives a write.
     write_generation: AtomicU64,
+    /// Keys whose last write failed with `Unavailable` (storage down: the write may or may not
+    /// have landed). Their cached copy is kept so reads keep working through the outage, and
+    /// is checked against storage on the next read that can reach it.
+    suspect: Mutex<HashSet<ConfigKey>>,
     hub: ListenerHub,
 }
 
@@ -129,6 +134,7 @@ impl ConfigService {
             repo,
             cache,
             write_generation: AtomicU64::new(0),
+            suspect: Mutex::new(HashSet::new()),
             hub: ListenerHub::default(),
         }
     }
@@ -142,22 +148,55 @@ impl ConfigService {
     }
 
     /// The stored state of a key, from the cache when possible.
+    ///
+    /// A cached key whose last write failed with `Unavailable` is re-read from storage; while
+    /// storage stays unavailable the cached copy is served, so a storage outage never turns a
+    /// cached read into an error.
     pub async fn state(&self, key: &ConfigKey) -> RepoResult<Arc<KeyState>> {
         if let Some(state) = self.cache.get(key) {
-            return Ok(state);
+            if !self.is_suspect(key) {
+                return Ok(state);
+            }
+            return match self.load(key).await {
+                Ok(fresh) => {
+                    self.lock_suspect().remove(key);
+                    let same = fresh.formal == state.formal && fresh.grays == state.grays;
+                    if !same {
+                        // The write that failed did land after all: announce it.
+                        self.changed(key);
+                    }
+                    self.cache.insert(key.clone(), Arc::clone(&fresh));
+                    Ok(fresh)
+                }
+                Err(RepoError::Unavailable(_)) => Ok(state),
+                Err(e) => Err(e),
+            };
         }
         let generation = self.write_generation.load(Ordering::SeqCst);
-        let formal = self.repo.get(key).await?;
-        let grays = self.repo.list_grays(key).await?;
-        let state = Arc::new(KeyState {
-            formal,
-            grays,
-            formal_http: Default::default(),
-        });
+        let state = self.load(key).await?;
         if self.write_generation.load(Ordering::SeqCst) == generation {
             self.cache.insert(key.clone(), Arc::clone(&state));
         }
         Ok(state)
+    }
+
+    async fn load(&self, key: &ConfigKey) -> RepoResult<Arc<KeyState>> {
+        let formal = self.repo.get(key).await?;
+        let grays = self.repo.list_grays(key).await?;
+        Ok(Arc::new(KeyState {
+            formal,
+            grays,
+            formal_http: Default::default(),
+        }))
+    }
+
+    fn lock_suspect(&self) -> std::sync::MutexGuard<'_, HashSet<ConfigKey>> {
+        self.suspect.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_suspect(&self, key: &ConfigKey) -> bool {
+        let suspect = self.lock_suspect();
+        !suspect.is_empty() && suspect.contains(key)
     }
 
     pub async fn publish(&self, publish: ConfigPublish) -> RepoResult<ConfigItem> {
@@ -200,9 +239,15 @@ impl ConfigService {
         operator: &Operator,
     ) -> RepoResult<Vec<ConfigItem>> {
         let removed = self.repo.remove_by_ids(ids, operator).await;
-        // Without the removed rows we cannot tell which keys went; drop the whole cache.
+        // Without the removed rows we cannot tell which keys went; drop the whole cache (or,
+        // while storage is unavailable, keep it and re-check every key on its next read).
         match &removed {
             Ok(items) => items.iter().for_each(|item| self.changed(&item.key)),
+            Err(RepoError::Unavailable(_)) => {
+                self.write_generation.fetch_add(1, Ordering::SeqCst);
+                let mut suspect = self.lock_suspect();
+                suspect.extend(self.cache.iter().map(|(k, _)| k.as_ref().clone()));
+            }
             Err(_) => {
                 self.write_generation.fetch_add(1, Ordering::SeqCst);
                 self.cache.invalidate_all();
@@ -212,9 +257,10 @@ impl ConfigService {
     }
 
     /// Forget and announce a key after a write, unless the write was refused outright (then
-    /// nothing changed). A write whose outcome is unknown (storage errors) counts as a change.
+    /// nothing changed). A write whose outcome is unknown (storage errors) counts as a change,
+    /// except `Unavailable`: storage is down, so the cached copy is kept (reads keep working)
+    /// and marked to be re-checked on the next read that reaches storage.
     fn after_write<T>(&self, key: &ConfigKey, result: &RepoResult<T>) {
-        use nacos_core::RepoError;
         match result {
             Err(
                 RepoError::PreconditionFailed(_)
@@ -223,7 +269,16 @@ impl ConfigService {
                 | RepoError::NotFound(_)
                 | RepoError::Unsupported(_),
             ) => {}
-            _ => self.changed(key),
+            Err(RepoError::Unavailable(_)) => {
+                // A fill racing with this write must not insert what it read before it.
+                self.write_generation.fetch_add(1, Ordering::SeqCst);
+                self.lock_suspect().insert(key.clone());
+            }
+            Ok(_) => {
+                self.lock_suspect().remove(key);
+                self.changed(key);
+            }
+            Err(_) => self.changed(key),
         }
     }
 

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnectionManager;
-use super::dispatch::{Ctx, Handlers, grpc_request, grpc_response};
+use super::dispatch::{CONFIG_R, CONFIG_W, Ctx, Handlers, grpc_request, grpc_response};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
 use crate::config::ops::{self, PublishInput};
@@ -86,10 +86,10 @@ pub struct ListenContext {
 
 pub fn register(handlers: &mut Handlers) {
     handlers
-        .add(query)
-        .add(publish)
-        .add(remove)
-        .add(batch_listen);
+        .add(CONFIG_R, query)
+        .add(CONFIG_W, publish)
+        .add(CONFIG_W, remove)
+        .add(CONFIG_R, batch_listen);
 }
 
 fn non_blank(v: Option<String>) -> Option<String> {

@@ -197,14 +197,86 @@ trait ErasedHandler: Send + Sync {
 }
 
 struct Typed<Req, F> {
-    f: F,
+    f: Arc<F>,
+    guard: GrpcGuard,
     _req: PhantomData<fn(Req)>,
+}
+
+/// What a payload type needs when auth is on (declared next to each [`Handlers::add`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrpcGuard {
+    /// Never checked (health checks).
+    Open,
+    /// A config resource from `tenant`, `group`, `dataId` (batch listen: its first context).
+    Config(nacos_core::Action),
+    /// A naming resource from `namespace`, `groupName`, `serviceName`.
+    Naming(nacos_core::Action),
+}
+
+pub const OPEN: GrpcGuard = GrpcGuard::Open;
+pub const CONFIG_R: GrpcGuard = GrpcGuard::Config(nacos_core::Action::Read);
+pub const CONFIG_W: GrpcGuard = GrpcGuard::Config(nacos_core::Action::Write);
+pub const NAMING_R: GrpcGuard = GrpcGuard::Naming(nacos_core::Action::Read);
+pub const NAMING_W: GrpcGuard = GrpcGuard::Naming(nacos_core::Action::Write);
+
+/// The request fields resources are built from, read from any payload body.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ResourceFields {
+    tenant: Option<String>,
+    group: Option<String>,
+    data_id: Option<String>,
+    namespace: Option<String>,
+    group_name: Option<String>,
+    service_name: Option<String>,
+    config_listen_contexts: Vec<ResourceFields>,
+}
+
+/// The auth check of one request: `Err` carries the typed failure's code and message.
+async fn authorize(ctx: &Ctx, guard: GrpcGuard, body: &[u8]) -> Result<(), (i32, String)> {
+    let auth = &ctx.app.auth;
+    let (make, action): (fn(&ResourceFields) -> nacos_core::Resource, _) = match guard {
+        _ if !auth.enabled() => return Ok(()),
+        GrpcGuard::Open => return Ok(()),
+        GrpcGuard::Config(action) => (
+            |f: &ResourceFields| {
+                let f = f.config_listen_contexts.first().unwrap_or(f);
+                nacos_core::Resource::config(
+                    f.tenant.as_deref().unwrap_or(""),
+                    f.group.as_deref().unwrap_or(""),
+                    f.data_id.as_deref().unwrap_or(""),
+                )
+            },
+            action,
+        ),
+        GrpcGuard::Naming(action) => (
+            |f: &ResourceFields| {
+                nacos_core::Resource::naming(
+                    f.namespace.as_deref().unwrap_or(""),
+                    f.group_name.as_deref().unwrap_or(""),
+                    f.service_name.as_deref().unwrap_or(""),
+                )
+            },
+            action,
+        ),
+    };
+    if auth.is_server_request(|name| ctx.header(name)) {
+        return Ok(());
+    }
+    let fields: ResourceFields = serde_json::from_slice(body).unwrap_or_default();
+    let resource = make(&fields);
+    let identity = auth.identity(&ctx.client_ip, |name| ctx.header(name), |_| None);
+    match auth.authorize(&identity, &resource, action).await {
+        Ok(_) => Ok(()),
+        Err(nacos_core::AuthError::Unavailable(m)) => Err((code::SERVER_ERROR, m)),
+        Err(e) => Err((code::NO_RIGHT, e.to_string())),
+    }
 }
 
 impl<Req, F, Fut> ErasedHandler for Typed<Req, F>
 where
     Req: GrpcRequest,
-    F: Fn(Ctx, Req) -> Fut + Send + Sync,
+    F: Fn(Ctx, Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Req::Response, GrpcError>> + Send + 'static,
 {
     fn call(&self, ctx: Ctx, body: &[u8]) -> HandlerFuture {
@@ -221,9 +293,25 @@ where
             }
         };
         let request_id = req.take_request_id();
-        let fut = (self.f)(ctx, req);
+        let checked = self.guard != GrpcGuard::Open && ctx.app.auth.enabled();
+        if !checked {
+            let fut = (self.f)(ctx, req);
+            return Box::pin(async move {
+                match fut.await {
+                    Ok(resp) => ok_payload(resp, request_id),
+                    Err(e) => failure_payload::<Req::Response>(e, request_id),
+                }
+            });
+        }
+        let (f, guard, body) = (Arc::clone(&self.f), self.guard, body.to_vec());
         Box::pin(async move {
-            match fut.await {
+            if let Err((code, message)) = authorize(&ctx, guard, &body).await {
+                return failure_payload::<Req::Response>(
+                    GrpcError::fail(code, message),
+                    request_id,
+                );
+            }
+            match f(ctx, req).await {
                 Ok(resp) => ok_payload(resp, request_id),
                 Err(e) => failure_payload::<Req::Response>(e, request_id),
             }
@@ -235,6 +323,7 @@ where
 #[derive(Default)]
 pub struct Handlers {
     table: HashMap<&'static str, Box<dyn ErasedHandler>>,
+    guards: HashMap<&'static str, GrpcGuard>,
 }
 
 impl std::fmt::Debug for Handlers {
@@ -246,21 +335,30 @@ impl std::fmt::Debug for Handlers {
 }
 
 impl Handlers {
-    /// Handle `Req` with `f`.
-    pub fn add<Req, F, Fut>(&mut self, f: F) -> &mut Self
+    /// Handle `Req` with `f`; `guard` is what it needs when auth is on.
+    pub fn add<Req, F, Fut>(&mut self, guard: GrpcGuard, f: F) -> &mut Self
     where
         Req: GrpcRequest,
         F: Fn(Ctx, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Req::Response, GrpcError>> + Send + 'static,
     {
+        self.guards.insert(Req::TYPE, guard);
         self.table.insert(
             Req::TYPE,
             Box::new(Typed {
-                f,
+                f: Arc::new(f),
+                guard,
                 _req: PhantomData::<fn(Req)>,
             }),
         );
         self
+    }
+
+    /// Every handled type with its auth declaration (the matrix test walks this).
+    pub fn declarations(&self) -> Vec<(&'static str, GrpcGuard)> {
+        let mut all: Vec<_> = self.guards.iter().map(|(t, g)| (*t, *g)).collect();
+        all.sort_by_key(|(t, _)| *t);
+        all
     }
 
     pub fn contains(&self, type_name: &str) -> bool {

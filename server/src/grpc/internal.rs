@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
 use super::connection::{Connection, ConnectionManager, ConnectionMeta, RegisterError};
-use super::dispatch::{Ctx, Handlers, grpc_request, grpc_response};
+use super::dispatch::{Ctx, Handlers, OPEN, grpc_request, grpc_response};
 use super::error::GrpcResult;
 use super::proto::Payload;
 use super::stream::TransportInfo;
@@ -28,7 +28,7 @@ async fn health_check(_ctx: Ctx, _req: HealthCheckRequest) -> GrpcResult<HealthC
 }
 
 pub fn register(handlers: &mut Handlers) {
-    handlers.add(health_check);
+    handlers.add(OPEN, health_check);
 }
 
 /// `ConnectionSetupRequest`, the first message of a bi-stream. `abilities` (≤2.2 Java, Rust)

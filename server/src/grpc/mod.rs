@@ -73,6 +73,11 @@ impl Edge {
         self.handlers.types()
     }
 
+    /// Every handled payload type with its auth declaration.
+    pub fn auth_declarations(&self) -> Vec<(&'static str, dispatch::GrpcGuard)> {
+        self.handlers.declarations()
+    }
+
     pub(crate) fn max_message(&self) -> usize {
         self.app.settings.grpc.max_inbound_message
     }

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, ConnectionManager};
-use super::dispatch::{Ctx, Handlers, grpc_request, grpc_response};
+use super::dispatch::{Ctx, Handlers, NAMING_R, NAMING_W, grpc_request, grpc_response};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
 use crate::Settings;
@@ -107,12 +107,12 @@ grpc_request!(ServiceListRequest => ServiceListResponse {
 
 pub fn register(handlers: &mut Handlers) {
     handlers
-        .add(instance)
-        .add(persistent_instance)
-        .add(batch_instance)
-        .add(query_service)
-        .add(subscribe_service)
-        .add(service_list);
+        .add(NAMING_W, instance)
+        .add(NAMING_W, persistent_instance)
+        .add(NAMING_W, batch_instance)
+        .add(NAMING_R, query_service)
+        .add(NAMING_R, subscribe_service)
+        .add(NAMING_R, service_list);
 }
 
 impl From<NamingError> for GrpcError {

@@ -1,33 +1,64 @@
 //! Console and core endpoints: namespaces, health, cluster membership (standalone: self only).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::secured::{CLUSTER_R, M, NAMESPACES_W, OPEN, Routes};
 use super::{ApiError, ApiResult, Params, rest_result, text};
 use crate::{AppState, namespace};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(
             "/v1/console/namespaces",
             get(get_namespaces)
                 .post(create_namespace)
                 .put(update_namespace)
                 .delete(delete_namespace),
+            &[
+                (M::Get, OPEN),
+                (M::Post, NAMESPACES_W),
+                (M::Put, NAMESPACES_W),
+                (M::Delete, NAMESPACES_W),
+            ],
         )
-        .route("/v1/console/health/liveness", get(|| async { text("OK") }))
-        .route("/v1/console/health/readiness", get(readiness))
-        .route("/v1/core/cluster/nodes", get(cluster_nodes))
-        .route("/v1/core/cluster/self", get(cluster_self))
-        .route("/v1/core/cluster/simple/nodes", get(cluster_simple_nodes))
+        .route(
+            "/v1/console/health/liveness",
+            get(|| async { text("OK") }),
+            &[(M::Get, OPEN)],
+        )
+        .route(
+            "/v1/console/health/readiness",
+            get(readiness),
+            &[(M::Get, OPEN)],
+        )
+        .route(
+            "/v1/core/cluster/nodes",
+            get(cluster_nodes),
+            &[(M::Get, CLUSTER_R)],
+        )
+        .route(
+            "/v1/core/cluster/self",
+            get(cluster_self),
+            &[(M::Get, CLUSTER_R)],
+        )
+        .route(
+            "/v1/core/cluster/simple/nodes",
+            get(cluster_simple_nodes),
+            &[(M::Get, CLUSTER_R)],
+        )
         .route(
             "/v1/core/cluster/health",
             get(|| async { rest_result("UP".into(), None) }),
+            &[(M::Get, CLUSTER_R)],
         )
-        .route("/v1/console/server/state", get(server_state))
+        .route(
+            "/v1/console/server/state",
+            get(server_state),
+            &[(M::Get, OPEN)],
+        )
 }
 
 async fn get_namespaces(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -152,9 +183,9 @@ async fn server_state(State(app): State<AppState>) -> Response {
         "standalone_mode": if app.settings.is_standalone() { "standalone" } else { "cluster" },
         "function_mode": null,
         "server_port": app.settings.port.to_string(),
-        "auth_enabled": "false",
-        "login_page_enabled": "false",
-        "auth_system_type": "nacos",
+        "auth_enabled": app.auth.enabled().to_string(),
+        "login_page_enabled": (app.auth.enabled() && app.auth.plugin().login_enabled()).to_string(),
+        "auth_system_type": app.auth.plugin().name(),
         "console_ui_enabled": "false",
         "datasource_platform": app.settings.platform,
         "startup_mode": if app.settings.is_standalone() { "standalone" } else { "cluster" },

@@ -2,9 +2,11 @@
 //! response helpers.
 //! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
 
+pub mod auth_api;
 pub mod console;
 pub mod error;
 pub mod params;
+pub mod secured;
 pub mod v1_config;
 pub mod v1_naming;
 pub mod v2;
@@ -24,16 +26,30 @@ use crate::middleware::AccessLogLayer;
 pub use error::{ApiError, ApiResult};
 pub use params::Params;
 
-/// The whole HTTP application: every route under `server.servlet.contextPath`.
-pub fn router(app: AppState) -> Router {
-    let api = Router::new()
+/// Every route with its auth declarations: the single source of truth for both the router and
+/// [`route_table`].
+fn all_routes() -> secured::Routes {
+    secured::Routes::new()
         .merge(v1_config::routes())
         .merge(v1_naming::routes())
         .merge(console::routes())
+        .merge(auth_api::routes())
         .merge(v2::routes())
         .merge(v2_config::routes())
         .merge(v2_naming::routes())
+}
+
+/// Every (path, method, guard) the router serves, paths relative to the context path.
+pub fn route_table() -> Vec<secured::RouteDecl> {
+    all_routes().decls
+}
+
+/// The whole HTTP application: every route under `server.servlet.contextPath`.
+pub fn router(app: AppState) -> Router {
+    let api = all_routes()
+        .router
         .fallback(not_found)
+        .layer(axum::Extension(app.clone()))
         .with_state(app.clone());
     let context = app.settings.context_path.clone();
     let router = if context.is_empty() {

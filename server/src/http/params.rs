@@ -104,7 +104,7 @@ impl Params {
     }
 }
 
-fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
+pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
     let header = |name: &str| {
         headers
             .get(name)

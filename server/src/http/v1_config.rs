@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +11,7 @@ use nacos_core::{
     ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, Operator, PageRequest,
 };
 
+use super::secured::{CONFIG_R, CONFIG_W, M, OPEN, Routes};
 use super::wire::{self, ConfigInfoJson, PageJson};
 use super::{ApiError, ApiResult, Params, rest_result, text};
 use crate::AppState;
@@ -19,18 +19,43 @@ use crate::config::Selected;
 use crate::config::listen::{self, Probe};
 use crate::config::ops::{self, PublishInput, split_list};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         .route(
             "/v1/cs/configs",
             get(get_configs).post(post_configs).delete(delete_configs),
+            &[
+                (M::Get, CONFIG_R),
+                (M::Post, CONFIG_W),
+                (M::Delete, CONFIG_W),
+            ],
         )
-        .route("/v1/cs/configs/listener", axum::routing::post(listener))
-        .route("/v1/cs/configs/catalog", get(catalog))
-        .route("/v1/cs/history", get(history))
-        .route("/v1/cs/history/previous", get(history_previous))
-        .route("/v1/cs/history/configs", get(history_configs))
-        .route("/v1/cs/health", get(|| async { text("UP") }))
+        .route(
+            "/v1/cs/configs/listener",
+            axum::routing::post(listener),
+            &[(M::Post, CONFIG_R)],
+        )
+        .route(
+            "/v1/cs/configs/catalog",
+            get(catalog),
+            &[(M::Get, CONFIG_R)],
+        )
+        .route("/v1/cs/history", get(history), &[(M::Get, CONFIG_R)])
+        .route(
+            "/v1/cs/history/previous",
+            get(history_previous),
+            &[(M::Get, CONFIG_R)],
+        )
+        .route(
+            "/v1/cs/history/configs",
+            get(history_configs),
+            &[(M::Get, CONFIG_R)],
+        )
+        .route(
+            "/v1/cs/health",
+            get(|| async { text("UP") }),
+            &[(M::Get, OPEN)],
+        )
 }
 
 /// The config namespace: `public`, `null` and blank all mean the default namespace `""`.

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use axum::{Json, Router};
 use nacos_core::validate;
 use nacos_core::{
     DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, PUBLIC_NAMESPACE, ServiceKey, ServiceMeta,
@@ -21,6 +21,7 @@ use nacos_core::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::secured::{M, NAMING_R, NAMING_W, OPEN, Routes};
 use super::{ApiError, ApiResult, Params, text};
 use crate::AppState;
 use crate::naming::{
@@ -28,8 +29,15 @@ use crate::naming::{
     push_capable,
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    let rw = &[
+        (M::Get, NAMING_R),
+        (M::Post, NAMING_W),
+        (M::Delete, NAMING_W),
+        (M::Put, NAMING_W),
+        (M::Patch, NAMING_W),
+    ];
+    Routes::new()
         .route(
             "/v1/ns/instance",
             get(instance_detail)
@@ -37,26 +45,49 @@ pub fn routes() -> Router<AppState> {
                 .delete(deregister)
                 .put(update)
                 .patch(patch),
+            rw,
         )
-        .route("/v1/ns/instance/list", get(list))
-        .route("/v1/ns/instance/beat", put(beat))
+        .route("/v1/ns/instance/list", get(list), &[(M::Get, NAMING_R)])
+        .route("/v1/ns/instance/beat", put(beat), &[(M::Put, NAMING_W)])
         .route(
             "/v1/ns/service",
             get(service_detail)
                 .post(create_service)
                 .delete(delete_service)
                 .put(update_service),
+            // Services have no PATCH.
+            &rw[..4],
         )
-        .route("/v1/ns/service/list", get(service_list))
-        .route("/v1/ns/operator/metrics", get(metrics))
-        .route("/v1/ns/ops/metrics", get(metrics))
-        .route("/v1/ns/operator/switches", get(switches))
-        .route("/v1/ns/ops/switches", get(switches))
-        .route("/v1/ns/operator/push/state", get(push_state))
-        .route("/v1/ns/ops/push/state", get(push_state))
-        .route("/v1/ns/health/server", get(health_server))
-        .route("/v1/ns/health", put(set_health))
-        .route("/v1/ns/health/instance", put(set_health))
+        .route(
+            "/v1/ns/service/list",
+            get(service_list),
+            &[(M::Get, NAMING_R)],
+        )
+        .route("/v1/ns/operator/metrics", get(metrics), &[(M::Get, OPEN)])
+        .route("/v1/ns/ops/metrics", get(metrics), &[(M::Get, OPEN)])
+        .route("/v1/ns/operator/switches", get(switches), &[(M::Get, OPEN)])
+        .route("/v1/ns/ops/switches", get(switches), &[(M::Get, OPEN)])
+        .route(
+            "/v1/ns/operator/push/state",
+            get(push_state),
+            &[(M::Get, NAMING_R)],
+        )
+        .route(
+            "/v1/ns/ops/push/state",
+            get(push_state),
+            &[(M::Get, NAMING_R)],
+        )
+        .route(
+            "/v1/ns/health/server",
+            get(health_server),
+            &[(M::Get, OPEN)],
+        )
+        .route("/v1/ns/health", put(set_health), &[(M::Put, NAMING_W)])
+        .route(
+            "/v1/ns/health/instance",
+            put(set_health),
+            &[(M::Put, NAMING_W)],
+        )
 }
 
 impl From<NamingError> for ApiError {

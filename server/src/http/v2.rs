@@ -2,14 +2,15 @@
 //! single service: namespaces and cluster nodes. Config and naming v2 endpoints live beside
 //! their v1 counterparts and reuse this envelope.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::secured::{Guard, M, NAMESPACES_R, NAMESPACES_W, OPEN, Routes};
 use super::{ApiError, Params};
 use crate::{AppState, namespace};
+use nacos_core::Action;
 
 /// A v2 success: HTTP 200, code 0.
 pub fn ok(data: impl serde::Serialize) -> Response {
@@ -73,23 +74,43 @@ impl IntoResponse for V2Error {
 
 pub type V2Result = Result<Response, V2Error>;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/console/namespace/list", get(namespace_list))
+pub fn routes() -> Routes {
+    let cluster = &[(M::Get, Guard::Fixed("/v2/core/cluster", Action::Read))];
+    Routes::new()
+        .route(
+            "/v2/console/namespace/list",
+            get(namespace_list),
+            &[(M::Get, NAMESPACES_R)],
+        )
         .route(
             "/v2/console/namespace",
             get(namespace_get)
                 .post(namespace_create)
                 .put(namespace_update)
                 .delete(namespace_delete),
+            &[
+                (M::Get, NAMESPACES_R),
+                (M::Post, NAMESPACES_W),
+                (M::Put, NAMESPACES_W),
+                (M::Delete, NAMESPACES_W),
+            ],
         )
-        .route("/v2/console/health/liveness", get(|| async { ok("ok") }))
-        .route("/v2/console/health/readiness", get(readiness))
-        .route("/v2/core/cluster/node/self", get(node_self))
-        .route("/v2/core/cluster/node/list", get(node_list))
+        .route(
+            "/v2/console/health/liveness",
+            get(|| async { ok("ok") }),
+            &[(M::Get, OPEN)],
+        )
+        .route(
+            "/v2/console/health/readiness",
+            get(readiness),
+            &[(M::Get, OPEN)],
+        )
+        .route("/v2/core/cluster/node/self", get(node_self), cluster)
+        .route("/v2/core/cluster/node/list", get(node_list), cluster)
         .route(
             "/v2/core/cluster/node/self/health",
             get(|| async { ok("UP") }),
+            cluster,
         )
 }
 

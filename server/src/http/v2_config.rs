@@ -1,27 +1,33 @@
 //! `/v2/cs`: the v2 config OpenAPI. Same operations as v1 (shared functions in
 //! [`super::v1_config`] and [`crate::config::ops`]), wrapped in the v2 `Result` envelope.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::secured::{CONFIG_R, CONFIG_W, M, Routes};
 use super::v1_config;
 use super::v2::{V2Error, V2Result, ok};
 use super::{ApiError, Params};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    let read = &[(M::Get, CONFIG_R)];
+    Routes::new()
         .route(
             "/v2/cs/config",
             get(get_config).post(publish).delete(remove),
+            &[
+                (M::Get, CONFIG_R),
+                (M::Post, CONFIG_W),
+                (M::Delete, CONFIG_W),
+            ],
         )
-        .route("/v2/cs/config/searchDetail", get(search_detail))
-        .route("/v2/cs/history/list", get(history_list))
-        .route("/v2/cs/history", get(history_entry))
-        .route("/v2/cs/history/previous", get(history_previous))
-        .route("/v2/cs/history/configs", get(history_configs))
+        .route("/v2/cs/config/searchDetail", get(search_detail), read)
+        .route("/v2/cs/history/list", get(history_list), read)
+        .route("/v2/cs/history", get(history_entry), read)
+        .route("/v2/cs/history/previous", get(history_previous), read)
+        .route("/v2/cs/history/configs", get(history_configs), read)
 }
 
 async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {

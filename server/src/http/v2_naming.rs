@@ -2,20 +2,27 @@
 //! `groupName` (no `group@@name` filter); the operations are those of [`super::v1_naming`],
 //! wrapped in the v2 `Result` envelope.
 
-use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use nacos_core::validate;
 use nacos_core::{DEFAULT_GROUP, ServiceKey};
 use serde_json::json;
 
+use super::secured::{M, NAMING_R, NAMING_W, Routes};
 use super::v1_naming::{self, naming_namespace};
 use super::v2::{V2Error, V2Result, ok};
 use super::{ApiError, ApiResult, Params};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    let rw = &[
+        (M::Get, NAMING_R),
+        (M::Post, NAMING_W),
+        (M::Delete, NAMING_W),
+        (M::Put, NAMING_W),
+        (M::Patch, NAMING_W),
+    ];
+    Routes::new()
         .route(
             "/v2/ns/instance",
             get(instance_detail)
@@ -23,16 +30,27 @@ pub fn routes() -> Router<AppState> {
                 .delete(deregister)
                 .put(update)
                 .patch(patch),
+            rw,
         )
-        .route("/v2/ns/instance/list", get(instance_list))
+        .route(
+            "/v2/ns/instance/list",
+            get(instance_list),
+            &[(M::Get, NAMING_R)],
+        )
         .route(
             "/v2/ns/service",
             get(service_detail)
                 .post(create_service)
                 .put(update_service)
                 .delete(delete_service),
+            // Services have no PATCH.
+            &rw[..4],
         )
-        .route("/v2/ns/service/list", get(service_list))
+        .route(
+            "/v2/ns/service/list",
+            get(service_list),
+            &[(M::Get, NAMING_R)],
+        )
 }
 
 /// `namespaceId` + `groupName` + bare `serviceName`.

@@ -28,3 +28,4 @@ pub mod history;
 pub mod namespaces;
 pub mod persistence;
 pub mod services;
+pub mod users;

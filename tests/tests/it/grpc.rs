@@ -1407,3 +1407,43 @@ async fn expiry_of_a_v1_instance_is_pushed_to_grpc_subscribers() {
         "the unhealthy state is pushed before the removal"
     );
 }
+
+#[tokio::test]
+async fn sdk_client_reconnects_and_re_registers_after_its_connection_is_dropped() {
+    let s = TestServer::start().await;
+    let cache = tempfile::tempdir().expect("cache dir");
+    let client = sdk_naming(&s, &cache).await;
+    client
+        .register_instance(
+            "phoenix".into(),
+            Some("G".into()),
+            sdk_instance("10.5.0.1", 90),
+        )
+        .await
+        .expect("register");
+    assert_eq!(
+        http_ips(&http_list(&s, "phoenix", "G").await),
+        vec!["10.5.0.1:90"]
+    );
+
+    // The server drops the connection: its ephemeral instance goes with it at once.
+    let app = s.app();
+    for conn in app.connections.all() {
+        app.connections.eject(&conn, "test");
+    }
+    assert!(http_ips(&http_list(&s, "phoenix", "G").await).is_empty());
+
+    // The client notices, reconnects, and its redo task registers the instance again (the
+    // crate probes every 5 s, backs off 2 s, redoes every 3 s: about 15 s in all).
+    let started = Instant::now();
+    loop {
+        if http_ips(&http_list(&s, "phoenix", "G").await) == vec!["10.5.0.1:90"] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the client never re-registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,8 +1,14 @@
 //! The one integration test binary of the workspace: each module is one area.
 
+mod auth;
 mod config_v1;
 mod conformance_embedded;
+mod conformance_mysql;
+mod conformance_postgres;
 mod grpc;
 mod http_v2;
+mod mysql_e2e;
+mod mysql_ha;
 mod naming_v1;
+mod postgres_e2e;
 mod support;

@@ -1,0 +1,284 @@
+//! Per-route auth declarations and their enforcement. Every route is added through
+//! [`Routes::route`] with the guard of each method it serves, so the declaration sits next to
+//! the route and [`crate::http::route_table`] lists them all (the matrix test walks it). A
+//! method served without a declaration is refused while auth is on ("no auth declaration").
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use nacos_core::auth::fixed;
+use nacos_core::{Action, AuthError, Resource};
+
+use crate::AppState;
+
+/// What a route method needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Left open by Nacos (health, metrics, login, ...).
+    Open,
+    /// A config resource from `tenant`/`namespaceId`, `group`, `dataId`.
+    Config(Action),
+    /// A naming resource from `namespaceId`, `groupName` (or `group@@`), `serviceName`.
+    Naming(Action),
+    /// A fixed resource ([`fixed`]).
+    Fixed(&'static str, Action),
+}
+
+pub const OPEN: Guard = Guard::Open;
+pub const CONFIG_R: Guard = Guard::Config(Action::Read);
+pub const CONFIG_W: Guard = Guard::Config(Action::Write);
+pub const NAMING_R: Guard = Guard::Naming(Action::Read);
+pub const NAMING_W: Guard = Guard::Naming(Action::Write);
+pub const NAMESPACES_R: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Read);
+pub const NAMESPACES_W: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Write);
+pub const CLUSTER_R: Guard = Guard::Fixed(fixed::CORE_CLUSTER, Action::Read);
+pub const USERS_R: Guard = Guard::Fixed(fixed::CONSOLE_USERS, Action::Read);
+pub const USERS_W: Guard = Guard::Fixed(fixed::CONSOLE_USERS, Action::Write);
+pub const ROLES_R: Guard = Guard::Fixed(fixed::CONSOLE_ROLES, Action::Read);
+pub const ROLES_W: Guard = Guard::Fixed(fixed::CONSOLE_ROLES, Action::Write);
+pub const PERMISSIONS_R: Guard = Guard::Fixed(fixed::CONSOLE_PERMISSIONS, Action::Read);
+pub const PERMISSIONS_W: Guard = Guard::Fixed(fixed::CONSOLE_PERMISSIONS, Action::Write);
+pub const PASSWORD_W: Guard = Guard::Fixed(fixed::CONSOLE_USER_PASSWORD, Action::Write);
+
+/// HTTP methods of declarations (plain `Copy` values, so tables can be `&[...]` literals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum M {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+}
+
+impl M {
+    pub const ALL: [M; 5] = [M::Get, M::Post, M::Put, M::Delete, M::Patch];
+
+    pub fn method(self) -> Method {
+        match self {
+            M::Get => Method::GET,
+            M::Post => Method::POST,
+            M::Put => Method::PUT,
+            M::Delete => Method::DELETE,
+            M::Patch => Method::PATCH,
+        }
+    }
+
+    fn matches(self, method: &Method) -> bool {
+        self.method() == method || (self == M::Get && method == Method::HEAD)
+    }
+}
+
+/// One declared (path, method, guard); the path is relative to the context path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteDecl {
+    pub path: &'static str,
+    pub method: M,
+    pub guard: Guard,
+}
+
+/// A router whose routes carry their auth declarations.
+#[derive(Debug, Default)]
+pub struct Routes {
+    pub(crate) router: Router<AppState>,
+    pub(crate) decls: Vec<RouteDecl>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            decls: Vec::new(),
+        }
+    }
+
+    /// Add a route and the guard of every method it serves.
+    pub fn route(
+        mut self,
+        path: &'static str,
+        methods: MethodRouter<AppState>,
+        guards: &[(M, Guard)],
+    ) -> Self {
+        let declared: Arc<[(M, Guard)]> = guards.into();
+        self.decls
+            .extend(guards.iter().map(|&(method, guard)| RouteDecl {
+                path,
+                method,
+                guard,
+            }));
+        let layered = methods.route_layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let declared = Arc::clone(&declared);
+                async move { enforce(&declared, path, req, next).await }
+            },
+        ));
+        self.router = self.router.route(path, layered);
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.decls.extend(other.decls);
+        self
+    }
+}
+
+/// A 403 the way Nacos's auth filter sends it (Spring Boot's error JSON; the message is
+/// Nacos's text).
+pub fn forbidden(message: &str, path: &str) -> Response {
+    let body = serde_json::json!({
+        "timestamp": nacos_core::now_millis(),
+        "status": 403,
+        "error": "Forbidden",
+        "message": message,
+        "path": path,
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+fn refusal(error: &AuthError, path: &str) -> Response {
+    match error {
+        AuthError::Unavailable(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+            error.to_string(),
+        )
+            .into_response(),
+        _ => forbidden(&error.to_string(), path),
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// The resource a guard names, read from the request parameters.
+pub fn resource(
+    guard: Guard,
+    param: impl Fn(&str) -> Option<String>,
+) -> Option<(Resource, Action)> {
+    let get = |names: &[&str]| names.iter().find_map(|n| param(n)).unwrap_or_default();
+    match guard {
+        Guard::Open => None,
+        Guard::Config(action) => Some((
+            Resource::config(
+                &get(&["tenant", "namespaceId"]),
+                &get(&["group"]),
+                &get(&["dataId"]),
+            ),
+            action,
+        )),
+        Guard::Naming(action) => Some((
+            Resource::naming(
+                &get(&["namespaceId"]),
+                &get(&["groupName"]),
+                &get(&["serviceName"]),
+            ),
+            action,
+        )),
+        Guard::Fixed(name, action) => Some((Resource::fixed(name), action)),
+    }
+}
+
+async fn enforce(declared: &[(M, Guard)], path: &str, req: Request, next: Next) -> Response {
+    let Some(app) = req.extensions().get::<AppState>().cloned() else {
+        // Only `http::router` builds the router and it installs the state; fail closed anyway.
+        tracing::error!("auth layer without application state on {path}");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "auth layer not installed",
+        )
+            .into_response();
+    };
+    let auth = &app.auth;
+    if !auth.enabled() {
+        return next.run(req).await;
+    }
+    let Some(guard) = declared
+        .iter()
+        .find(|(m, _)| m.matches(req.method()))
+        .map(|(_, g)| *g)
+    else {
+        let message = format!("no auth declaration for {} {path}", req.method());
+        tracing::error!("{message}");
+        return forbidden(&message, path);
+    };
+    if guard == Guard::Open {
+        return next.run(req).await;
+    }
+    if auth.is_server_request(|name| req.headers().get(name).and_then(|v| v.to_str().ok())) {
+        return next.run(req).await;
+    }
+    // Parameters: query, then a form body (read here and handed on unchanged).
+    let (mut parts, body) = req.into_parts();
+    let mut pairs: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let body = if is_form(&parts.headers) {
+        let limited = http_body_util::Limited::new(body, app.settings.max_body);
+        match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                pairs.extend(form_urlencoded::parse(&bytes).into_owned());
+                Body::from(bytes)
+            }
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read request body: {e}"),
+                )
+                    .into_response();
+            }
+        }
+    } else {
+        body
+    };
+    let param = |name: &str| -> Option<String> {
+        pairs
+            .iter()
+            .find(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let param_ci = |name: &str| -> Option<&str> {
+        pairs
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let client_ip = super::params::client_ip(&parts.headers, peer);
+    let identity = auth.identity(
+        &client_ip,
+        |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
+        param_ci,
+    );
+    let Some((resource, action)) = resource(guard, param) else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    match auth.authorize(&identity, &resource, action).await {
+        Ok(principal) => {
+            parts.extensions.insert(principal);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(error) => {
+            tracing::debug!(%resource, %error, "refused");
+            refusal(&error, path)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! High availability over `db.url.N`: which node is the writable primary, which are readable
+//! replicas, and the monitor task that keeps that answer fresh.
+//!
+//! The primary is found without writing anything: each node is asked
+//! `SELECT @@global.read_only`; a node that answers `0`/`OFF` is writable. The current primary
+//! stays primary while it stays writable (no flapping when two nodes are writable); otherwise
+//! the writable node with the lowest index wins. The monitor re-probes every
+//! [`MysqlOptions::check_interval`](crate::MysqlOptions::check_interval), and at once when a
+//! query fails in a way that says the node is in trouble ([`Cluster::suspect`]).
+//!
+//! While no node is writable, [`Cluster::primary`] is `None` and writes fail fast with
+//! `Unavailable` without touching the network; reads fail the same way unless replicas serve
+//! reads ([`crate::MysqlOptions::read_from_replicas`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use sqlx::MySqlPool;
+use tokio::sync::Notify;
+
+/// Shortest pause between two probes triggered by failing queries, so an outage under load
+/// does not turn into a busy loop of probes.
+const MIN_PROBE_GAP: Duration = Duration::from_millis(200);
+
+/// One configured database (`db.url.N`).
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// N of `db.url.N`.
+    pub index: usize,
+    /// `host:port/db`, for logs and errors (no credentials).
+    pub label: String,
+    pub pool: MySqlPool,
+    /// One connection of its own for the probe, so a busy pool never looks like a dead node.
+    pub probe_pool: MySqlPool,
+    /// Bounds getting a connection, and a probe.
+    pub connect_timeout: Duration,
+    /// Bounds one statement or one write transaction (`socketTimeout`).
+    pub op_timeout: Duration,
+}
+
+/// What the last probe found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Topology {
+    /// Index (N of `db.url.N`) of the writable primary, if any node is writable.
+    pub primary: Option<usize>,
+    /// Reachable read-only nodes.
+    pub replicas: Vec<usize>,
+    /// Nodes that did not answer, with why.
+    pub down: Vec<(usize, String)>,
+}
+
+/// The nodes and the current topology.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    pub nodes: Vec<Node>,
+    topology: RwLock<Topology>,
+    /// `topology.primary` for the hot path (`usize::MAX`: none), read without a lock.
+    primary: AtomicUsize,
+    /// Wakes the monitor for an immediate probe.
+    wake: Arc<Notify>,
+    read_from_replicas: bool,
+    /// Round-robin position among replicas.
+    next_replica: AtomicUsize,
+}
+
+impl Cluster {
+    pub fn new(nodes: Vec<Node>, read_from_replicas: bool) -> Self {
+        Cluster {
+            nodes,
+            topology: RwLock::new(Topology::default()),
+            primary: AtomicUsize::new(usize::MAX),
+            wake: Arc::new(Notify::new()),
+            read_from_replicas,
+            next_replica: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn topology(&self) -> Topology {
+        match self.topology.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The writable primary, if one is known.
+    pub fn primary(&self) -> Option<&Node> {
+        self.nodes.get(self.primary.load(Ordering::Acquire))
+    }
+
+    /// Where a read goes: a replica (round robin) when replicas serve reads and one is up,
+    /// else the primary.
+    pub fn reader(&self) -> Option<&Node> {
+        if self.read_from_replicas {
+            let topology = self.topology();
+            if !topology.replicas.is_empty() {
+                let n = self.next_replica.fetch_add(1, Ordering::Relaxed) % topology.replicas.len();
+                return self.nodes.get(topology.replicas[n]);
+            }
+        }
+        self.primary()
+    }
+
+    /// A query failed in a way that says its node may be gone or demoted: probe now.
+    pub fn suspect(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Probe every node (concurrently) and install the new topology. Returns it.
+    pub fn refresh(&self) -> Pin<Box<dyn Future<Output = Topology> + Send + '_>> {
+        Box::pin(self.refresh_inner())
+    }
+
+    async fn refresh_inner(&self) -> Topology {
+        let mut probes = tokio::task::JoinSet::new();
+        for node in &self.nodes {
+            let (index, pool, timeout) =
+                (node.index, node.probe_pool.clone(), node.connect_timeout);
+            probes.spawn(async move { (index, probe(pool, timeout).await) });
+        }
+        let mut writable = Vec::new();
+        let mut replicas = Vec::new();
+        let mut down = Vec::new();
+        while let Some(joined) = probes.join_next().await {
+            match joined {
+                Ok((index, Ok(true))) => writable.push(index),
+                Ok((index, Ok(false))) => replicas.push(index),
+                Ok((index, Err(why))) => down.push((index, why)),
+                Err(e) => tracing::warn!(error = %e, "a database probe task failed"),
+            }
+        }
+        writable.sort_unstable();
+        replicas.sort_unstable();
+        down.sort();
+        let previous = self.topology();
+        let primary = match previous.primary {
+            Some(current) if writable.contains(&current) => Some(current),
+            _ => writable.first().copied(),
+        };
+        // A second writable node is served as a replica: reads only, never writes.
+        replicas.extend(writable.iter().filter(|i| Some(**i) != primary));
+        replicas.sort_unstable();
+        let topology = Topology {
+            primary,
+            replicas,
+            down,
+        };
+        self.log_change(&previous, &topology);
+        match self.topology.write() {
+            Ok(mut t) => *t = topology.clone(),
+            Err(poisoned) => *poisoned.into_inner() = topology.clone(),
+        }
+        self.primary
+            .store(topology.primary.unwrap_or(usize::MAX), Ordering::Release);
+        topology
+    }
+
+    fn label(&self, index: usize) -> &str {
+        self.nodes.get(index).map_or("?", |n| n.label.as_str())
+    }
+
+    fn log_change(&self, before: &Topology, after: &Topology) {
+        if before.primary != after.primary {
+            match after.primary {
+                Some(i) => tracing::warn!(
+                    primary = self.label(i),
+                    index = i,
+                    "database primary selected"
+                ),
+                None => {
+                    let why: Vec<String> = after
+                        .down
+                        .iter()
+                        .map(|(i, e)| format!("{}: {e}", self.label(*i)))
+                        .collect();
+                    tracing::error!(
+                        down = ?why,
+                        "no writable database: writes fail with 503 until a primary is back"
+                    );
+                }
+            }
+        }
+        let was_down: Vec<usize> = before.down.iter().map(|(i, _)| *i).collect();
+        for (i, why) in &after.down {
+            if !was_down.contains(i) {
+                tracing::warn!(node = self.label(*i), error = %why, "database node is down");
+            }
+        }
+    }
+
+    /// Start the monitor: it probes every `interval`, and soon after [`Cluster::suspect`],
+    /// until the cluster is dropped.
+    pub fn spawn_monitor(self: &Arc<Self>, interval: Duration) {
+        let weak: Weak<Cluster> = Arc::downgrade(self);
+        let wake = Arc::clone(&self.wake);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = async {
+                        wake.notified().await;
+                        tokio::time::sleep(MIN_PROBE_GAP.min(interval)).await;
+                    } => {}
+                }
+                let Some(cluster) = weak.upgrade() else {
+                    break;
+                };
+                cluster.refresh().await;
+            }
+        });
+    }
+
+    /// Stop the monitor promptly (it exits once the cluster is gone).
+    pub fn wake_monitor(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// `Ok(true)` when the node answers and is writable, `Ok(false)` when it is read-only.
+fn probe(
+    pool: MySqlPool,
+    timeout: Duration,
+) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send>> {
+    Box::pin(async move {
+        let ask = async {
+            let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+            let row = sqlx::query("SELECT CAST(@@global.read_only AS CHAR)")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            crate::sql::text(&row, 0).map_err(|e| e.to_string())
+        };
+        // The pool's own acquire timeout bounds connecting; this bounds a server that accepts the
+        // connection but never answers.
+        let value = tokio::time::timeout(timeout + Duration::from_millis(500), ask)
+            .await
+            .map_err(|_| format!("no answer within {timeout:?}"))??;
+        let value = value.trim();
+        Ok(value == "0" || value.eq_ignore_ascii_case("OFF"))
+    })
+}

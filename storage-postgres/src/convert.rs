@@ -1,0 +1,152 @@
+//! Small conversions between the domain model and column values: timestamps, ids, globs,
+//! pages, JSON text.
+
+use diesel::pg::data_types::PgTimestamp;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use nacos_core::{MatchMode, PageRequest, RepoError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{self, Result};
+
+/// Milliseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01 00:00:00 UTC).
+const PG_EPOCH_MS: i64 = 946_684_800_000;
+
+/// A `timestamp` column value (UTC) for epoch milliseconds.
+pub(crate) fn timestamp(ms: i64) -> PgTimestamp {
+    PgTimestamp(ms.saturating_sub(PG_EPOCH_MS).saturating_mul(1_000))
+}
+
+/// Epoch milliseconds of a `timestamp` column value (UTC), rounded down.
+pub(crate) fn millis(ts: PgTimestamp) -> i64 {
+    ts.0.div_euclid(1_000).saturating_add(PG_EPOCH_MS)
+}
+
+/// The database's clock in epoch milliseconds. Every node of a cluster stamps its writes with
+/// the one clock they share, so "changed since" compares like with like.
+pub(crate) async fn db_now(conn: &mut AsyncPgConnection) -> Result<i64> {
+    Ok(diesel::select(diesel::dsl::sql::<BigInt>(
+        "floor(extract(epoch from clock_timestamp()) * 1000)::bigint",
+    ))
+    .get_result(conn)
+    .await?)
+}
+
+/// A stored id as the model's `u64`.
+pub(crate) fn id(value: i64, what: &str) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| RepoError::Internal(format!("negative {what} {value} in PostgreSQL")).into())
+}
+
+/// A model id as a column value; `None` when it cannot be stored (so it matches no row).
+pub(crate) fn db_id(value: u64) -> Option<i64> {
+    i64::try_from(value).ok()
+}
+
+/// `LIMIT` and `OFFSET` of a page.
+pub(crate) fn limit_offset(page: PageRequest) -> (i64, i64) {
+    let limit = i64::from(page.page_size);
+    let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
+    (limit, offset)
+}
+
+/// How a non-empty text filter applies: equality, or `LIKE` with this pattern.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TextFilter {
+    Equal(String),
+    Like(String),
+}
+
+/// Blur mode turns `*` into `%` (escaping `LIKE`'s own `%`, `_` and `\`); a filter without
+/// `*`, or any filter in exact mode, is an equality.
+pub(crate) fn text_filter(filter: &str, mode: MatchMode) -> TextFilter {
+    if mode == MatchMode::Exact || !filter.contains('*') {
+        return TextFilter::Equal(filter.to_string());
+    }
+    let mut pattern = String::with_capacity(filter.len() + 4);
+    for c in filter.chars() {
+        match c {
+            '*' => pattern.push('%'),
+            '%' | '_' | '\\' => {
+                pattern.push('\\');
+                pattern.push(c);
+            }
+            _ => pattern.push(c),
+        }
+    }
+    TextFilter::Like(pattern)
+}
+
+/// JSON text for a column.
+pub(crate) fn to_json<T: Serialize>(value: &T, what: &str) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| error::unencodable(what, e).into())
+}
+
+/// A JSON text column.
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| error::corrupt(what, e).into())
+}
+
+/// Comma list column (`beta_ips`) to its items, dropping blanks.
+pub(crate) fn split_list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Keep the first of each repeated item, in order (the tag rows have a unique key).
+pub(crate) fn dedup<'a>(items: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
+    let mut out: Vec<&String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        for ms in [0, 1, 946_684_800_000, 1_700_000_000_123, -1, -1_500] {
+            assert_eq!(millis(timestamp(ms)), ms, "{ms}");
+        }
+        assert_eq!(timestamp(PG_EPOCH_MS), PgTimestamp(0));
+    }
+
+    #[test]
+    fn globs_become_like_patterns() {
+        assert_eq!(
+            text_filter("a*b", MatchMode::Blur),
+            TextFilter::Like("a%b".into())
+        );
+        assert_eq!(
+            text_filter("50%_\\*", MatchMode::Blur),
+            TextFilter::Like("50\\%\\_\\\\%".into())
+        );
+        assert_eq!(
+            text_filter("plain", MatchMode::Blur),
+            TextFilter::Equal("plain".into())
+        );
+        assert_eq!(
+            text_filter("a*", MatchMode::Exact),
+            TextFilter::Equal("a*".into())
+        );
+    }
+
+    #[test]
+    fn lists_split_and_dedup() {
+        assert_eq!(split_list(Some("a, b,,c")), vec!["a", "b", "c"]);
+        assert!(split_list(None).is_empty());
+        let tags = vec!["x".to_string(), "y".to_string(), "x".to_string()];
+        assert_eq!(dedup(&tags), vec!["x", "y"]);
+    }
+}

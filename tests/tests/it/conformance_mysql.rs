@@ -1,0 +1,87 @@
+//! The backend conformance suite against the MySQL backend on a private MariaDB server (one
+//! per test binary, a fresh database per case), plus the `UserRepo` cases. Skipped loudly
+//! where MariaDB is not installed (failed instead with `NACOS_TEST_REQUIRE_DB=1`).
+
+use std::sync::Arc;
+
+use nacos_core::Repos;
+use nacos_storage_mysql::{MysqlOptions, MysqlStore};
+use nacos_tests::mariadb::{self, MariaDb, TestDatabase};
+
+/// Options of a store under test: schema created on build, found on reopen.
+fn options(init: bool) -> MysqlOptions {
+    MysqlOptions {
+        schema_init: init,
+        ..MysqlOptions::default()
+    }
+}
+
+/// A fresh database with the schema, and a store on it.
+pub async fn fresh_store() -> Option<(Arc<MysqlStore>, TestDatabase<'static>)> {
+    let server = MariaDb::shared()?;
+    let db = server.create_database();
+    let store = MysqlStore::open(db.datasource(), options(true))
+        .await
+        .expect("open the MySQL store on a fresh database");
+    Some((store, db))
+}
+
+/// Each case gets a new database on the shared server.
+struct Mysql;
+
+impl nacos_tests::Backend for Mysql {
+    type Guard = TestDatabase<'static>;
+
+    async fn build(&self) -> (Repos, TestDatabase<'static>) {
+        let (store, db) = fresh_store()
+            .await
+            .expect("MariaDB is available (checked by unavailable())");
+        (store.repos(), db)
+    }
+
+    async fn reopen(&self, guard: &TestDatabase<'static>) -> Option<Repos> {
+        let store = MysqlStore::open(guard.datasource(), options(false))
+            .await
+            .expect("reopen the MySQL store");
+        Some(store.repos())
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        mariadb::available()
+            .is_none()
+            .then(|| "mariadb not installed".to_string())
+    }
+}
+
+nacos_tests::conformance_suite!(Mysql);
+
+/// `UserRepo` cases (listed here: the suite macro does not expand them).
+mod users {
+    use nacos_tests::conformance::users;
+
+    macro_rules! user_cases {
+        ($($case:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some((store, db)) = super::fresh_store().await else {
+                        return;
+                    };
+                    users::$case(store.as_ref()).await;
+                    drop(store);
+                    drop(db);
+                }
+            )*
+        };
+    }
+
+    user_cases! {
+        user_create_get,
+        user_create_duplicate_already_exists,
+        user_update_password,
+        user_delete_removes_roles,
+        list_users_filters_orders_and_pages,
+        roles_add_list_remove,
+        permissions_add_list_remove,
+    }
+}

@@ -1,0 +1,589 @@
+//! The backend conformance suite against the PostgreSQL backend: every case on a fresh
+//! database of the shared private server (see `nacos_tests::postgres`), schema created by
+//! the backend itself (`init_schema`). Skipped loudly where PostgreSQL is not installed.
+//!
+//! Also: the user repository, the start-up schema check, and error kinds only a real database
+//! produces.
+
+use nacos_core::{
+    ConfigKey, ConfigPublish, MatchMode, Operator, PageRequest, Permission, RepoError, Repos,
+    RoleBinding, User, UserRepo,
+};
+use nacos_storage_postgres::{PgOptions, PgStore};
+use nacos_tests::postgres::{PgServer, TestDatabase};
+
+/// Each case gets a new database; reopening opens a new store on the same database.
+struct Postgres;
+
+impl nacos_tests::Backend for Postgres {
+    type Guard = TestDatabase<'static>;
+
+    async fn build(&self) -> (Repos, TestDatabase<'static>) {
+        let server = PgServer::shared().expect("checked by unavailable()");
+        let db = server.create_database();
+        let store = PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+            .await
+            .expect("open the PostgreSQL store and create its schema");
+        (store.repos(), db)
+    }
+
+    async fn reopen(&self, guard: &TestDatabase<'static>) -> Option<Repos> {
+        let store = PgStore::open(&guard.datasource(), &PgOptions::default())
+            .await
+            .expect("reopen the PostgreSQL store");
+        Some(store.repos())
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        PgServer::shared()
+            .is_none()
+            .then(|| "postgresql not installed".to_string())
+    }
+}
+
+nacos_tests::conformance_suite!(Postgres);
+
+/// The public suite's `UserRepo` cases (not part of the suite macro while `Repos` has no users
+/// field), each on a fresh database.
+mod users_suite {
+    use nacos_tests::conformance::users;
+
+    macro_rules! user_cases {
+        ($($case:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let test = concat!("users_suite::", stringify!($case));
+                    let Some((repo, db)) = super::users(test).await else {
+                        return;
+                    };
+                    users::$case(repo.as_ref()).await;
+                    drop(repo);
+                    drop(db);
+                }
+            )*
+        };
+    }
+
+    user_cases! {
+        user_create_get,
+        user_create_duplicate_already_exists,
+        user_update_password,
+        user_delete_removes_roles,
+        list_users_filters_orders_and_pages,
+        roles_add_list_remove,
+        permissions_add_list_remove,
+    }
+}
+
+/// A fresh database with the schema, its store's user repository, and the guard.
+async fn users(test: &str) -> Option<(std::sync::Arc<dyn UserRepo>, TestDatabase<'static>)> {
+    let server = PgServer::shared_or_skip(test)?;
+    let db = server.create_database();
+    let store = PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+        .await
+        .expect("open the PostgreSQL store");
+    Some((store.users(), db))
+}
+
+fn user(name: &str) -> User {
+    User {
+        username: name.to_string(),
+        password_hash: format!("$2a$10$hash-of-{name}"),
+        enabled: true,
+    }
+}
+
+fn page(no: u32, size: u32) -> PageRequest {
+    PageRequest::new(no, size)
+}
+
+#[tokio::test]
+async fn users_create_get_update_delete() {
+    let Some((repo, _db)) = users("users_create_get_update_delete").await else {
+        return;
+    };
+    repo.create_user(user("alice")).await.expect("create");
+    assert!(matches!(
+        repo.create_user(user("alice")).await,
+        Err(RepoError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        repo.get_user("alice").await.expect("get"),
+        Some(user("alice"))
+    );
+    assert_eq!(
+        repo.get_user("Alice").await.expect("get"),
+        None,
+        "case-sensitive"
+    );
+    repo.update_password("alice", "$2a$10$new")
+        .await
+        .expect("update");
+    assert_eq!(
+        repo.get_user("alice")
+            .await
+            .expect("get")
+            .expect("exists")
+            .password_hash,
+        "$2a$10$new"
+    );
+    assert!(matches!(
+        repo.update_password("ghost", "x").await,
+        Err(RepoError::NotFound(_))
+    ));
+    repo.add_role(RoleBinding {
+        role: "ROLE_ADMIN".to_string(),
+        username: "alice".to_string(),
+    })
+    .await
+    .expect("role");
+    assert!(repo.delete_user("alice").await.expect("delete"));
+    assert!(!repo.delete_user("alice").await.expect("delete again"));
+    let roles = repo
+        .list_roles("alice", "", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("roles");
+    assert_eq!(roles.total_count, 0, "deleting a user deletes its roles");
+}
+
+#[tokio::test]
+async fn users_list_filters_and_pages() {
+    let Some((repo, _db)) = users("users_list_filters_and_pages").await else {
+        return;
+    };
+    for name in ["bob", "Zed", "alice", "al_x", "carol"] {
+        repo.create_user(user(name)).await.expect("create");
+    }
+    let all = repo
+        .list_users("", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("all");
+    let names: Vec<&str> = all.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["Zed", "al_x", "alice", "bob", "carol"],
+        "byte order"
+    );
+    assert_eq!(all.total_count, 5);
+    let second = repo
+        .list_users("", MatchMode::Exact, page(2, 2))
+        .await
+        .expect("page 2");
+    let names: Vec<&str> = second.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, vec!["alice", "bob"]);
+    assert_eq!(second.pages_available, 3);
+    let blur = repo
+        .list_users("al*", MatchMode::Blur, page(1, 10))
+        .await
+        .expect("blur");
+    assert_eq!(blur.total_count, 2);
+    let underscore = repo
+        .list_users("al_*", MatchMode::Blur, page(1, 10))
+        .await
+        .expect("literal underscore");
+    let names: Vec<&str> = underscore
+        .items
+        .iter()
+        .map(|u| u.username.as_str())
+        .collect();
+    assert_eq!(names, vec!["al_x"], "_ is not a wildcard");
+    let exact = repo
+        .list_users("al*", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("exact");
+    assert_eq!(exact.total_count, 0);
+    let count = repo
+        .list_users("", MatchMode::Exact, page(1, 0))
+        .await
+        .expect("count");
+    assert!(count.items.is_empty());
+    assert_eq!(count.total_count, 5);
+}
+
+#[tokio::test]
+async fn roles_and_permissions() {
+    let Some((repo, _db)) = users("roles_and_permissions").await else {
+        return;
+    };
+    let bind = |role: &str, username: &str| RoleBinding {
+        role: role.to_string(),
+        username: username.to_string(),
+    };
+    for (role, username) in [("ROLE_B", "x"), ("ROLE_A", "y"), ("ROLE_A", "x")] {
+        repo.add_role(bind(role, username)).await.expect("add role");
+    }
+    assert!(matches!(
+        repo.add_role(bind("ROLE_A", "x")).await,
+        Err(RepoError::AlreadyExists(_))
+    ));
+    let all = repo
+        .list_roles("", "", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("roles");
+    assert_eq!(
+        all.items,
+        vec![
+            bind("ROLE_A", "x"),
+            bind("ROLE_A", "y"),
+            bind("ROLE_B", "x")
+        ],
+        "ordered by role then user"
+    );
+    let of_x = repo
+        .list_roles("x", "", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("x");
+    assert_eq!(of_x.total_count, 2);
+    let blur = repo
+        .list_roles("", "ROLE_*", MatchMode::Blur, page(1, 10))
+        .await
+        .expect("blur");
+    assert_eq!(blur.total_count, 3);
+    assert_eq!(repo.remove_role("ROLE_A", Some("x")).await.expect("one"), 1);
+    assert_eq!(repo.remove_role("ROLE_B", None).await.expect("all"), 1);
+    assert_eq!(repo.remove_role("ROLE_B", None).await.expect("none"), 0);
+
+    let perm = |role: &str, resource: &str, action: &str| Permission {
+        role: role.to_string(),
+        resource: resource.to_string(),
+        action: action.to_string(),
+    };
+    for p in [
+        perm("ROLE_A", "ns:*:*", "rw"),
+        perm("ROLE_A", "dev:*:*", "r"),
+        perm("ROLE_B", "ns:*:*", "r"),
+    ] {
+        repo.add_permission(p).await.expect("add permission");
+    }
+    assert!(matches!(
+        repo.add_permission(perm("ROLE_A", "dev:*:*", "r")).await,
+        Err(RepoError::AlreadyExists(_))
+    ));
+    let of_a = repo
+        .list_permissions("ROLE_A", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("perms");
+    assert_eq!(
+        of_a.items,
+        vec![
+            perm("ROLE_A", "dev:*:*", "r"),
+            perm("ROLE_A", "ns:*:*", "rw")
+        ]
+    );
+    let all = repo
+        .list_permissions("", MatchMode::Exact, page(1, 10))
+        .await
+        .expect("all perms");
+    assert_eq!(all.total_count, 3);
+    assert!(
+        repo.remove_permission(&perm("ROLE_B", "ns:*:*", "r"))
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !repo
+            .remove_permission(&perm("ROLE_B", "ns:*:*", "r"))
+            .await
+            .expect("remove again")
+    );
+}
+
+/// Without `init_schema`, an empty database is refused with the missing tables named; with
+/// it, the schema is created, and opening again (twice) is harmless.
+#[tokio::test]
+async fn schema_check_names_missing_tables_and_init_creates_them() {
+    let Some(server) = PgServer::shared_or_skip("schema_check") else {
+        return;
+    };
+    let db = server.create_database();
+    let err = PgStore::open(&db.datasource(), &PgOptions::default())
+        .await
+        .expect_err("an empty database is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("config_info") && message.contains("nacos.db.schema.init"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(nacos_tests::postgres::PASSWORD),
+        "{message}"
+    );
+    PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+        .await
+        .expect("init creates the schema");
+    PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+        .await
+        .expect("init is idempotent");
+    PgStore::open(&db.datasource(), &PgOptions::default())
+        .await
+        .expect("a complete schema opens without init");
+    db.psql("DROP TABLE naming_instance").expect("drop a table");
+    let err = PgStore::open(&db.datasource(), &PgOptions::default())
+        .await
+        .expect_err("a missing table is named");
+    assert!(err.to_string().contains("naming_instance"), "{err}");
+}
+
+/// Values a column cannot hold are `InvalidArgument`; nothing is written.
+#[tokio::test]
+async fn oversized_and_nul_values_are_invalid_arguments() {
+    let Some(server) = PgServer::shared_or_skip("oversized_values") else {
+        return;
+    };
+    let db = server.create_database();
+    let store = PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+        .await
+        .expect("open");
+    let repos = store.repos();
+    let key = ConfigKey::new("", "DEFAULT_GROUP", "too-long");
+    let publish = ConfigPublish {
+        key: key.clone(),
+        content: "x".to_string(),
+        desc: Some("d".repeat(300)),
+        operator: Operator::default(),
+        ..ConfigPublish::default()
+    };
+    assert!(
+        matches!(
+            repos.configs.publish(publish).await,
+            Err(RepoError::InvalidArgument(_))
+        ),
+        "c_desc is varchar(256)"
+    );
+    let nul = ConfigPublish {
+        key: key.clone(),
+        content: "a\0b".to_string(),
+        ..ConfigPublish::default()
+    };
+    assert!(matches!(
+        repos.configs.publish(nul).await,
+        Err(RepoError::InvalidArgument(_))
+    ));
+    assert_eq!(repos.configs.get(&key).await.expect("get"), None);
+    let history = repos
+        .configs
+        .history(&key, PageRequest::new(1, 10))
+        .await
+        .expect("history");
+    assert_eq!(history.total_count, 0, "no history either");
+}
+
+/// A database that cannot be reached is `Unavailable`, and the error names the node but not
+/// the password.
+#[tokio::test]
+async fn unreachable_database_is_unavailable() {
+    let Some(server) = PgServer::shared_or_skip("unreachable_database") else {
+        return;
+    };
+    let db = server.create_database();
+    let mut config = db.datasource();
+    config.nodes[0].url.database = "no_such_database".to_string();
+    let err = PgStore::open(&config, &PgOptions::with_schema_init(true))
+        .await
+        .expect_err("no such database");
+    assert!(matches!(err, RepoError::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains("no_such_database"), "{err}");
+    assert!(
+        !err.to_string().contains(nacos_tests::postgres::PASSWORD),
+        "{err}"
+    );
+    let mut wrong = db.datasource();
+    wrong.nodes[0].password = "wrong-password".to_string();
+    let err = PgStore::open(&wrong, &PgOptions::with_schema_init(true))
+        .await
+        .expect_err("wrong password");
+    assert!(matches!(err, RepoError::Unavailable(_)), "{err}");
+    assert!(!err.to_string().contains("wrong-password"), "{err}");
+}
+
+/// Several `db.url.N`: an unreachable first node is skipped for the next writable one.
+#[tokio::test]
+async fn first_reachable_writable_node_is_chosen() {
+    let Some(server) = PgServer::shared_or_skip("first_writable_node") else {
+        return;
+    };
+    let db = server.create_database();
+    let mut config = db.datasource();
+    let mut dead = config.nodes[0].clone();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    dead.url.port = Some(port);
+    config.nodes.insert(0, dead);
+    let store = PgStore::open(&config, &PgOptions::with_schema_init(true))
+        .await
+        .expect("opens on the second node");
+    assert_eq!(
+        store.node(),
+        format!("127.0.0.1:{}/{}", server.port(), db.name())
+    );
+    let repos = store.clone().repos();
+    repos
+        .configs
+        .publish(ConfigPublish {
+            key: ConfigKey::new("", "G", "ha"),
+            content: "works".to_string(),
+            ..ConfigPublish::default()
+        })
+        .await
+        .expect("publish through the writable node");
+}
+
+/// Several `db.url.N`: when the node in use turns read-only, the periodic re-check moves to
+/// the next writable node, and writes land there.
+#[tokio::test]
+async fn moves_to_the_next_writable_node_when_the_current_one_turns_read_only() {
+    let Some(server) = PgServer::shared_or_skip("failover_to_writable_node") else {
+        return;
+    };
+    let first = server.create_database();
+    let second = server.create_database();
+    for db in [&first, &second] {
+        PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+            .await
+            .expect("create the schema");
+    }
+    let mut config = first.datasource();
+    config.nodes.push(second.datasource().nodes[0].clone());
+    let options = PgOptions {
+        check_interval: std::time::Duration::from_millis(100),
+        ..PgOptions::default()
+    };
+    let store = PgStore::open(&config, &options).await.expect("open");
+    let label = |db: &TestDatabase<'_>| format!("127.0.0.1:{}/{}", server.port(), db.name());
+    assert_eq!(store.node(), label(&first), "the first writable node");
+
+    first
+        .psql(&format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = on",
+            first.name()
+        ))
+        .expect("make the first node read-only");
+    let started = std::time::Instant::now();
+    while store.node() != label(&second) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still on {} after {:?}",
+            store.node(),
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store
+        .clone()
+        .repos()
+        .configs
+        .publish(ConfigPublish {
+            key: ConfigKey::new("", "G", "after-failover"),
+            content: "on the second node".to_string(),
+            ..ConfigPublish::default()
+        })
+        .await
+        .expect("publish after the switch");
+    let count = |db: &TestDatabase<'_>| {
+        db.psql("SELECT count(*) FROM config_info WHERE data_id = 'after-failover'")
+            .expect("count")
+    };
+    assert_eq!(count(&second), "1");
+    assert_eq!(count(&first), "0");
+}
+
+/// `sslmode`: `require` encrypts without checking the certificate, `verify-ca` checks its
+/// chain, `verify-full` its chain and name, `disable` stays plain. (The test server's
+/// certificate names `localhost` only.)
+#[tokio::test]
+async fn tls_modes_encrypt_and_check_as_asked() {
+    let Some(server) = PgServer::shared_or_skip("tls_modes") else {
+        return;
+    };
+    let Some(ca) = server.tls_ca() else {
+        assert!(
+            std::env::var(nacos_tests::postgres::REQUIRE_ENV).is_err(),
+            "the test PostgreSQL runs without TLS (is openssl installed?)"
+        );
+        eprintln!("SKIPPED tls_modes: the test PostgreSQL runs without TLS (no openssl)");
+        return;
+    };
+    let ca = ca.display().to_string();
+    let db = server.create_database();
+    PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
+        .await
+        .expect("create the schema");
+    let config = |host: &str, params: &str| {
+        let mut config = db.datasource();
+        config.nodes[0].url = nacos_core::datasource::JdbcUrl::parse(&format!(
+            "jdbc:postgresql://{host}:{}/{}?{params}",
+            server.port(),
+            db.name()
+        ))
+        .expect("valid url");
+        config
+    };
+    // Whether the sessions of an application name are encrypted, seen from the server.
+    let encrypted = |app: &str| {
+        db.psql(&format!(
+            "SELECT coalesce(bool_and(s.ssl), false) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = current_database() AND a.application_name = '{app}'"
+        ))
+        .expect("pg_stat_ssl")
+            == "t"
+    };
+    let key = ConfigKey::new("", "G", "tls");
+    let works = async |host: &str, params: &str| {
+        let store = PgStore::open(&config(host, params), &PgOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{host} {params}: {e}"));
+        let repos = store.clone().repos();
+        repos.configs.get(&key).await.expect("a query");
+        store
+    };
+
+    let _require = works("127.0.0.1", "sslmode=require&ApplicationName=tls-require").await;
+    assert!(encrypted("tls-require"), "require encrypts");
+    let _full = works(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}&ApplicationName=tls-full"),
+    )
+    .await;
+    assert!(encrypted("tls-full"), "verify-full encrypts");
+    let _chain = works(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}&ApplicationName=tls-ca"),
+    )
+    .await;
+    assert!(encrypted("tls-ca"), "verify-ca encrypts");
+    let _plain = works("127.0.0.1", "sslmode=disable&ApplicationName=tls-off").await;
+    assert!(!encrypted("tls-off"), "disable stays plain");
+
+    let name_mismatch = PgStore::open(
+        &config(
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        &PgOptions::default(),
+    )
+    .await
+    .expect_err("the certificate does not name 127.0.0.1");
+    assert!(
+        matches!(name_mismatch, RepoError::Unavailable(_)),
+        "{name_mismatch}"
+    );
+    let unknown_ca = PgStore::open(&config("localhost", "ssl=true"), &PgOptions::default())
+        .await
+        .expect_err("the test CA is not a public root");
+    assert!(
+        matches!(unknown_ca, RepoError::Unavailable(_)),
+        "{unknown_ca}"
+    );
+    assert!(
+        unknown_ca
+            .to_string()
+            .to_lowercase()
+            .contains("certificate"),
+        "{unknown_ca}"
+    );
+}
