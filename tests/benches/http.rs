@@ -3,7 +3,7 @@
 //! ceiling for this load generator). Run: `cargo bench -p nacos-tests --bench http`.
 //!
 //! Environment: `BENCH_SECS` (default 5) per measurement, `BENCH_CONNS` (default 64),
-//! `BENCH_BACKEND` (`embedded`, the default, or `mysql`: a private MariaDB server started for
+//! `BENCH_BACKEND` (`embedded`, the default, `postgresql`, or `mysql`: a private server started for
 //! the run, as the MySQL tests do; it is tuned for tests, `innodb_flush_log_at_trx_commit=2`,
 //! while the embedded store fsyncs every write, so publish rates are not like for like).
 //! Besides the reads, publishes are measured: each connection updates its own key.
@@ -254,25 +254,30 @@ fn main() {
     let backend = std::env::var("BENCH_BACKEND").unwrap_or_else(|_| "embedded".to_string());
     // Kept alive for the whole run: the database server and its database.
     let mariadb = match backend.as_str() {
-        "embedded" => None,
         "mysql" => Some(
             nacos_tests::mariadb::MariaDb::start(&nacos_tests::mariadb::ServerOptions::default())
                 .expect("start a private MariaDB server (is mariadb-server installed?)"),
         ),
-        other => panic!("BENCH_BACKEND must be embedded or mysql, not {other}"),
+        "embedded" | "postgresql" => None,
+        other => panic!("BENCH_BACKEND must be embedded, mysql or postgresql, not {other}"),
     };
-    let database = mariadb.as_ref().map(|m| m.create_database());
-    let props = database
+    let postgres = (backend == "postgresql").then(|| {
+        nacos_tests::postgres::PgServer::shared()
+            .expect("start a private PostgreSQL server (are the PostgreSQL binaries installed?)")
+    });
+    let mysql_db = mariadb.as_ref().map(|m| m.create_database());
+    let pg_db = postgres.map(|pg| pg.create_database());
+    let mut props = mysql_db
         .as_ref()
-        .map(|db| {
-            let mut props = db.properties(true);
-            props.push((
-                "db.pool.config.maximumPoolSize".to_string(),
-                "32".to_string(),
-            ));
-            props
-        })
+        .map(|db| db.properties(true))
+        .or_else(|| pg_db.as_ref().map(|db| db.properties(true)))
         .unwrap_or_default();
+    if backend != "embedded" {
+        props.push((
+            "db.pool.config.maximumPoolSize".to_string(),
+            "32".to_string(),
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -359,6 +364,7 @@ fn main() {
             auth_rps / get_rps
         );
     });
-    drop(database);
+    drop(pg_db);
+    drop(mysql_db);
     drop(mariadb);
 }

@@ -83,7 +83,7 @@ async fn login(State(app): State<AppState>, params: Params) -> Response {
     }
     let username = params.get("username").unwrap_or("");
     let password = params.raw("password").unwrap_or("");
-    match plugin.login(username, password, &params.client_ip).await {
+    match plugin.login(username, password, params.client_ip()).await {
         Ok(result) => {
             let body = json!({
                 "accessToken": result.access_token,

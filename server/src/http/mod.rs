@@ -46,17 +46,10 @@ pub fn route_table() -> Vec<secured::RouteDecl> {
 
 /// The whole HTTP application: every route under `server.servlet.contextPath`.
 pub fn router(app: AppState) -> Router {
-    let api = all_routes()
-        .router
+    let router = all_routes()
+        .into_router(&app)
         .fallback(not_found)
-        .layer(axum::Extension(app.clone()))
         .with_state(app.clone());
-    let context = app.settings.context_path.clone();
-    let router = if context.is_empty() {
-        api
-    } else {
-        Router::new().nest(&context, api).fallback(not_found)
-    };
     router.layer(AccessLogLayer::new("http", Arc::clone(&app.traffic.http)))
 }
 

@@ -16,13 +16,21 @@ use crate::AppState;
 pub struct Params {
     pairs: Vec<(String, String)>,
     pub headers: HeaderMap,
-    /// First `X-Forwarded-For` entry, else `X-Real-IP`, else the socket peer.
-    pub client_ip: String,
+    /// The socket peer, when the server knows it.
+    peer: Option<std::net::SocketAddr>,
+    /// The client address, worked out on first use (most reads never need it).
+    client_ip: std::sync::OnceLock<String>,
     /// The raw body when it was not a form (JSON bodies of clone, multipart of import).
     pub body: Bytes,
 }
 
 impl Params {
+    /// First `X-Forwarded-For` entry, else `X-Real-IP`, else the socket peer.
+    pub fn client_ip(&self) -> &str {
+        self.client_ip
+            .get_or_init(|| client_ip(&self.headers, self.peer))
+    }
+
     pub fn from_query(query: &str) -> Self {
         let mut params = Params::default();
         params.extend(query.as_bytes());
@@ -135,7 +143,7 @@ impl FromRequest<AppState> for Params {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0);
         let mut params = Params {
-            client_ip: client_ip(&parts.headers, peer),
+            peer,
             ..Params::default()
         };
         if let Some(query) = parts.uri.query() {

@@ -82,19 +82,24 @@ pub struct RouteDecl {
     pub guard: Guard,
 }
 
-/// A router whose routes carry their auth declarations.
+/// Routes that carry their auth declarations. They become a router only in
+/// [`Routes::into_router`], which knows the context path and whether auth is on.
 #[derive(Debug, Default)]
 pub struct Routes {
-    pub(crate) router: Router<AppState>,
+    entries: Vec<Entry>,
     pub(crate) decls: Vec<RouteDecl>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    path: &'static str,
+    methods: MethodRouter<AppState>,
+    declared: Arc<[(M, Guard)]>,
 }
 
 impl Routes {
     pub fn new() -> Self {
-        Self {
-            router: Router::new(),
-            decls: Vec::new(),
-        }
+        Self::default()
     }
 
     /// Add a route and the guard of every method it serves.
@@ -104,27 +109,53 @@ impl Routes {
         methods: MethodRouter<AppState>,
         guards: &[(M, Guard)],
     ) -> Self {
-        let declared: Arc<[(M, Guard)]> = guards.into();
         self.decls
             .extend(guards.iter().map(|&(method, guard)| RouteDecl {
                 path,
                 method,
                 guard,
             }));
-        let layered = methods.route_layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let declared = Arc::clone(&declared);
-                async move { enforce(&declared, path, req, next).await }
-            },
-        ));
-        self.router = self.router.route(path, layered);
+        self.entries.push(Entry {
+            path,
+            methods,
+            declared: guards.into(),
+        });
         self
     }
 
     pub fn merge(mut self, other: Routes) -> Self {
-        self.router = self.router.merge(other.router);
+        self.entries.extend(other.entries);
         self.decls.extend(other.decls);
         self
+    }
+
+    /// The router: every path under the context path (registered whole rather than nested,
+    /// so no request URI is rewritten), each route behind its guard when auth is on. With auth
+    /// off the guard layer is left out entirely: it would only pass every request through.
+    pub fn into_router(self, app: &AppState) -> Router<AppState> {
+        let context = app.settings.context_path.as_str();
+        let mut router = Router::new();
+        for Entry {
+            path,
+            methods,
+            declared,
+        } in self.entries
+        {
+            let methods = if app.auth.enabled() {
+                let app = Arc::clone(app);
+                methods.route_layer(axum::middleware::from_fn(
+                    move |req: Request, next: Next| {
+                        let app = Arc::clone(&app);
+                        let declared = Arc::clone(&declared);
+                        async move { enforce(&app, &declared, path, req, next).await }
+                    },
+                ))
+            } else {
+                methods
+            };
+            router = router.route(&format!("{context}{path}"), methods);
+        }
+        router
     }
 }
 
@@ -191,16 +222,13 @@ pub fn resource(
     }
 }
 
-async fn enforce(declared: &[(M, Guard)], path: &str, req: Request, next: Next) -> Response {
-    let Some(app) = req.extensions().get::<AppState>().cloned() else {
-        // Only `http::router` builds the router and it installs the state; fail closed anyway.
-        tracing::error!("auth layer without application state on {path}");
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "auth layer not installed",
-        )
-            .into_response();
-    };
+async fn enforce(
+    app: &AppState,
+    declared: &[(M, Guard)],
+    path: &str,
+    req: Request,
+    next: Next,
+) -> Response {
     let auth = &app.auth;
     if !auth.enabled() {
         return next.run(req).await;

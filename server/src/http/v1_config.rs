@@ -85,7 +85,7 @@ fn operator(params: &Params) -> Operator {
             .get_any(&["src_user", "srcUser", "username"])
             .unwrap_or("")
             .to_string(),
-        ip: params.client_ip.clone(),
+        ip: params.client_ip().to_string(),
     }
 }
 
@@ -151,8 +151,13 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<R
     let tag = optional_tag(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
     let state = app.config.state(&key).await?;
-    let Some(selected) = state.select(&params.client_ip, tag.as_deref(), auto_tag.as_deref())
-    else {
+    // The client address matters only when a beta exists.
+    let client_ip = if state.beta().is_some() {
+        params.client_ip()
+    } else {
+        ""
+    };
+    let Some(selected) = state.select(client_ip, tag.as_deref(), auto_tag.as_deref()) else {
         return Ok((
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
@@ -446,7 +451,7 @@ async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Resp
         app.config
             .subscribe(probes.iter().map(|p| p.key.clone()).collect())
     });
-    let changed = changed_keys(&app, &probes, &params.client_ip, auto_tag.as_deref()).await?;
+    let changed = changed_keys(&app, &probes, params.client_ip(), auto_tag.as_deref()).await?;
 
     let Some(timeout_ms) = timeout_ms else {
         return Ok(short_poll_response(&params, &changed));
@@ -470,7 +475,7 @@ async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Resp
             event = sub.changed() => {
                 let Some(key) = event else { return Ok(poll_response(&[])) };
                 let relevant: Vec<Probe> = probes.iter().filter(|p| p.key == key).cloned().collect();
-                let changed = changed_keys(&app, &relevant, &params.client_ip, auto_tag.as_deref()).await?;
+                let changed = changed_keys(&app, &relevant, params.client_ip(), auto_tag.as_deref()).await?;
                 if !changed.is_empty() {
                     return Ok(poll_response(&changed));
                 }

@@ -355,7 +355,7 @@ pub fn instance_list_body(app: &AppState, key: &ServiceKey, params: &Params) -> 
             .or_else(|| params.header("Client-Version"))
             .unwrap_or("");
         if push_capable(agent) {
-            let ip = params.get("clientIP").unwrap_or(&params.client_ip);
+            let ip = params.get("clientIP").unwrap_or(params.client_ip());
             match ip.parse::<IpAddr>() {
                 Ok(ip) => app
                     .naming

@@ -35,7 +35,7 @@ async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
     let tag = v1_config::optional_tag(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
     let state = app.config.state(&key).await.map_err(ApiError::from)?;
-    match state.select(&params.client_ip, tag.as_deref(), auto_tag.as_deref()) {
+    match state.select(params.client_ip(), tag.as_deref(), auto_tag.as_deref()) {
         Some(selected) => Ok(ok(selected.content())),
         None => Err(V2Error::with_code(
             ApiError::NotFound("config data not exist".to_string()),
