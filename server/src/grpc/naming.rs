@@ -451,6 +451,21 @@ impl NamingSubscribers {
         self.subs.push_to(connections, conn, key);
     }
 
+    /// The services `conn` subscribes to, with its cluster filter of each.
+    pub fn subscriptions_of(&self, conn: &str) -> Vec<(ServiceKey, String)> {
+        self.subs.watched_by(conn)
+    }
+
+    /// The connections subscribed to `key`.
+    pub fn subscribers_of(&self, key: &ServiceKey) -> Vec<Arc<str>> {
+        self.subs.watchers(key)
+    }
+
+    /// Every connection with at least one subscription.
+    pub fn subscribing_connections(&self) -> Vec<Arc<str>> {
+        self.subs.connections()
+    }
+
     /// (connection, service) subscriptions.
     pub fn subscriber_count(&self) -> usize {
         self.subs.count()

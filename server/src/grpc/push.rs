@@ -183,6 +183,20 @@ impl<P: PushKind> Subscribers<P> {
             .unwrap_or_default()
     }
 
+    /// The connections watching `key`.
+    pub fn watchers(&self, key: &P::Key) -> Vec<Arc<str>> {
+        self.lock()
+            .by_key
+            .get(key)
+            .map(|conns| conns.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every connection that watches something.
+    pub fn connections(&self) -> Vec<Arc<str>> {
+        self.lock().by_conn.keys().cloned().collect()
+    }
+
     /// Every watched key.
     pub fn keys(&self) -> Vec<P::Key> {
         self.lock().by_key.keys().cloned().collect()

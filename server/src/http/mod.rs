@@ -10,6 +10,7 @@ pub mod secured;
 pub mod v1_config;
 pub mod v1_naming;
 pub mod v2;
+pub mod v2_client;
 pub mod v2_config;
 pub mod v2_naming;
 pub mod wire;
@@ -37,6 +38,7 @@ fn all_routes() -> secured::Routes {
         .merge(v2::routes())
         .merge(v2_config::routes())
         .merge(v2_naming::routes())
+        .merge(v2_client::routes())
 }
 
 /// Every (path, method, guard) the router serves, paths relative to the context path.

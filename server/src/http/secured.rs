@@ -37,6 +37,8 @@ pub const NAMING_R: Guard = Guard::Naming(Action::Read);
 pub const NAMING_W: Guard = Guard::Naming(Action::Write);
 pub const NAMESPACES_R: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Read);
 pub const NAMESPACES_W: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Write);
+/// Admin-only views (`nacos/admin`; no ordinary grant names it).
+pub const ADMIN_R: Guard = Guard::Fixed(fixed::NACOS_ADMIN, Action::Read);
 pub const CLUSTER_R: Guard = Guard::Fixed(fixed::CORE_CLUSTER, Action::Read);
 pub const USERS_R: Guard = Guard::Fixed(fixed::CONSOLE_USERS, Action::Read);
 pub const USERS_W: Guard = Guard::Fixed(fixed::CONSOLE_USERS, Action::Write);

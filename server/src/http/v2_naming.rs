@@ -54,7 +54,7 @@ pub fn routes() -> Routes {
 }
 
 /// `namespaceId` + `groupName` + bare `serviceName`.
-fn service_key(params: &Params) -> ApiResult<ServiceKey> {
+pub(super) fn service_key(params: &Params) -> ApiResult<ServiceKey> {
     let namespace = naming_namespace(params)?;
     let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
     validate::group_name(group)?;

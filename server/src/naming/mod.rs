@@ -54,7 +54,7 @@ use crate::Settings;
 use crate::settings::NamingSettings;
 
 pub use health::{BEAT_NOT_FOUND, BEAT_OK, Beat, BeatOutcome};
-pub use push::{PushCounters, push_capable};
+pub use push::{PushCounters, UdpSubscription, push_capable};
 pub use registry::ClientId;
 use registry::{Entry, InstanceAddr, Registry, ServiceState};
 pub use service_info::{Host, HostDefaults, HostView, Selection, ServiceInfo, WireStyle};
@@ -167,6 +167,39 @@ pub struct NamingMetrics {
     pub connection_based_client_count: usize,
     pub ephemeral_ip_port_client_count: usize,
     pub persistent_ip_port_client_count: usize,
+}
+
+/// One instance with the client that publishes it (operator views: `/v2/ns/client/*`).
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub key: ServiceKey,
+    pub owner: ClientId,
+    pub host: Arc<Host>,
+    /// Epoch millis of its registration or last beat.
+    pub updated_ms: i64,
+}
+
+/// Epoch millis of a past `Instant`.
+fn epoch_ms(at: Instant) -> i64 {
+    let ago = i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX);
+    now_millis().saturating_sub(ago)
+}
+
+fn publications_of(
+    key: &ServiceKey,
+    state: &ServiceState,
+    owner: Option<&ClientId>,
+) -> impl Iterator<Item = Publication> {
+    state
+        .entries
+        .values()
+        .filter(move |e| owner.is_none_or(|o| &e.owner == o))
+        .map(|e| Publication {
+            key: key.clone(),
+            owner: e.owner.clone(),
+            host: Arc::clone(&e.host),
+            updated_ms: epoch_ms(e.last_beat),
+        })
 }
 
 #[derive(Debug)]
@@ -736,6 +769,33 @@ impl NamingService {
             .get(key)
             .map(|s| s.hosts().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Every published instance with its client, or only those of `owner`. Walks every
+    /// service: for operator views, not for hot paths.
+    pub fn publications(&self, owner: Option<&ClientId>) -> Vec<Publication> {
+        let mut out = Vec::new();
+        self.registry.for_each_shard(|shard| {
+            for (key, state) in shard {
+                out.extend(publications_of(key, state, owner));
+            }
+        });
+        out.sort_by(|a, b| (&a.key, &a.owner).cmp(&(&b.key, &b.owner)));
+        out
+    }
+
+    /// The instances of one service with their clients.
+    pub fn publications_in(&self, key: &ServiceKey) -> Vec<Publication> {
+        self.registry
+            .read(key)
+            .get(key)
+            .map(|state| publications_of(key, state, None).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every v1 UDP subscription (client `ip:udpPort#true` in Nacos's terms).
+    pub fn udp_subscriptions(&self) -> Vec<UdpSubscription> {
+        self.push.subscriptions()
     }
 
     /// Remove a client and everything it owns (a closed gRPC connection). Subscribers of each

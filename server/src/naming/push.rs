@@ -76,6 +76,18 @@ pub struct PushCounters {
     pub failed: u64,
 }
 
+/// A v1 UDP subscription as operator views show it (`/v2/ns/client/*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpSubscription {
+    pub key: ServiceKey,
+    /// The client's UDP receiver (`clientIP:udpPort`).
+    pub addr: SocketAddr,
+    /// Its cluster filter (comma-separated, empty for all).
+    pub clusters: String,
+    /// Epoch millis of its last `instance/list`.
+    pub seen_ms: i64,
+}
+
 /// One subscriber of a service: the address and its cluster filter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Target {
@@ -139,6 +151,21 @@ impl UdpPush {
                 },
                 Instant::now(),
             );
+    }
+
+    /// Every (service, subscriber) pair, with when the subscriber last listed the service.
+    pub(crate) fn subscriptions(&self) -> Vec<UdpSubscription> {
+        lock(&self.subscribers)
+            .iter()
+            .flat_map(|(key, targets)| {
+                targets.iter().map(|(target, seen)| UdpSubscription {
+                    key: key.clone(),
+                    addr: target.addr,
+                    clusters: target.clusters.clone(),
+                    seen_ms: super::epoch_ms(*seen),
+                })
+            })
+            .collect()
     }
 
     pub(crate) fn subscriber_count(&self) -> usize {

@@ -37,6 +37,11 @@ impl ClientId {
         ClientId(Arc::from(id))
     }
 
+    /// A client id as operators name it (either kind), e.g. a `clientId` parameter.
+    pub fn of(id: &str) -> Self {
+        ClientId(Arc::from(id))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

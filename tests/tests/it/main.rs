@@ -12,3 +12,4 @@ mod mysql_ha;
 mod naming_v1;
 mod postgres_e2e;
 mod support;
+mod v2_client;
