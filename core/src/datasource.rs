@@ -139,6 +139,44 @@ impl Default for PoolConfig {
     }
 }
 
+/// `nacos.db.schema.init`: create missing tables at start (ours; every SQL backend reads it).
+pub const PROP_SCHEMA_INIT: &str = "nacos.db.schema.init";
+/// `nacos.db.ha.checkIntervalMs`: how often a SQL backend re-checks which node is writable.
+pub const PROP_CHECK_INTERVAL: &str = "nacos.db.ha.checkIntervalMs";
+
+/// A `true`/`false` property (case-insensitive); the error names the key.
+pub fn bool_property(
+    get: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, String> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("{key} must be true or false, got '{v}'")),
+        },
+    }
+}
+
+/// A positive number of milliseconds; the error names the key.
+pub fn millis_property(
+    get: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, String> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("{key} must be a positive number of ms, got '{v}'")),
+    }
+}
+
 /// Every `db.*` setting, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataSourceConfig {

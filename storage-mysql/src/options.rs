@@ -1,6 +1,7 @@
 //! Settings of this backend beyond `db.*` ([`MysqlOptions`]), and the translation of one
 //! `db.url.N` (a JDBC URL as Nacos operators write it) into sqlx connect and pool options.
 
+use nacos_core::datasource::{bool_property, millis_property};
 use std::time::Duration;
 
 use nacos_core::datasource::{DbNode, PoolConfig};
@@ -8,13 +9,13 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
 
 /// Property: create missing tables (and the extra index) at start from the embedded
 /// `conf/mysql-schema.sql`. Off by default: then a missing table fails the start, named.
-pub const PROP_SCHEMA_INIT: &str = "nacos.db.schema.init";
+pub use nacos_core::datasource::PROP_SCHEMA_INIT;
 /// Property: send reads to a read-only replica when one is reachable (writes always go to the
 /// primary). Off by default, because replicas lag: a read right after a write may miss it.
 pub const PROP_READ_FROM_REPLICAS: &str = "nacos.db.readFromReplicas";
 /// Property: how often (ms) every `db.url.N` is probed with `SELECT @@global.read_only` to find
 /// the writable primary. A failed query triggers a probe at once as well.
-pub const PROP_CHECK_INTERVAL: &str = "nacos.db.ha.checkIntervalMs";
+pub use nacos_core::datasource::PROP_CHECK_INTERVAL;
 
 /// Longest time one statement (or one write transaction) may take when the URL sets no
 /// `socketTimeout`. Connector/J waits forever; a server should not.
@@ -45,32 +46,15 @@ impl MysqlOptions {
     /// Read the properties through `get` (trimmed, non-blank values), as
     /// [`nacos_core::datasource::DataSourceConfig::from_properties`] does.
     pub fn from_properties(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let flag = |key: &str, default: bool| -> Result<bool, String> {
-            match get(key) {
-                None => Ok(default),
-                Some(v) => match v.to_ascii_lowercase().as_str() {
-                    "true" => Ok(true),
-                    "false" => Ok(false),
-                    _ => Err(format!("{key} must be true or false, got '{v}'")),
-                },
-            }
-        };
         let defaults = MysqlOptions::default();
-        let check_interval = match get(PROP_CHECK_INTERVAL) {
-            None => defaults.check_interval,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms > 0)
-                .map(Duration::from_millis)
-                .ok_or_else(|| {
-                    format!("{PROP_CHECK_INTERVAL} must be a positive number of ms, got '{v}'")
-                })?,
-        };
         Ok(MysqlOptions {
-            schema_init: flag(PROP_SCHEMA_INIT, defaults.schema_init)?,
-            read_from_replicas: flag(PROP_READ_FROM_REPLICAS, defaults.read_from_replicas)?,
-            check_interval,
+            schema_init: bool_property(get, PROP_SCHEMA_INIT, defaults.schema_init)?,
+            read_from_replicas: bool_property(
+                get,
+                PROP_READ_FROM_REPLICAS,
+                defaults.read_from_replicas,
+            )?,
+            check_interval: millis_property(get, PROP_CHECK_INTERVAL, defaults.check_interval)?,
         })
     }
 }

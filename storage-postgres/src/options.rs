@@ -1,16 +1,17 @@
 //! Settings of this backend beyond `db.*` ([`PgOptions`]). The keys are shared with the MySQL
 //! backend, so one `application.properties` reads the same whichever platform it names.
 
+use nacos_core::datasource::{bool_property, millis_property};
 use std::time::Duration;
 
 /// Property: run `conf/postgresql-schema.sql` at start (idempotent), creating what is
 /// missing. Off by default: then a missing table fails the start, named.
-pub const PROP_SCHEMA_INIT: &str = "nacos.db.schema.init";
+pub use nacos_core::datasource::PROP_SCHEMA_INIT;
 
 /// Property: how often (ms) the node in use is checked to still be the writable primary (not
 /// `pg_is_in_recovery()`, sessions not read-only) when several `db.url.N` are configured. A
 /// call failing with `Unavailable` triggers a check at once as well.
-pub const PROP_CHECK_INTERVAL: &str = "nacos.db.ha.checkIntervalMs";
+pub use nacos_core::datasource::PROP_CHECK_INTERVAL;
 
 /// How this backend runs, beyond the data source itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,32 +45,9 @@ impl PgOptions {
     /// the key.
     pub fn from_properties(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
         let defaults = PgOptions::default();
-        let schema_init = match get(PROP_SCHEMA_INIT) {
-            None => defaults.schema_init,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(format!(
-                        "{PROP_SCHEMA_INIT} must be true or false, got '{v}'"
-                    ));
-                }
-            },
-        };
-        let check_interval = match get(PROP_CHECK_INTERVAL) {
-            None => defaults.check_interval,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms > 0)
-                .map(Duration::from_millis)
-                .ok_or_else(|| {
-                    format!("{PROP_CHECK_INTERVAL} must be a positive number of ms, got '{v}'")
-                })?,
-        };
         Ok(PgOptions {
-            schema_init,
-            check_interval,
+            schema_init: bool_property(get, PROP_SCHEMA_INIT, defaults.schema_init)?,
+            check_interval: millis_property(get, PROP_CHECK_INTERVAL, defaults.check_interval)?,
         })
     }
 }

@@ -1,10 +1,30 @@
 //! End-to-end: the v1 config OpenAPI over real HTTP against an in-process server.
+//! The scenarios listed in `on_every_backend!` run once per storage backend
+//! (`config_v1::{embedded,mysql,postgres}::<scenario>`).
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::support::TestServer;
+use crate::support::{Storage, TestServer, on_every_backend};
+
+on_every_backend!(
+    seed_commands_publish_and_get,
+    missing_config_is_404_and_delete_works,
+    cas_publish_checks_md5_and_rejected_write_changes_nothing,
+    search_show_all_and_delete_by_ids,
+    history_lists_newest_first_with_previous_content,
+    beta_and_tag_variants,
+    long_poll_answers_at_once_when_md5_differs,
+    long_poll_wakes_on_change_in_namespace,
+    long_poll_times_out_empty,
+    short_poll_for_old_clients_uses_headers,
+    namespaces_isolate_configs,
+    data_survives_restart,
+    unicode_and_large_content,
+    bad_input_is_a_clear_400_and_changes_nothing,
+    health_and_cluster_endpoints,
+);
 
 async fn publish(s: &TestServer, form: &[(&str, &str)]) -> reqwest::Response {
     s.client
@@ -28,9 +48,8 @@ fn md5_hex(content: &str) -> String {
     nacos_core::md5_hex(content)
 }
 
-#[tokio::test]
-async fn seed_commands_publish_and_get() {
-    let s = TestServer::start().await;
+async fn seed_commands_publish_and_get(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     // The seed's `curl -X POST ".../v1/cs/configs?dataId=nacos.cfg.dataId&group=test&content=helloWorld"`.
     let resp = s
         .client
@@ -58,9 +77,8 @@ async fn seed_commands_publish_and_get() {
     assert_eq!(resp.text().await.expect("body"), "helloWorld");
 }
 
-#[tokio::test]
-async fn missing_config_is_404_and_delete_works() {
-    let s = TestServer::start().await;
+async fn missing_config_is_404_and_delete_works(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let resp = get_config(&s, &[("dataId", "nope"), ("group", "G")]).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(resp.text().await.expect("body"), "config data not exist\n");
@@ -98,9 +116,8 @@ async fn missing_config_is_404_and_delete_works() {
     );
 }
 
-#[tokio::test]
-async fn cas_publish_checks_md5_and_rejected_write_changes_nothing() {
-    let s = TestServer::start().await;
+async fn cas_publish_checks_md5_and_rejected_write_changes_nothing(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     publish(&s, &[("dataId", "cas"), ("group", "G"), ("content", "v1")]).await;
     let bad = s
         .client
@@ -135,9 +152,8 @@ async fn cas_publish_checks_md5_and_rejected_write_changes_nothing() {
     assert_eq!(body, "v2");
 }
 
-#[tokio::test]
-async fn search_show_all_and_delete_by_ids() {
-    let s = TestServer::start().await;
+async fn search_show_all_and_delete_by_ids(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     for (id, app) in [
         ("app-a.yaml", "alpha"),
         ("app-b.yaml", "beta"),
@@ -253,9 +269,8 @@ async fn page_ids(s: &TestServer) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn history_lists_newest_first_with_previous_content() {
-    let s = TestServer::start().await;
+async fn history_lists_newest_first_with_previous_content(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     for content in ["one", "two", "three"] {
         publish(&s, &[("dataId", "h"), ("group", "G"), ("content", content)]).await;
     }
@@ -327,9 +342,8 @@ async fn history_lists_newest_first_with_previous_content() {
     assert_eq!(previous["content"], "two");
 }
 
-#[tokio::test]
-async fn beta_and_tag_variants() {
-    let s = TestServer::start().await;
+async fn beta_and_tag_variants(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     publish(
         &s,
         &[("dataId", "gray"), ("group", "G"), ("content", "formal")],
@@ -423,9 +437,8 @@ fn listening(entries: &[(&str, &str, &str, &str)]) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn long_poll_answers_at_once_when_md5_differs() {
-    let s = TestServer::start().await;
+async fn long_poll_answers_at_once_when_md5_differs(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v1")]).await;
     let started = Instant::now();
     let resp = s
@@ -456,9 +469,8 @@ async fn long_poll_answers_at_once_when_md5_differs() {
     assert_eq!(resp.text().await.expect("body"), "");
 }
 
-#[tokio::test]
-async fn long_poll_wakes_on_change_in_namespace() {
-    let s = TestServer::start().await;
+async fn long_poll_wakes_on_change_in_namespace(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     publish(
         &s,
         &[
@@ -514,9 +526,8 @@ async fn long_poll_wakes_on_change_in_namespace() {
     assert!(elapsed < Duration::from_secs(5), "held {elapsed:?}");
 }
 
-#[tokio::test]
-async fn long_poll_times_out_empty() {
-    let s = TestServer::start_with(&[("nacos.config.longPolling.minHoldMs", "200")]).await;
+async fn long_poll_times_out_empty(storage: Storage) {
+    let s = TestServer::start_on(storage, &[("nacos.config.longPolling.minHoldMs", "200")]).await;
     let started = Instant::now();
     let resp = s
         .client
@@ -531,9 +542,8 @@ async fn long_poll_times_out_empty() {
     assert!(started.elapsed() >= Duration::from_millis(190));
 }
 
-#[tokio::test]
-async fn short_poll_for_old_clients_uses_headers() {
-    let s = TestServer::start().await;
+async fn short_poll_for_old_clients_uses_headers(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     publish(&s, &[("dataId", "sp"), ("group", "G"), ("content", "v1")]).await;
     let resp = s
         .client
@@ -547,9 +557,8 @@ async fn short_poll_for_old_clients_uses_headers() {
     assert_eq!(resp.headers()["probe-modify-response-new"], "sp%02G%01");
 }
 
-#[tokio::test]
-async fn namespaces_isolate_configs() {
-    let s = TestServer::start().await;
+async fn namespaces_isolate_configs(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let create = s
         .client
         .post(s.url("/v1/console/namespaces"))
@@ -675,9 +684,8 @@ async fn namespaces_isolate_configs() {
     assert_eq!(exists, "false");
 }
 
-#[tokio::test]
-async fn data_survives_restart() {
-    let s = TestServer::start().await;
+async fn data_survives_restart(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     publish(
         &s,
         &[("dataId", "persist"), ("group", "G"), ("content", "kept")],
@@ -708,9 +716,8 @@ async fn data_survives_restart() {
     assert_eq!(list["data"][1]["namespace"], "keep");
 }
 
-#[tokio::test]
-async fn unicode_and_large_content() {
-    let s = TestServer::start().await;
+async fn unicode_and_large_content(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let unicode = "配置 ✓ — ünïcödé\nline2";
     assert_eq!(
         publish(&s, &[("dataId", "u"), ("group", "G"), ("content", unicode)])
@@ -755,9 +762,8 @@ async fn unicode_and_large_content() {
     );
 }
 
-#[tokio::test]
-async fn bad_input_is_a_clear_400_and_changes_nothing() {
-    let s = TestServer::start().await;
+async fn bad_input_is_a_clear_400_and_changes_nothing(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("group", "G"), ("content", "c")], "dataId"),
         (&[("dataId", "d"), ("content", "c")], "group"),
@@ -863,9 +869,8 @@ async fn bad_input_is_a_clear_400_and_changes_nothing() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn health_and_cluster_endpoints() {
-    let s = TestServer::start().await;
+async fn health_and_cluster_endpoints(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let live = s
         .client
         .get(s.url("/v1/console/health/liveness"))

@@ -1,5 +1,8 @@
 //! End-to-end: the Nacos 2.x gRPC edge (HTTP port + 1000), driven by the real Rust client
 //! crate (`nacos-sdk`) and by a raw tonic client built from the server's own wire messages.
+//! The config and naming scenarios listed in `on_every_backend!` run once per storage backend
+//! (`grpc::{embedded,mysql,postgres}::<scenario>`); the protocol-edge ones (setup, limits,
+//! floods, ejection, reconnects) do not depend on storage and run on embedded storage only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,18 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
-use crate::support::TestServer;
+use crate::support::{Storage, TestServer, on_every_backend};
+
+on_every_backend!(
+    sdk_config_get_publish_remove,
+    sdk_listener_sees_changes_from_grpc_and_http,
+    grpc_publish_wakes_a_v1_long_poll,
+    config_responses_have_the_shapes_clients_need,
+    batch_listen_reports_stale_md5s_and_pushes_changes,
+    sdk_register_query_deregister_and_list,
+    sdk_subscriber_sees_changes_from_every_edge,
+    naming_errors_have_nacos_shapes,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -216,9 +230,8 @@ async fn http_get(s: &TestServer, data_id: &str, group: &str) -> Option<String> 
 // ---------------------------------------------------------------------------------------------
 // The real client
 
-#[tokio::test]
-async fn sdk_config_get_publish_remove() {
-    let s = TestServer::start().await;
+async fn sdk_config_get_publish_remove(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let cache = tempfile::tempdir().expect("cache dir");
     let client = sdk_config(&s, &cache).await;
 
@@ -304,9 +317,8 @@ impl ConfigChangeListener for Collect {
     }
 }
 
-#[tokio::test]
-async fn sdk_listener_sees_changes_from_grpc_and_http() {
-    let s = TestServer::start().await;
+async fn sdk_listener_sees_changes_from_grpc_and_http(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let cache = tempfile::tempdir().expect("cache dir");
     let client = sdk_config(&s, &cache).await;
     client
@@ -359,9 +371,8 @@ async fn sdk_listener_sees_changes_from_grpc_and_http() {
     .await;
 }
 
-#[tokio::test]
-async fn grpc_publish_wakes_a_v1_long_poll() {
-    let s = TestServer::start_with(&[("nacos.config.longPolling.minHoldMs", "100")]).await;
+async fn grpc_publish_wakes_a_v1_long_poll(storage: Storage) {
+    let s = TestServer::start_on(storage, &[("nacos.config.longPolling.minHoldMs", "100")]).await;
     http_publish(&s, "polled", "G", "old").await;
     let probe = format!("polled\u{2}G\u{2}{}\u{1}", nacos_core::md5_hex("old"));
     let poll = {
@@ -485,9 +496,8 @@ async fn unknown_type_is_302_and_malformed_json_is_502() {
     assert_eq!(t, "HealthCheckResponse");
 }
 
-#[tokio::test]
-async fn config_responses_have_the_shapes_clients_need() {
-    let s = TestServer::start().await;
+async fn config_responses_have_the_shapes_clients_need(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let raw = Raw::connect(&s).await;
     let _stream = raw.setup().await;
 
@@ -635,9 +645,8 @@ async fn config_responses_have_the_shapes_clients_need() {
     assert!(body["message"].is_string());
 }
 
-#[tokio::test]
-async fn batch_listen_reports_stale_md5s_and_pushes_changes() {
-    let s = TestServer::start().await;
+async fn batch_listen_reports_stale_md5s_and_pushes_changes(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     http_publish(&s, "l1", "G", "one").await;
     let raw = Raw::connect(&s).await;
     let mut stream = raw.setup().await;
@@ -1011,9 +1020,8 @@ fn sdk_ips(instances: &[ServiceInstance]) -> Vec<String> {
     ips
 }
 
-#[tokio::test]
-async fn sdk_register_query_deregister_and_list() {
-    let s = TestServer::start().await;
+async fn sdk_register_query_deregister_and_list(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let cache = tempfile::tempdir().expect("cache dir");
     let client = sdk_naming(&s, &cache).await;
 
@@ -1126,9 +1134,8 @@ impl Events {
     }
 }
 
-#[tokio::test]
-async fn sdk_subscriber_sees_changes_from_every_edge() {
-    let s = TestServer::start_with(&[("nacos.naming.push.pushTaskDelay", "50")]).await;
+async fn sdk_subscriber_sees_changes_from_every_edge(storage: Storage) {
+    let s = TestServer::start_on(storage, &[("nacos.naming.push.pushTaskDelay", "50")]).await;
     let cache_a = tempfile::tempdir().expect("cache dir");
     let cache_b = tempfile::tempdir().expect("cache dir");
     let watcher = sdk_naming(&s, &cache_a).await;
@@ -1288,9 +1295,8 @@ async fn a_closed_connection_takes_its_instances_and_subscribers_are_told() {
     assert!(http_ips(&http_list(&s, "fleeting", "G").await).is_empty());
 }
 
-#[tokio::test]
-async fn naming_errors_have_nacos_shapes() {
-    let s = TestServer::start().await;
+async fn naming_errors_have_nacos_shapes(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let raw = Raw::connect(&s).await;
     let _stream = raw.setup().await;
     // Unknown type: the handler throws 400.

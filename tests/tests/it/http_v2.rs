@@ -1,18 +1,25 @@
-//! End-to-end: the v2 OpenAPI envelope `{code, message, data}` over real HTTP.
+//! End-to-end: the v2 OpenAPI envelope `{code, message, data}` over real HTTP, every scenario
+//! once per storage backend (`http_v2::{embedded,mysql,postgres}::<scenario>`).
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::TestServer;
+use crate::support::{Storage, TestServer, on_every_backend};
+
+on_every_backend!(
+    config_publish_get_delete_and_history,
+    config_errors_use_v2_codes,
+    namespaces_with_v2_codes,
+    naming_instances_and_services,
+);
 
 async fn json(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     (status, resp.json().await.expect("json body"))
 }
 
-#[tokio::test]
-async fn config_publish_get_delete_and_history() {
-    let s = TestServer::start().await;
+async fn config_publish_get_delete_and_history(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let (status, body) = json(
         s.client
             .post(s.url("/v2/cs/config"))
@@ -107,9 +114,8 @@ async fn config_publish_get_delete_and_history() {
     assert_eq!(body["data"], "config data not exist");
 }
 
-#[tokio::test]
-async fn config_errors_use_v2_codes() {
-    let s = TestServer::start().await;
+async fn config_errors_use_v2_codes(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let (status, body) = json(
         s.client
             .get(s.url("/v2/cs/config?group=G"))
@@ -137,9 +143,8 @@ async fn config_errors_use_v2_codes() {
     assert_eq!(body["code"], 20002);
 }
 
-#[tokio::test]
-async fn namespaces_with_v2_codes() {
-    let s = TestServer::start().await;
+async fn namespaces_with_v2_codes(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let create = |id: &'static str| {
         s.client
             .post(s.url("/v2/console/namespace"))
@@ -216,9 +221,8 @@ async fn namespaces_with_v2_codes() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn naming_instances_and_services() {
-    let s = TestServer::start().await;
+async fn naming_instances_and_services(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let (status, body) = json(
         s.client
             .post(s.url("/v2/ns/instance"))

@@ -2,9 +2,9 @@
 //! `spring.sql.init.platform=mysql` on a fresh database of the shared server, driven over HTTP,
 //! with the rows checked in the database the way Java Nacos would read them; and the other
 //! direction — a database laid out by `conf/mysql-schema.sql` and filled with raw SQL the way
-//! Nacos 2.x writes it, served over HTTP. Skipped loudly where MariaDB is not installed.
-
-use std::time::{Duration, Instant};
+//! Nacos 2.x writes it, served over HTTP; plus start-up errors and TLS. Skipped loudly where
+//! MariaDB is not installed. The HTTP/gRPC behaviour itself is covered by the shared scenarios'
+//! `*::mysql::*` tests (`support::on_every_backend!`).
 
 use nacos_server::Settings;
 use nacos_server::cli::Mode;
@@ -80,40 +80,24 @@ fn query(db: &TestDatabase<'_>, sql: &str) -> String {
     db.sql(sql).expect("query the test database")
 }
 
+/// The rows Java Nacos reads, checked in the database (the HTTP behaviour itself is covered by
+/// the shared scenarios' `mysql::` tests): config_info with tenant_id '' or the namespace, the
+/// md5 column and datetimes; tenant_info as Nacos lays it out; only persistent instances in
+/// ext_instance.
 #[tokio::test]
-async fn seed_commands_on_mysql() {
+async fn rows_as_java_nacos_reads_them() {
     let Some((s, db)) = start().await else {
         return;
     };
-    let resp = s
-        .client
-        .post(s.url("/v1/ns/instance?serviceName=nacos.naming.serviceName&ip=20.18.7.10&port=8080"))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.text().await.expect("body"), "ok");
-    let list = json(
+    publish(
         &s,
-        "/v1/ns/instance/list",
-        &[("serviceName", "nacos.naming.serviceName")],
+        &[
+            ("dataId", "nacos.cfg.dataId"),
+            ("group", "test"),
+            ("content", "helloWorld"),
+        ],
     )
     .await;
-    assert_eq!(list["hosts"][0]["ip"], "20.18.7.10");
-    let resp = s
-        .client
-        .post(s.url("/v1/cs/configs?dataId=nacos.cfg.dataId&group=test&content=helloWorld"))
-        .send()
-        .await
-        .expect("publish");
-    assert_eq!(resp.text().await.expect("body"), "true");
-    let resp = get_config(&s, &[("dataId", "nacos.cfg.dataId"), ("group", "test")]).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        resp.headers()["content-md5"],
-        nacos_core::md5_hex("helloWorld").as_str()
-    );
-    assert_eq!(resp.text().await.expect("body"), "helloWorld");
-    // As Java Nacos reads it: tenant_id '', the md5 column, datetimes.
     assert_eq!(
         query(
             &db,
@@ -123,21 +107,71 @@ async fn seed_commands_on_mysql() {
         ),
         format!("|{}|text|1", nacos_core::md5_hex("helloWorld"))
     );
-    assert_eq!(
-        query(&db, "SELECT COUNT(*) FROM ext_instance"),
-        "0",
-        "ephemeral instances never reach the database"
-    );
-    let resp = s
+    let create = s
         .client
-        .delete(s.url("/v1/cs/configs"))
-        .query(&[("dataId", "nacos.cfg.dataId"), ("group", "test")])
+        .post(s.url("/v1/console/namespaces"))
+        .form(&[
+            ("customNamespaceId", "dev"),
+            ("namespaceName", "Development"),
+            ("namespaceDesc", "d"),
+        ])
         .send()
         .await
-        .expect("delete");
-    assert_eq!(resp.text().await.expect("body"), "true");
-    let (status, _) = body_of(&s, &[("dataId", "nacos.cfg.dataId"), ("group", "test")]).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+        .expect("create ns");
+    assert_eq!(create.text().await.expect("body"), "true");
+    assert_eq!(
+        query(
+            &db,
+            "SELECT CONCAT(kp, ':', tenant_id, ':', tenant_name, ':', create_source, ':', \
+             gmt_create > 1600000000000) FROM tenant_info",
+        ),
+        "1:dev:Development:nacos:1",
+        "Nacos's tenant_info layout"
+    );
+    publish(
+        &s,
+        &[
+            ("dataId", "nacos.cfg.dataId"),
+            ("group", "test"),
+            ("content", "dev-one"),
+            ("tenant", "dev"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        query(
+            &db,
+            "SELECT GROUP_CONCAT(CONCAT('[', tenant_id, ']') ORDER BY tenant_id) FROM config_info"
+        ),
+        "[],[dev]"
+    );
+    for form in [
+        vec![
+            ("serviceName", "durable"),
+            ("ip", "10.5.0.1"),
+            ("port", "81"),
+            ("ephemeral", "false"),
+        ],
+        vec![
+            ("serviceName", "fleeting"),
+            ("ip", "10.5.0.3"),
+            ("port", "83"),
+        ],
+    ] {
+        let resp = s
+            .client
+            .post(s.url("/v1/ns/instance"))
+            .form(&form)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(resp.text().await.expect("body"), "ok", "{form:?}");
+    }
+    assert_eq!(
+        query(&db, "SELECT COUNT(*) FROM ext_instance"),
+        "1",
+        "only the persistent instance reaches the database"
+    );
     drop(s);
 }
 
@@ -230,187 +264,6 @@ async fn history_tags_and_beta_rows_as_nacos_writes_them() {
         "D:three"
     );
     assert_eq!(query(&db, "SELECT COUNT(*) FROM config_tags_relation"), "0");
-    drop(s);
-}
-
-#[tokio::test]
-async fn long_poll_wakes_on_publish_on_mysql() {
-    let Some((s, _db)) = start().await else {
-        return;
-    };
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v1")]).await;
-    let md5 = nacos_core::md5_hex("v1");
-    let client = s.client.clone();
-    let url = s.url("/v1/cs/configs/listener");
-    let body = format!("lp\u{2}G\u{2}{md5}\u{1}");
-    let waiter = tokio::spawn(async move {
-        let started = Instant::now();
-        let resp = client
-            .post(url)
-            .header("Long-Pulling-Timeout", "30000")
-            .form(&[("Listening-Configs", body)])
-            .send()
-            .await
-            .expect("listen");
-        (started.elapsed(), resp.text().await.expect("body"))
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiter.is_finished(), "up to date: the listener is held");
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v2")]).await;
-    let (elapsed, body) = tokio::time::timeout(Duration::from_secs(10), waiter)
-        .await
-        .expect("woken in time")
-        .expect("task");
-    assert_eq!(body, "lp%02G%01\n");
-    assert!(elapsed < Duration::from_secs(10), "held {elapsed:?}");
-    drop(s);
-}
-
-#[tokio::test]
-async fn namespaces_isolate_configs_on_mysql() {
-    let Some((s, db)) = start().await else {
-        return;
-    };
-    let create = s
-        .client
-        .post(s.url("/v1/console/namespaces"))
-        .form(&[
-            ("customNamespaceId", "dev"),
-            ("namespaceName", "Development"),
-            ("namespaceDesc", "d"),
-        ])
-        .send()
-        .await
-        .expect("create ns");
-    assert_eq!(create.text().await.expect("body"), "true");
-    let row = query(
-        &db,
-        "SELECT CONCAT(kp, ':', tenant_id, ':', tenant_name, ':', create_source, ':', \
-         gmt_create > 1600000000000) FROM tenant_info",
-    );
-    assert_eq!(
-        row, "1:dev:Development:nacos:1",
-        "Nacos's tenant_info layout"
-    );
-    publish(
-        &s,
-        &[
-            ("dataId", "same"),
-            ("group", "G"),
-            ("content", "public-one"),
-        ],
-    )
-    .await;
-    publish(
-        &s,
-        &[
-            ("dataId", "same"),
-            ("group", "G"),
-            ("content", "dev-one"),
-            ("tenant", "dev"),
-        ],
-    )
-    .await;
-    assert_eq!(
-        body_of(&s, &[("dataId", "same"), ("group", "G")]).await.1,
-        "public-one"
-    );
-    assert_eq!(
-        body_of(&s, &[("dataId", "same"), ("group", "G"), ("tenant", "dev")])
-            .await
-            .1,
-        "dev-one"
-    );
-    let (status, _) = body_of(
-        &s,
-        &[("dataId", "same"), ("group", "G"), ("tenant", "other")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        query(
-            &db,
-            "SELECT GROUP_CONCAT(CONCAT('[', tenant_id, ']') ORDER BY tenant_id) FROM config_info"
-        ),
-        "[],[dev]"
-    );
-    let list = json(&s, "/v1/console/namespaces", &[]).await;
-    assert_eq!(list["data"][1]["namespace"], "dev");
-    assert_eq!(list["data"][1]["configCount"], 1);
-    let dup = s
-        .client
-        .post(s.url("/v1/console/namespaces"))
-        .form(&[("customNamespaceId", "dev"), ("namespaceName", "again")])
-        .send()
-        .await
-        .expect("dup");
-    assert_eq!(dup.status(), StatusCode::CONFLICT);
-    drop(s);
-}
-
-#[tokio::test]
-async fn restart_keeps_configs_namespaces_and_persistent_instances_on_mysql() {
-    let Some((s, db)) = start().await else {
-        return;
-    };
-    publish(
-        &s,
-        &[("dataId", "persist"), ("group", "G"), ("content", "kept")],
-    )
-    .await;
-    s.client
-        .post(s.url("/v1/console/namespaces"))
-        .form(&[("customNamespaceId", "keep"), ("namespaceName", "Keep")])
-        .send()
-        .await
-        .expect("ns");
-    for form in [
-        vec![
-            ("serviceName", "durable"),
-            ("ip", "10.5.0.1"),
-            ("port", "81"),
-            ("ephemeral", "false"),
-            ("weight", "4"),
-            ("metadata", "role=db"),
-        ],
-        vec![
-            ("serviceName", "fleeting"),
-            ("ip", "10.5.0.3"),
-            ("port", "83"),
-        ],
-    ] {
-        let resp = s
-            .client
-            .post(s.url("/v1/ns/instance"))
-            .form(&form)
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(resp.text().await.expect("body"), "ok", "{form:?}");
-    }
-    assert_eq!(
-        query(&db, "SELECT COUNT(*) FROM ext_instance"),
-        "1",
-        "only the persistent one"
-    );
-
-    let s = s.restart().await;
-    let (status, body) = body_of(&s, &[("dataId", "persist"), ("group", "G")]).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "kept"));
-    let list = json(&s, "/v1/console/namespaces", &[]).await;
-    assert_eq!(list["data"][1]["namespace"], "keep");
-    let durable = json(&s, "/v1/ns/instance/list", &[("serviceName", "durable")]).await;
-    let hosts = durable["hosts"].as_array().expect("hosts");
-    assert_eq!(hosts.len(), 1, "{durable}");
-    assert_eq!(hosts[0]["ip"], "10.5.0.1");
-    assert_eq!(hosts[0]["ephemeral"], false);
-    assert_eq!(hosts[0]["weight"], 4.0);
-    assert_eq!(hosts[0]["metadata"], serde_json::json!({"role": "db"}));
-    let fleeting = json(&s, "/v1/ns/instance/list", &[("serviceName", "fleeting")]).await;
-    assert!(
-        fleeting["hosts"].as_array().is_none_or(|h| h.is_empty()),
-        "ephemeral data is not kept: {fleeting}"
-    );
     drop(s);
 }
 

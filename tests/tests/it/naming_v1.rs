@@ -1,5 +1,7 @@
 //! End-to-end: the v1 naming OpenAPI (`/v1/ns`) over real HTTP against an in-process server,
-//! plus UDP push to a v1 subscriber.
+//! plus UDP push to a v1 subscriber. The scenarios listed in `on_every_backend!` run once per
+//! storage backend (`naming_v1::{embedded,mysql,postgres}::<scenario>`); beats, expiry and UDP
+//! push live in memory and run on embedded storage only.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +9,19 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::net::UdpSocket;
 
-use crate::support::TestServer;
+use crate::support::{Storage, TestServer, on_every_backend};
+
+on_every_backend!(
+    seed_commands_register_and_list,
+    register_update_patch_detail_deregister,
+    healthy_only_and_cluster_filters,
+    protect_threshold_applies_with_stored_settings,
+    service_crud_list_and_persistent_quirk,
+    persistent_data_survives_restart,
+    namespaces_are_isolated,
+    bad_input_is_400_naming_the_parameter_and_changes_nothing,
+    operator_and_health_endpoints,
+);
 
 /// Shortened naming timings: unhealthy after 600 ms, removed after 1200 ms, swept every 100 ms.
 const FAST: &[(&str, &str)] = &[
@@ -110,9 +124,8 @@ where
     }
 }
 
-#[tokio::test]
-async fn seed_commands_register_and_list() {
-    let s = TestServer::start().await;
+async fn seed_commands_register_and_list(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     // curl -X POST '.../nacos/v1/ns/instance?serviceName=nacos.naming.serviceName&ip=20.18.7.10&port=8080'
     let resp = s
         .client
@@ -178,9 +191,8 @@ async fn seed_commands_register_and_list() {
     assert!(hosts(&v).is_empty());
 }
 
-#[tokio::test]
-async fn register_update_patch_detail_deregister() {
-    let s = TestServer::start().await;
+async fn register_update_patch_detail_deregister(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let svc = [("serviceName", "orders"), ("groupName", "shop")];
     register(
         &s,
@@ -347,9 +359,8 @@ async fn register_update_patch_detail_deregister() {
     assert!(hosts(&list(&s, &svc).await).is_empty());
 }
 
-#[tokio::test]
-async fn healthy_only_and_cluster_filters() {
-    let s = TestServer::start().await;
+async fn healthy_only_and_cluster_filters(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let base = |ip: &'static str, cluster: &'static str, healthy: &'static str| {
         [
             ("serviceName", "filtered"),
@@ -400,9 +411,8 @@ async fn healthy_only_and_cluster_filters() {
     assert!(body.contains("healthyOnly"), "{body}");
 }
 
-#[tokio::test]
-async fn protect_threshold_applies_with_stored_settings() {
-    let s = TestServer::start().await;
+async fn protect_threshold_applies_with_stored_settings(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     // An ephemeral service without stored settings: no protection, unhealthy stays unhealthy.
     register(
         &s,
@@ -739,9 +749,8 @@ async fn preserved_metadata_overrides_timings() {
     );
 }
 
-#[tokio::test]
-async fn service_crud_list_and_persistent_quirk() {
-    let s = TestServer::start().await;
+async fn service_crud_list_and_persistent_quirk(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     ok(
         &s,
         Method::POST,
@@ -996,9 +1005,8 @@ async fn service_crud_list_and_persistent_quirk() {
     .await;
 }
 
-#[tokio::test]
-async fn persistent_data_survives_restart() {
-    let s = TestServer::start().await;
+async fn persistent_data_survives_restart(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     ok(
         &s,
         Method::POST,
@@ -1087,9 +1095,8 @@ async fn persistent_data_survives_restart() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn namespaces_are_isolated() {
-    let s = TestServer::start().await;
+async fn namespaces_are_isolated(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     register(
         &s,
         &[
@@ -1377,9 +1384,8 @@ async fn udp_push_to_v1_subscriber() {
     );
 }
 
-#[tokio::test]
-async fn bad_input_is_400_naming_the_parameter_and_changes_nothing() {
-    let s = TestServer::start().await;
+async fn bad_input_is_400_naming_the_parameter_and_changes_nothing(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     register(
         &s,
         &[
@@ -1511,9 +1517,8 @@ async fn bad_input_is_400_naming_the_parameter_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn operator_and_health_endpoints() {
-    let s = TestServer::start().await;
+async fn operator_and_health_endpoints(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     assert_eq!(
         json(&s, Method::GET, "/v1/ns/operator/metrics", &[]).await,
         serde_json::json!({"status": "UP"})

@@ -1,8 +1,8 @@
 //! End-to-end on PostgreSQL: the server in-process with `spring.sql.init.platform=postgresql`
-//! on a fresh database of the shared private server, driven over HTTP. Skipped loudly where
-//! PostgreSQL is not installed.
-
-use std::time::{Duration, Instant};
+//! on a fresh database of the shared private server, driven over HTTP, with the rows checked in
+//! the database; plus start-up errors and users. Skipped loudly where PostgreSQL is not
+//! installed. The HTTP/gRPC behaviour itself is covered by the shared scenarios'
+//! `*::postgres::*` tests (`support::on_every_backend!`).
 
 use nacos_server::Settings;
 use nacos_server::cli::Mode;
@@ -41,17 +41,6 @@ async fn publish(s: &TestServer, form: &[(&str, &str)]) -> String {
     resp.text().await.expect("body")
 }
 
-async fn get_config(s: &TestServer, query: &[(&str, &str)]) -> (StatusCode, String) {
-    let resp = s
-        .client
-        .get(s.url("/v1/cs/configs"))
-        .query(query)
-        .send()
-        .await
-        .expect("get request");
-    (resp.status(), resp.text().await.expect("body"))
-}
-
 async fn json(s: &TestServer, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
     s.client
         .get(s.url(path))
@@ -72,64 +61,95 @@ fn count(db: &TestDatabase<'_>, table_and_filter: &str) -> i64 {
         .expect("a number")
 }
 
+/// The rows Java Nacos reads, checked in the database (the HTTP behaviour itself is covered by
+/// the shared scenarios' `postgres::` tests): config_info with tenant_id '' or the namespace, the
+/// md5 column and datetimes; tenant_info as Nacos lays it out; only persistent instances in
+/// naming_instance.
 #[tokio::test]
-async fn seed_commands_on_postgres() {
-    let Some((s, db)) = start("postgres_e2e::seed_commands_on_postgres").await else {
+async fn rows_as_java_nacos_reads_them() {
+    let Some((s, db)) = start("postgres_e2e::rows_as_java_nacos_reads_them").await else {
         return;
     };
-    // The quick-start's commands.
-    let resp = s
-        .client
-        .post(s.url("/v1/ns/instance?serviceName=nacos.naming.serviceName&ip=20.18.7.10&port=8080"))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.text().await.expect("body"), "ok");
-    let list = json(
+    publish(
         &s,
-        "/v1/ns/instance/list",
-        &[("serviceName", "nacos.naming.serviceName")],
+        &[
+            ("dataId", "nacos.cfg.dataId"),
+            ("group", "test"),
+            ("content", "helloWorld"),
+        ],
     )
     .await;
-    assert_eq!(list["hosts"][0]["ip"], "20.18.7.10");
-    let resp = s
+    assert_eq!(
+        db.psql(
+            "SELECT tenant_id || '|' || md5 || '|' || type || '|' || \
+             (gmt_modified >= gmt_create) FROM config_info \
+             WHERE data_id = 'nacos.cfg.dataId' AND group_id = 'test'"
+        )
+        .expect("row"),
+        format!("|{}|text|true", nacos_core::md5_hex("helloWorld"))
+    );
+    let create = s
         .client
-        .post(s.url("/v1/cs/configs?dataId=nacos.cfg.dataId&group=test&content=helloWorld"))
+        .post(s.url("/v1/console/namespaces"))
+        .form(&[
+            ("customNamespaceId", "dev"),
+            ("namespaceName", "Development"),
+            ("namespaceDesc", "d"),
+        ])
         .send()
         .await
-        .expect("publish");
-    assert_eq!(resp.text().await.expect("body"), "true");
-    let (status, body) = get_config(&s, &[("dataId", "nacos.cfg.dataId"), ("group", "test")]).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, "helloWorld");
+        .expect("create ns");
+    assert_eq!(create.text().await.expect("body"), "true");
     assert_eq!(
-        count(
-            &db,
-            "config_info WHERE data_id = 'nacos.cfg.dataId' AND group_id = 'test' AND tenant_id = ''"
-        ),
-        1,
-        "stored in config_info with tenant_id ''"
+        db.psql("SELECT kp || ':' || tenant_id || ':' || tenant_name FROM tenant_info")
+            .expect("row"),
+        "1:dev:Development",
+        "Nacos's tenant_info layout"
     );
+    publish(
+        &s,
+        &[
+            ("dataId", "nacos.cfg.dataId"),
+            ("group", "test"),
+            ("content", "dev-one"),
+            ("tenant", "dev"),
+        ],
+    )
+    .await;
     assert_eq!(
-        db.psql("SELECT md5 FROM config_info WHERE data_id = 'nacos.cfg.dataId'")
-            .expect("md5"),
-        nacos_core::md5_hex("helloWorld")
+        db.psql(
+            "SELECT string_agg('[' || tenant_id || ']', ',' ORDER BY tenant_id) FROM config_info"
+        )
+        .expect("rows"),
+        "[],[dev]"
     );
+    for form in [
+        vec![
+            ("serviceName", "durable"),
+            ("ip", "10.5.0.1"),
+            ("port", "81"),
+            ("ephemeral", "false"),
+        ],
+        vec![
+            ("serviceName", "fleeting"),
+            ("ip", "10.5.0.3"),
+            ("port", "83"),
+        ],
+    ] {
+        let resp = s
+            .client
+            .post(s.url("/v1/ns/instance"))
+            .form(&form)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(resp.text().await.expect("body"), "ok", "{form:?}");
+    }
     assert_eq!(
         count(&db, "naming_instance"),
-        0,
-        "ephemeral instances never reach the database"
+        1,
+        "only the persistent instance reaches the database"
     );
-    let resp = s
-        .client
-        .delete(s.url("/v1/cs/configs"))
-        .query(&[("dataId", "nacos.cfg.dataId"), ("group", "test")])
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(resp.text().await.expect("body"), "true");
-    let (status, _) = get_config(&s, &[("dataId", "nacos.cfg.dataId"), ("group", "test")]).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     drop(s);
 }
 
@@ -196,171 +216,6 @@ async fn history_in_his_config_info() {
     assert_eq!(page["totalCount"], 4);
     assert_eq!(page["pageItems"][0]["opType"], "D");
     assert_eq!(count(&db, "config_tags_relation"), 0);
-    drop(s);
-}
-
-#[tokio::test]
-async fn long_poll_wakes_on_publish() {
-    let Some((s, _db)) = start("postgres_e2e::long_poll_wakes_on_publish").await else {
-        return;
-    };
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v1")]).await;
-    let md5 = nacos_core::md5_hex("v1");
-    let client = s.client.clone();
-    let url = s.url("/v1/cs/configs/listener");
-    let body = format!("lp\u{2}G\u{2}{md5}\u{1}");
-    let waiter = tokio::spawn(async move {
-        let started = Instant::now();
-        let resp = client
-            .post(url)
-            .header("Long-Pulling-Timeout", "30000")
-            .form(&[("Listening-Configs", body)])
-            .send()
-            .await
-            .expect("listen");
-        (started.elapsed(), resp.text().await.expect("body"))
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiter.is_finished(), "up to date: the listener is held");
-    publish(&s, &[("dataId", "lp"), ("group", "G"), ("content", "v2")]).await;
-    let (elapsed, body) = tokio::time::timeout(Duration::from_secs(10), waiter)
-        .await
-        .expect("woken in time")
-        .expect("task");
-    assert_eq!(body, "lp%02G%01\n");
-    assert!(elapsed < Duration::from_secs(10), "held {elapsed:?}");
-    drop(s);
-}
-
-#[tokio::test]
-async fn namespaces_isolate_configs() {
-    let Some((s, db)) = start("postgres_e2e::namespaces_isolate_configs").await else {
-        return;
-    };
-    let create = s
-        .client
-        .post(s.url("/v1/console/namespaces"))
-        .form(&[
-            ("customNamespaceId", "dev"),
-            ("namespaceName", "Development"),
-            ("namespaceDesc", "d"),
-        ])
-        .send()
-        .await
-        .expect("create ns");
-    assert_eq!(create.text().await.expect("body"), "true");
-    assert_eq!(
-        db.psql("SELECT kp || ':' || tenant_id || ':' || tenant_name FROM tenant_info")
-            .expect("row"),
-        "1:dev:Development",
-        "Nacos's tenant_info layout"
-    );
-    publish(
-        &s,
-        &[
-            ("dataId", "same"),
-            ("group", "G"),
-            ("content", "public-one"),
-        ],
-    )
-    .await;
-    publish(
-        &s,
-        &[
-            ("dataId", "same"),
-            ("group", "G"),
-            ("content", "dev-one"),
-            ("tenant", "dev"),
-        ],
-    )
-    .await;
-    assert_eq!(
-        get_config(&s, &[("dataId", "same"), ("group", "G")])
-            .await
-            .1,
-        "public-one"
-    );
-    assert_eq!(
-        get_config(&s, &[("dataId", "same"), ("group", "G"), ("tenant", "dev")])
-            .await
-            .1,
-        "dev-one"
-    );
-    let (status, _) = get_config(
-        &s,
-        &[("dataId", "same"), ("group", "G"), ("tenant", "other")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let dup = s
-        .client
-        .post(s.url("/v1/console/namespaces"))
-        .form(&[("customNamespaceId", "dev"), ("namespaceName", "again")])
-        .send()
-        .await
-        .expect("dup");
-    assert_eq!(dup.status(), StatusCode::CONFLICT);
-    drop(s);
-}
-
-#[tokio::test]
-async fn restart_keeps_configs_namespaces_and_persistent_instances() {
-    let Some((s, db)) = start("postgres_e2e::restart").await else {
-        return;
-    };
-    publish(
-        &s,
-        &[("dataId", "persist"), ("group", "G"), ("content", "kept")],
-    )
-    .await;
-    s.client
-        .post(s.url("/v1/console/namespaces"))
-        .form(&[("customNamespaceId", "keep"), ("namespaceName", "Keep")])
-        .send()
-        .await
-        .expect("ns");
-    let register = |form: Vec<(&'static str, &'static str)>| {
-        let client = s.client.clone();
-        let url = s.url("/v1/ns/instance");
-        async move {
-            let resp = client.post(url).form(&form).send().await.expect("register");
-            assert_eq!(resp.text().await.expect("body"), "ok", "{form:?}");
-        }
-    };
-    register(vec![
-        ("serviceName", "durable"),
-        ("ip", "10.5.0.1"),
-        ("port", "81"),
-        ("ephemeral", "false"),
-        ("weight", "4"),
-        ("metadata", "role=db"),
-    ])
-    .await;
-    register(vec![
-        ("serviceName", "fleeting"),
-        ("ip", "10.5.0.3"),
-        ("port", "83"),
-    ])
-    .await;
-    assert_eq!(count(&db, "naming_instance"), 1, "only the persistent one");
-
-    let s = s.restart().await;
-    let (status, body) = get_config(&s, &[("dataId", "persist"), ("group", "G")]).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "kept"));
-    let list = json(&s, "/v1/console/namespaces", &[]).await;
-    assert_eq!(list["data"][1]["namespace"], "keep");
-    let durable = json(&s, "/v1/ns/instance/list", &[("serviceName", "durable")]).await;
-    let hosts = durable["hosts"].as_array().expect("hosts");
-    assert_eq!(hosts.len(), 1, "{durable}");
-    assert_eq!(hosts[0]["ip"], "10.5.0.1");
-    assert_eq!(hosts[0]["ephemeral"], false);
-    assert_eq!(hosts[0]["weight"], 4.0);
-    assert_eq!(hosts[0]["metadata"], serde_json::json!({"role": "db"}));
-    let fleeting = json(&s, "/v1/ns/instance/list", &[("serviceName", "fleeting")]).await;
-    assert!(
-        fleeting["hosts"].as_array().is_none_or(|h| h.is_empty()),
-        "ephemeral data is not kept: {fleeting}"
-    );
     drop(s);
 }
 

@@ -23,6 +23,67 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     pub client: reqwest::Client,
+    /// The database of a MySQL/PostgreSQL server, dropped (last) with it; kept by `restart`.
+    database: Option<Database>,
+}
+
+/// The storage backend a [`TestServer`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// The embedded redb store in the server's home.
+    Embedded,
+    /// A fresh database of the binary's shared private MariaDB server.
+    Mysql,
+    /// A fresh database of the binary's shared private PostgreSQL server.
+    Postgres,
+}
+
+impl Storage {
+    /// Whether `test` must return early because this backend's database is not installed:
+    /// prints `SKIPPED: ... (<test>)` then (or panics with `NACOS_TEST_REQUIRE_DB=1`).
+    pub fn skip(self, test: &str) -> bool {
+        match self {
+            Storage::Embedded => false,
+            Storage::Mysql => {
+                let missing = nacos_tests::mariadb::MariaDb::shared().is_none();
+                if missing {
+                    eprintln!("SKIPPED: mariadb not installed ({test})");
+                }
+                missing
+            }
+            Storage::Postgres => nacos_tests::postgres::PgServer::shared_or_skip(test).is_none(),
+        }
+    }
+
+    /// A fresh database with its server properties (schema created at start), or `None` for
+    /// embedded storage. Panics when the database is not installed (see [`Storage::skip`]).
+    fn database(self) -> Option<(Database, Vec<(String, String)>)> {
+        match self {
+            Storage::Embedded => None,
+            Storage::Mysql => {
+                let server = nacos_tests::mariadb::MariaDb::shared()
+                    .expect("mariadb installed (tests check Storage::skip first)");
+                let db = server.create_database();
+                let props = db.properties(true);
+                Some((Database::Mysql(db), props))
+            }
+            Storage::Postgres => {
+                let server = nacos_tests::postgres::PgServer::shared()
+                    .expect("postgresql installed (tests check Storage::skip first)");
+                let db = server.create_database();
+                let props = db.properties(true);
+                Some((Database::Postgres(db), props))
+            }
+        }
+    }
+}
+
+/// A throwaway database kept alive by the server using it.
+#[derive(Debug)]
+#[allow(dead_code, reason = "held only to be dropped with the server")]
+enum Database {
+    Mysql(nacos_tests::mariadb::TestDatabase<'static>),
+    Postgres(nacos_tests::postgres::TestDatabase<'static>),
 }
 
 impl TestServer {
@@ -38,13 +99,26 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::start_in(Some(home), None, props).await
+        Self::start_in(Some(home), None, props, None).await
+    }
+
+    /// Standalone on `storage` (a fresh database for MySQL/PostgreSQL, dropped with the
+    /// server) with extra properties on top of the database's own.
+    pub async fn start_on(storage: Storage, extra: &[(&str, &str)]) -> Self {
+        let home = tempfile::tempdir().expect("temp home");
+        let (database, mut props) = match storage.database() {
+            Some((db, props)) => (Some(db), props),
+            None => (None, Vec::new()),
+        };
+        props.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::start_in(Some(home), None, props, database).await
     }
 
     async fn start_in(
         home: Option<tempfile::TempDir>,
         home_path: Option<PathBuf>,
         props: Vec<(String, String)>,
+        database: Option<Database>,
     ) -> Self {
         let home_path = home_path
             .or_else(|| home.as_ref().map(|h| h.path().to_path_buf()))
@@ -77,6 +151,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             client: reqwest::Client::new(),
+            database,
         }
     }
 
@@ -107,13 +182,14 @@ impl TestServer {
         }
     }
 
-    /// Stop, then start a new server on the same home and properties (new port).
+    /// Stop, then start a new server on the same home, properties and database (new port).
     pub async fn restart(mut self) -> Self {
         self.stop().await;
         let home = self.home.take();
         let path = self.home_path.clone();
         let props = std::mem::take(&mut self.props);
-        Self::start_in(home, Some(path), props).await
+        let database = self.database.take();
+        Self::start_in(home, Some(path), props, database).await
     }
 }
 
@@ -142,3 +218,45 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// Expands each listed scenario of the calling module — an `async fn name(storage: Storage)`
+/// — into one `#[tokio::test]` per backend: `embedded::name`, `mysql::name` and
+/// `postgres::name`, so a failure names both. The database ones skip loudly where the
+/// database is not installed (and fail instead with `NACOS_TEST_REQUIRE_DB=1`).
+macro_rules! on_every_backend {
+    ($($scenario:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::support::Storage::Embedded).await;
+                }
+            )+
+        }
+        mod mysql {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let storage = $crate::support::Storage::Mysql;
+                    if storage.skip(concat!(module_path!(), "::", stringify!($scenario))) {
+                        return;
+                    }
+                    super::$scenario(storage).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let storage = $crate::support::Storage::Postgres;
+                    if storage.skip(concat!(module_path!(), "::", stringify!($scenario))) {
+                        return;
+                    }
+                    super::$scenario(storage).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use on_every_backend;
