@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use super::secured::{M, NAMING_R, NAMING_W, OPEN, Routes};
 use super::{ApiError, ApiResult, Params, text};
 use crate::AppState;
+use crate::naming::service_info::InstanceWire;
 use crate::naming::{
     Beat, ClientId, Host, InstancePatch, NamingError, Selection, ServiceUpdate, WireStyle,
     push_capable,
@@ -49,6 +50,36 @@ pub fn routes() -> Routes {
         )
         .route("/v1/ns/instance/list", get(list), &[(M::Get, NAMING_R)])
         .route("/v1/ns/instance/beat", put(beat), &[(M::Put, NAMING_W)])
+        .route(
+            "/v1/ns/instance/metadata/batch",
+            put(metadata_batch_put).delete(metadata_batch_delete),
+            &[(M::Put, NAMING_W), (M::Delete, NAMING_W)],
+        )
+        .route(
+            "/v1/ns/instance/statuses",
+            get(instance_statuses),
+            &[(M::Get, NAMING_R)],
+        )
+        .route(
+            "/v1/ns/service/names",
+            get(service_names),
+            &[(M::Get, NAMING_R)],
+        )
+        .route(
+            "/v1/ns/service/subscribers",
+            get(service_subscribers),
+            &[(M::Get, NAMING_R)],
+        )
+        .route(
+            "/v1/ns/catalog/services",
+            get(catalog_services),
+            &[(M::Get, NAMING_R)],
+        )
+        .route(
+            "/v1/ns/catalog/instances",
+            get(catalog_instances),
+            &[(M::Get, NAMING_R)],
+        )
         .route(
             "/v1/ns/service",
             get(service_detail)
@@ -634,6 +665,247 @@ async fn service_list(State(app): State<AppState>, params: Params) -> ApiResult<
         .take(page_size as usize)
         .collect();
     Ok(Json(json!({ "count": count, "doms": doms })).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch metadata, statuses, names, subscribers, catalog
+
+/// One entry of the `instances` JSON of `metadata/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchTarget {
+    ip: String,
+    port: u16,
+    cluster_name: Option<String>,
+}
+
+async fn metadata_batch_put(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    metadata_batch(&app, &params, false).await
+}
+
+async fn metadata_batch_delete(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    metadata_batch(&app, &params, true).await
+}
+
+async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ApiResult<Response> {
+    let key = grouped_service_key(params)?;
+    let ephemeral = params.get("consistencyType") != Some("persist");
+    let targets = match params.get("instances").map(str::trim) {
+        None | Some("") => Vec::new(),
+        Some(raw) => serde_json::from_str::<Vec<BatchTarget>>(raw)
+            .map_err(|e| ApiError::param("instances", format!("invalid instances JSON: {e}")))?
+            .into_iter()
+            .map(|t| {
+                let cluster = t
+                    .cluster_name
+                    .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+                validate::ip(&t.ip)?;
+                validate::cluster_name("instances", &cluster)?;
+                Ok((t.ip, t.port, cluster))
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+    };
+    let metadata = parse_metadata(params.required("metadata")?)?;
+    let updated = app
+        .naming
+        .batch_metadata(&key, ephemeral, &targets, &metadata, remove)
+        .await?;
+    Ok(Json(json!({ "updated": updated })).into_response())
+}
+
+/// `key` = `[namespace##]group@@service` (no `@@`: `DEFAULT_GROUP`).
+async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let raw = params.required("key")?;
+    let (namespace, grouped) = match raw.split_once("##") {
+        Some((ns, rest)) if !ns.trim().is_empty() => (ns, rest),
+        Some((_, rest)) => (PUBLIC_NAMESPACE, rest),
+        None => (PUBLIC_NAMESPACE, raw),
+    };
+    let (group, name) = grouped.split_once("@@").unwrap_or((DEFAULT_GROUP, grouped));
+    if name.trim().is_empty() || group.trim().is_empty() {
+        return Err(ApiError::param(
+            "key",
+            "Param 'key' is illegal, it should be format as '[namespace##]groupName@@serviceName'",
+        ));
+    }
+    validate::namespace_id("key", namespace)?;
+    let key = ServiceKey::new(namespace, group, name);
+    let mut hosts = app.naming.all_hosts(&key);
+    hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
+    let ips: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "{}:{}_{}",
+                h.instance.ip, h.instance.port, h.instance.healthy
+            )
+        })
+        .collect();
+    Ok(Json(json!({ "ips": ips })).into_response())
+}
+
+/// Names (`group@@name`) per namespace, all namespaces unless `namespaceId` is given; `expr`
+/// keeps names containing it.
+async fn service_names(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let only = match params.get("namespaceId").map(str::trim) {
+        None | Some("") => None,
+        Some(_) => Some(naming_namespace(&params)?),
+    };
+    let expr = params.get("expr").unwrap_or("");
+    let mut by_namespace: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut count = 0usize;
+    for key in app.naming.all_services() {
+        if only.as_deref().is_some_and(|ns| ns != key.namespace) {
+            continue;
+        }
+        let grouped = key.grouped_name();
+        if !grouped.contains(expr) {
+            continue;
+        }
+        count += 1;
+        by_namespace.entry(key.namespace).or_default().push(grouped);
+    }
+    // "META-INF/services" is Nacos's own key (2.2.3+; 2.2.0 said "services"), kept as is.
+    Ok(Json(json!({ "META-INF/services": by_namespace, "count": count })).into_response())
+}
+
+fn page_of<T>(items: Vec<T>, page_no: usize, page_size: usize) -> Vec<T> {
+    let start = page_no.max(1).saturating_sub(1).saturating_mul(page_size);
+    items.into_iter().skip(start).take(page_size).collect()
+}
+
+async fn service_subscribers(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let key = grouped_service_key(&params)?;
+    let page_no = params.parse_or::<usize>("pageNo", 1)?;
+    let page_size = params.parse_or::<usize>("pageSize", 1000)?;
+    // One node: aggregation over the cluster gives the same answer.
+    let _aggregation = params.bool("aggregation")?.unwrap_or(true);
+    let service_name = key.grouped_name();
+    let mut subscribers: Vec<Value> = Vec::new();
+    for id in app.naming_subscribers.subscribers_of(&key) {
+        let Some(conn) = app.connections.get(&id) else {
+            continue;
+        };
+        let ip = conn.meta.client_ip.clone();
+        let port = conn.meta.remote.port();
+        let cluster = app
+            .naming_subscribers
+            .subscriptions_of(&id)
+            .into_iter()
+            .find(|(k, _)| k == &key)
+            .map(|(_, clusters)| clusters)
+            .unwrap_or_default();
+        subscribers.push(json!({
+            "addrStr": format!("{ip}:{port}"),
+            "agent": conn.meta.client_version,
+            "app": conn.meta.app_name().unwrap_or("unknown"),
+            "ip": ip,
+            "port": port,
+            "namespaceId": key.namespace,
+            "serviceName": service_name,
+            "cluster": cluster,
+        }));
+    }
+    for sub in app.naming.udp_subscriptions() {
+        if sub.key != key {
+            continue;
+        }
+        subscribers.push(json!({
+            "addrStr": sub.addr.to_string(),
+            "agent": "",
+            "app": "unknown",
+            "ip": sub.addr.ip().to_string(),
+            "port": sub.addr.port(),
+            "namespaceId": key.namespace,
+            "serviceName": service_name,
+            "cluster": sub.clusters,
+        }));
+    }
+    subscribers.sort_by(|a, b| a["addrStr"].as_str().cmp(&b["addrStr"].as_str()));
+    let count = subscribers.len();
+    let subscribers = page_of(subscribers, page_no, page_size);
+    Ok(Json(json!({ "subscribers": subscribers, "count": count })).into_response())
+}
+
+fn required_page(params: &Params) -> ApiResult<(usize, usize)> {
+    let page_no = params
+        .parse::<usize>("pageNo")?
+        .ok_or(ApiError::missing("pageNo"))?;
+    let page_size = params
+        .parse::<usize>("pageSize")?
+        .ok_or(ApiError::missing("pageSize"))?;
+    Ok((page_no, page_size))
+}
+
+/// `serviceNameParam` and `groupNameParam` keep services whose name / group contain them.
+async fn catalog_services(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let namespace = naming_namespace(&params)?;
+    let (page_no, page_size) = required_page(&params)?;
+    let name_filter = params.get("serviceNameParam").unwrap_or("");
+    let group_filter = params.get("groupNameParam").unwrap_or("");
+    // Accepted for compatibility; the summary shape is answered either way.
+    let _with_instances = params.bool("withInstances")?.unwrap_or(false);
+    let keys: Vec<ServiceKey> = app
+        .naming
+        .list_services(&namespace, None)
+        .into_iter()
+        .filter(|k| k.name.contains(name_filter) && k.group.contains(group_filter))
+        .collect();
+    let count = keys.len();
+    let list: Vec<Value> = page_of(keys, page_no, page_size)
+        .into_iter()
+        .map(|key| {
+            let hosts = app.naming.all_hosts(&key);
+            let clusters: std::collections::BTreeSet<&str> =
+                hosts.iter().map(|h| h.instance.cluster.as_str()).collect();
+            let healthy = hosts.iter().filter(|h| h.instance.healthy).count();
+            // Nacos: healthy / ipCount <= protectThreshold (0 without stored settings);
+            // no instances is never triggered (0/0 is NaN).
+            let threshold = app
+                .naming
+                .service_detail(&key)
+                .map_or(0.0, |d| f64::from(d.meta.protect_threshold));
+            let triggered = !hosts.is_empty() && healthy as f64 / hosts.len() as f64 <= threshold;
+            json!({
+                "name": key.name,
+                "groupName": key.group,
+                "clusterCount": clusters.len(),
+                "ipCount": hosts.len(),
+                "healthyInstanceCount": healthy,
+                "triggerFlag": if triggered { "true" } else { "false" },
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "count": count, "serviceList": list })).into_response())
+}
+
+async fn catalog_instances(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let key = grouped_service_key(&params)?;
+    let cluster = params.required("clusterName")?;
+    validate::cluster_name("clusterName", cluster)?;
+    let (page_no, page_size) = required_page(&params)?;
+    // As Nacos: an unknown service or cluster is NOT_FOUND.
+    let detail = app.naming.service_detail(&key).map_err(|_| {
+        ApiError::NotFound(format!("service {}@@{} is not found!", key.group, key.name))
+    })?;
+    if !detail.clusters.iter().any(|c| c == cluster) {
+        return Err(ApiError::NotFound(format!(
+            "cluster {cluster} is not found!"
+        )));
+    }
+    let mut hosts: Vec<Arc<Host>> = app
+        .naming
+        .all_hosts(&key)
+        .into_iter()
+        .filter(|h| h.instance.cluster == cluster)
+        .collect();
+    hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
+    let count = hosts.len();
+    let list: Vec<Value> = page_of(hosts, page_no, page_size)
+        .iter()
+        .map(|h| json!(InstanceWire::new(h, h.instance.healthy)))
+        .collect();
+    Ok(Json(json!({ "list": list, "count": count })).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -711,6 +711,69 @@ impl NamingService {
         }
     }
 
+    /// `PUT`/`DELETE /v1/ns/instance/metadata/batch`: merge `metadata` into (or, with
+    /// `remove`, drop its keys from) the instances of the given kind. `targets` are
+    /// `(ip, port, cluster)`; empty means every instance of that kind. Persistent instances go
+    /// through the repository; each change notifies subscribers. Returns Nacos's datum keys
+    /// `ip:port:unknown:cluster:ephemeral|persist` of the instances found.
+    pub async fn batch_metadata(
+        &self,
+        key: &ServiceKey,
+        ephemeral: bool,
+        targets: &[(String, u16, String)],
+        metadata: &BTreeMap<String, String>,
+        remove: bool,
+    ) -> NamingResult<Vec<String>> {
+        let addrs: Vec<InstanceAddr> = {
+            let shard = self.registry.read(key);
+            match shard.get(key).filter(|s| s.ephemeral == ephemeral) {
+                Some(state) => {
+                    let mut addrs: Vec<InstanceAddr> = state
+                        .entries
+                        .keys()
+                        .filter(|a| {
+                            targets.is_empty()
+                                || targets.iter().any(|(ip, port, c)| {
+                                    &a.ip == ip && a.port == *port && &a.cluster == c
+                                })
+                        })
+                        .cloned()
+                        .collect();
+                    addrs.sort_by(|a, b| {
+                        (&a.ip, a.port, &a.cluster).cmp(&(&b.ip, b.port, &b.cluster))
+                    });
+                    addrs
+                }
+                None => Vec::new(),
+            }
+        };
+        let kind = if ephemeral { "ephemeral" } else { "persist" };
+        let mut updated = Vec::new();
+        for addr in addrs {
+            let outcome = self
+                .modify_instance(key, &addr, Some(ephemeral), |current| {
+                    let mut next = current.clone();
+                    if remove {
+                        for k in metadata.keys() {
+                            next.metadata.remove(k);
+                        }
+                    } else {
+                        next.metadata
+                            .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                    next
+                })
+                .await?;
+            if matches!(outcome, Modified::Done) {
+                updated.push(format!(
+                    "{}:{}:unknown:{}:{kind}",
+                    addr.ip, addr.port, addr.cluster
+                ));
+            }
+        }
+        Ok(updated)
+    }
+
     /// `PUT /v1/ns/health`: set the health of a persistent instance (there is no active health
     /// check here, so it is always allowed). Anything else is ignored, as in Nacos.
     pub async fn set_persistent_health(
@@ -1023,6 +1086,15 @@ impl NamingService {
 
     pub fn service_exists(&self, key: &ServiceKey) -> bool {
         self.registry.read(key).contains_key(key)
+    }
+
+    /// Every service key of every namespace, sorted.
+    pub fn all_services(&self) -> Vec<ServiceKey> {
+        let mut out = Vec::new();
+        self.registry
+            .for_each_shard(|shard| out.extend(shard.keys().cloned()));
+        out.sort();
+        out
     }
 
     /// Services of a namespace (of one group when given), sorted.

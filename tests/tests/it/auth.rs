@@ -1,6 +1,9 @@
 //! End-to-end: authentication and authorization with `nacos.core.auth.enabled=true`: the
 //! matrix over every declared HTTP route and gRPC payload type, login, the seed's commands
 //! with a token, the server identity, start-up refusals, forged tokens and login rate limits.
+//! The scenarios on stored users, roles and permissions (listed in `on_every_backend!`) run
+//! once per storage backend (`auth::{embedded,mysql,postgres}::<scenario>`); pure
+//! configuration checks run on embedded storage only.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,7 +20,19 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
-use crate::support::TestServer;
+use crate::support::{Storage, TestServer, on_every_backend};
+
+on_every_backend!(
+    http_route_matrix,
+    password_change_is_for_the_admin_or_the_same_user,
+    login_shape_and_the_seed_commands_with_a_token,
+    removed_permissions_stop_applying,
+    user_management_rules,
+    auth_disabled_login_still_checks_the_password,
+    grpc_payload_matrix,
+    nacos_sdk_logs_in_with_username_and_password,
+    resources_follow_the_request_parameters,
+);
 
 const SECRET: &str = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5YWI=";
 const ID_KEY: &str = "X-Peer-Identity";
@@ -81,8 +96,8 @@ struct Fixture {
     bob: String,
 }
 
-async fn fixture() -> Fixture {
-    let server = TestServer::start_with(&auth_props()).await;
+async fn fixture(storage: Storage) -> Fixture {
+    let server = TestServer::start_on(storage, &auth_props()).await;
     let s = &server;
     let resp = s
         .client
@@ -163,9 +178,8 @@ fn is_login(path: &str) -> bool {
     path.ends_with("/login")
 }
 
-#[tokio::test]
-async fn http_route_matrix() {
-    let f = fixture().await;
+async fn http_route_matrix(storage: Storage) {
+    let f = fixture(storage).await;
     let s = &f.server;
     let key = JwtKey::from_base64(SECRET);
     let expired = key.sign("alice", now() - 10);
@@ -263,9 +277,8 @@ async fn http_route_matrix() {
     }
 }
 
-#[tokio::test]
-async fn password_change_is_for_the_admin_or_the_same_user() {
-    let f = fixture().await;
+async fn password_change_is_for_the_admin_or_the_same_user(storage: Storage) {
+    let f = fixture(storage).await;
     let s = &f.server;
     let put = |token: &str, user: &str| {
         s.client
@@ -280,9 +293,8 @@ async fn password_change_is_for_the_admin_or_the_same_user() {
     login(s, "alice", "pw-changed").await;
 }
 
-#[tokio::test]
-async fn login_shape_and_the_seed_commands_with_a_token() {
-    let f = fixture().await;
+async fn login_shape_and_the_seed_commands_with_a_token(storage: Storage) {
+    let f = fixture(storage).await;
     let s = &f.server;
     for path in ["/v1/auth/login", "/v1/auth/users/login"] {
         let resp = s
@@ -375,7 +387,7 @@ async fn login_shape_and_the_seed_commands_with_a_token() {
 
 #[tokio::test]
 async fn peers_need_the_identity_header_and_user_agent_gets_nothing() {
-    let f = fixture().await;
+    let f = fixture(Storage::Embedded).await;
     let s = &f.server;
     let path = "/v1/cs/configs?dataId=d&group=g&content=c";
     let post = |headers: &[(&str, &str)]| {
@@ -409,8 +421,8 @@ async fn peers_need_the_identity_header_and_user_agent_gets_nothing() {
 }
 
 #[tokio::test]
-async fn forged_tokens_and_changed_permissions() {
-    let f = fixture().await;
+async fn forged_tokens_are_refused() {
+    let f = fixture(Storage::Embedded).await;
     let s = &f.server;
     let path = "/v1/cs/configs?dataId=d&group=g";
     for sample in SAMPLE_SECRETS {
@@ -429,7 +441,12 @@ async fn forged_tokens_and_changed_permissions() {
     let (status, body) = send(s, M::Get, path, Some(&typ)).await;
     assert_eq!(status, 403);
     assert!(body.contains("unsupported signature algorithm"), "{body}");
+}
 
+async fn removed_permissions_stop_applying(storage: Storage) {
+    let f = fixture(storage).await;
+    let s = &f.server;
+    let path = "/v1/cs/configs?dataId=d&group=g";
     // Removing alice's permission takes effect (well within seconds).
     assert_ne!(send(s, M::Get, path, Some(&f.alice)).await.0, 403);
     let resp = s
@@ -455,7 +472,7 @@ async fn forged_tokens_and_changed_permissions() {
 
 #[tokio::test]
 async fn login_failures_are_rate_limited() {
-    let f = fixture().await;
+    let f = fixture(Storage::Embedded).await;
     let s = &f.server;
     let attempt = |password: &'static str| {
         s.client
@@ -478,9 +495,8 @@ async fn login_failures_are_rate_limited() {
     login(s, "bob", "pw-of-user").await;
 }
 
-#[tokio::test]
-async fn user_management_rules() {
-    let f = fixture().await;
+async fn user_management_rules(storage: Storage) {
+    let f = fixture(storage).await;
     let s = &f.server;
     let admin = f.admin.as_str();
     let post = |path: &str, form: Vec<(&'static str, &'static str)>| {
@@ -621,9 +637,8 @@ async fn secrets_stay_out_of_debug_output() {
     assert!(!debug.contains(ID_VALUE), "identity value in Debug output");
 }
 
-#[tokio::test]
-async fn auth_disabled_login_still_checks_the_password() {
-    let s = TestServer::start().await;
+async fn auth_disabled_login_still_checks_the_password(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
     let resp = s
         .client
         .post(s.url("/v1/auth/users/admin"))
@@ -841,9 +856,8 @@ fn grpc_body(type_name: &str) -> Value {
     }
 }
 
-#[tokio::test]
-async fn grpc_payload_matrix() {
-    let f = fixture().await;
+async fn grpc_payload_matrix(storage: Storage) {
+    let f = fixture(storage).await;
     let s = &f.server;
     let declarations = nacos_server::grpc::Edge::new(s.app()).auth_declarations();
     assert!(declarations.len() >= 10, "{declarations:?}");
@@ -894,13 +908,12 @@ async fn grpc_payload_matrix() {
     }
 }
 
-#[tokio::test]
-async fn nacos_sdk_logs_in_with_username_and_password() {
+async fn nacos_sdk_logs_in_with_username_and_password(storage: Storage) {
     use nacos_sdk::api::config::ConfigServiceBuilder;
     use nacos_sdk::api::naming::{NamingServiceBuilder, ServiceInstance};
     use nacos_sdk::api::props::ClientProps;
 
-    let f = fixture().await;
+    let f = fixture(storage).await;
     let s = &f.server;
     let cache = tempfile::tempdir().expect("cache dir");
     let props = ClientProps::new()
@@ -967,10 +980,9 @@ async fn nacos_sdk_logs_in_with_username_and_password() {
     );
 }
 
-#[tokio::test]
-async fn resources_follow_the_request_parameters() {
+async fn resources_follow_the_request_parameters(storage: Storage) {
     // bob may touch namespace `other` only: the resource must come from the parameters.
-    let f = fixture().await;
+    let f = fixture(storage).await;
     let s = &f.server;
     for (path, allowed) in [
         ("/v1/cs/configs?tenant=other&dataId=d&group=g", true),

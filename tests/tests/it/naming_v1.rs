@@ -21,6 +21,8 @@ on_every_backend!(
     namespaces_are_isolated,
     bad_input_is_400_naming_the_parameter_and_changes_nothing,
     operator_and_health_endpoints,
+    metadata_batch_on_ephemeral_and_persistent_instances,
+    statuses_names_and_catalog,
 );
 
 /// Shortened naming timings: unhealthy after 600 ms, removed after 1200 ms, swept every 100 ms.
@@ -1590,4 +1592,624 @@ async fn operator_and_health_endpoints(storage: Storage) {
             .expect("msg")
             .starts_with("Hello! I am Nacos-Naming and healthy!")
     );
+}
+
+/// The metadata of the host `ip` in a v1 list answer.
+fn host_metadata(list: &Value, ip: &str) -> Value {
+    hosts(list)
+        .into_iter()
+        .find(|h| h["ip"] == ip)
+        .map(|h| h["metadata"].clone())
+        .expect("host listed")
+}
+
+const BATCH: &str = "/v1/ns/instance/metadata/batch";
+
+async fn metadata_batch_on_ephemeral_and_persistent_instances(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
+    for (ip, cluster) in [("10.8.0.1", "DEFAULT"), ("10.8.0.2", "c1")] {
+        register(
+            &s,
+            &[
+                ("serviceName", "eph"),
+                ("ip", ip),
+                ("port", "80"),
+                ("clusterName", cluster),
+                ("metadata", "a=1"),
+            ],
+        )
+        .await;
+    }
+    register(
+        &s,
+        &[
+            ("serviceName", "per"),
+            ("ip", "10.8.1.1"),
+            ("port", "81"),
+            ("ephemeral", "false"),
+            ("metadata", r#"{"a":"1"}"#),
+        ],
+    )
+    .await;
+
+    // PUT merges into the listed instances only.
+    let v = json(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[
+            ("serviceName", "eph"),
+            (
+                "instances",
+                r#"[{"ip":"10.8.0.1","port":80,"clusterName":"DEFAULT"}]"#,
+            ),
+            ("metadata", r#"{"b":"2"}"#),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "updated": ["10.8.0.1:80:unknown:DEFAULT:ephemeral"] })
+    );
+    let l = list(&s, &[("serviceName", "eph")]).await;
+    assert_eq!(
+        host_metadata(&l, "10.8.0.1"),
+        serde_json::json!({"a": "1", "b": "2"})
+    );
+    assert_eq!(host_metadata(&l, "10.8.0.2"), serde_json::json!({"a": "1"}));
+
+    // No instances: every ephemeral instance; k=v form.
+    let v = json(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[
+            ("serviceName", "DEFAULT_GROUP@@eph"),
+            ("namespaceId", "public"),
+            ("consistencyType", "ephemeral"),
+            ("instances", ""),
+            ("metadata", "c=3"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "updated": [
+            "10.8.0.1:80:unknown:DEFAULT:ephemeral",
+            "10.8.0.2:80:unknown:c1:ephemeral"
+        ] })
+    );
+
+    // DELETE removes the named keys.
+    let v = json(
+        &s,
+        Method::DELETE,
+        BATCH,
+        &[("serviceName", "eph"), ("metadata", "a=x,c=x")],
+    )
+    .await;
+    assert_eq!(v["updated"].as_array().map(Vec::len), Some(2));
+    let l = list(&s, &[("serviceName", "eph")]).await;
+    assert_eq!(host_metadata(&l, "10.8.0.1"), serde_json::json!({"b": "2"}));
+    assert_eq!(host_metadata(&l, "10.8.0.2"), serde_json::json!({}));
+
+    // A persistent service is not touched without consistencyType=persist.
+    let v = json(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[("serviceName", "per"), ("metadata", "p=1")],
+    )
+    .await;
+    assert_eq!(v, serde_json::json!({ "updated": [] }));
+    let v = json(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[
+            ("serviceName", "per"),
+            ("consistencyType", "persist"),
+            (
+                "instances",
+                r#"[{"ip":"10.8.1.1","port":81,"clusterName":"DEFAULT"}]"#,
+            ),
+            ("metadata", "p=1,q=2"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "updated": ["10.8.1.1:81:unknown:DEFAULT:persist"] })
+    );
+    let v = json(
+        &s,
+        Method::DELETE,
+        BATCH,
+        &[
+            ("serviceName", "per"),
+            ("consistencyType", "persist"),
+            ("metadata", r#"{"a":""}"#),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "updated": ["10.8.1.1:81:unknown:DEFAULT:persist"] })
+    );
+    let l = list(&s, &[("serviceName", "per")]).await;
+    assert_eq!(
+        host_metadata(&l, "10.8.1.1"),
+        serde_json::json!({"p": "1", "q": "2"})
+    );
+    // Unknown instances are simply not updated.
+    let v = json(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[
+            ("serviceName", "per"),
+            ("consistencyType", "persist"),
+            (
+                "instances",
+                r#"[{"ip":"10.8.9.9","port":81,"clusterName":"DEFAULT"}]"#,
+            ),
+            ("metadata", "z=1"),
+        ],
+    )
+    .await;
+    assert_eq!(v, serde_json::json!({ "updated": [] }));
+
+    // Bad input: 400 naming the parameter, nothing changed.
+    bad_request(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[("metadata", "x=1")],
+        "serviceName",
+    )
+    .await;
+    bad_request(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[("serviceName", "eph")],
+        "metadata",
+    )
+    .await;
+    bad_request(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[
+            ("serviceName", "eph"),
+            ("instances", "not json"),
+            ("metadata", "x=1"),
+        ],
+        "instances",
+    )
+    .await;
+    bad_request(
+        &s,
+        Method::DELETE,
+        BATCH,
+        &[("serviceName", "eph"), ("metadata", "{not json")],
+        "metadata",
+    )
+    .await;
+    let l = list(&s, &[("serviceName", "eph")]).await;
+    assert_eq!(host_metadata(&l, "10.8.0.1"), serde_json::json!({"b": "2"}));
+
+    // The persistent change went through the repository.
+    let s = s.restart().await;
+    let l = list(&s, &[("serviceName", "per")]).await;
+    assert_eq!(
+        host_metadata(&l, "10.8.1.1"),
+        serde_json::json!({"p": "1", "q": "2"})
+    );
+}
+
+async fn statuses_names_and_catalog(storage: Storage) {
+    let s = TestServer::start_on(storage, &[]).await;
+    register(
+        &s,
+        &[
+            ("serviceName", "cat"),
+            ("groupName", "g1"),
+            ("ip", "10.9.0.2"),
+            ("port", "80"),
+        ],
+    )
+    .await;
+    register(
+        &s,
+        &[
+            ("serviceName", "cat"),
+            ("groupName", "g1"),
+            ("ip", "10.9.0.1"),
+            ("port", "80"),
+            ("clusterName", "c1"),
+            ("healthy", "false"),
+        ],
+    )
+    .await;
+    register(
+        &s,
+        &[
+            ("serviceName", "dog"),
+            ("ip", "10.9.1.1"),
+            ("port", "90"),
+            ("ephemeral", "false"),
+        ],
+    )
+    .await;
+    ok(
+        &s,
+        Method::PUT,
+        "/v1/ns/health",
+        &[
+            ("serviceName", "dog"),
+            ("ip", "10.9.1.1"),
+            ("port", "90"),
+            ("healthy", "false"),
+        ],
+    )
+    .await;
+    register(
+        &s,
+        &[
+            ("serviceName", "cat"),
+            ("namespaceId", "other"),
+            ("ip", "10.9.2.1"),
+            ("port", "80"),
+        ],
+    )
+    .await;
+
+    ok(
+        &s,
+        Method::POST,
+        "/v1/ns/service",
+        &[("serviceName", "empty"), ("groupName", "g2")],
+    )
+    .await;
+
+    // statuses
+    let statuses = "/v1/ns/instance/statuses";
+    let v = json(&s, Method::GET, statuses, &[("key", "g1@@cat")]).await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "ips": ["10.9.0.1:80_false", "10.9.0.2:80_true"] })
+    );
+    let v = json(
+        &s,
+        Method::GET,
+        statuses,
+        &[("key", "public##DEFAULT_GROUP@@dog")],
+    )
+    .await;
+    assert_eq!(v, serde_json::json!({ "ips": ["10.9.1.1:90_false"] }));
+    let v = json(
+        &s,
+        Method::GET,
+        statuses,
+        &[("key", "other##DEFAULT_GROUP@@cat")],
+    )
+    .await;
+    assert_eq!(v, serde_json::json!({ "ips": ["10.9.2.1:80_true"] }));
+    let v = json(&s, Method::GET, statuses, &[("key", "g1@@nobody")]).await;
+    assert_eq!(v, serde_json::json!({ "ips": [] }));
+    bad_request(&s, Method::GET, statuses, &[], "key").await;
+    bad_request(&s, Method::GET, statuses, &[("key", "g1@@")], "key").await;
+
+    // service/names
+    let names = "/v1/ns/service/names";
+    let v = json(&s, Method::GET, names, &[]).await;
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "META-INF/services": {
+                "other": ["DEFAULT_GROUP@@cat"],
+                "public": ["DEFAULT_GROUP@@dog", "g1@@cat", "g2@@empty"]
+            },
+            "count": 4
+        })
+    );
+    let v = json(
+        &s,
+        Method::GET,
+        names,
+        &[("namespaceId", "public"), ("expr", "ca")],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "META-INF/services": { "public": ["g1@@cat"] }, "count": 1 })
+    );
+    bad_request(
+        &s,
+        Method::GET,
+        names,
+        &[("namespaceId", "bad ns!")],
+        "namespaceId",
+    )
+    .await;
+
+    // catalog/services
+    let services = "/v1/ns/catalog/services";
+    let v = json(
+        &s,
+        Method::GET,
+        services,
+        &[("pageNo", "1"), ("pageSize", "10")],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "count": 3,
+            "serviceList": [
+                { "name": "dog", "groupName": "DEFAULT_GROUP", "clusterCount": 1, "ipCount": 1,
+                  "healthyInstanceCount": 0, "triggerFlag": "true" },
+                { "name": "cat", "groupName": "g1", "clusterCount": 2, "ipCount": 2,
+                  "healthyInstanceCount": 1, "triggerFlag": "false" },
+                { "name": "empty", "groupName": "g2", "clusterCount": 0, "ipCount": 0,
+                  "healthyInstanceCount": 0, "triggerFlag": "false" }
+            ]
+        })
+    );
+    let v = json(
+        &s,
+        Method::GET,
+        services,
+        &[
+            ("pageNo", "1"),
+            ("pageSize", "10"),
+            ("serviceNameParam", "ca"),
+            ("groupNameParam", "g"),
+            ("withInstances", "false"),
+        ],
+    )
+    .await;
+    assert_eq!(v["count"], 1);
+    assert_eq!(v["serviceList"][0]["name"], "cat");
+    let v = json(
+        &s,
+        Method::GET,
+        services,
+        &[("pageNo", "2"), ("pageSize", "1")],
+    )
+    .await;
+    assert_eq!(v["count"], 3);
+    assert_eq!(v["serviceList"][0]["name"], "cat");
+    bad_request(&s, Method::GET, services, &[("pageSize", "10")], "pageNo").await;
+    bad_request(&s, Method::GET, services, &[("pageNo", "1")], "pageSize").await;
+    bad_request(
+        &s,
+        Method::GET,
+        services,
+        &[("pageNo", "x"), ("pageSize", "10")],
+        "pageNo",
+    )
+    .await;
+
+    // catalog/instances
+    let instances = "/v1/ns/catalog/instances";
+    let v = json(
+        &s,
+        Method::GET,
+        instances,
+        &[
+            ("serviceName", "g1@@cat"),
+            ("clusterName", "c1"),
+            ("pageNo", "1"),
+            ("pageSize", "10"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "list": [{
+                "instanceId": "10.9.0.1#80#c1#g1@@cat",
+                "ip": "10.9.0.1",
+                "port": 80,
+                "weight": 1.0,
+                "healthy": false,
+                "enabled": true,
+                "ephemeral": true,
+                "clusterName": "c1",
+                "serviceName": "g1@@cat",
+                "metadata": {},
+                "instanceHeartBeatInterval": 5000,
+                "instanceHeartBeatTimeOut": 15000,
+                "ipDeleteTimeout": 30000,
+                "instanceIdGenerator": "simple"
+            }],
+            "count": 1
+        })
+    );
+    let v = json(
+        &s,
+        Method::GET,
+        instances,
+        &[
+            ("serviceName", "cat"),
+            ("groupName", "g1"),
+            ("clusterName", "DEFAULT"),
+            ("pageNo", "2"),
+            ("pageSize", "10"),
+        ],
+    )
+    .await;
+    assert_eq!(v, serde_json::json!({ "list": [], "count": 1 }));
+    for (service, cluster) in [("g1@@nobody", "c1"), ("g1@@cat", "c9")] {
+        let (status, body) = call(
+            &s,
+            Method::GET,
+            instances,
+            &[
+                ("serviceName", service),
+                ("clusterName", cluster),
+                ("pageNo", "1"),
+                ("pageSize", "10"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{service} {cluster}: {body}");
+        assert!(body.contains("is not found"), "{body}");
+    }
+    bad_request(
+        &s,
+        Method::GET,
+        instances,
+        &[("serviceName", "cat"), ("pageNo", "1"), ("pageSize", "10")],
+        "clusterName",
+    )
+    .await;
+    bad_request(
+        &s,
+        Method::GET,
+        instances,
+        &[("clusterName", "c1"), ("pageNo", "1"), ("pageSize", "10")],
+        "serviceName",
+    )
+    .await;
+}
+
+/// Subscribe a v1 Java client's UDP socket to `service` by listing it.
+async fn subscribe_udp(s: &TestServer, service: &str, socket: &UdpSocket) {
+    let udp_port = socket.local_addr().expect("udp addr").port().to_string();
+    let resp = s
+        .client
+        .get(s.url("/v1/ns/instance/list"))
+        .header("User-Agent", "Nacos-Java-Client:v1.4.6")
+        .query(&[
+            ("serviceName", service),
+            ("udpPort", udp_port.as_str()),
+            ("clientIP", "127.0.0.1"),
+        ])
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metadata_batch_pushes_to_v1_subscribers() {
+    let s = TestServer::start().await;
+    register(
+        &s,
+        &[
+            ("serviceName", "meta-pushed"),
+            ("ip", "10.10.0.1"),
+            ("port", "80"),
+        ],
+    )
+    .await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+    subscribe_udp(&s, "meta-pushed", &socket).await;
+    let v = json(
+        &s,
+        Method::PUT,
+        BATCH,
+        &[("serviceName", "meta-pushed"), ("metadata", "color=red")],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "updated": ["10.10.0.1:80:unknown:DEFAULT:ephemeral"] })
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, packet, from) = receive_push(&socket).await;
+        socket
+            .send_to(push_ack(&packet).as_bytes(), from)
+            .await
+            .expect("send ack");
+        if push_data(&packet)["hosts"][0]["metadata"] == serde_json::json!({"color": "red"}) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no push with the new metadata");
+    }
+}
+
+#[tokio::test]
+async fn service_subscribers_lists_udp_subscribers() {
+    let s = TestServer::start().await;
+    let subscribers = "/v1/ns/service/subscribers";
+    let v = json(&s, Method::GET, subscribers, &[("serviceName", "watched")]).await;
+    assert_eq!(v, serde_json::json!({ "subscribers": [], "count": 0 }));
+
+    let first = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+    let second = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+    subscribe_udp(&s, "watched", &first).await;
+    subscribe_udp(&s, "watched", &second).await;
+    subscribe_udp(&s, "elsewhere", &second).await;
+    let mut ports = [
+        first.local_addr().expect("addr").port(),
+        second.local_addr().expect("addr").port(),
+    ];
+    ports.sort_by_key(|p| format!("127.0.0.1:{p}"));
+    let expected: Vec<Value> = ports
+        .iter()
+        .map(|port| {
+            serde_json::json!({
+                "addrStr": format!("127.0.0.1:{port}"),
+                "agent": "",
+                "app": "unknown",
+                "ip": "127.0.0.1",
+                "port": port,
+                "namespaceId": "public",
+                "serviceName": "DEFAULT_GROUP@@watched",
+                "cluster": ""
+            })
+        })
+        .collect();
+    let v = json(
+        &s,
+        Method::GET,
+        subscribers,
+        &[
+            ("serviceName", "watched"),
+            ("namespaceId", "public"),
+            ("aggregation", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "subscribers": expected.clone(), "count": 2 })
+    );
+    let v = json(
+        &s,
+        Method::GET,
+        subscribers,
+        &[
+            ("serviceName", "DEFAULT_GROUP@@watched"),
+            ("pageNo", "2"),
+            ("pageSize", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v,
+        serde_json::json!({ "subscribers": [expected[1].clone()], "count": 2 })
+    );
+    bad_request(&s, Method::GET, subscribers, &[], "serviceName").await;
+    bad_request(
+        &s,
+        Method::GET,
+        subscribers,
+        &[("serviceName", "watched"), ("pageNo", "x")],
+        "pageNo",
+    )
+    .await;
+    bad_request(
+        &s,
+        Method::GET,
+        subscribers,
+        &[("serviceName", "watched"), ("aggregation", "maybe")],
+        "aggregation",
+    )
+    .await;
 }
