@@ -212,6 +212,16 @@ pub fn resource(
             ),
             action,
         )),
+        // `/v1/ns/instance/statuses` names its service only in `key` (`[ns##]group@@svc`);
+        // the resource is taken from there, so the key cannot reach another namespace.
+        Guard::Naming(action) if param("serviceName").is_none() && param("key").is_some() => {
+            let key = param("key").unwrap_or_default();
+            let (namespace, grouped) = key.split_once("##").unwrap_or(("", key.as_str()));
+            let (group, service) = grouped
+                .split_once("@@")
+                .unwrap_or((nacos_core::DEFAULT_GROUP, grouped));
+            Some((Resource::naming(namespace, group, service), action))
+        }
         Guard::Naming(action) => Some((
             Resource::naming(
                 &get(&["namespaceId"]),

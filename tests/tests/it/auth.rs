@@ -998,6 +998,13 @@ async fn resources_follow_the_request_parameters(storage: Storage) {
             "/v2/ns/instance/list?namespaceId=other&serviceName=svc&groupName=G",
             true,
         ),
+        // `statuses` names its service only in `key`; that is what is checked.
+        ("/v1/ns/instance/statuses?key=other%23%23G%40%40svc", true),
+        ("/v1/ns/instance/statuses?key=G%40%40svc", false),
+        (
+            "/v1/ns/instance/statuses?namespaceId=other&key=G%40%40svc",
+            false,
+        ),
     ] {
         let (status, body) = send(s, M::Get, path, Some(&f.bob)).await;
         assert_eq!(status == 403, !allowed, "{path}: {status} {body}");
