@@ -104,6 +104,28 @@ pub struct ConfigPublish {
     pub operator: Operator,
 }
 
+/// The compare-and-set rule every backend applies inside its write transaction: with
+/// `expected` set, the stored md5 must equal it, and a missing row fails too. `what` names the
+/// row in the error ("config G/d in ns").
+pub fn check_cas(
+    expected: Option<&str>,
+    stored_md5: Option<&str>,
+    what: &str,
+) -> Result<(), crate::RepoError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    match stored_md5 {
+        Some(md5) if md5 == expected => Ok(()),
+        Some(md5) => Err(crate::RepoError::PreconditionFailed(format!(
+            "md5 of {what} is {md5}, not {expected}"
+        ))),
+        None => Err(crate::RepoError::PreconditionFailed(format!(
+            "{what} does not exist (casMd5 {expected})"
+        ))),
+    }
+}
+
 /// Which variant of a config a gray row is: the beta (by client IP) or a named tag.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Gray {

@@ -455,24 +455,11 @@ fn publish_config(
     now_ms: i64,
 ) -> Result<ConfigItem, RepoError> {
     let stored = read_config(&t.configs, &publish.key)?;
-    if let Some(expected) = &publish.cas_md5 {
-        match &stored {
-            Some(item) if &item.md5 == expected => {}
-            Some(item) => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "md5 of config {} is {}, not {expected}",
-                    describe(&publish.key),
-                    item.md5
-                )));
-            }
-            None => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "config {} does not exist (casMd5 {expected})",
-                    describe(&publish.key)
-                )));
-            }
-        }
-    }
+    nacos_core::check_cas(
+        publish.cas_md5.as_deref(),
+        stored.as_ref().map(|item| item.md5.as_str()),
+        &format!("config {}", describe(&publish.key)),
+    )?;
     let operator = &publish.operator;
     let (item, history) = match stored {
         None => {
@@ -558,24 +545,11 @@ fn publish_gray(
     now_ms: i64,
 ) -> Result<GrayConfig, RepoError> {
     let stored = read_gray(&t.grays, &publish.key, gray)?;
-    if let Some(expected) = &publish.cas_md5 {
-        match &stored {
-            Some(variant) if &variant.md5 == expected => {}
-            Some(variant) => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "md5 of {gray:?} of config {} is {}, not {expected}",
-                    describe(&publish.key),
-                    variant.md5
-                )));
-            }
-            None => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "{gray:?} of config {} does not exist (casMd5 {expected})",
-                    describe(&publish.key)
-                )));
-            }
-        }
-    }
+    nacos_core::check_cas(
+        publish.cas_md5.as_deref(),
+        stored.as_ref().map(|variant| variant.md5.as_str()),
+        &format!("{gray:?} of config {}", describe(&publish.key)),
+    )?;
     let (id, created_ms, app_name, encrypted_data_key) = match stored {
         Some(old) => (old.id, old.created_ms, old.app_name, old.encrypted_data_key),
         None => (t.next_id(GRAY_ID)?, now_ms, String::new(), String::new()),

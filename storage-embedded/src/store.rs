@@ -58,9 +58,9 @@ impl EmbeddedStore {
                 ))
             })?;
         }
+        // No full integrity scan at start: it reads the whole file on every start. redb checks
+        // the header itself and repairs after an unclean shutdown.
         let db = Database::builder()
-            // A file damaged outside redb is reported as corrupt instead of trusted.
-            .set_check_integrity_on_open(true)
             .create(&path)
             .map_err(|e| with_path(&path, storage(e)))?;
         init(&db).map_err(|e| with_path(&path, e))?;

@@ -14,8 +14,8 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use nacos_core::{
     ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo, Gray, GrayConfig,
-    GrayPublish, HistoryEntry, HistoryOp, MatchMode, Operator, Page, PageRequest, RepoError,
-    RepoResult, md5_hex,
+    GrayPublish, HistoryEntry, HistoryOp, MatchMode, Operator, Page, PageRequest, RepoResult,
+    md5_hex,
 };
 use sqlx::MySqlConnection;
 use sqlx::mysql::MySqlRow;
@@ -307,26 +307,11 @@ fn keep(new: &Option<String>, stored: &str) -> String {
 
 async fn publish_tx(c: &mut MySqlConnection, p: &ConfigPublish) -> Result<ConfigItem, Failure> {
     let stored = select_config(c, &p.key, true).await?;
-    if let Some(expected) = &p.cas_md5 {
-        match &stored {
-            Some(item) if &item.md5 == expected => {}
-            Some(item) => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "md5 of config {} is {}, not {expected}",
-                    describe(&p.key),
-                    item.md5
-                ))
-                .into());
-            }
-            None => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "config {} does not exist (casMd5 {expected})",
-                    describe(&p.key)
-                ))
-                .into());
-            }
-        }
-    }
+    nacos_core::check_cas(
+        p.cas_md5.as_deref(),
+        stored.as_ref().map(|item| item.md5.as_str()),
+        &format!("config {}", describe(&p.key)),
+    )?;
     let now = now_ms(c).await?;
     let secs = now.div_euclid(1000);
     let operator = &p.operator;
@@ -503,26 +488,11 @@ async fn publish_gray_tx(
     p: &GrayPublish,
 ) -> Result<GrayConfig, Failure> {
     let stored = select_gray(c, &p.key, gray, true).await?;
-    if let Some(expected) = &p.cas_md5 {
-        match &stored {
-            Some(variant) if &variant.md5 == expected => {}
-            Some(variant) => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "md5 of {gray:?} of config {} is {}, not {expected}",
-                    describe(&p.key),
-                    variant.md5
-                ))
-                .into());
-            }
-            None => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "{gray:?} of config {} does not exist (casMd5 {expected})",
-                    describe(&p.key)
-                ))
-                .into());
-            }
-        }
-    }
+    nacos_core::check_cas(
+        p.cas_md5.as_deref(),
+        stored.as_ref().map(|variant| variant.md5.as_str()),
+        &format!("{gray:?} of config {}", describe(&p.key)),
+    )?;
     let now = now_ms(c).await?;
     let secs = now.div_euclid(1000);
     let is_beta = *gray == Gray::Beta;

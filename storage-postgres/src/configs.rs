@@ -363,20 +363,11 @@ async fn record_change(conn: &mut AsyncPgConnection, key: &ConfigKey, now_ms: i6
 }
 
 fn check_cas(expected: Option<&String>, stored: Option<&str>, what: &str) -> Result<()> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    match stored {
-        Some(md5) if md5 == expected => Ok(()),
-        Some(md5) => Err(RepoError::PreconditionFailed(format!(
-            "md5 of {what} is {md5}, not {expected}"
-        ))
-        .into()),
-        None => Err(RepoError::PreconditionFailed(format!(
-            "{what} does not exist (casMd5 {expected})"
-        ))
-        .into()),
-    }
+    Ok(nacos_core::check_cas(
+        expected.map(String::as_str),
+        stored,
+        what,
+    )?)
 }
 
 async fn publish_tx(conn: &mut AsyncPgConnection, publish: &ConfigPublish) -> Result<ConfigItem> {

@@ -55,6 +55,7 @@
 //! `nacos_tests::conformance::configs::cas_mismatch_fails_and_changes_nothing(&repos).await`.
 
 pub mod conformance;
+pub mod dbproc;
 pub mod mariadb;
 pub mod postgres;
 

@@ -30,7 +30,6 @@
 //! the server process loses nothing committed, a machine crash would.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -45,7 +44,7 @@ pub const USER: &str = "nacos_test";
 /// Its password (the servers listen on 127.0.0.1 only).
 pub const PASSWORD: &str = "nacos-test-password";
 /// The environment variable that turns "MariaDB not installed" into a failure.
-pub const REQUIRE_ENV: &str = "NACOS_TEST_REQUIRE_DB";
+pub use crate::dbproc::REQUIRE_ENV;
 /// Prefix of every test database name (the test account has rights on these only).
 const DB_PREFIX: &str = "nt_";
 const REPL_USER: &str = "nacos_repl";
@@ -98,7 +97,7 @@ pub fn installed() -> bool {
 
 /// Whether tests must fail (not skip) when MariaDB is missing: `NACOS_TEST_REQUIRE_DB=1`.
 pub fn required() -> bool {
-    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    crate::dbproc::required()
 }
 
 /// `None` after printing the skip line when MariaDB is not installed (or a panic when it is
@@ -283,28 +282,17 @@ rm -rf "$dir"
     }
 
     fn wait_ready(&self, limit: Duration) -> Result<(), String> {
-        let started = Instant::now();
-        loop {
-            if self.sql(None, "SELECT 1").is_ok() {
-                return Ok(());
-            }
-            let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
-            let gave_up = [
+        crate::dbproc::wait_ready(
+            &format!("MariaDB on port {}", self.port),
+            &self.dir.join("error.log"),
+            &[
                 "Do you already have another",
                 "Aborting",
                 "[ERROR] Can't start",
-            ]
-            .iter()
-            .any(|m| log.contains(m));
-            if started.elapsed() > limit || gave_up {
-                return Err(format!(
-                    "MariaDB on port {} not ready after {:?}; server log:\n{log}",
-                    self.port,
-                    started.elapsed()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            ],
+            limit,
+            || Ok(self.sql(None, "SELECT 1").is_ok()),
+        )
     }
 
     /// The TCP port on 127.0.0.1.
@@ -660,11 +648,4 @@ fn find_binaries() -> Option<Binaries> {
     })
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
-}
+use crate::dbproc::free_port;

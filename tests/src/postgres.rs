@@ -28,14 +28,13 @@
 //! authentication (`scram-sha-256`), the same way the code under test connects.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nacos_core::datasource::DataSourceConfig;
 
@@ -44,7 +43,7 @@ pub const USER: &str = "nacos_test";
 /// Its password (the server listens on 127.0.0.1 only).
 pub const PASSWORD: &str = "nacos-test-password";
 /// The environment variable that turns "PostgreSQL not installed" into a failure.
-pub const REQUIRE_ENV: &str = "NACOS_TEST_REQUIRE_DB";
+pub use crate::dbproc::REQUIRE_ENV;
 
 /// A running private PostgreSQL server. Stopped (and its directory removed) when dropped or
 /// when the process exits.
@@ -202,38 +201,29 @@ rm -rf "$dir"
     }
 
     fn wait_ready(&self, dir: &Path, limit: Duration) -> Result<(), String> {
-        let started = Instant::now();
-        loop {
-            let ready = Command::new(self.bindir.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-t", "1", "-p"])
-                .arg(self.port.to_string())
-                .stdin(Stdio::null())
-                .status()
-                .map_err(|e| format!("cannot run pg_isready: {e}"))?;
-            if ready.success() {
-                return Ok(());
-            }
-            let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-            // A server that gave up (port taken, bad directory) says so in its log.
-            let gave_up = [
+        // A server that gave up (port taken, bad directory) says so in its log.
+        crate::dbproc::wait_ready(
+            &format!("PostgreSQL on port {}", self.port),
+            &dir.join("server.log"),
+            &[
                 "could not create any TCP/IP sockets",
                 "Address already in use",
                 "PANIC",
                 "FATAL:  data directory",
                 "FATAL:  lock file",
                 "FATAL:  could not",
-            ]
-            .iter()
-            .any(|m| log.contains(m));
-            if started.elapsed() > limit || gave_up {
-                return Err(format!(
-                    "PostgreSQL on port {} not ready after {:?}; server log:\n{log}",
-                    self.port,
-                    started.elapsed()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            ],
+            limit,
+            || {
+                Command::new(self.bindir.join("pg_isready"))
+                    .args(["-q", "-h", "127.0.0.1", "-t", "1", "-p"])
+                    .arg(self.port.to_string())
+                    .stdin(Stdio::null())
+                    .status()
+                    .map(|s| s.success())
+                    .map_err(|e| format!("cannot run pg_isready: {e}"))
+            },
+        )
     }
 
     /// The TCP port on 127.0.0.1.
@@ -370,9 +360,7 @@ impl Drop for TestDatabase<'_> {
     }
 }
 
-fn required() -> bool {
-    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-}
+use crate::dbproc::required;
 
 /// A directory holding `initdb` and `postgres` (and the client programs).
 fn find_bindir() -> Option<PathBuf> {
@@ -582,12 +570,4 @@ fn scratch_dir(owner: &RunAs) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// A port nobody listens on right now (the server binds it a moment later).
-fn free_port() -> Result<u16, String> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free port: {e}"))
-}
+use crate::dbproc::free_port;
