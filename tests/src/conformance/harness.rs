@@ -169,6 +169,16 @@ macro_rules! conformance_suite {
             instances_isolated_per_service,
         }
 
+        $crate::__conformance_cases! { repos users, Nothing;
+            user_create_get,
+            user_create_duplicate_already_exists,
+            user_update_password,
+            user_delete_removes_roles,
+            list_users_filters_orders_and_pages,
+            roles_add_list_remove,
+            permissions_add_list_remove,
+        }
+
         $crate::__conformance_cases! { backend persistence;
             reopen_keeps_everything,
         }

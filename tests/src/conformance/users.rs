@@ -1,9 +1,7 @@
-//! Users, role bindings and permissions ([`UserRepo`]). These cases take the repository itself
-//! (`&*repos.users`, or a store that implements it) and are not expanded by
-//! [`conformance_suite!`](crate::conformance_suite); a backend's test module lists them (see
-//! `tests/it/conformance_mysql.rs`).
+//! Users, role bindings and permissions (`repos.users`, a [`nacos_core::UserRepo`]), part of
+//! [`conformance_suite!`](crate::conformance_suite) like every other area.
 
-use nacos_core::{MatchMode, PageRequest, Permission, RepoError, RoleBinding, User, UserRepo};
+use nacos_core::{MatchMode, PageRequest, Permission, RepoError, Repos, RoleBinding, User};
 
 fn user(name: &str) -> User {
     User {
@@ -33,7 +31,8 @@ fn all() -> PageRequest {
 }
 
 /// A created user is returned by `get_user` as stored; a missing one is `None`.
-pub async fn user_create_get(users: &dyn UserRepo) {
+pub async fn user_create_get(repos: &Repos) {
+    let users = repos.users.as_ref();
     let alice = User {
         enabled: false,
         ..user("alice")
@@ -50,7 +49,8 @@ pub async fn user_create_get(users: &dyn UserRepo) {
 }
 
 /// Creating a taken name fails with `AlreadyExists` and keeps the stored user.
-pub async fn user_create_duplicate_already_exists(users: &dyn UserRepo) {
+pub async fn user_create_duplicate_already_exists(repos: &Repos) {
+    let users = repos.users.as_ref();
     users.create_user(user("dup")).await.expect("create");
     let imposter = User {
         password_hash: "other".to_string(),
@@ -65,7 +65,8 @@ pub async fn user_create_duplicate_already_exists(users: &dyn UserRepo) {
 }
 
 /// `update_password` replaces the hash; a missing user is `NotFound`.
-pub async fn user_update_password(users: &dyn UserRepo) {
+pub async fn user_update_password(repos: &Repos) {
+    let users = repos.users.as_ref();
     users.create_user(user("pw")).await.expect("create");
     users
         .update_password("pw", "$2a$10$new")
@@ -81,7 +82,8 @@ pub async fn user_update_password(users: &dyn UserRepo) {
 }
 
 /// `delete_user` removes the user and its role bindings, and says whether it existed.
-pub async fn user_delete_removes_roles(users: &dyn UserRepo) {
+pub async fn user_delete_removes_roles(repos: &Repos) {
+    let users = repos.users.as_ref();
     users.create_user(user("gone")).await.expect("create");
     users.create_user(user("stays")).await.expect("create");
     users
@@ -103,7 +105,8 @@ pub async fn user_delete_removes_roles(users: &dyn UserRepo) {
 }
 
 /// Listing filters exactly or by glob, orders by name, and pages.
-pub async fn list_users_filters_orders_and_pages(users: &dyn UserRepo) {
+pub async fn list_users_filters_orders_and_pages(repos: &Repos) {
+    let users = repos.users.as_ref();
     for name in ["b1", "a2", "a1", "c_1"] {
         users.create_user(user(name)).await.expect("create");
     }
@@ -142,7 +145,8 @@ pub async fn list_users_filters_orders_and_pages(users: &dyn UserRepo) {
 
 /// Role bindings: add, refuse duplicates, list by user or role ordered by role then user,
 /// remove from one user or from everyone.
-pub async fn roles_add_list_remove(users: &dyn UserRepo) {
+pub async fn roles_add_list_remove(repos: &Repos) {
+    let users = repos.users.as_ref();
     for (role, name) in [
         ("ROLE_ADMIN", "bob"),
         ("ROLE_ADMIN", "alice"),
@@ -197,7 +201,8 @@ pub async fn roles_add_list_remove(users: &dyn UserRepo) {
 
 /// Permissions: add, refuse duplicates, list by role ordered by role, resource, action,
 /// remove (saying whether it existed).
-pub async fn permissions_add_list_remove(users: &dyn UserRepo) {
+pub async fn permissions_add_list_remove(repos: &Repos) {
+    let users = repos.users.as_ref();
     for (role, resource, action) in [
         ("dev", "ns-b:*:*", "r"),
         ("dev", "ns-a:*:*", "rw"),

@@ -715,27 +715,6 @@ async fn static_token_plugin_is_selected_by_name() {
     assert_eq!(resp.status(), 501);
 }
 
-#[tokio::test]
-async fn embedded_user_repo_conformance() {
-    use nacos_tests::conformance::users;
-    macro_rules! cases {
-        ($($case:ident),* $(,)?) => {$(
-            let dir = tempfile::tempdir().expect("dir");
-            let repos = nacos_storage_embedded::open_repos(dir.path()).expect("open");
-            users::$case(repos.users.as_ref()).await;
-        )*};
-    }
-    cases!(
-        user_create_get,
-        user_create_duplicate_already_exists,
-        user_update_password,
-        user_delete_removes_roles,
-        list_users_filters_orders_and_pages,
-        roles_add_list_remove,
-        permissions_add_list_remove,
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // gRPC
 

@@ -54,34 +54,3 @@ impl nacos_tests::Backend for Mysql {
 }
 
 nacos_tests::conformance_suite!(Mysql);
-
-/// `UserRepo` cases (listed here: the suite macro does not expand them).
-mod users {
-    use nacos_tests::conformance::users;
-
-    macro_rules! user_cases {
-        ($($case:ident),* $(,)?) => {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some((store, db)) = super::fresh_store().await else {
-                        return;
-                    };
-                    users::$case(store.as_ref()).await;
-                    drop(store);
-                    drop(db);
-                }
-            )*
-        };
-    }
-
-    user_cases! {
-        user_create_get,
-        user_create_duplicate_already_exists,
-        user_update_password,
-        user_delete_removes_roles,
-        list_users_filters_orders_and_pages,
-        roles_add_list_remove,
-        permissions_add_list_remove,
-    }
-}

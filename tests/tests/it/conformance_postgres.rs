@@ -43,39 +43,6 @@ impl nacos_tests::Backend for Postgres {
 
 nacos_tests::conformance_suite!(Postgres);
 
-/// The public suite's `UserRepo` cases (not part of the suite macro while `Repos` has no users
-/// field), each on a fresh database.
-mod users_suite {
-    use nacos_tests::conformance::users;
-
-    macro_rules! user_cases {
-        ($($case:ident),* $(,)?) => {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let test = concat!("users_suite::", stringify!($case));
-                    let Some((repo, db)) = super::users(test).await else {
-                        return;
-                    };
-                    users::$case(repo.as_ref()).await;
-                    drop(repo);
-                    drop(db);
-                }
-            )*
-        };
-    }
-
-    user_cases! {
-        user_create_get,
-        user_create_duplicate_already_exists,
-        user_update_password,
-        user_delete_removes_roles,
-        list_users_filters_orders_and_pages,
-        roles_add_list_remove,
-        permissions_add_list_remove,
-    }
-}
-
 /// A fresh database with the schema, its store's user repository, and the guard.
 async fn users(test: &str) -> Option<(std::sync::Arc<dyn UserRepo>, TestDatabase<'static>)> {
     let server = PgServer::shared_or_skip(test)?;
