@@ -18,6 +18,21 @@ pub fn ok(data: impl serde::Serialize) -> Response {
     axum::Json(serde_json::json!({ "code": 0, "message": "success", "data": data })).into_response()
 }
 
+/// A v2 success around `data` that is already JSON (the naming service's cached ServiceInfo
+/// bytes), without parsing and re-serialising it.
+pub fn ok_raw_json(data: &[u8]) -> Response {
+    const HEAD: &[u8] = br#"{"code":0,"message":"success","data":"#;
+    let mut body = Vec::with_capacity(HEAD.len() + data.len() + 1);
+    body.extend_from_slice(HEAD);
+    body.extend_from_slice(data);
+    body.push(b'}');
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
 /// A v2 failure: the kind's HTTP status, its detail code, an abstract message, the detail in
 /// `data` (fact sheet §1.1).
 #[derive(Debug)]

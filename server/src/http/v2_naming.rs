@@ -118,9 +118,7 @@ async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Resul
 async fn instance_list(State(app): State<AppState>, params: Params) -> V2Result {
     let key = service_key(&params)?;
     let body = v1_naming::instance_list_body(&app, &key, &params)?;
-    let info: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Internal(format!("service info encoding: {e}")))?;
-    Ok(ok(info))
+    Ok(super::v2::ok_raw_json(&body))
 }
 
 async fn create_service(State(app): State<AppState>, params: Params) -> V2Result {
