@@ -29,6 +29,17 @@ pub struct Auth {
     identity_value: String,
 }
 
+/// The server identity `(key, value)` nodes send each other when auth is on; `None` when
+/// auth is off or no identity is configured.
+pub fn server_identity(props: &Properties) -> Option<(String, String)> {
+    if !props.bool_or(ENABLED, false).unwrap_or(false) {
+        return None;
+    }
+    let key = props.get(IDENTITY_KEY).unwrap_or("").trim();
+    let value = props.get(IDENTITY_VALUE).unwrap_or("");
+    (!key.is_empty() && !value.is_empty()).then(|| (key.to_string(), value.to_string()))
+}
+
 impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")

@@ -11,6 +11,8 @@
 //! - [`http`]: the axum router: v1 OpenAPI, console endpoints.
 //! - [`grpc`]: the Nacos 2.x gRPC edge for clients (port + 1000): connections, pushes, dispatch,
 //!   handlers.
+//! - [`cluster`]: cluster mode: members, the node-to-node edges (cluster port main + 1001,
+//!   Raft port main - 1000), member reports, config change sync, the Raft wiring.
 //! - [`auth`]: the selected auth plugin and the server identity; both edges enforce through it.
 //! - [`middleware`]: the tower layer both edges share (access log, counters).
 //! - [`App`] and [`run`]: wiring, and serving on bound [`Listeners`] until a shutdown future
@@ -18,6 +20,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod grpc;
 pub mod http;
@@ -59,6 +62,14 @@ pub struct App {
     pub config_listeners: Arc<ConfigListeners>,
     /// Which gRPC connection subscribes to which service.
     pub naming_subscribers: Arc<NamingSubscribers>,
+    /// Cluster mode: members and peers (`None` when standalone).
+    pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Cluster mode: ephemeral instances across nodes.
+    pub distro: Option<Arc<naming::distro::Distro>>,
+    /// Config changes already acted on (cluster sync over a shared database).
+    pub config_seen: cluster::config_sync::SeenChanges,
+    /// Embedded cluster: this node's Raft.
+    pub raft: Option<Arc<cluster::raft::RaftHandle>>,
     /// Request counters of both edges, fed by the shared middleware.
     pub traffic: middleware::Traffic,
     /// Cancelled when the server shuts down: long polls answer, background tasks stop.
@@ -88,12 +99,47 @@ pub enum StartError {
 impl App {
     /// Open storage and build the services. Background tasks start with [`run`].
     pub async fn open(settings: Settings) -> Result<AppState, StartError> {
-        let repos = storage::open(&settings).await?;
-        Self::with_repos(settings, repos).await
+        let cluster = Self::open_cluster(&settings)?;
+        let (repos, raft) = match &cluster {
+            Some(cluster) if settings.embedded_cluster => {
+                let (repos, raft) = cluster::raft::open(&settings, cluster).await?;
+                (repos, Some(raft))
+            }
+            Some(_) if settings.platform.is_empty() => {
+                return Err(StartError::Unsupported(
+                    "cluster mode needs shared storage: an external database \
+                     (spring.sql.init.platform=mysql or postgresql, with db.*) or `-p embedded` \
+                     (embedded storage replicated by Raft); for one node use `-m standalone`"
+                        .to_string(),
+                ));
+            }
+            _ => (storage::open(&settings).await?, None),
+        };
+        Self::build(settings, repos, cluster, raft).await
     }
 
     /// Build the services over already opened repositories (tests, other backends).
     pub async fn with_repos(settings: Settings, repos: Repos) -> Result<AppState, StartError> {
+        let cluster = Self::open_cluster(&settings)?;
+        Self::build(settings, repos, cluster, None).await
+    }
+
+    fn open_cluster(settings: &Settings) -> Result<Option<Arc<cluster::Cluster>>, StartError> {
+        if settings.is_standalone() {
+            return Ok(None);
+        }
+        let identity = auth::server_identity(&settings.properties);
+        cluster::Cluster::open(settings, identity)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(StartError::Unsupported)
+    }
+
+    async fn build(
+        settings: Settings,
+        repos: Repos,
+        cluster: Option<Arc<cluster::Cluster>>,
+        raft: Option<Arc<cluster::raft::RaftHandle>>,
+    ) -> Result<AppState, StartError> {
         let auth = Arc::new(
             auth::Auth::open(&settings.properties, Arc::clone(&repos.users))
                 .map_err(StartError::Auth)?,
@@ -107,7 +153,14 @@ impl App {
         let connections = Arc::new(ConnectionManager::new(settings.grpc.clone()));
         let config_listeners = ConfigListeners::install(&config, &connections);
         let naming_subscribers = NamingSubscribers::install(&naming, &settings, &connections);
+        let distro = cluster
+            .as_ref()
+            .map(|c| naming::distro::Distro::new(Arc::clone(&naming), Arc::clone(c)));
         Ok(Arc::new(App {
+            cluster,
+            distro,
+            config_seen: cluster::config_sync::SeenChanges::default(),
+            raft,
             settings,
             repos,
             auth,
@@ -130,6 +183,10 @@ pub struct Listeners {
     pub http: TcpListener,
     /// gRPC for clients (`server.port` + 1000).
     pub grpc: TcpListener,
+    /// Cluster mode: gRPC between nodes (`server.port` + 1001).
+    pub cluster: Option<TcpListener>,
+    /// Embedded cluster: Raft between nodes (`server.port` - 1000).
+    pub raft: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -151,7 +208,31 @@ impl Listeners {
         })?;
         let http = bind(settings.port).await?;
         let grpc = bind(grpc_port).await?;
-        Ok(Self { http, grpc })
+        let (mut cluster, mut raft) = (None, None);
+        if !settings.is_standalone() {
+            let port = settings.cluster_port().ok_or_else(|| {
+                StartError::Unsupported(format!(
+                    "cluster port {} + {} + 1 is past 65535; choose a lower server.port",
+                    settings.port, settings.grpc.port_offset
+                ))
+            })?;
+            cluster = Some(bind(port).await?);
+            if settings.embedded_cluster {
+                let port = settings.raft_port().ok_or_else(|| {
+                    StartError::Unsupported(format!(
+                        "the Raft port is server.port - 1000; server.port {} is too low",
+                        settings.port
+                    ))
+                })?;
+                raft = Some(bind(port).await?);
+            }
+        }
+        Ok(Self {
+            http,
+            grpc,
+            cluster,
+            raft,
+        })
     }
 }
 
@@ -165,6 +246,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let mut background = app.naming.start(app.shutdown.clone());
     background.extend(grpc::start_background(&app));
+    background.extend(cluster::start(&app, listeners.cluster, listeners.raft));
     let router = http::router(Arc::clone(&app));
     let token = app.shutdown.clone();
     let http_token = app.shutdown.clone();

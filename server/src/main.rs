@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nacos_server::cli::{Cli, Mode};
+use nacos_server::cli::Cli;
 use nacos_server::{App, Listeners, Settings, StartError};
 
 fn main() -> ExitCode {
@@ -41,28 +41,41 @@ fn init_tracing() {
 }
 
 async fn serve(cli: Cli) -> Result<(), StartError> {
-    let settings = Settings::load(cli.mode, cli.storage.as_deref(), &cli.define_pairs())?;
+    let mut defines = cli.define_pairs();
+    if let Some(list) = &cli.member_list {
+        defines.push(("nacos.member.list".to_string(), list.clone()));
+    }
+    let settings = Settings::load(cli.mode, cli.storage.as_deref(), &defines)?;
     if let Some(storage) = cli.storage.as_deref().filter(|s| *s != "embedded") {
         return Err(StartError::Unsupported(format!(
             "unknown -p value '{storage}': only 'embedded' is accepted"
-        )));
-    }
-    if settings.mode == Mode::Cluster {
-        let how = if settings.embedded_cluster {
-            "embedded storage replicated by Raft (-p embedded)"
-        } else {
-            "an external database"
-        };
-        return Err(StartError::Unsupported(format!(
-            "cluster mode with {how} is not available in this build yet; start a single node with `-m standalone`"
         )));
     }
     let listeners = Listeners::bind("0.0.0.0", &settings).await?;
     let http_addr = format!("0.0.0.0:{}", settings.port);
     let grpc_addr = format!("0.0.0.0:{}", settings.grpc_port().unwrap_or_default());
     let app = App::open(settings).await?;
+    let peers = app.cluster.as_ref().map(|c| {
+        let mut line = format!(
+            "self {}, members {}",
+            c.self_address(),
+            c.members.all().len()
+        );
+        line.push_str(&format!(
+            ", cluster port {}",
+            app.settings.cluster_port().unwrap_or_default()
+        ));
+        if app.raft.is_some() {
+            line.push_str(&format!(
+                ", raft port {}",
+                app.settings.raft_port().unwrap_or_default()
+            ));
+        }
+        line
+    });
     tracing::info!(
         mode = if app.settings.is_standalone() { "standalone" } else { "cluster" },
+        cluster = peers.as_deref().unwrap_or("-"),
         storage = if app.settings.platform.is_empty() { "embedded" } else { app.settings.platform.as_str() },
         http = %http_addr,
         grpc = %grpc_addr,

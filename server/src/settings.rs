@@ -232,6 +232,94 @@ impl GrpcSettings {
     }
 }
 
+/// Cluster mode: who the members are and the peer protocols' timings. Nacos's keys and
+/// defaults; tests shorten the timings.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// `nacos.inetutils.ip-address`: this node's own IP as the other members know it.
+    pub self_ip: Option<String>,
+    /// `nacos.member.list` (`-c`): used when `conf/cluster.conf` is missing or empty.
+    pub member_list: Option<String>,
+    /// How often each node reports itself to its peers (Nacos: 2 s).
+    pub report_interval: Duration,
+    /// How often `conf/cluster.conf` is checked for changes (`nacos.member.reload.intervalMs`,
+    /// ours).
+    pub reload_interval: Duration,
+    /// Per-call timeout of node-to-node requests (`nacos.core.protocol.distro.data.sync.timeoutMs`).
+    pub request_timeout: Duration,
+    /// Distro: delay that merges a burst of changes of one client into one sync
+    /// (`nacos.core.protocol.distro.data.sync.delayMs`; Nacos waits 1 s, we 100 ms so a
+    /// registration is visible on every node well within a second).
+    pub distro_sync_delay: Duration,
+    /// Distro: a failed sync is retried after this (`...distro.data.sync.retryDelayMs`).
+    pub distro_retry_delay: Duration,
+    /// Distro: each owner verifies its clients with every peer this often
+    /// (`...distro.data.verify.intervalMs`).
+    pub distro_verify_interval: Duration,
+    /// A copy of another node's client not verified for this long is dropped
+    /// (`nacos.naming.client.expired.time`).
+    pub client_expired_time: Duration,
+    /// External database: every node re-reads configs changed since its last scan this often,
+    /// healing missed change messages (`nacos.config.cluster.scanIntervalMs`, ours).
+    pub config_scan_interval: Duration,
+    /// Embedded cluster: Raft heartbeat and election timeouts
+    /// (`nacos.core.protocol.raft.data.*`).
+    pub raft_heartbeat: Duration,
+    pub raft_election_min: Duration,
+    pub raft_election_max: Duration,
+    /// Embedded cluster: a snapshot is taken after this many log entries, and this many are
+    /// kept behind it for lagging followers.
+    pub raft_snapshot_logs: u64,
+    pub raft_keep_logs: u64,
+}
+
+impl ClusterSettings {
+    fn from_properties(props: &Properties) -> Result<Self, SettingsError> {
+        let ms = |key: &str, default: u64| -> Result<Duration, SettingsError> {
+            Ok(Duration::from_millis(props.parse_or(
+                key,
+                default,
+                "milliseconds",
+            )?))
+        };
+        let text = |key: &str| {
+            props
+                .get(key)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        Ok(Self {
+            self_ip: text("nacos.inetutils.ip-address").or_else(|| text("nacos.server.ip")),
+            member_list: text("nacos.member.list"),
+            report_interval: ms("nacos.member.report.intervalMs", 2_000)?,
+            reload_interval: ms("nacos.member.reload.intervalMs", 5_000)?,
+            request_timeout: ms("nacos.core.protocol.distro.data.sync.timeoutMs", 3_000)?,
+            distro_sync_delay: ms("nacos.core.protocol.distro.data.sync.delayMs", 100)?,
+            distro_retry_delay: ms("nacos.core.protocol.distro.data.sync.retryDelayMs", 3_000)?,
+            distro_verify_interval: ms("nacos.core.protocol.distro.data.verify.intervalMs", 5_000)?,
+            client_expired_time: ms("nacos.naming.client.expired.time", 180_000)?,
+            config_scan_interval: ms("nacos.config.cluster.scanIntervalMs", 30_000)?,
+            raft_heartbeat: ms("nacos.core.protocol.raft.data.heartbeatMs", 250)?,
+            raft_election_min: ms("nacos.core.protocol.raft.data.election_timeout_ms", 1_000)?,
+            raft_election_max: ms(
+                "nacos.core.protocol.raft.data.election_timeout_max_ms",
+                2_000,
+            )?,
+            raft_snapshot_logs: props.parse_or(
+                "nacos.core.protocol.raft.data.snapshot_logs",
+                5_000u64,
+                "a log entry count",
+            )?,
+            raft_keep_logs: props.parse_or(
+                "nacos.core.protocol.raft.data.keep_logs",
+                1_000u64,
+                "a log entry count",
+            )?,
+        })
+    }
+}
+
 /// Everything the server needs to start, resolved from properties and the command line.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -248,6 +336,7 @@ pub struct Settings {
     pub max_body: usize,
     pub naming: NamingSettings,
     pub grpc: GrpcSettings,
+    pub cluster: ClusterSettings,
     /// Shortest hold of a v1 long poll (Nacos: 10 s; tests shorten it).
     pub long_poll_min_hold_ms: u64,
     /// Bytes of config content kept in the read cache.
@@ -329,8 +418,10 @@ impl Settings {
             "milliseconds",
         )?;
         let grpc = GrpcSettings::from_properties(&props)?;
+        let cluster = ClusterSettings::from_properties(&props)?;
         Ok(Self {
             grpc,
+            cluster,
             long_poll_min_hold_ms,
             mode,
             home,
@@ -360,6 +451,22 @@ impl Settings {
         self.port.checked_add(self.grpc.port_offset)
     }
 
+    /// The cluster gRPC port of a member whose main port is `port`: Nacos puts it one above
+    /// the client gRPC port (default main + 1001).
+    pub fn cluster_port_of(&self, port: u16) -> Option<u16> {
+        port.checked_add(self.grpc.port_offset)?.checked_add(1)
+    }
+
+    /// This node's cluster gRPC port.
+    pub fn cluster_port(&self) -> Option<u16> {
+        self.cluster_port_of(self.port)
+    }
+
+    /// This node's Raft port (main - 1000, as Nacos's JRaft), for embedded clusters.
+    pub fn raft_port(&self) -> Option<u16> {
+        raft_port_of(self.port)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.home.join("data")
     }
@@ -367,6 +474,11 @@ impl Settings {
     pub fn is_standalone(&self) -> bool {
         self.mode == Mode::Standalone
     }
+}
+
+/// The default Raft port of a member whose main port is `port`.
+pub fn raft_port_of(port: u16) -> Option<u16> {
+    port.checked_sub(1000).filter(|p| *p > 0)
 }
 
 fn normalise_context_path(raw: &str) -> String {

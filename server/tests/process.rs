@@ -234,7 +234,7 @@ fn unreadable_data_dir_is_a_clear_error() {
 }
 
 #[test]
-fn cluster_mode_without_support_says_so() {
+fn cluster_mode_start_errors_name_the_fix() {
     let home = tempfile::tempdir().expect("home");
     let mut cmd = Command::new(BIN);
     cmd.args([
@@ -244,7 +244,37 @@ fn cluster_mode_without_support_says_so() {
     ]);
     let (code, stderr) = run_to_exit(cmd);
     assert_eq!(code, 1);
-    assert!(stderr.contains("-m standalone"), "{stderr}");
+    assert!(
+        stderr.contains("cluster.conf") && stderr.contains("-m standalone"),
+        "{stderr}"
+    );
+    // Members but no shared storage: every node would keep its own data.
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "-c",
+        "127.0.0.1:18848,127.0.0.1:18850",
+        &format!("-Dnacos.home={}", home.path().display()),
+        "-Dserver.port=18848",
+    ]);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("shared storage") && stderr.contains("-p embedded"),
+        "{stderr}"
+    );
+    // A bad cluster.conf line is named.
+    std::fs::create_dir_all(home.path().join("conf")).expect("conf dir");
+    std::fs::write(home.path().join("conf/cluster.conf"), "127.0.0.1:http\n").expect("write");
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "-p",
+        "embedded",
+        &format!("-Dnacos.home={}", home.path().display()),
+    ]);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("127.0.0.1:http"), "{stderr}");
+    std::fs::remove_file(home.path().join("conf/cluster.conf")).expect("rm");
     let mut cmd = Command::new(BIN);
     cmd.args([
         "-m",

@@ -5,8 +5,16 @@
 //! - A value beyond redb's size limit is [`RepoError::InvalidArgument`].
 //! - Corruption, a file that is not a redb database, undecodable stored values, schema mismatches and everything else are
 //!   [`RepoError::Internal`].
+//! - Raft: no leader, a stopped Raft, an unreachable peer or a quorum that does not answer are
+//!   [`RepoError::Unavailable`]; a malformed Raft message is [`RepoError::InvalidArgument`].
+//!   Storage failures inside openraft's storage traits travel the other way, as openraft
+//!   [`StorageError`]s carrying the [`RepoError`] text.
 
 use nacos_core::RepoError;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, RaftError};
+use openraft::{AnyError, BasicNode, ErrorSubject, ErrorVerb, StorageError, StorageIOError};
+
+use crate::raft::{TransportError, WireRepoError};
 
 /// Map any redb error (they all convert into [`redb::Error`]).
 pub(crate) fn storage(error: impl Into<redb::Error>) -> RepoError {
@@ -79,4 +87,82 @@ pub(crate) fn with_path(path: &std::path::Path, error: RepoError) -> RepoError {
         }
         other => other,
     }
+}
+
+impl From<RepoError> for WireRepoError {
+    fn from(error: RepoError) -> Self {
+        match error {
+            RepoError::NotFound(m) => WireRepoError::NotFound(m),
+            RepoError::AlreadyExists(m) => WireRepoError::AlreadyExists(m),
+            RepoError::PreconditionFailed(m) => WireRepoError::PreconditionFailed(m),
+            RepoError::InvalidArgument(m) => WireRepoError::InvalidArgument(m),
+            RepoError::Unavailable(m) => WireRepoError::Unavailable(m),
+            RepoError::Unsupported(m) => WireRepoError::Unsupported(m),
+            RepoError::Internal(m) => WireRepoError::Internal(m),
+            // `RepoError` is non-exhaustive: a kind added later travels as Internal.
+            other => WireRepoError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<WireRepoError> for RepoError {
+    fn from(error: WireRepoError) -> Self {
+        match error {
+            WireRepoError::NotFound(m) => RepoError::NotFound(m),
+            WireRepoError::AlreadyExists(m) => RepoError::AlreadyExists(m),
+            WireRepoError::PreconditionFailed(m) => RepoError::PreconditionFailed(m),
+            WireRepoError::InvalidArgument(m) => RepoError::InvalidArgument(m),
+            WireRepoError::Unavailable(m) => RepoError::Unavailable(m),
+            WireRepoError::Unsupported(m) => RepoError::Unsupported(m),
+            WireRepoError::Internal(m) => RepoError::Internal(m),
+        }
+    }
+}
+
+/// A store failure inside one of openraft's storage traits. openraft treats it as fatal and
+/// stops the node (fail-stop rather than diverge from the others).
+pub(crate) fn raft_storage(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    error: &RepoError,
+) -> StorageError<u64> {
+    StorageError::from(StorageIOError::new(subject, verb, AnyError::new(error)))
+}
+
+/// The Raft core stopped (shutdown, panic or a storage failure).
+pub(crate) fn raft_fatal(error: &Fatal<u64>) -> RepoError {
+    RepoError::Unavailable(format!("Raft node is not running: {error}"))
+}
+
+/// A write the local leader could not take (other than "not leader", handled by the caller).
+pub(crate) fn raft_write(error: &RaftError<u64, ClientWriteError<u64, BasicNode>>) -> RepoError {
+    match error {
+        RaftError::Fatal(fatal) => raft_fatal(fatal),
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+            RepoError::Unavailable("this node lost Raft leadership; retry the write".to_string())
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            RepoError::PreconditionFailed(format!("Raft membership change refused: {e}"))
+        }
+    }
+}
+
+/// Leadership could not be confirmed for a linearizable read.
+pub(crate) fn raft_read(error: &RaftError<u64, CheckIsLeaderError<u64, BasicNode>>) -> RepoError {
+    match error {
+        RaftError::Fatal(fatal) => raft_fatal(fatal),
+        RaftError::APIError(e) => {
+            RepoError::Unavailable(format!("cannot confirm Raft leadership: {e}"))
+        }
+    }
+}
+
+/// A peer could not be asked.
+pub(crate) fn transport(addr: &str, error: &TransportError) -> RepoError {
+    RepoError::Unavailable(format!("Raft peer {addr}: {error}"))
+}
+
+/// A Raft message (request or reply) that does not decode or encode.
+pub(crate) fn wire(what: &str, error: &serde_json::Error) -> RepoError {
+    RepoError::InvalidArgument(format!("malformed Raft message {what}: {error}"))
 }

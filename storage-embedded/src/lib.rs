@@ -9,11 +9,17 @@
 //!   deterministic function that performs a command inside a write transaction (what a Raft
 //!   state machine will replay).
 //! - `tables`: table definitions, key encoding and typed reads shared by both paths.
-//! - `error`: the one place where redb, serde_json and task errors become [`RepoError`] kinds.
+//! - [`raft`]: replication of the store with openraft — [`raft::RaftNode`] (start a node,
+//!   get [`Repos`](nacos_core::Repos) whose writes go through Raft, barrier, status, RPC
+//!   dispatch), the Raft log in `raft-log.redb`, the state machine over the store's database,
+//!   snapshots, and [`raft::RaftTransport`], the byte pipe the server provides.
+//! - `error`: the one place where redb, serde_json, task, openraft and transport errors become
+//!   [`RepoError`] kinds.
 //!
 //! # Durability
 //! Every command commits with [`redb::Durability::Immediate`] (fsync before the call returns),
-//! so an acknowledged write survives `kill -9` and power loss.
+//! so an acknowledged write survives `kill -9` and power loss. Under Raft, an acknowledged
+//! write is fsynced in the Raft log of a quorum, and applied (fsynced) on the leader.
 //!
 //! # Use
 //! ```no_run
@@ -29,6 +35,7 @@
 
 pub mod command;
 mod error;
+pub mod raft;
 pub mod store;
 mod tables;
 

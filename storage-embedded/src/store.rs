@@ -16,6 +16,7 @@ use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTabl
 
 use crate::command::{Command, CommandOutput, apply};
 use crate::error::{join_error, storage, with_path};
+use crate::raft::RaftNode;
 use crate::tables::{self, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// File name used inside a data directory.
@@ -27,12 +28,16 @@ pub const FILE_NAME: &str = "nacos.redb";
 pub struct EmbeddedStore {
     pub(crate) db: Arc<Database>,
     path: PathBuf,
+    /// `Some` when writes are replicated: they go through Raft, and the Raft state machine
+    /// (not [`EmbeddedStore::execute`]) applies them to `db`.
+    raft: Option<Arc<RaftNode>>,
 }
 
 impl fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmbeddedStore")
             .field("path", &self.path)
+            .field("raft", &self.raft)
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +73,17 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             db: Arc::new(db),
             path,
+            raft: None,
         })
+    }
+
+    /// This store with its writes replicated through `node` (whose state machine applies
+    /// them to this store's database).
+    pub(crate) fn replicated(self, node: Arc<RaftNode>) -> Self {
+        EmbeddedStore {
+            raft: Some(node),
+            ..self
+        }
     }
 
     /// The file this store lives in.
@@ -89,7 +104,15 @@ impl EmbeddedStore {
 
     /// Run one command in its own write transaction and commit it durably: when this returns
     /// `Ok` the write is on disk. On `Err` nothing is written.
+    ///
+    /// Replicated store: the command goes through Raft (to the leader, forwarded when this
+    /// node follows); `Ok` means a quorum logged it durably and this node's leader applied it.
+    /// Errors are the command's own (the same on every node) or `Unavailable` (no leader, or
+    /// an outcome that could not be learned).
     pub async fn execute(&self, command: Command) -> Result<CommandOutput, RepoError> {
+        if let Some(node) = &self.raft {
+            return node.write(command).await;
+        }
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || execute_blocking(&db, &command))
             .await

@@ -32,7 +32,7 @@ fn publish(data_id: &str, content: &str) -> ConfigPublish {
 }
 
 /// A fixed script touching every command, with fixed timestamps, including failing commands.
-fn script() -> Vec<Command> {
+pub(crate) fn script() -> Vec<Command> {
     let service = ServiceKey::new("public", "DEFAULT_GROUP", "svc");
     let mut meta = ServiceMeta::new(ServiceKey::new("public", "DEFAULT_GROUP", "other"), false);
     meta.created_ms = 5;

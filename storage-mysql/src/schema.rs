@@ -93,6 +93,28 @@ fn index_exists<'a>(
     })
 }
 
+fn create_missing<'a>(
+    conn: &'a mut MySqlConnection,
+    node: &'a str,
+) -> Boxed<'a, Result<(), RepoError>> {
+    Box::pin(async move {
+        let map = |e| error::map(e, "checking the schema", node);
+        for statement in statements() {
+            if let Some((index, table)) = indexes(&statement)
+                && index_exists(conn, table, index).await.map_err(map)?
+            {
+                continue;
+            }
+            sqlx::query(&statement)
+                .persistent(false)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| error::map(e, "creating the schema", node))?;
+        }
+        Ok(())
+    })
+}
+
 /// Check that every table exists; with `init`, first create what is missing (tables and
 /// indexes). `node` names the database in errors.
 ///
@@ -106,18 +128,20 @@ pub(crate) fn ensure<'a>(
     Box::pin(async move {
         let map = |e| error::map(e, "checking the schema", node);
         if init {
-            for statement in statements() {
-                if let Some((index, table)) = indexes(&statement)
-                    && index_exists(conn, table, index).await.map_err(map)?
-                {
-                    continue;
-                }
-                sqlx::query(&statement)
-                    .persistent(false)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| error::map(e, "creating the schema", node))?;
-            }
+            // Cluster nodes often start together: a named lock makes them create the schema
+            // one after the other (DDL is not transactional in MySQL, and "does the index
+            // exist" then "create it" would race).
+            sqlx::query("SELECT GET_LOCK('nacos_schema_init', 60)")
+                .execute(&mut *conn)
+                .await
+                .map_err(map)?;
+            let created = create_missing(conn, node).await;
+            let released = sqlx::query("SELECT RELEASE_LOCK('nacos_schema_init')")
+                .execute(&mut *conn)
+                .await
+                .map_err(map);
+            created?;
+            released?;
         }
         let present = present_tables(conn).await.map_err(map)?;
         let missing: Vec<String> = tables()

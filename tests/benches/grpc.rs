@@ -241,6 +241,8 @@ fn main() {
         let listeners_pair = Listeners {
             http: tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind http"),
             grpc: tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind grpc"),
+            cluster: None,
+            raft: None,
         };
         let http_addr = listeners_pair.http.local_addr().expect("addr");
         let grpc_addr = listeners_pair.grpc.local_addr().expect("addr");

@@ -74,7 +74,12 @@ async fn start_nacos(home: &std::path::Path, props: Vec<(String, String)>) -> So
     let addr = http.local_addr().expect("addr");
     let app = App::open(settings).await.expect("open");
     tokio::spawn(nacos_server::run(
-        Listeners { http, grpc },
+        Listeners {
+            http,
+            grpc,
+            cluster: None,
+            raft: None,
+        },
         app,
         std::future::pending(),
     ));

@@ -122,6 +122,8 @@ pub struct ConfigService {
     /// is checked against storage on the next read that can reach it.
     suspect: Mutex<HashSet<ConfigKey>>,
     hub: ListenerHub,
+    /// Keys written through this node (not changes learnt from peers), for cluster sync.
+    local_writes: tokio::sync::broadcast::Sender<ConfigKey>,
 }
 
 impl ConfigService {
@@ -136,7 +138,20 @@ impl ConfigService {
             write_generation: AtomicU64::new(0),
             suspect: Mutex::new(HashSet::new()),
             hub: ListenerHub::default(),
+            local_writes: tokio::sync::broadcast::Sender::new(4096),
         }
+    }
+
+    /// Keys written through this node, as they commit (or may have: outcome unknown). A
+    /// lagging receiver should treat everything as changed.
+    pub fn subscribe_local_writes(&self) -> tokio::sync::broadcast::Receiver<ConfigKey> {
+        self.local_writes.subscribe()
+    }
+
+    /// A write through this node changed `key`: forget, wake listeners, tell cluster sync.
+    fn wrote(&self, key: &ConfigKey) {
+        self.changed(key);
+        let _ = self.local_writes.send(key.clone());
     }
 
     pub fn repo(&self) -> &Arc<dyn ConfigRepo> {
@@ -178,6 +193,11 @@ impl ConfigService {
             self.cache.insert(key.clone(), Arc::clone(&state));
         }
         Ok(state)
+    }
+
+    /// The stored state of a key read from storage, never from the cache (linearizable reads).
+    pub async fn state_uncached(&self, key: &ConfigKey) -> RepoResult<Arc<KeyState>> {
+        self.load(key).await
     }
 
     async fn load(&self, key: &ConfigKey) -> RepoResult<Arc<KeyState>> {
@@ -242,7 +262,7 @@ impl ConfigService {
         // Without the removed rows we cannot tell which keys went; drop the whole cache (or,
         // while storage is unavailable, keep it and re-check every key on its next read).
         match &removed {
-            Ok(items) => items.iter().for_each(|item| self.changed(&item.key)),
+            Ok(items) => items.iter().for_each(|item| self.wrote(&item.key)),
             Err(RepoError::Unavailable(_)) => {
                 self.write_generation.fetch_add(1, Ordering::SeqCst);
                 let mut suspect = self.lock_suspect();
@@ -276,9 +296,9 @@ impl ConfigService {
             }
             Ok(_) => {
                 self.lock_suspect().remove(key);
-                self.changed(key);
+                self.wrote(key);
             }
-            Err(_) => self.changed(key),
+            Err(_) => self.wrote(key),
         }
     }
 
@@ -288,6 +308,13 @@ impl ConfigService {
         self.write_generation.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate(key);
         self.hub.notify(key);
+    }
+
+    /// Forget every cached key (the store changed under us in ways we cannot name, e.g. a
+    /// replicated snapshot). Listeners are not woken here; callers name the keys they can.
+    pub fn forget_all(&self) {
+        self.write_generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate_all();
     }
 
     pub fn subscribe(&self, keys: Vec<ConfigKey>) -> Subscription {

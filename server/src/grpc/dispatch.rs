@@ -28,8 +28,8 @@ use crate::AppState;
 
 /// Fields every response carries. `resultCode` 200 / 500, `errorCode` 0 on success, `success`
 /// derived (Java serialises its `isSuccess()` getter).
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ResponseBase {
     pub result_code: i32,
     pub error_code: i32,

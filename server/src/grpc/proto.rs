@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -75,25 +76,51 @@ fn unimplemented() -> http::Response<GrpcBody> {
     Status::unimplemented("no such method").into_http()
 }
 
-/// The `Request` service: one unary method carrying every client request.
-#[derive(Debug, Clone)]
-pub struct RequestService {
-    edge: Arc<Edge>,
+/// What answers unary `Request/request` calls: the client edge, or a node-to-node edge
+/// (cluster port, Raft port).
+pub trait UnaryEdge: Send + Sync + 'static {
+    /// Largest accepted inbound message.
+    fn max_message(&self) -> usize;
+    fn unary(&self, request: Request<Payload>) -> impl Future<Output = Payload> + Send;
 }
 
-impl RequestService {
-    pub fn new(edge: Arc<Edge>) -> Self {
+impl UnaryEdge for Edge {
+    fn max_message(&self) -> usize {
+        Edge::max_message(self)
+    }
+
+    fn unary(&self, request: Request<Payload>) -> impl Future<Output = Payload> + Send {
+        Edge::unary(self, request)
+    }
+}
+
+/// The `Request` service: one unary method carrying every request.
+#[derive(Debug)]
+pub struct RequestService<E = Edge> {
+    edge: Arc<E>,
+}
+
+impl<E> Clone for RequestService<E> {
+    fn clone(&self) -> Self {
+        Self {
+            edge: Arc::clone(&self.edge),
+        }
+    }
+}
+
+impl<E> RequestService<E> {
+    pub fn new(edge: Arc<E>) -> Self {
         Self { edge }
     }
 }
 
-impl NamedService for RequestService {
+impl<E> NamedService for RequestService<E> {
     const NAME: &'static str = "Request";
 }
 
-struct UnaryCall(Arc<Edge>);
+struct UnaryCall<E>(Arc<E>);
 
-impl UnaryService<Payload> for UnaryCall {
+impl<E: UnaryEdge> UnaryService<Payload> for UnaryCall<E> {
     type Response = Payload;
     type Future = BoxFuture<Response<Payload>, Status>;
 
@@ -103,7 +130,7 @@ impl UnaryService<Payload> for UnaryCall {
     }
 }
 
-impl<B> Service<http::Request<B>> for RequestService
+impl<E: UnaryEdge, B> Service<http::Request<B>> for RequestService<E>
 where
     B: tonic::codegen::Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,

@@ -108,73 +108,31 @@ async fn delete_namespace(State(app): State<AppState>, params: Params) -> ApiRes
 }
 
 async fn readiness(State(app): State<AppState>) -> Response {
-    // Ready when storage answers a read.
-    match app.repos.namespaces.list().await {
-        Ok(_) => text("OK"),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("storage is not ready: {e}"),
-        )
-            .into_response(),
+    match crate::cluster::readiness_problem(&app).await {
+        None => text("OK"),
+        Some(problem) => (StatusCode::INTERNAL_SERVER_ERROR, problem).into_response(),
     }
-}
-
-/// This node's address: `nacos.inetutils.ip-address`, else the address of the default route.
-pub fn local_ip(app: &AppState) -> String {
-    if let Some(ip) = app.settings.properties.get("nacos.inetutils.ip-address") {
-        return ip.to_string();
-    }
-    // Connecting a UDP socket sends nothing; it only asks the kernel which source address
-    // it would use.
-    std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("10.255.255.255:1").map(|()| s))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|_| "127.0.0.1".to_string())
-}
-
-pub fn self_member(app: &AppState) -> serde_json::Value {
-    let ip = local_ip(app);
-    let port = app.settings.port;
-    serde_json::json!({
-        "ip": ip,
-        "port": port,
-        "state": "UP",
-        "address": format!("{ip}:{port}"),
-        "extendInfo": {
-            "raftPort": (i32::from(port) - 1000).to_string(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "lastRefreshTime": nacos_core::now_millis(),
-        },
-        "failAccessCnt": 0,
-        "abilities": {
-            "remoteAbility": { "supportRemoteConnection": false, "grpcReportEnabled": false },
-            "configAbility": { "supportRemoteMetrics": false },
-            "namingAbility": { "supportJraft": false },
-        },
-        "grpcReportEnabled": false,
-    })
 }
 
 async fn cluster_nodes(State(app): State<AppState>, params: Params) -> Response {
-    let member = self_member(&app);
     let keyword = params.get("keyword").unwrap_or("");
-    let matches = member["address"]
-        .as_str()
-        .is_some_and(|a| a.contains(keyword));
-    let list = if matches { vec![member] } else { Vec::new() };
+    let list: Vec<serde_json::Value> = crate::cluster::member_view(&app)
+        .into_iter()
+        .filter(|m| m["address"].as_str().is_some_and(|a| a.contains(keyword)))
+        .collect();
     rest_result(serde_json::Value::Array(list), None)
 }
 
 async fn cluster_self(State(app): State<AppState>) -> Response {
-    rest_result(self_member(&app), None)
+    rest_result(crate::cluster::self_view(&app), None)
 }
 
 async fn cluster_simple_nodes(State(app): State<AppState>) -> Response {
-    rest_result(
-        serde_json::json!([format!("{}:{}", local_ip(&app), app.settings.port)]),
-        None,
-    )
+    let list: Vec<serde_json::Value> = crate::cluster::member_view(&app)
+        .into_iter()
+        .map(|m| m["address"].clone())
+        .collect();
+    rest_result(serde_json::Value::Array(list), None)
 }
 
 async fn server_state(State(app): State<AppState>) -> Response {

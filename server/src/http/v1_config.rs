@@ -117,6 +117,30 @@ fn header_value(value: &str) -> HeaderValue {
 // ---------------------------------------------------------------------------------------------
 // GET /v1/cs/configs
 
+/// A config read as the caller asks for it. `consistency=linearizable` (ours; Nacos has no
+/// such parameter) first makes sure this node has applied every write committed before the
+/// read began (embedded cluster: a Raft read barrier through the leader), then reads storage
+/// instead of the cache. Without it reads are local and may trail a write made on another
+/// node by the replication delay.
+pub async fn read_state(
+    app: &AppState,
+    params: &Params,
+    key: &nacos_core::ConfigKey,
+) -> ApiResult<std::sync::Arc<crate::config::KeyState>> {
+    match params.get("consistency").unwrap_or("") {
+        "" | "default" => Ok(app.config.state(key).await?),
+        "linearizable" => {
+            if let Some(raft) = &app.raft {
+                raft.linearizable_barrier().await?;
+            }
+            Ok(app.config.state_uncached(key).await?)
+        }
+        other => Err(ApiError::bad(format!(
+            "consistency must be 'default' or 'linearizable', not '{other}'"
+        ))),
+    }
+}
+
 async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     if let Some(mode) = params.get("search") {
         return search(&app, &params, mode).await;
@@ -150,7 +174,7 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<R
     }
     let tag = optional_tag(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
-    let state = app.config.state(&key).await?;
+    let state = read_state(&app, &params, &key).await?;
     // The client address matters only when a beta exists.
     let client_ip = if state.beta().is_some() {
         params.client_ip()

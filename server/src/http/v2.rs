@@ -179,27 +179,29 @@ async fn namespace_delete(State(app): State<AppState>, params: Params) -> V2Resu
 }
 
 async fn readiness(State(app): State<AppState>) -> Response {
-    match app.repos.namespaces.list().await {
-        Ok(_) => ok("ok"),
-        Err(e) => (
+    match crate::cluster::readiness_problem(&app).await {
+        None => ok("ok"),
+        Some(problem) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(serde_json::json!({"code": 30000, "message": "server error", "data": format!("storage is not ready: {e}")})),
+            axum::Json(
+                serde_json::json!({"code": 30000, "message": "server error", "data": problem}),
+            ),
         )
             .into_response(),
     }
 }
 
 async fn node_self(State(app): State<AppState>) -> Response {
-    ok(super::console::self_member(&app))
+    ok(crate::cluster::self_view(&app))
 }
 
 async fn node_list(State(app): State<AppState>, params: Params) -> Response {
-    let member = super::console::self_member(&app);
     let address = params.get("address").unwrap_or("");
     let state = params.get("state").unwrap_or("");
-    let keep = member["address"]
-        .as_str()
-        .is_some_and(|a| a.contains(address))
-        && (state.is_empty() || member["state"].as_str() == Some(state));
-    ok(if keep { vec![member] } else { Vec::new() })
+    let list: Vec<serde_json::Value> = crate::cluster::member_view(&app)
+        .into_iter()
+        .filter(|m| m["address"].as_str().is_some_and(|a| a.contains(address)))
+        .filter(|m| state.is_empty() || m["state"].as_str() == Some(state))
+        .collect();
+    ok(list)
 }

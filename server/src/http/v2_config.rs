@@ -34,7 +34,7 @@ async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
     let key = v1_config::config_key(&params)?;
     let tag = v1_config::optional_tag(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
-    let state = app.config.state(&key).await.map_err(ApiError::from)?;
+    let state = v1_config::read_state(&app, &params, &key).await?;
     match state.select(params.client_ip(), tag.as_deref(), auto_tag.as_deref()) {
         Some(selected) => Ok(ok(selected.content())),
         None => Err(V2Error::with_code(

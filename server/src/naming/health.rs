@@ -104,13 +104,15 @@ impl NamingService {
         let expire = self.settings.expire_instance;
         let empty_ttl = self.timings.empty_service_ttl;
         let mut changed: Vec<ServiceKey> = Vec::new();
+        // Copies of other nodes' v1 clients: their owner watches the beats and tells us.
+        let remote = self.remote.ip_port_clients();
         self.registry.for_each_shard_mut(|shard| {
             let mut forget: Vec<ServiceKey> = Vec::new();
             for (key, state) in shard.iter_mut() {
                 let mut service_changed = false;
                 let mut removed: Vec<ClientId> = Vec::new();
                 state.entries.retain(|_, entry| {
-                    if !entry.owner.is_ephemeral_ip_port() {
+                    if !entry.owner.is_ephemeral_ip_port() || remote.contains(&entry.owner) {
                         return true;
                     }
                     let silent = now.saturating_duration_since(entry.last_beat);

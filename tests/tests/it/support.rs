@@ -205,7 +205,12 @@ pub async fn bind_pair(offset: u16) -> Listeners {
             continue;
         };
         if let Ok(grpc) = tokio::net::TcpListener::bind(("127.0.0.1", grpc_port)).await {
-            return Listeners { http, grpc };
+            return Listeners {
+                http,
+                grpc,
+                cluster: None,
+                raft: None,
+            };
         }
     }
     panic!("no free port pair (p, p + {offset}) after 50 tries");
@@ -260,3 +265,242 @@ macro_rules! on_every_backend {
     };
 }
 pub(crate) use on_every_backend;
+
+// ---------------------------------------------------------------------------------------------
+// Clusters
+
+/// Listeners of one cluster node on loopback: HTTP `p`, client gRPC `p + 1000`, cluster gRPC
+/// `p + 1001` and (embedded) Raft `p - 1000`, all bound, so nothing can take them before the
+/// node starts.
+pub async fn bind_node(raft: bool) -> (u16, Listeners) {
+    let bind = |port: u16| async move { tokio::net::TcpListener::bind(("127.0.0.1", port)).await };
+    for _ in 0..100 {
+        let http = bind(0).await.expect("bind port 0");
+        let port = http.local_addr().expect("local addr").port();
+        let (Some(grpc), Some(cluster), Some(raft_port)) = (
+            port.checked_add(1000),
+            port.checked_add(1001),
+            port.checked_sub(1000),
+        ) else {
+            continue;
+        };
+        let (Ok(grpc), Ok(cluster)) = (bind(grpc).await, bind(cluster).await) else {
+            continue;
+        };
+        let raft = if raft {
+            match bind(raft_port).await {
+                Ok(l) => Some(l),
+                Err(_) => continue,
+            }
+        } else {
+            None
+        };
+        return (
+            port,
+            Listeners {
+                http,
+                grpc,
+                cluster: Some(cluster),
+                raft,
+            },
+        );
+    }
+    panic!("no free port set for a cluster node after 100 tries");
+}
+
+/// One node of a [`TestCluster`], running in this process.
+#[derive(Debug)]
+pub struct TestNode {
+    pub port: u16,
+    app: std::sync::Weak<App>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestNode {
+    pub fn app(&self) -> AppState {
+        self.app.upgrade().expect("the node is running")
+    }
+
+    pub fn server_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/nacos{}", self.port, path)
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Several nodes on loopback sharing one member list: embedded storage replicated by Raft,
+/// or one shared MySQL / PostgreSQL database. Timings are shortened so tests run in seconds.
+#[derive(Debug)]
+pub struct TestCluster {
+    pub storage: Storage,
+    pub nodes: Vec<Option<TestNode>>,
+    pub ports: Vec<u16>,
+    homes: Vec<tempfile::TempDir>,
+    props: Vec<(String, String)>,
+    /// The shared database, dropped (last) with the cluster.
+    _database: Option<Database>,
+}
+
+/// Cluster timings for tests: fast reports, distro and scans.
+pub const CLUSTER_TEST_PROPS: &[(&str, &str)] = &[
+    ("nacos.inetutils.ip-address", "127.0.0.1"),
+    ("nacos.member.report.intervalMs", "200"),
+    ("nacos.member.reload.intervalMs", "200"),
+    ("nacos.core.protocol.distro.data.sync.delayMs", "20"),
+    ("nacos.core.protocol.distro.data.sync.retryDelayMs", "300"),
+    ("nacos.core.protocol.distro.data.verify.intervalMs", "300"),
+    ("nacos.core.protocol.distro.data.sync.timeoutMs", "1000"),
+    ("nacos.naming.client.expired.time", "2000"),
+    ("nacos.config.cluster.scanIntervalMs", "500"),
+    ("nacos.naming.push.pushTaskDelay", "20"),
+    ("nacos.config.longPolling.minHoldMs", "500"),
+];
+
+impl TestCluster {
+    /// Start `n` nodes on `storage` with `extra` properties on top of the test timings.
+    pub async fn start(storage: Storage, n: usize, extra: &[(&str, &str)]) -> Self {
+        let raft = storage == Storage::Embedded;
+        let mut bound = Vec::new();
+        for _ in 0..n {
+            bound.push(bind_node(raft).await);
+        }
+        let ports: Vec<u16> = bound.iter().map(|(p, _)| *p).collect();
+        let list = ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (database, mut props) = match storage.database() {
+            Some((db, props)) => (Some(db), props),
+            None => (
+                None,
+                vec![("embeddedStorage".to_string(), "true".to_string())],
+            ),
+        };
+        props.push(("nacos.member.list".to_string(), list));
+        props.extend(
+            CLUSTER_TEST_PROPS
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let homes: Vec<tempfile::TempDir> =
+            (0..n).map(|_| tempfile::tempdir().expect("home")).collect();
+        let mut cluster = TestCluster {
+            storage,
+            nodes: Vec::new(),
+            ports,
+            homes,
+            props,
+            _database: database,
+        };
+        // Start concurrently: an embedded node waits for its peers to form a quorum.
+        let starts: Vec<_> = bound
+            .into_iter()
+            .enumerate()
+            .map(|(i, (port, listeners))| tokio::spawn(cluster.launch(i, port, listeners)))
+            .collect();
+        for start in starts {
+            cluster
+                .nodes
+                .push(Some(start.await.expect("node start task")));
+        }
+        cluster
+    }
+
+    fn launch(
+        &self,
+        index: usize,
+        port: u16,
+        listeners: Listeners,
+    ) -> impl std::future::Future<Output = TestNode> + use<> {
+        let mut props = self.props.clone();
+        props.push(("server.port".to_string(), port.to_string()));
+        let home = self.homes[index].path().to_path_buf();
+        async move {
+            let settings =
+                Settings::from_properties(Mode::Cluster, home, Properties::from_pairs(props))
+                    .expect("valid cluster properties");
+            let app = App::open(settings).await.expect("cluster node opens");
+            let (tx, rx) = oneshot::channel::<()>();
+            let task = tokio::spawn(nacos_server::run(
+                listeners,
+                std::sync::Arc::clone(&app),
+                async move {
+                    let _ = rx.await;
+                },
+            ));
+            TestNode {
+                port,
+                app: std::sync::Arc::downgrade(&app),
+                shutdown: Some(tx),
+                task: Some(task),
+            }
+        }
+    }
+
+    pub fn node(&self, i: usize) -> &TestNode {
+        self.nodes[i].as_ref().expect("node is running")
+    }
+
+    /// Stop node `i` (gracefully; process tests cover SIGKILL).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(mut node) = self.nodes[i].take() {
+            node.stop().await;
+        }
+    }
+
+    /// Start node `i` again on its ports and home. With `wipe`, its data directory is
+    /// deleted first (a node that lost its disk).
+    pub async fn restart(&mut self, i: usize, wipe: bool) {
+        self.stop(i).await;
+        if wipe {
+            let _ = std::fs::remove_dir_all(self.homes[i].path().join("data"));
+        }
+        let port = self.ports[i];
+        let bind = |p: u16| async move {
+            tokio::net::TcpListener::bind(("127.0.0.1", p))
+                .await
+                .expect("rebind the node's port")
+        };
+        let listeners = Listeners {
+            http: bind(port).await,
+            grpc: bind(port + 1000).await,
+            cluster: Some(bind(port + 1001).await),
+            raft: if self.storage == Storage::Embedded {
+                Some(bind(port - 1000).await)
+            } else {
+                None
+            },
+        };
+        let node = self.launch(i, port, listeners).await;
+        self.nodes[i] = Some(node);
+    }
+
+    /// Indexes of running nodes.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_some())
+            .collect()
+    }
+}

@@ -1,0 +1,174 @@
+//! Config changes across nodes sharing one external database (MySQL / PostgreSQL).
+//!
+//! Every node caches configs and holds its own listeners, but a write lands on one node.
+//! That node sends `ConfigChangeClusterSyncRequest` for the key to every peer; a peer forgets
+//! its cached copy (the next read goes to the database) and wakes its listeners. Messages can
+//! be lost (a peer restarting, a network blip), so every node also scans the database's change
+//! index (`ConfigRepo::changed_since`) periodically and treats what it had not heard of the
+//! same way. Not used in an embedded cluster: there every node applies the Raft log itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nacos_core::ConfigKey;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::edge::PeerHandlers;
+use super::peer::PeerRequest;
+use super::report::futures_join_all;
+use super::{Cluster, peer_response};
+use crate::AppState;
+use crate::grpc::error::GrpcResult;
+
+/// Writes whose modification time lies this far before the newest one seen are still
+/// looked for by the scan: it covers clock skew between nodes and commits that finish after
+/// a later-stamped one.
+const SCAN_OVERLAP_MS: i64 = 60_000;
+
+/// `ConfigChangeClusterSyncRequest` (fact sheet §6.3).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConfigChangeClusterSyncRequest {
+    pub data_id: String,
+    pub group: String,
+    pub tenant: String,
+    pub last_modified: i64,
+    pub gray_name: Option<String>,
+    pub beta: bool,
+    pub tag: Option<String>,
+}
+
+peer_response!(ConfigChangeClusterSyncResponse {});
+
+impl PeerRequest for ConfigChangeClusterSyncRequest {
+    const TYPE: &'static str = "ConfigChangeClusterSyncRequest";
+    type Response = ConfigChangeClusterSyncResponse;
+}
+
+/// Which change of which key this node already acted on, so a key announced by a peer is not
+/// announced again by the scan.
+#[derive(Debug, Default)]
+pub struct SeenChanges {
+    seen: Mutex<HashMap<ConfigKey, i64>>,
+}
+
+impl SeenChanges {
+    /// Record `modified_ms` for `key`; `true` when it is newer than what was seen.
+    fn record(&self, key: &ConfigKey, modified_ms: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(key) {
+            Some(known) if *known >= modified_ms => false,
+            _ => {
+                seen.insert(key.clone(), modified_ms);
+                true
+            }
+        }
+    }
+
+    fn prune(&self, before_ms: i64) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, ms| *ms >= before_ms);
+    }
+}
+
+async fn on_sync(
+    app: AppState,
+    req: ConfigChangeClusterSyncRequest,
+) -> GrpcResult<ConfigChangeClusterSyncResponse> {
+    let key = ConfigKey::new(req.tenant, req.group, req.data_id);
+    app.config_seen.record(&key, req.last_modified);
+    app.config.changed(&key);
+    Ok(ConfigChangeClusterSyncResponse::default())
+}
+
+pub fn register(handlers: &mut PeerHandlers) {
+    handlers.add(on_sync);
+}
+
+/// Tell every peer about `key`. Failures are left to the peers' scans.
+async fn announce(cluster: &Arc<Cluster>, key: ConfigKey) {
+    let request = ConfigChangeClusterSyncRequest {
+        data_id: key.data_id,
+        group: key.group,
+        tenant: key.namespace,
+        last_modified: nacos_core::now_millis(),
+        ..Default::default()
+    };
+    let sends = cluster.members.peers().into_iter().map(|m| {
+        let cluster = Arc::clone(cluster);
+        let request = request.clone();
+        async move {
+            let address = m.address();
+            let Some(grpc) = cluster.cluster_grpc_addr(&address) else {
+                return;
+            };
+            if let Err(e) = cluster.peers.request(&grpc, &request).await {
+                tracing::debug!(member = %address, error = %e, "config change sync failed; the peer's scan will pick it up");
+            }
+        }
+    });
+    futures_join_all(sends).await;
+}
+
+/// The sender (local writes → peers) and the healing scan.
+pub fn start(app: &AppState, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
+    let shutdown = app.shutdown.clone();
+    let mut writes = app.config.subscribe_local_writes();
+    let sender_cluster = Arc::clone(&cluster);
+    let sender_shutdown = shutdown.clone();
+    let sender = tokio::spawn(async move {
+        loop {
+            let key = tokio::select! {
+                _ = sender_shutdown.cancelled() => return,
+                next = writes.recv() => match next {
+                    Ok(key) => key,
+                    // Peers' scans cover what the lag dropped.
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(dropped = n, "config change sync fell behind; peers will find the changes by scanning");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            let cluster = Arc::clone(&sender_cluster);
+            tokio::spawn(async move { announce(&cluster, key).await });
+        }
+    });
+    let app = Arc::clone(app);
+    let interval = cluster.settings.config_scan_interval;
+    let scanner = tokio::spawn(async move { scan_loop(app, interval, shutdown).await });
+    vec![sender, scanner]
+}
+
+async fn scan_loop(app: AppState, interval: Duration, shutdown: CancellationToken) {
+    let mut newest = nacos_core::now_millis();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let since = newest.saturating_sub(SCAN_OVERLAP_MS);
+        match app.config.repo().changed_since(since).await {
+            Ok(changes) => {
+                let mut healed = 0usize;
+                for change in changes {
+                    newest = newest.max(change.modified_ms);
+                    if app.config_seen.record(&change.key, change.modified_ms) {
+                        app.config.changed(&change.key);
+                        healed += 1;
+                    }
+                }
+                if healed > 0 {
+                    tracing::debug!(keys = healed, "config scan refreshed changed keys");
+                }
+                app.config_seen.prune(since.saturating_sub(SCAN_OVERLAP_MS));
+            }
+            Err(e) => tracing::warn!("config change scan failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Cluster mode: membership, the node-to-node gRPC edges and the protocols over them.
+//!
+//! # Layout
+//! - [`members`]: `cluster.conf` / `nacos.member.list`, this node's address, member states.
+//! - [`peer`]: calls to other nodes (one tonic channel per peer, server identity, timeouts).
+//! - [`edge`]: the cluster port (main + 1001) and Raft port (main - 1000) servers and their
+//!   handler tables; client requests are never served there.
+//! - [`report`]: periodic member reports that drive UP / SUSPICIOUS / DOWN.
+//! - [`config_sync`]: over a shared database, tells peers which config key changed, and
+//!   heals missed messages with a periodic "changed since" scan.
+//! - [`raft`]: in an embedded cluster, the Raft transport over the Raft port and the
+//!   cache invalidation that follows what the replicated log applies.
+//!
+//! Distro (ephemeral instances) lives with the naming service, in `naming::distro`.
+
+pub mod config_sync;
+pub mod edge;
+pub mod members;
+pub mod peer;
+pub mod raft;
+pub mod report;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::ClusterSettings;
+use crate::{AppState, Settings};
+use members::{Member, MemberAddr, MemberSource, Members, NodeState};
+use peer::PeerClient;
+
+/// Define a node-to-node response: [`ResponseBase`](crate::grpc::dispatch::ResponseBase)
+/// plus its own fields, readable on both ends.
+macro_rules! peer_response {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "camelCase", default)]
+        pub struct $name {
+            #[serde(flatten)]
+            pub base: $crate::grpc::dispatch::ResponseBase,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $crate::grpc::dispatch::GrpcResponse for $name {
+            const TYPE: &'static str = stringify!($name);
+            fn base_mut(&mut self) -> &mut $crate::grpc::dispatch::ResponseBase {
+                &mut self.base
+            }
+        }
+    };
+}
+pub(crate) use peer_response;
+
+/// This node's view of the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    pub members: Members,
+    pub peers: PeerClient,
+    pub settings: ClusterSettings,
+    source: MemberSource,
+    self_addr: MemberAddr,
+    /// `nacos.server.grpc.port.offset`: cluster gRPC port = member port + offset + 1.
+    grpc_offset: u16,
+    started_ms: i64,
+}
+
+impl Cluster {
+    /// Read the member list and build the cluster view. Errors are start errors (a bad
+    /// `cluster.conf` line, an empty list).
+    pub fn open(settings: &Settings, identity: Option<(String, String)>) -> Result<Self, String> {
+        let source = MemberSource::new(
+            &settings.home.join("conf"),
+            settings.cluster.member_list.clone(),
+        );
+        let list = source.read()?;
+        if list.is_empty() {
+            return Err(format!(
+                "cluster mode needs members: list them in {} (one ip:port per line) or pass \
+                 -c / nacos.member.list; or start with `-m standalone`",
+                source.file.display()
+            ));
+        }
+        let ip = settings
+            .cluster
+            .self_ip
+            .clone()
+            .unwrap_or_else(detect_local_ip);
+        let self_addr = MemberAddr {
+            ip: ip.clone(),
+            port: settings.port,
+            raft_port: list
+                .iter()
+                .find(|m| m.ip == ip && m.port == settings.port)
+                .and_then(|m| m.raft_port),
+        };
+        Ok(Cluster {
+            members: Members::new(self_addr.clone(), list),
+            peers: PeerClient::new(ip, identity, settings.cluster.request_timeout),
+            settings: settings.cluster.clone(),
+            source,
+            self_addr,
+            grpc_offset: settings.grpc.port_offset,
+            started_ms: nacos_core::now_millis(),
+        })
+    }
+
+    pub fn self_address(&self) -> &str {
+        self.members.self_address()
+    }
+
+    /// This node as a member (always UP to itself).
+    pub fn self_member(&self) -> Member {
+        let mut me = self
+            .members
+            .get(self.self_address())
+            .unwrap_or_else(|| Member {
+                ip: self.self_addr.ip.clone(),
+                port: self.self_addr.port,
+                raft_port: self.self_addr.raft_port,
+                state: NodeState::Up,
+                fail_access_cnt: 0,
+                last_refresh_ms: 0,
+                version: String::new(),
+            });
+        me.state = NodeState::Up;
+        me.version = env!("CARGO_PKG_VERSION").to_string();
+        me.last_refresh_ms = nacos_core::now_millis().max(self.started_ms);
+        me
+    }
+
+    /// The cluster gRPC address (`ip:port+offset+1`) of the member named `address`.
+    pub fn cluster_grpc_addr(&self, address: &str) -> Option<String> {
+        let member = self.members.get(address)?;
+        let port = member.port.checked_add(self.grpc_offset)?.checked_add(1)?;
+        Some(format!("{}:{port}", member.ip))
+    }
+
+    /// The Raft address (`ip:raft_port`) of a member.
+    pub fn raft_addr(member: &Member) -> Option<String> {
+        member.raft_port.map(|p| format!("{}:{p}", member.ip))
+    }
+
+    /// Every member's Raft address, this node's included, ordered by member address.
+    pub fn raft_addrs(&self) -> Vec<String> {
+        self.members
+            .all()
+            .iter()
+            .filter_map(Self::raft_addr)
+            .collect()
+    }
+
+    /// Re-read the member list; members that appear start SUSPICIOUS, members that go are
+    /// forgotten. A file that no longer parses keeps the current list (and says so).
+    pub fn reload(&self) -> bool {
+        match self.source.read() {
+            Ok(list) if !list.is_empty() => {
+                let before: Vec<String> =
+                    self.members.peers().iter().map(Member::address).collect();
+                let changed = self.members.replace(self.self_addr.clone(), list);
+                if changed {
+                    let after: Vec<String> =
+                        self.members.all().iter().map(Member::address).collect();
+                    for gone in before.iter().filter(|a| !after.contains(a)) {
+                        if let Some(addr) = self.cluster_grpc_addr(gone) {
+                            self.peers.forget(&addr);
+                        }
+                    }
+                    tracing::info!(members = ?after, "cluster member list changed");
+                }
+                changed
+            }
+            Ok(_) => {
+                tracing::warn!(file = %self.source.file.display(), "member list is empty now; keeping the current members");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("cannot reload the member list, keeping the current one: {e}");
+                false
+            }
+        }
+    }
+
+    /// Background tasks: member reports and member list reloads.
+    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![
+            report::start(Arc::clone(self), shutdown.clone()),
+            self.start_reloader(shutdown),
+        ]
+    }
+
+    fn start_reloader(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+        let cluster = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut stamp = cluster.source.stamp();
+            let mut tick = tokio::time::interval(cluster.settings.reload_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let now = cluster.source.stamp();
+                if now != stamp {
+                    stamp = now;
+                    cluster.reload();
+                }
+            }
+        })
+    }
+}
+
+/// Start everything cluster mode runs besides the client edges: member reports and reloads,
+/// the cluster port, distro, and either Raft (embedded cluster) or config change sync
+/// (shared database). Nothing in standalone mode.
+pub fn start(
+    app: &AppState,
+    cluster_listener: Option<TcpListener>,
+    raft_listener: Option<TcpListener>,
+) -> Vec<JoinHandle<()>> {
+    let Some(cluster) = app.cluster.clone() else {
+        return Vec::new();
+    };
+    let mut tasks = cluster.start(app.shutdown.clone());
+    if let Some(listener) = cluster_listener {
+        let edge = edge::PeerEdge::new(
+            Arc::clone(app),
+            cluster_handlers(),
+            app.settings.grpc.max_inbound_message,
+        );
+        tasks.push(serve_edge(app, listener, edge, "cluster"));
+    }
+    if let Some(distro) = &app.distro {
+        tasks.extend(distro.start(app.shutdown.clone()));
+    }
+    match (&app.raft, raft_listener) {
+        (Some(_), Some(listener)) => {
+            let edge = edge::PeerEdge::new(Arc::clone(app), raft::handlers(), usize::MAX);
+            tasks.push(serve_edge(app, listener, edge, "raft"));
+            tasks.extend(raft::start(app));
+        }
+        (Some(_), None) => {
+            tracing::error!(
+                "embedded cluster without a bound Raft port: peers cannot reach this node"
+            );
+            tasks.extend(raft::start(app));
+        }
+        (None, _) => tasks.extend(config_sync::start(app, cluster)),
+    }
+    tasks
+}
+
+/// Serve a node-to-node edge; if it fails the whole server stops (a node that peers cannot
+/// reach must not keep serving clients as if it were part of the cluster).
+fn serve_edge(
+    app: &AppState,
+    listener: TcpListener,
+    edge: edge::PeerEdge,
+    name: &'static str,
+) -> JoinHandle<()> {
+    let token = app.shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = edge::serve(listener, edge, name).await {
+            tracing::error!("the {name} port failed: {e}; shutting down");
+            token.cancel();
+        }
+    })
+}
+
+/// The members as `/v1/core/cluster/nodes` lists them (standalone: this node alone).
+pub fn member_view(app: &AppState) -> Vec<serde_json::Value> {
+    match &app.cluster {
+        Some(cluster) => {
+            let self_address = cluster.self_address().to_string();
+            let raft = app
+                .raft
+                .as_ref()
+                .map(|r| serde_json::to_value(r.status()).unwrap_or_default());
+            cluster
+                .members
+                .all()
+                .into_iter()
+                .map(|m| {
+                    let is_self = m.address() == self_address;
+                    let mut json = if is_self {
+                        cluster.self_member().to_json()
+                    } else {
+                        m.to_json()
+                    };
+                    if let (true, Some(raft)) = (is_self, &raft) {
+                        json["extendInfo"]["raftMetaData"] = raft.clone();
+                    }
+                    json
+                })
+                .collect()
+        }
+        None => {
+            let ip = app
+                .settings
+                .cluster
+                .self_ip
+                .clone()
+                .unwrap_or_else(detect_local_ip);
+            let me = Member {
+                ip,
+                port: app.settings.port,
+                raft_port: crate::settings::raft_port_of(app.settings.port),
+                state: NodeState::Up,
+                fail_access_cnt: 0,
+                last_refresh_ms: nacos_core::now_millis(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            };
+            vec![me.to_json()]
+        }
+    }
+}
+
+/// This node's `Member` JSON.
+pub fn self_view(app: &AppState) -> serde_json::Value {
+    let self_address = app.cluster.as_ref().map(|c| c.self_address().to_string());
+    let all = member_view(app);
+    match self_address {
+        Some(addr) => all
+            .into_iter()
+            .find(|m| m["address"].as_str() == Some(addr.as_str()))
+            .unwrap_or_default(),
+        None => all.into_iter().next().unwrap_or_default(),
+    }
+}
+
+/// Why this node should not take traffic, if it should not: storage does not answer a read,
+/// or (embedded cluster) there is no Raft leader.
+pub async fn readiness_problem(app: &AppState) -> Option<String> {
+    if let Some(raft) = app.raft.as_ref().filter(|r| !r.has_leader()) {
+        return Some(format!(
+            "no Raft leader: the embedded cluster has no quorum ({})",
+            serde_json::to_value(raft.status()).unwrap_or_default()
+        ));
+    }
+    match app.repos.namespaces.list().await {
+        Ok(_) => None,
+        Err(e) => Some(format!("storage is not ready: {e}")),
+    }
+}
+
+/// The handler table of the cluster port.
+pub fn cluster_handlers() -> edge::PeerHandlers {
+    let mut handlers = edge::PeerHandlers::default();
+    report::register(&mut handlers);
+    config_sync::register(&mut handlers);
+    crate::naming::distro::register(&mut handlers);
+    handlers
+}
+
+/// The address other machines reach this one at, when `nacos.inetutils.ip-address` is not
+/// set: the source address of the default route.
+pub fn detect_local_ip() -> String {
+    // Connecting a UDP socket sends nothing; it only asks the kernel which source address
+    // it would use.
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("10.255.255.255:1").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".to_string())
+}

@@ -1,0 +1,208 @@
+//! Calls to other nodes: one lazily connected tonic channel per peer address, the unary
+//! `Request/request` call with a [`Payload`], the server identity header when auth is on, and
+//! a per-call timeout. Used by every node-to-node protocol (member reports, distro, config
+//! change sync, Raft).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::codegen::http;
+use tonic::transport::{Channel, Endpoint};
+use tonic_prost::ProstCodec;
+
+use crate::grpc::proto::{Payload, REQUEST_PATH};
+
+/// A node-to-node request type: its wire name and the response it expects.
+pub trait PeerRequest: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const TYPE: &'static str;
+    type Response: DeserializeOwned + Send + 'static;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// Certainly not delivered (no connection could be made): safe to retry anything.
+    #[error("peer {addr} cannot be reached: {message}")]
+    NotDelivered { addr: String, message: String },
+    #[error("peer {addr} is unreachable: {message}")]
+    Unreachable { addr: String, message: String },
+    #[error("peer {addr} did not answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    /// The peer answered with a failure (`resultCode` ≠ 200 or an `ErrorResponse`).
+    #[error("peer {addr} refused {type_name}: {code} {message}")]
+    Refused {
+        addr: String,
+        type_name: String,
+        code: i32,
+        message: String,
+    },
+    #[error("peer {addr} sent an unreadable {type_name}: {message}")]
+    Malformed {
+        addr: String,
+        type_name: String,
+        message: String,
+    },
+}
+
+/// The fields of any Nacos response that say whether it succeeded.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Outcome {
+    result_code: i32,
+    error_code: i32,
+    message: Option<String>,
+}
+
+/// Largest message accepted from a peer (Raft snapshot chunks are the biggest).
+const MAX_PEER_MESSAGE: usize = 64 * 1024 * 1024;
+
+pub struct PeerClient {
+    channels: Mutex<HashMap<String, Channel>>,
+    /// `(key, value)` of the server identity, sent on every call when auth is on.
+    identity: Option<(String, String)>,
+    /// This node's IP, sent as `clientIp`.
+    self_ip: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for PeerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The identity value is a secret: never printed.
+        f.debug_struct("PeerClient")
+            .field("self_ip", &self.self_ip)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerClient {
+    pub fn new(self_ip: String, identity: Option<(String, String)>, timeout: Duration) -> Self {
+        PeerClient {
+            channels: Mutex::new(HashMap::new()),
+            identity,
+            self_ip,
+            timeout,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = channels.get(addr) {
+            return Ok(channel.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| PeerError::Unreachable {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?
+            .connect_timeout(self.timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5));
+        let channel = endpoint.connect_lazy();
+        channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Send `body` as a payload of `type_name` to the gRPC address `addr` (`ip:port`) and
+    /// return the peer's payload, whatever it says. Transport failures and timeouts are errors.
+    pub async fn call_raw(
+        &self,
+        addr: &str,
+        type_name: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Payload, PeerError> {
+        let mut payload = Payload::new(type_name, body);
+        if let Some(meta) = payload.metadata.as_mut() {
+            meta.client_ip = self.self_ip.clone();
+            if let Some((key, value)) = &self.identity {
+                meta.headers.insert(key.clone(), value.clone());
+            }
+        }
+        let channel = self.channel(addr)?;
+        let unreachable = |e: &dyn std::fmt::Display| PeerError::Unreachable {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        };
+        let call = async {
+            let mut grpc = tonic::client::Grpc::new(channel)
+                .max_decoding_message_size(MAX_PEER_MESSAGE)
+                .max_encoding_message_size(MAX_PEER_MESSAGE);
+            grpc.ready().await.map_err(|e| unreachable(&e))?;
+            let path = http::uri::PathAndQuery::from_static(REQUEST_PATH);
+            let codec = ProstCodec::<Payload, Payload>::default();
+            grpc.unary(tonic::Request::new(payload), path, codec)
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(|status| {
+                    // A refused or failed connect happens before the request is written; any
+                    // other failure may come after the peer got it.
+                    let text = format!("{status:?}");
+                    if status.code() == tonic::Code::Unavailable && text.contains("connect") {
+                        PeerError::NotDelivered {
+                            addr: addr.to_string(),
+                            message: status.message().to_string(),
+                        }
+                    } else {
+                        unreachable(&status.message())
+                    }
+                })
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(PeerError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+        }
+    }
+
+    /// A typed request: success only when the peer's `resultCode` is 200.
+    pub async fn request<R: PeerRequest>(
+        &self,
+        addr: &str,
+        request: &R,
+    ) -> Result<R::Response, PeerError> {
+        let body = serde_json::to_vec(request).map_err(|e| PeerError::Malformed {
+            addr: addr.to_string(),
+            type_name: R::TYPE.to_string(),
+            message: e.to_string(),
+        })?;
+        let reply = self.call_raw(addr, R::TYPE, body, self.timeout).await?;
+        let malformed = |message: String| PeerError::Malformed {
+            addr: addr.to_string(),
+            type_name: reply.type_name().to_string(),
+            message,
+        };
+        let outcome: Outcome =
+            serde_json::from_slice(reply.body_bytes()).map_err(|e| malformed(e.to_string()))?;
+        if reply.type_name() == "ErrorResponse" || outcome.result_code != 200 {
+            return Err(PeerError::Refused {
+                addr: addr.to_string(),
+                type_name: R::TYPE.to_string(),
+                code: if outcome.error_code != 0 {
+                    outcome.error_code
+                } else {
+                    outcome.result_code
+                },
+                message: outcome.message.unwrap_or_default(),
+            });
+        }
+        serde_json::from_slice(reply.body_bytes()).map_err(|e| malformed(e.to_string()))
+    }
+
+    /// Forget the channel to `addr` (a member that left).
+    pub fn forget(&self, addr: &str) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(addr);
+    }
+}

@@ -1,0 +1,186 @@
+//! Embedded cluster (`-p embedded`): the storage's Raft node wired to this server.
+//!
+//! - The transport: Raft's messages travel as payloads on the Raft port (main - 1000) of each
+//!   member, over the same peer client as the other node-to-node calls.
+//! - The handlers: every Raft request kind is answered by the local node.
+//! - What the log applied: every node applies every committed command to its own store, so
+//!   caches in front of the store (configs, persistent naming data) follow the applied
+//!   commands, on followers as on the leader.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use nacos_core::Repos;
+use nacos_storage_embedded::Command;
+use nacos_storage_embedded::raft::{
+    Applied, RPC_KINDS, RaftNode, RaftSettings, RaftTransport, TransportError,
+};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use super::Cluster;
+use super::edge::PeerHandlers;
+use super::peer::PeerError;
+use crate::{AppState, Settings, StartError};
+
+/// The server's handle on its Raft node.
+pub type RaftHandle = RaftNode;
+
+/// Payload type of a Raft reply.
+const REPLY: &str = "RaftReply";
+
+/// Raft over the peer client.
+#[derive(Debug)]
+struct PeerTransport {
+    cluster: Arc<Cluster>,
+}
+
+#[async_trait]
+impl RaftTransport for PeerTransport {
+    async fn call(
+        &self,
+        addr: &str,
+        kind: &'static str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
+        // openraft bounds each RPC itself; this only stops a call hanging forever.
+        let limit = std::time::Duration::from_secs(30);
+        match self.cluster.peers.call_raw(addr, kind, body, limit).await {
+            Ok(reply) if reply.type_name() == REPLY => Ok(reply.body_bytes().to_vec()),
+            Ok(reply) => {
+                let message = serde_json::from_slice::<serde_json::Value>(reply.body_bytes())
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("unexpected {} reply", reply.type_name()));
+                Err(TransportError::Remote(message))
+            }
+            // Only a request that certainly never left may be retried elsewhere.
+            Err(e @ PeerError::NotDelivered { .. }) => {
+                Err(TransportError::Unreachable(e.to_string()))
+            }
+            Err(e) => Err(TransportError::Remote(e.to_string())),
+        }
+    }
+}
+
+/// Start this node's Raft over the embedded store in the data directory, with every member
+/// of the cluster as a voter.
+pub async fn open(
+    settings: &Settings,
+    cluster: &Arc<Cluster>,
+) -> Result<(Repos, Arc<RaftNode>), StartError> {
+    let me = cluster.self_member();
+    let self_addr = Cluster::raft_addr(&me).ok_or_else(|| {
+        StartError::Unsupported(format!(
+            "this node's Raft port (server.port {} - 1000) is not a valid port",
+            settings.port
+        ))
+    })?;
+    let members = cluster.raft_addrs();
+    let c = &settings.cluster;
+    let mut raft = RaftSettings::new(self_addr, members);
+    raft.heartbeat_interval = c.raft_heartbeat;
+    raft.election_timeout_min = c.raft_election_min;
+    raft.election_timeout_max = c.raft_election_max;
+    raft.snapshot_logs_since_last = c.raft_snapshot_logs;
+    raft.keep_logs = c.raft_keep_logs;
+    let transport = Arc::new(PeerTransport {
+        cluster: Arc::clone(cluster),
+    });
+    let dir = settings.data_dir();
+    let (node, repos) = RaftNode::start(raft, &dir, transport).await.map_err(|e| {
+        StartError::Storage(format!(
+            "cannot start the embedded cluster store in {}: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok((repos, node))
+}
+
+/// The Raft port's handler table: every Raft request kind goes to the local node.
+pub fn handlers() -> PeerHandlers {
+    let mut handlers = PeerHandlers::default();
+    for kind in RPC_KINDS {
+        handlers.add_raw(
+            kind,
+            REPLY,
+            move |app: AppState, body: Vec<u8>| async move {
+                let Some(raft) = app.raft.as_ref() else {
+                    return Err("this node does not run Raft".to_string());
+                };
+                raft.handle(kind, &body).await.map_err(|e| e.to_string())
+            },
+        );
+    }
+    handlers
+}
+
+/// Follow what the log applies: forget cached copies of what changed.
+pub fn start(app: &AppState) -> Vec<JoinHandle<()>> {
+    let Some(raft) = app.raft.as_ref() else {
+        return Vec::new();
+    };
+    let mut applied = raft.subscribe_applied();
+    let app = Arc::clone(app);
+    let shutdown = app.shutdown.clone();
+    let follower = tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = applied.recv() => next,
+            };
+            match next {
+                Ok(Applied::Command(command)) => follow(&app, &command).await,
+                Ok(Applied::Snapshot) | Err(RecvError::Lagged(_)) => forget_everything(&app).await,
+                Err(RecvError::Closed) => break,
+            }
+        }
+        if let Some(Err(e)) = match app.raft.as_ref() {
+            Some(raft) => Some(raft.shutdown().await),
+            None => None,
+        } {
+            tracing::warn!("Raft shutdown: {e}");
+        }
+    });
+    vec![follower]
+}
+
+async fn follow(app: &AppState, command: &Command) {
+    match command {
+        Command::PublishConfig { publish, .. } => app.config.changed(&publish.key),
+        Command::RemoveConfig { key, .. } | Command::RemoveGray { key, .. } => {
+            app.config.changed(key)
+        }
+        Command::PublishGray { publish, .. } => app.config.changed(&publish.key),
+        // The ids do not say which keys went; the change index does.
+        Command::RemoveConfigsByIds { now_ms, .. } => changed_since(app, *now_ms).await,
+        Command::CreateService { meta } | Command::UpdateService { meta } => {
+            app.naming.reload_persistent(&meta.key).await
+        }
+        Command::DeleteService { key } => app.naming.reload_persistent(key).await,
+        Command::RegisterInstance { service, .. } | Command::DeregisterInstance { service, .. } => {
+            app.naming.reload_persistent(service).await
+        }
+        // Namespaces are read from the store on every request; users, roles and permissions
+        // sit in caches that expire within seconds.
+        _ => {}
+    }
+}
+
+/// Forget every cached config and wake the listeners of every key changed at or after
+/// `since_ms`.
+async fn changed_since(app: &AppState, since_ms: i64) {
+    app.config.forget_all();
+    match app.config.repo().changed_since(since_ms).await {
+        Ok(changes) => changes.iter().for_each(|c| app.config.changed(&c.key)),
+        Err(e) => tracing::warn!("cannot list changed configs after a replicated change: {e}"),
+    }
+}
+
+/// The whole store was replaced (a snapshot installed) or we lost track (lagged).
+async fn forget_everything(app: &AppState) {
+    changed_since(app, 0).await;
+    if let Err(e) = app.naming.reload_all_persistent().await {
+        tracing::warn!("reloading persistent naming data: {e}");
+    }
+}

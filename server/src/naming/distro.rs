@@ -1,0 +1,858 @@
+//! Distro: ephemeral instances across cluster nodes (AP, as Nacos 2.x).
+//!
+//! Every ephemeral client (a gRPC connection, or a v1 `ip:port#true` client) is owned by the
+//! node it talks to. The owner sends the client's whole state to every peer when it changes
+//! (`CHANGE`, merged over `distro_sync_delay`), `DELETE` when it is gone, and every
+//! `distro_verify_interval` asks each peer to `VERIFY` the revisions it holds; a peer that
+//! does not know a client (or holds an older revision) gets it again in full. A peer keeps
+//! other nodes' clients as copies that expire when nobody verifies them for
+//! `nacos.naming.client.expired.time`, which is how a dead node's clients disappear. A
+//! starting node loads a `SNAPSHOT` from the first peer that answers.
+//!
+//! Copies are applied through the naming service's normal ephemeral path, so listings,
+//! subscriptions and pushes on every node see them like local ones.
+//!
+//! Wire: `DistroDataRequest {distroData {distroKey, type, content}, dataOperation}` with the
+//! content as Base64 of a JSON `ClientSyncData` (fact sheet §6.1). Two liberties, since both
+//! ends are this server: `VERIFY` carries every client of the owner in one request (a list of
+//! `DistroClientVerifyInfo`) instead of one request per client, and `ClientSyncData` names its
+//! owner (`ownerServer`), so snapshot copies are attributed to the right node.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use nacos_core::{Instance, ServiceKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{ClientId, NamingService};
+use crate::AppState;
+use crate::cluster::edge::PeerHandlers;
+use crate::cluster::members::NodeState;
+use crate::cluster::peer::{PeerError, PeerRequest};
+use crate::cluster::{Cluster, peer_response};
+use crate::grpc::error::{GrpcError, GrpcResult, code};
+
+pub const RESOURCE_TYPE: &str = "Nacos:Naming:v2:ClientData";
+
+// ---------------------------------------------------------------------------------------------
+// Wire
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DistroKey {
+    pub resource_key: String,
+    pub resource_type: String,
+    pub target_server: String,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DistroData {
+    pub distro_key: DistroKey,
+    #[serde(rename = "type")]
+    pub operation: String,
+    /// Base64 of the JSON document for the operation.
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DistroDataRequest {
+    pub distro_data: Option<DistroData>,
+    pub data_operation: String,
+}
+
+peer_response!(DistroDataResponse {
+    distro_data: Option<DistroData>,
+});
+
+impl PeerRequest for DistroDataRequest {
+    const TYPE: &'static str = "DistroDataRequest";
+    type Response = DistroDataResponse;
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientAttributes {
+    pub revision: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncAttributes {
+    pub client_attributes: ClientAttributes,
+}
+
+/// One published instance (Nacos's `InstancePublishInfo`).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstancePublishInfo {
+    pub ip: String,
+    pub port: u16,
+    pub healthy: bool,
+    pub cluster: String,
+    pub extend_datum: BTreeMap<String, serde_json::Value>,
+}
+
+const CUSTOM_INSTANCE_ID: &str = "customInstanceId";
+const PUBLISH_WEIGHT: &str = "publishInstanceWeight";
+const PUBLISH_ENABLE: &str = "publishInstanceEnable";
+
+impl InstancePublishInfo {
+    fn of(instance: &Instance) -> Self {
+        let mut extend: BTreeMap<String, serde_json::Value> = instance
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        if let Some(id) = &instance.instance_id {
+            extend.insert(CUSTOM_INSTANCE_ID.into(), id.clone().into());
+        }
+        if instance.weight != 1.0 {
+            extend.insert(PUBLISH_WEIGHT.into(), instance.weight.into());
+        }
+        if !instance.enabled {
+            extend.insert(PUBLISH_ENABLE.into(), false.into());
+        }
+        InstancePublishInfo {
+            ip: instance.ip.clone(),
+            port: instance.port,
+            healthy: instance.healthy,
+            cluster: instance.cluster.clone(),
+            extend_datum: extend,
+        }
+    }
+
+    fn into_instance(self) -> Instance {
+        let mut instance = Instance::new(self.ip, self.port);
+        instance.cluster = self.cluster;
+        instance.healthy = self.healthy;
+        instance.ephemeral = true;
+        for (k, v) in self.extend_datum {
+            match k.as_str() {
+                CUSTOM_INSTANCE_ID => instance.instance_id = v.as_str().map(str::to_string),
+                PUBLISH_WEIGHT => instance.weight = v.as_f64().unwrap_or(1.0),
+                PUBLISH_ENABLE => instance.enabled = v.as_bool().unwrap_or(true),
+                _ => {
+                    let v = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    instance.metadata.insert(k, v);
+                }
+            }
+        }
+        instance
+    }
+}
+
+/// A client's whole published state (Nacos's `ClientSyncData`: parallel arrays, one entry
+/// per instance).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientSyncData {
+    pub client_id: String,
+    /// The node that owns the client (ours; see the module doc).
+    pub owner_server: String,
+    pub attributes: SyncAttributes,
+    pub namespaces: Vec<String>,
+    pub group_names: Vec<String>,
+    pub service_names: Vec<String>,
+    pub instance_publish_infos: Vec<InstancePublishInfo>,
+}
+
+impl ClientSyncData {
+    /// Instances grouped by service.
+    fn services(&self) -> BTreeMap<ServiceKey, Vec<Instance>> {
+        let mut out: BTreeMap<ServiceKey, Vec<Instance>> = BTreeMap::new();
+        let rows = self
+            .namespaces
+            .iter()
+            .zip(&self.group_names)
+            .zip(&self.service_names)
+            .zip(&self.instance_publish_infos);
+        for (((ns, group), name), info) in rows {
+            out.entry(ServiceKey::new(ns.clone(), group.clone(), name.clone()))
+                .or_default()
+                .push(info.clone().into_instance());
+        }
+        out
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DistroClientVerifyInfo {
+    pub client_id: String,
+    pub revision: u64,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientSyncDatumSnapshot {
+    pub client_sync_data_list: Vec<ClientSyncData>,
+}
+
+fn encode_content<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_vec(value)
+        .ok()
+        .map(|json| BASE64.encode(json))
+}
+
+fn decode_content<T: serde::de::DeserializeOwned>(data: &DistroData) -> Result<T, String> {
+    let raw = data.content.as_deref().unwrap_or("");
+    let json = BASE64
+        .decode(raw)
+        .map_err(|e| format!("distro content is not Base64: {e}"))?;
+    serde_json::from_slice(&json).map_err(|e| format!("distro content is not valid: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copies of other nodes' clients
+
+/// A copy of a client another node owns.
+#[derive(Debug, Clone)]
+struct RemoteClient {
+    owner_server: String,
+    revision: u64,
+    services: HashSet<ServiceKey>,
+    verified: Instant,
+}
+
+/// The clients this node holds for other nodes. Kept inside the naming service so its
+/// expiry sweep can leave them alone (their owner decides when they go).
+#[derive(Debug, Default)]
+pub struct RemoteClients {
+    clients: Mutex<HashMap<ClientId, RemoteClient>>,
+}
+
+impl RemoteClients {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, RemoteClient>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn contains(&self, client: &ClientId) -> bool {
+        self.lock().contains_key(client)
+    }
+
+    /// Copied `ip:port#true` clients (the only kind the beat sweep looks at).
+    pub fn ip_port_clients(&self) -> HashSet<ClientId> {
+        self.lock()
+            .keys()
+            .filter(|c| c.is_ephemeral_ip_port())
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+impl NamingService {
+    /// Install or refresh the copy of another node's client.
+    pub fn apply_remote_client(&self, data: &ClientSyncData) {
+        let owner = ClientId::of(&data.client_id);
+        let services = data.services();
+        let keys: HashSet<ServiceKey> = services.keys().cloned().collect();
+        let previous = {
+            let mut remote = self.remote.lock();
+            let previous = remote.get(&owner).map(|c| c.services.clone());
+            if previous.is_none() && self.registry.clients().contains_key(&owner) {
+                // This node owns a client by that id (a v1 client registered here too): the
+                // local registration wins; the copy is ignored.
+                tracing::debug!(client = %owner, "ignoring a peer's copy of a client owned here");
+                return;
+            }
+            remote.insert(
+                owner.clone(),
+                RemoteClient {
+                    owner_server: data.owner_server.clone(),
+                    revision: data.attributes.client_attributes.revision,
+                    services: keys.clone(),
+                    verified: Instant::now(),
+                },
+            );
+            previous.unwrap_or_default()
+        };
+        for (key, instances) in services {
+            if let Err(e) = self.batch_register(&key, instances, &owner) {
+                tracing::warn!(client = %owner, service = %key.grouped_name(), "cannot apply a peer's instances: {e}");
+            }
+        }
+        for gone in previous.difference(&keys) {
+            let _ = self.batch_register(gone, Vec::new(), &owner);
+        }
+    }
+
+    /// Drop the copy of another node's client (never a client of this node).
+    pub fn remove_remote_client(&self, client: &ClientId) -> bool {
+        let removed = self.remote.lock().remove(client).is_some();
+        if removed {
+            self.remove_client(client);
+        }
+        removed
+    }
+
+    /// Verify a copy: known and at the owner's revision (0 = "any").
+    fn verify_remote(&self, client: &ClientId, revision: u64) -> bool {
+        let mut remote = self.remote.lock();
+        match remote.get_mut(client) {
+            Some(c) if revision == 0 || c.revision == revision => {
+                c.verified = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Copies nobody verified for `ttl`.
+    fn unverified_remote(&self, ttl: Duration) -> Vec<(ClientId, String)> {
+        let now = Instant::now();
+        self.remote
+            .lock()
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.verified) > ttl)
+            .map(|(id, c)| (id.clone(), c.owner_server.clone()))
+            .collect()
+    }
+
+    /// The current state of a client as sync data (`None`: it publishes nothing).
+    fn client_sync_data(
+        &self,
+        client: &ClientId,
+        owner_server: &str,
+        revision: u64,
+    ) -> Option<ClientSyncData> {
+        let mut data = ClientSyncData {
+            client_id: client.as_str().to_string(),
+            owner_server: owner_server.to_string(),
+            attributes: SyncAttributes {
+                client_attributes: ClientAttributes { revision },
+            },
+            ..Default::default()
+        };
+        let services = self.registry.clients().get(client).cloned()?;
+        let mut keys: Vec<ServiceKey> = services.into_iter().collect();
+        keys.sort();
+        for key in keys {
+            for publication in self.publications_in(&key) {
+                if &publication.owner != client {
+                    continue;
+                }
+                data.namespaces.push(key.namespace.clone());
+                data.group_names.push(key.group.clone());
+                data.service_names.push(key.name.clone());
+                data.instance_publish_infos
+                    .push(InstancePublishInfo::of(&publication.host.instance));
+            }
+        }
+        (!data.instance_publish_infos.is_empty()).then_some(data)
+    }
+
+    /// Clients this node owns that publish ephemeral instances.
+    fn local_clients(&self) -> Vec<ClientId> {
+        let remote = self.remote.lock().keys().cloned().collect::<HashSet<_>>();
+        self.registry
+            .clients()
+            .keys()
+            .filter(|c| !c.is_persistent_ip_port() && !remote.contains(*c))
+            .cloned()
+            .collect()
+    }
+
+    /// Owners of the instances of one service.
+    fn owners_in(&self, key: &ServiceKey) -> HashSet<ClientId> {
+        self.publications_in(key)
+            .into_iter()
+            .map(|p| p.owner)
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The owner side
+
+/// What this node last sent about one of its clients.
+#[derive(Debug, Clone)]
+struct Sent {
+    revision: u64,
+    fingerprint: u64,
+    services: HashSet<ServiceKey>,
+}
+
+/// Distro on one node.
+#[derive(Debug)]
+pub struct Distro {
+    naming: Arc<NamingService>,
+    cluster: Arc<Cluster>,
+    sent: Mutex<HashMap<ClientId, Sent>>,
+}
+
+fn fingerprint(data: &ClientSyncData) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    // Revision excluded: it is what changes because the rest did.
+    data.namespaces.hash(&mut hasher);
+    data.group_names.hash(&mut hasher);
+    data.service_names.hash(&mut hasher);
+    for info in &data.instance_publish_infos {
+        info.ip.hash(&mut hasher);
+        info.port.hash(&mut hasher);
+        info.healthy.hash(&mut hasher);
+        info.cluster.hash(&mut hasher);
+        serde_json::to_string(&info.extend_datum)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn request(operation: &str, key: &str, content: Option<String>) -> DistroDataRequest {
+    DistroDataRequest {
+        distro_data: Some(DistroData {
+            distro_key: DistroKey {
+                resource_key: key.to_string(),
+                resource_type: RESOURCE_TYPE.to_string(),
+                target_server: String::new(),
+            },
+            operation: operation.to_string(),
+            content,
+        }),
+        data_operation: operation.to_string(),
+    }
+}
+
+impl Distro {
+    pub fn new(naming: Arc<NamingService>, cluster: Arc<Cluster>) -> Arc<Self> {
+        Arc::new(Distro {
+            naming,
+            cluster,
+            sent: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn sent(&self) -> MutexGuard<'_, HashMap<ClientId, Sent>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Peers a sync goes to now: every member but this node that is not known DOWN (a DOWN
+    /// peer is brought up to date by verification once it is back).
+    fn live_peers(&self) -> Vec<String> {
+        self.cluster
+            .members
+            .peers()
+            .into_iter()
+            .filter(|m| m.state != NodeState::Down)
+            .map(|m| m.address())
+            .collect()
+    }
+
+    async fn send(
+        &self,
+        member: &str,
+        req: &DistroDataRequest,
+    ) -> Result<DistroDataResponse, PeerError> {
+        let grpc =
+            self.cluster
+                .cluster_grpc_addr(member)
+                .ok_or_else(|| PeerError::Unreachable {
+                    addr: member.to_string(),
+                    message: "no longer a member".into(),
+                })?;
+        self.cluster.peers.request(&grpc, req).await
+    }
+
+    /// Bring every peer up to date on `client`: CHANGE with its state, or DELETE when it
+    /// publishes nothing any more. Nothing is sent when nothing changed since the last time.
+    async fn sync_client(self: &Arc<Self>, client: ClientId) {
+        if self.naming.remote.contains(&client) || client.is_persistent_ip_port() {
+            return;
+        }
+        let self_addr = self.cluster.self_address().to_string();
+        let previous = self.sent().get(&client).cloned();
+        let next_revision = previous.as_ref().map_or(1, |s| s.revision + 1);
+        let req = match self
+            .naming
+            .client_sync_data(&client, &self_addr, next_revision)
+        {
+            Some(data) => {
+                let print = fingerprint(&data);
+                if previous.as_ref().is_some_and(|p| p.fingerprint == print) {
+                    return;
+                }
+                let services: HashSet<ServiceKey> = data.services().into_keys().collect();
+                self.sent().insert(
+                    client.clone(),
+                    Sent {
+                        revision: next_revision,
+                        fingerprint: print,
+                        services,
+                    },
+                );
+                request("CHANGE", client.as_str(), encode_content(&data))
+            }
+            None => {
+                if self.sent().remove(&client).is_none() {
+                    return;
+                }
+                request("DELETE", client.as_str(), None)
+            }
+        };
+        for member in self.live_peers() {
+            let distro = Arc::clone(self);
+            let req = req.clone();
+            tokio::spawn(async move {
+                if let Err(e) = distro.send(&member, &req).await {
+                    tracing::debug!(member = %member, error = %e, "distro sync failed; verification will repair it");
+                }
+            });
+        }
+    }
+
+    /// Send a client in full to one peer (after a failed verification).
+    async fn resend(&self, member: &str, client: &ClientId) {
+        let Some(revision) = self.sent().get(client).map(|s| s.revision) else {
+            return;
+        };
+        let self_addr = self.cluster.self_address().to_string();
+        if let Some(data) = self.naming.client_sync_data(client, &self_addr, revision) {
+            let req = request("ADD", client.as_str(), encode_content(&data));
+            if let Err(e) = self.send(member, &req).await {
+                tracing::debug!(member = %member, error = %e, "distro resend failed");
+            }
+        }
+    }
+
+    /// One verification round with every live peer.
+    async fn verify_round(self: &Arc<Self>) {
+        let infos: Vec<DistroClientVerifyInfo> = self
+            .sent()
+            .iter()
+            .map(|(id, s)| DistroClientVerifyInfo {
+                client_id: id.as_str().to_string(),
+                revision: s.revision,
+            })
+            .collect();
+        for member in self.live_peers() {
+            let distro = Arc::clone(self);
+            let req = request(
+                "VERIFY",
+                distro.cluster.self_address(),
+                encode_content(&infos),
+            );
+            tokio::spawn(async move {
+                match distro.send(&member, &req).await {
+                    Ok(resp) => {
+                        let failed: Vec<String> = resp
+                            .distro_data
+                            .as_ref()
+                            .and_then(|d| decode_content(d).ok())
+                            .unwrap_or_default();
+                        for id in failed {
+                            distro.resend(&member, &ClientId::of(&id)).await;
+                        }
+                    }
+                    Err(e) => tracing::debug!(member = %member, error = %e, "distro verify failed"),
+                }
+            });
+        }
+    }
+
+    /// Load every client a peer knows (at start), from the first peer that answers.
+    async fn load_snapshot(&self) -> bool {
+        let self_addr = self.cluster.self_address().to_string();
+        for member in self.cluster.members.peers() {
+            let address = member.address();
+            let req = DistroDataRequest {
+                distro_data: None,
+                data_operation: "SNAPSHOT".into(),
+            };
+            match self.send(&address, &req).await {
+                Ok(resp) => {
+                    let snapshot: ClientSyncDatumSnapshot = match resp
+                        .distro_data
+                        .as_ref()
+                        .map(decode_content)
+                    {
+                        Some(Ok(s)) => s,
+                        Some(Err(e)) => {
+                            tracing::warn!(member = %address, "unreadable distro snapshot: {e}");
+                            continue;
+                        }
+                        None => ClientSyncDatumSnapshot::default(),
+                    };
+                    let count = snapshot.client_sync_data_list.len();
+                    for data in snapshot
+                        .client_sync_data_list
+                        .iter()
+                        .filter(|d| d.owner_server != self_addr)
+                    {
+                        self.naming.apply_remote_client(data);
+                    }
+                    tracing::info!(member = %address, clients = count, "loaded distro snapshot");
+                    return true;
+                }
+                Err(e) => {
+                    tracing::debug!(member = %address, error = %e, "distro snapshot not available")
+                }
+            }
+        }
+        false
+    }
+
+    /// Background tasks: change sync, verification, copy expiry, the start-up snapshot.
+    pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![
+            tokio::spawn(Arc::clone(self).sync_loop(shutdown.clone())),
+            tokio::spawn(Arc::clone(self).verify_loop(shutdown.clone())),
+            tokio::spawn(Arc::clone(self).load_loop(shutdown)),
+        ]
+    }
+
+    async fn sync_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut changes = self.naming.subscribe_changes();
+        let delay = self.cluster.settings.distro_sync_delay;
+        loop {
+            let mut keys: HashSet<ServiceKey> = HashSet::new();
+            let mut everything = false;
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = changes.recv() => next,
+            };
+            match first {
+                Ok(key) => {
+                    keys.insert(key);
+                }
+                Err(RecvError::Lagged(_)) => everything = true,
+                Err(RecvError::Closed) => return,
+            }
+            // Merge the burst: one sync per client however many of its services changed.
+            tokio::time::sleep(delay).await;
+            loop {
+                match changes.try_recv() {
+                    Ok(key) => {
+                        keys.insert(key);
+                    }
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                        everything = true
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut dirty: HashSet<ClientId> = HashSet::new();
+            if everything {
+                dirty.extend(self.naming.local_clients());
+                dirty.extend(self.sent().keys().cloned());
+            } else {
+                for key in &keys {
+                    dirty.extend(self.naming.owners_in(key));
+                }
+                dirty.extend(
+                    self.sent()
+                        .iter()
+                        .filter(|(_, s)| keys.iter().any(|k| s.services.contains(k)))
+                        .map(|(id, _)| id.clone()),
+                );
+            }
+            for client in dirty {
+                self.sync_client(client).await;
+            }
+        }
+    }
+
+    async fn verify_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let interval = self.cluster.settings.distro_verify_interval;
+        let ttl = self.cluster.settings.client_expired_time;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            self.verify_round().await;
+            for (client, owner) in self.naming.unverified_remote(ttl) {
+                tracing::info!(client = %client, owner = %owner, "dropping a peer's client: not verified for {ttl:?}");
+                self.naming.remove_remote_client(&client);
+            }
+        }
+    }
+
+    async fn load_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let retry = self.cluster.settings.distro_retry_delay;
+        // A node started together with its peers finds none of them up yet; the owners'
+        // verification fills it in anyway, so the snapshot is tried a few times, not forever.
+        for _ in 0..10 {
+            if self.load_snapshot().await {
+                return;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(retry) => {}
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The receiving side
+
+async fn on_distro(app: AppState, req: DistroDataRequest) -> GrpcResult<DistroDataResponse> {
+    let naming = &app.naming;
+    let data = req.distro_data.unwrap_or_default();
+    let invalid = |e: String| GrpcError::fail(code::INVALID_PARAM, e);
+    let mut resp = DistroDataResponse::default();
+    match req.data_operation.as_str() {
+        "ADD" | "CHANGE" => {
+            let sync: ClientSyncData = decode_content(&data).map_err(invalid)?;
+            if sync.client_id.is_empty() {
+                return Err(invalid("ClientSyncData.clientId is empty".into()));
+            }
+            naming.apply_remote_client(&sync);
+        }
+        "DELETE" => {
+            naming.remove_remote_client(&ClientId::of(&data.distro_key.resource_key));
+        }
+        "VERIFY" => {
+            let infos: Vec<DistroClientVerifyInfo> = decode_content(&data).map_err(invalid)?;
+            let failed: Vec<String> = infos
+                .into_iter()
+                .filter(|i| !naming.verify_remote(&ClientId::of(&i.client_id), i.revision))
+                .map(|i| i.client_id)
+                .collect();
+            resp.distro_data = Some(DistroData {
+                distro_key: data.distro_key,
+                operation: "VERIFY".into(),
+                content: encode_content(&failed),
+            });
+        }
+        "SNAPSHOT" => {
+            let self_addr = app
+                .cluster
+                .as_ref()
+                .map(|c| c.self_address().to_string())
+                .unwrap_or_default();
+            let mut list = Vec::new();
+            for client in naming.local_clients() {
+                if let Some(d) = naming.client_sync_data(&client, &self_addr, 0) {
+                    list.push(d);
+                }
+            }
+            let remote: Vec<(ClientId, String, u64)> = naming
+                .remote
+                .lock()
+                .iter()
+                .map(|(id, c)| (id.clone(), c.owner_server.clone(), c.revision))
+                .collect();
+            for (client, owner, revision) in remote {
+                if let Some(d) = naming.client_sync_data(&client, &owner, revision) {
+                    list.push(d);
+                }
+            }
+            resp.distro_data = Some(DistroData {
+                distro_key: DistroKey {
+                    resource_key: "SNAPSHOT".into(),
+                    resource_type: RESOURCE_TYPE.into(),
+                    target_server: String::new(),
+                },
+                operation: "SNAPSHOT".into(),
+                content: encode_content(&ClientSyncDatumSnapshot {
+                    client_sync_data_list: list,
+                }),
+            });
+        }
+        "QUERY" => {
+            let client = ClientId::of(&data.distro_key.resource_key);
+            let self_addr = app
+                .cluster
+                .as_ref()
+                .map(|c| c.self_address().to_string())
+                .unwrap_or_default();
+            let found = naming.client_sync_data(&client, &self_addr, 0);
+            resp.distro_data = Some(DistroData {
+                distro_key: data.distro_key,
+                operation: "QUERY".into(),
+                content: found.as_ref().and_then(encode_content),
+            });
+        }
+        other => {
+            return Err(invalid(format!("unknown dataOperation '{other}'")));
+        }
+    }
+    Ok(resp)
+}
+
+pub fn register(handlers: &mut PeerHandlers) {
+    handlers.add(on_distro);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_info_round_trips_an_instance() {
+        let mut instance = Instance::new("10.0.0.1", 8080);
+        instance.weight = 2.5;
+        instance.enabled = false;
+        instance.instance_id = Some("custom".into());
+        instance.metadata.insert("zone".into(), "a".into());
+        let info = InstancePublishInfo::of(&instance);
+        assert_eq!(
+            info.extend_datum.get(PUBLISH_WEIGHT),
+            Some(&serde_json::json!(2.5))
+        );
+        assert_eq!(
+            info.extend_datum.get(PUBLISH_ENABLE),
+            Some(&serde_json::json!(false))
+        );
+        assert_eq!(info.into_instance(), instance);
+        let plain = Instance::new("10.0.0.2", 1);
+        let info = InstancePublishInfo::of(&plain);
+        assert!(
+            info.extend_datum.is_empty(),
+            "defaults are not sent: {info:?}"
+        );
+        assert_eq!(info.into_instance(), plain);
+    }
+
+    #[test]
+    fn content_is_base64_json() {
+        let infos = vec![DistroClientVerifyInfo {
+            client_id: "c1".into(),
+            revision: 3,
+        }];
+        let data = DistroData {
+            content: encode_content(&infos),
+            ..Default::default()
+        };
+        let raw = BASE64
+            .decode(data.content.as_deref().unwrap_or(""))
+            .expect("base64");
+        assert_eq!(
+            String::from_utf8(raw).expect("utf8"),
+            r#"[{"clientId":"c1","revision":3}]"#
+        );
+        let back: Vec<DistroClientVerifyInfo> = decode_content(&data).expect("decode");
+        assert_eq!(back[0].revision, 3);
+        assert!(
+            decode_content::<Vec<DistroClientVerifyInfo>>(&DistroData {
+                content: Some("not base64!".into()),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+}

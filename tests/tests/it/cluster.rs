@@ -1,0 +1,613 @@
+//! Cluster mode end to end: three nodes in this process on loopback ports, each with its own
+//! listeners and home, over embedded storage replicated by Raft or one shared database.
+//! Clients are the real `nacos-sdk` (gRPC) and plain HTTP. Killing processes with SIGKILL is
+//! covered by the server crate's process tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nacos_sdk::api::config::{ConfigChangeListener, ConfigResponse, ConfigServiceBuilder};
+use nacos_sdk::api::naming::{
+    NamingChangeEvent, NamingEventListener, NamingServiceBuilder, ServiceInstance,
+};
+use nacos_sdk::api::props::ClientProps;
+use nacos_server::grpc::proto::{Metadata, Payload};
+use serde_json::{Value, json};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic_prost::ProstCodec;
+
+use crate::support::{Storage, TestCluster, TestNode, on_every_backend};
+
+on_every_backend!(
+    registration_on_one_node_is_listed_and_pushed_on_the_others,
+    publish_on_one_node_wakes_listeners_on_the_others,
+    a_stopped_nodes_clients_expire_and_it_converges_when_back,
+);
+
+async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// The server identity of the auth-enabled test cluster; ignored by the others.
+const IDENTITY: (&str, &str) = ("peer-key", "peer-secret-value");
+
+async fn get_json(url: String) -> Value {
+    client()
+        .get(url)
+        .header(IDENTITY.0, IDENTITY.1)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .unwrap_or(Value::Null)
+}
+
+async fn list_ips(node: &TestNode, service: &str) -> Vec<String> {
+    let list = get_json(node.url(&format!(
+        "/v1/ns/instance/list?serviceName={service}&groupName=G"
+    )))
+    .await;
+    let mut ips: Vec<String> = list["hosts"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .map(|i| format!("{}:{}", i["ip"].as_str().unwrap_or(""), i["port"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    ips.sort();
+    ips
+}
+
+/// Member address → state, as `node` lists them.
+async fn member_states(node: &TestNode) -> HashMap<String, String> {
+    let body = get_json(node.url("/v1/core/cluster/nodes")).await;
+    body["data"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|m| {
+                    (
+                        m["address"].as_str().unwrap_or("").to_string(),
+                        m["state"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn all_up(cluster: &TestCluster) {
+    for i in cluster.running() {
+        let node = cluster.node(i);
+        eventually(Duration::from_secs(10), "every member UP", || async {
+            let states = member_states(node).await;
+            states.len() == cluster.ports.len() && states.values().all(|s| s == "UP")
+        })
+        .await;
+    }
+}
+
+fn sdk_props(node: &TestNode, cache: &tempfile::TempDir) -> ClientProps {
+    ClientProps::new()
+        .server_addr(node.server_addr())
+        .env_first(false)
+        .cache_dir(cache.path())
+        .app_name("cluster-it")
+        .naming_push_empty_protection(false)
+}
+
+struct Events(Mutex<Vec<Vec<String>>>);
+
+impl NamingEventListener for Events {
+    fn event(&self, event: Arc<NamingChangeEvent>) {
+        let mut ips: Vec<String> = event
+            .instances
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| format!("{}:{}", i.ip, i.port))
+            .collect();
+        ips.sort();
+        self.0.lock().expect("lock").push(ips);
+    }
+}
+
+impl Events {
+    fn saw(&self, ips: &[&str]) -> bool {
+        self.0.lock().expect("lock").iter().any(|e| e == ips)
+    }
+}
+
+async fn registration_on_one_node_is_listed_and_pushed_on_the_others(storage: Storage) {
+    let cluster = TestCluster::start(storage, 3, &[]).await;
+    all_up(&cluster).await;
+    let caches: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("cache"))
+        .collect();
+    // Subscribers on nodes 1 and 2, the publisher on node 0.
+    let mut watchers = Vec::new();
+    for i in [1, 2] {
+        let naming = NamingServiceBuilder::new(sdk_props(cluster.node(i), &caches[i]))
+            .build()
+            .await
+            .expect("naming client");
+        let events = Arc::new(Events(Mutex::new(Vec::new())));
+        naming
+            .subscribe(
+                "spread".into(),
+                Some("G".into()),
+                Vec::new(),
+                events.clone(),
+            )
+            .await
+            .expect("subscribe");
+        watchers.push((naming, events));
+    }
+    let publisher = NamingServiceBuilder::new(sdk_props(cluster.node(0), &caches[0]))
+        .build()
+        .await
+        .expect("naming client");
+    let started = Instant::now();
+    publisher
+        .register_instance(
+            "spread".into(),
+            Some("G".into()),
+            ServiceInstance {
+                ip: "10.9.0.1".into(),
+                port: 8080,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("register on node 0");
+    for i in [1, 2] {
+        eventually(
+            Duration::from_secs(3),
+            "the instance listed on a peer",
+            || async { list_ips(cluster.node(i), "spread").await == ["10.9.0.1:8080"] },
+        )
+        .await;
+    }
+    for (_, events) in &watchers {
+        eventually(Duration::from_secs(3), "a push on a peer", || async {
+            events.saw(&["10.9.0.1:8080"])
+        })
+        .await;
+    }
+    let elapsed = started.elapsed();
+    eprintln!("registration on node 0 → listed and pushed on nodes 1 and 2: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+
+    // Deregistered on node 0: gone everywhere.
+    publisher
+        .deregister_instance(
+            "spread".into(),
+            Some("G".into()),
+            ServiceInstance {
+                ip: "10.9.0.1".into(),
+                port: 8080,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("deregister on node 0");
+    for i in [1, 2] {
+        eventually(
+            Duration::from_secs(5),
+            "the instance gone on a peer",
+            || async { list_ips(cluster.node(i), "spread").await.is_empty() },
+        )
+        .await;
+    }
+    for (_, events) in &watchers {
+        eventually(
+            Duration::from_secs(3),
+            "an empty push on a peer",
+            || async { events.saw(&[]) },
+        )
+        .await;
+    }
+}
+
+struct Collect(Mutex<Vec<String>>);
+
+impl ConfigChangeListener for Collect {
+    fn notify(&self, config_resp: ConfigResponse) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(config_resp.content().clone());
+    }
+}
+
+fn listening(data_id: &str, md5: &str) -> String {
+    format!("{data_id}\u{2}G\u{2}{md5}\u{1}")
+}
+
+async fn publish(node: &TestNode, data_id: &str, content: &str) {
+    let resp = client()
+        .post(node.url("/v1/cs/configs"))
+        .form(&[("dataId", data_id), ("group", "G"), ("content", content)])
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+async fn read(node: &TestNode, data_id: &str) -> Option<String> {
+    let resp = client()
+        .get(node.url(&format!("/v1/cs/configs?dataId={data_id}&group=G")))
+        .send()
+        .await
+        .expect("get");
+    if resp.status() == 200 {
+        resp.text().await.ok()
+    } else {
+        None
+    }
+}
+
+async fn publish_on_one_node_wakes_listeners_on_the_others(storage: Storage) {
+    let cluster = TestCluster::start(storage, 3, &[]).await;
+    all_up(&cluster).await;
+    publish(cluster.node(0), "shared.cfg", "v1").await;
+    for i in 0..3 {
+        eventually(
+            Duration::from_secs(5),
+            "v1 readable on every node",
+            || async { read(cluster.node(i), "shared.cfg").await.as_deref() == Some("v1") },
+        )
+        .await;
+    }
+    // A v1 long poll on node 1 and an SDK listener on node 2.
+    let poll = {
+        let url = cluster.node(1).url("/v1/cs/configs/listener");
+        let md5 = nacos_core::md5_hex("v1");
+        tokio::spawn(async move {
+            client()
+                .post(url)
+                .header("Long-Pulling-Timeout", "10000")
+                .form(&[("Listening-Configs", listening("shared.cfg", &md5))])
+                .send()
+                .await
+                .expect("long poll")
+                .text()
+                .await
+                .unwrap_or_default()
+        })
+    };
+    let cache = tempfile::tempdir().expect("cache");
+    let sdk = ConfigServiceBuilder::new(sdk_props(cluster.node(2), &cache))
+        .build()
+        .await
+        .expect("config client");
+    let seen = Arc::new(Collect(Mutex::new(Vec::new())));
+    sdk.add_listener("shared.cfg".into(), "G".into(), seen.clone())
+        .await
+        .expect("listen");
+    // Let the long poll and the listener settle before the change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    publish(cluster.node(0), "shared.cfg", "v2").await;
+    eventually(
+        Duration::from_secs(5),
+        "the SDK listener on node 2",
+        || async { seen.0.lock().expect("lock").iter().any(|c| c == "v2") },
+    )
+    .await;
+    let notified = started.elapsed();
+    let answer = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("the long poll on node 1 answers")
+        .expect("poll task");
+    assert!(
+        answer.contains("shared.cfg"),
+        "long poll answer: {answer:?}"
+    );
+    eprintln!("publish on node 0 → SDK listener on node 2 notified: {notified:?}");
+    for i in 0..3 {
+        assert_eq!(
+            read(cluster.node(i), "shared.cfg").await.as_deref(),
+            Some("v2")
+        );
+    }
+    // A delete travels the same way.
+    let resp = client()
+        .delete(
+            cluster
+                .node(1)
+                .url("/v1/cs/configs?dataId=shared.cfg&group=G"),
+        )
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 200);
+    for i in 0..3 {
+        eventually(
+            Duration::from_secs(5),
+            "the delete on every node",
+            || async { read(cluster.node(i), "shared.cfg").await.is_none() },
+        )
+        .await;
+    }
+}
+
+async fn a_stopped_nodes_clients_expire_and_it_converges_when_back(storage: Storage) {
+    let mut cluster = TestCluster::start(storage, 3, &[]).await;
+    all_up(&cluster).await;
+    // A v1 (HTTP, beat-kept) instance registered on node 0.
+    let resp = client()
+        .post(cluster.node(0).url("/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "fading"),
+            ("groupName", "G"),
+            ("ip", "10.9.1.1"),
+            ("port", "80"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(resp.status(), 200);
+    for i in [1, 2] {
+        eventually(
+            Duration::from_secs(3),
+            "the v1 instance on a peer",
+            || async { list_ips(cluster.node(i), "fading").await == ["10.9.1.1:80"] },
+        )
+        .await;
+    }
+    cluster.stop(0).await;
+    let dead = format!("127.0.0.1:{}", cluster.ports[0]);
+    for i in [1, 2] {
+        let node = cluster.node(i);
+        eventually(Duration::from_secs(5), "the stopped node DOWN", || async {
+            member_states(node).await.get(&dead).map(String::as_str) == Some("DOWN")
+        })
+        .await;
+        // nacos.naming.client.expired.time is 2 s in these tests.
+        eventually(
+            Duration::from_secs(8),
+            "the stopped node's client dropped",
+            || async { list_ips(node, "fading").await.is_empty() },
+        )
+        .await;
+    }
+    // Writes keep working on the remaining two.
+    publish(cluster.node(1), "while.down", "x").await;
+    // Back: it is UP again everywhere and has what was written while it was away.
+    cluster.restart(0, false).await;
+    all_up(&cluster).await;
+    eventually(
+        Duration::from_secs(10),
+        "the restarted node converged",
+        || async { read(cluster.node(0), "while.down").await.as_deref() == Some("x") },
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Membership and the cluster port
+
+#[tokio::test]
+async fn members_are_listed_and_the_member_list_reloads() {
+    let storage = Storage::Mysql;
+    if storage.skip("cluster::members_are_listed_and_the_member_list_reloads") {
+        return;
+    }
+    let cluster = TestCluster::start(storage, 3, &[]).await;
+    all_up(&cluster).await;
+    let node = cluster.node(1);
+    let me = get_json(node.url("/v1/core/cluster/self")).await;
+    assert_eq!(
+        me["data"]["address"],
+        format!("127.0.0.1:{}", cluster.ports[1])
+    );
+    assert_eq!(me["data"]["state"], "UP");
+    assert_eq!(
+        me["data"]["extendInfo"]["raftPort"],
+        (cluster.ports[1] - 1000).to_string()
+    );
+    let simple = get_json(node.url("/v1/core/cluster/simple/nodes")).await;
+    assert_eq!(simple["data"].as_array().map(Vec::len), Some(3));
+    let v2 = get_json(node.url("/v2/core/cluster/node/list?state=UP")).await;
+    assert_eq!(v2["code"], 0);
+    assert_eq!(v2["data"].as_array().map(Vec::len), Some(3));
+    let keyword = get_json(node.url(&format!(
+        "/v1/core/cluster/nodes?keyword={}",
+        cluster.ports[2]
+    )))
+    .await;
+    assert_eq!(keyword["data"].as_array().map(Vec::len), Some(1));
+
+    // cluster.conf appears (it wins over nacos.member.list) with a fourth member nobody runs.
+    let app = node.app();
+    let conf = app.settings.home.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf dir");
+    let mut text = String::from("# edited by hand\n");
+    for p in &cluster.ports {
+        text.push_str(&format!("127.0.0.1:{p}\n"));
+    }
+    text.push_str("127.0.0.9:8848 # not running\n");
+    std::fs::write(conf.join("cluster.conf"), text).expect("write cluster.conf");
+    eventually(Duration::from_secs(5), "the new member listed", || async {
+        member_states(node).await.contains_key("127.0.0.9:8848")
+    })
+    .await;
+    eventually(Duration::from_secs(5), "the absent member DOWN", || async {
+        member_states(node)
+            .await
+            .get("127.0.0.9:8848")
+            .map(String::as_str)
+            == Some("DOWN")
+    })
+    .await;
+}
+
+fn payload(type_name: &str, body: &Value, headers: &[(&str, &str)]) -> Payload {
+    Payload {
+        metadata: Some(Metadata {
+            r#type: type_name.to_string(),
+            client_ip: "127.0.0.1".to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }),
+        body: Some(prost_types::Any {
+            type_url: String::new(),
+            value: serde_json::to_vec(body).expect("json"),
+        }),
+    }
+}
+
+async fn unary(port: u16, p: Payload) -> Value {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let resp: Payload = grpc
+        .unary(
+            tonic::Request::new(p),
+            PathAndQuery::from_static("/Request/request"),
+            ProstCodec::<Payload, Payload>::default(),
+        )
+        .await
+        .expect("unary call")
+        .into_inner();
+    let mut v: Value = serde_json::from_slice(resp.body_bytes()).expect("response JSON");
+    v["$type"] = json!(resp.type_name());
+    v
+}
+
+#[tokio::test]
+async fn the_cluster_port_serves_peers_only_and_wants_the_identity_with_auth() {
+    let storage = Storage::Mysql;
+    if storage.skip("cluster::the_cluster_port_serves_peers_only_and_wants_the_identity_with_auth")
+    {
+        return;
+    }
+    let cluster = TestCluster::start(
+        storage,
+        2,
+        &[
+            ("nacos.core.auth.enabled", "true"),
+            ("nacos.core.auth.server.identity.key", "peer-key"),
+            ("nacos.core.auth.server.identity.value", "peer-secret-value"),
+            (
+                "nacos.core.auth.plugin.nacos.token.secret.key",
+                "Y2x1c3Rlci10ZXN0LXNlY3JldC1rZXktMDEyMzQ1Njc4OTAxMjM0NTY3ODk=",
+            ),
+        ],
+    )
+    .await;
+    // The nodes carry the identity, so they see each other.
+    all_up(&cluster).await;
+    let cluster_port = cluster.ports[0] + 1001;
+    let report = json!({"node": {"address": format!("127.0.0.1:{}", cluster.ports[1])}});
+    let refused = unary(cluster_port, payload("MemberReportRequest", &report, &[])).await;
+    assert_eq!(refused["$type"], "ErrorResponse");
+    assert_eq!(refused["errorCode"], 403, "{refused}");
+    let accepted = unary(
+        cluster_port,
+        payload(
+            "MemberReportRequest",
+            &report,
+            &[("peer-key", "peer-secret-value")],
+        ),
+    )
+    .await;
+    assert_eq!(accepted["$type"], "MemberReportResponse", "{accepted}");
+    assert_eq!(
+        accepted["node"]["address"],
+        format!("127.0.0.1:{}", cluster.ports[0])
+    );
+    // A client request is not served on the cluster port, identity or not.
+    let query = json!({"dataId": "x", "group": "G", "tenant": ""});
+    let client_type = unary(
+        cluster_port,
+        payload(
+            "ConfigQueryRequest",
+            &query,
+            &[("peer-key", "peer-secret-value")],
+        ),
+    )
+    .await;
+    assert_eq!(client_type["errorCode"], 302, "{client_type}");
+    // And a cluster type is not served on the client port.
+    let on_client_port = unary(
+        cluster.ports[0] + 1000,
+        payload("MemberReportRequest", &report, &[]),
+    )
+    .await;
+    assert_eq!(on_client_port["$type"], "ErrorResponse");
+    // A report from a stranger is refused with 400.
+    let stranger = json!({"node": {"address": "10.1.1.1:8848"}});
+    let bad = unary(
+        cluster_port,
+        payload(
+            "MemberReportRequest",
+            &stranger,
+            &[("peer-key", "peer-secret-value")],
+        ),
+    )
+    .await;
+    assert_eq!(bad["errorCode"], 400, "{bad}");
+}
+
+#[tokio::test]
+async fn missed_config_messages_are_healed_by_the_scan() {
+    let storage = Storage::Mysql;
+    if storage.skip("cluster::missed_config_messages_are_healed_by_the_scan") {
+        return;
+    }
+    let cluster = TestCluster::start(storage, 2, &[]).await;
+    all_up(&cluster).await;
+    publish(cluster.node(0), "healed.cfg", "v1").await;
+    eventually(Duration::from_secs(5), "v1 on node 1", || async {
+        read(cluster.node(1), "healed.cfg").await.as_deref() == Some("v1")
+    })
+    .await;
+    // A write that sends no message: straight into the shared database behind node 0.
+    let app = cluster.node(0).app();
+    app.repos
+        .configs
+        .publish(nacos_core::ConfigPublish {
+            key: nacos_core::ConfigKey::new("", "G", "healed.cfg"),
+            content: "v2".to_string(),
+            ..nacos_core::ConfigPublish::default()
+        })
+        .await
+        .expect("direct write");
+    eventually(
+        Duration::from_secs(5),
+        "node 1 heals from its scan",
+        || async { read(cluster.node(1), "healed.cfg").await.as_deref() == Some("v2") },
+    )
+    .await;
+}
