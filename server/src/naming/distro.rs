@@ -15,8 +15,10 @@
 //! Wire: `DistroDataRequest {distroData {distroKey, type, content}, dataOperation}` with the
 //! content as Base64 of a JSON `ClientSyncData` (fact sheet §6.1). Two liberties, since both
 //! ends are this server: `VERIFY` carries every client of the owner in one request (a list of
-//! `DistroClientVerifyInfo`) instead of one request per client, and `ClientSyncData` names its
-//! owner (`ownerServer`), so snapshot copies are attributed to the right node.
+//! `DistroClientVerifyInfo`, the owner's address as the key) instead of one request per
+//! client, so a peer also drops copies the owner no longer lists (a restarted node's old
+//! connections go within seconds instead of after the expiry time); and `ClientSyncData` names
+//! its owner (`ownerServer`), so snapshot copies are attributed to the right node.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -316,6 +318,32 @@ impl NamingService {
             }
             _ => false,
         }
+    }
+
+    /// Drop copies `owner_server` no longer lists as its clients (it restarted, or missed a
+    /// DELETE), unless they were refreshed within `grace` (a CHANGE may overtake the list).
+    fn drop_unlisted(
+        &self,
+        owner_server: &str,
+        listed: &HashSet<String>,
+        grace: Duration,
+    ) -> usize {
+        let now = Instant::now();
+        let stale: Vec<ClientId> = self
+            .remote
+            .lock()
+            .iter()
+            .filter(|(id, c)| {
+                c.owner_server == owner_server
+                    && !listed.contains(id.as_str())
+                    && now.saturating_duration_since(c.verified) > grace
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for client in &stale {
+            self.remove_remote_client(client);
+        }
+        stale.len()
     }
 
     /// Copies nobody verified for `ttl`.
@@ -727,6 +755,21 @@ async fn on_distro(app: AppState, req: DistroDataRequest) -> GrpcResult<DistroDa
         }
         "VERIFY" => {
             let infos: Vec<DistroClientVerifyInfo> = decode_content(&data).map_err(invalid)?;
+            // The list is all of the owner's clients: copies it no longer names are gone
+            // (a restarted owner never sends DELETE for its old connections).
+            let listed: HashSet<String> = infos.iter().map(|i| i.client_id.clone()).collect();
+            let owner = data.distro_key.resource_key.as_str();
+            let grace = app.cluster.as_ref().map_or(Duration::from_secs(5), |c| {
+                c.settings.distro_verify_interval * 2
+            });
+            let dropped = naming.drop_unlisted(owner, &listed, grace);
+            if dropped > 0 {
+                tracing::info!(
+                    owner,
+                    clients = dropped,
+                    "dropped copies of clients their owner no longer has"
+                );
+            }
             let failed: Vec<String> = infos
                 .into_iter()
                 .filter(|i| !naming.verify_remote(&ClientId::of(&i.client_id), i.revision))

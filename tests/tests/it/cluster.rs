@@ -611,3 +611,242 @@ async fn missed_config_messages_are_healed_by_the_scan() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Embedded cluster (Raft)
+
+/// Index of the node that is the Raft leader, once all running nodes agree on one.
+async fn leader(cluster: &TestCluster) -> usize {
+    let mut found = None;
+    eventually(Duration::from_secs(10), "an agreed Raft leader", || {
+        let leaders: Vec<Option<String>> = cluster
+            .running()
+            .into_iter()
+            .map(|i| {
+                cluster
+                    .node(i)
+                    .app()
+                    .raft
+                    .as_ref()
+                    .and_then(|r| r.status().leader)
+            })
+            .collect();
+        let agreed = leaders
+            .first()
+            .cloned()
+            .flatten()
+            .filter(|l| leaders.iter().all(|x| x.as_deref() == Some(l.as_str())));
+        // A stopped leader is remembered until the election timeout: only a running one counts.
+        found = agreed
+            .and_then(|addr| {
+                cluster
+                    .ports
+                    .iter()
+                    .position(|p| addr == format!("127.0.0.1:{}", p - 1000))
+            })
+            .filter(|i| cluster.nodes[*i].is_some());
+        let done = found.is_some();
+        async move { done }
+    })
+    .await;
+    found.expect("leader index")
+}
+
+#[tokio::test]
+async fn embedded_cluster_replicates_every_kind_of_write_and_survives_its_leader() {
+    let mut cluster = TestCluster::start(Storage::Embedded, 3, &[]).await;
+    all_up(&cluster).await;
+    let first = leader(&cluster).await;
+    let follower = (first + 1) % 3;
+    let other = (first + 2) % 3;
+
+    // A write through a follower, then a linearizable read on the other follower sees it at
+    // once (no polling): the read waits for that node to catch up with the leader.
+    publish(cluster.node(follower), "raft.cfg", "r1").await;
+    let fresh = client()
+        .get(
+            cluster
+                .node(other)
+                .url("/v1/cs/configs?dataId=raft.cfg&group=G&consistency=linearizable"),
+        )
+        .send()
+        .await
+        .expect("linearizable read");
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(fresh.text().await.expect("body"), "r1");
+    let bad = client()
+        .get(
+            cluster
+                .node(other)
+                .url("/v1/cs/configs?dataId=raft.cfg&group=G&consistency=strong"),
+        )
+        .send()
+        .await
+        .expect("bad consistency");
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap_or_default().contains("consistency"));
+
+    // A namespace created on one node exists on the others.
+    let resp = client()
+        .post(cluster.node(other).url("/v1/console/namespaces"))
+        .form(&[
+            ("customNamespaceId", "raft-ns"),
+            ("namespaceName", "Raft NS"),
+        ])
+        .send()
+        .await
+        .expect("create namespace");
+    assert_eq!(resp.status(), 200);
+    for i in 0..3 {
+        eventually(
+            Duration::from_secs(5),
+            "the namespace on every node",
+            || async {
+                get_json(cluster.node(i).url("/v1/console/namespaces")).await["data"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|n| n["namespace"] == "raft-ns"))
+            },
+        )
+        .await;
+    }
+
+    // A persistent instance registered on one node is listed, and pushed, everywhere.
+    let resp = client()
+        .post(cluster.node(follower).url("/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "durable"),
+            ("groupName", "G"),
+            ("ip", "10.9.2.1"),
+            ("port", "9000"),
+            ("ephemeral", "false"),
+        ])
+        .send()
+        .await
+        .expect("register persistent");
+    assert_eq!(resp.status(), 200);
+    for i in 0..3 {
+        eventually(
+            Duration::from_secs(5),
+            "the persistent instance on every node",
+            || async { list_ips(cluster.node(i), "durable").await == ["10.9.2.1:9000"] },
+        )
+        .await;
+    }
+
+    // The leader goes: the other two elect a new one and keep taking writes.
+    cluster.stop(first).await;
+    let second = leader(&cluster).await;
+    assert_ne!(second, first);
+    publish(cluster.node(follower), "raft.cfg", "r2").await;
+    publish(cluster.node(other), "after.leader", "x").await;
+    let ready = client()
+        .get(cluster.node(follower).url("/v1/console/health/readiness"))
+        .send()
+        .await
+        .expect("readiness");
+    assert_eq!(ready.status(), 200);
+
+    // The old leader comes back as a follower and catches up.
+    cluster.restart(first, false).await;
+    eventually(
+        Duration::from_secs(10),
+        "the old leader caught up",
+        || async {
+            read(cluster.node(first), "raft.cfg").await.as_deref() == Some("r2")
+                && read(cluster.node(first), "after.leader").await.as_deref() == Some("x")
+        },
+    )
+    .await;
+    // Every node has exactly two history rows for raft.cfg: nothing was applied twice.
+    for i in 0..3 {
+        let history =
+            get_json(cluster.node(i).url(
+                "/v1/cs/history?search=accurate&dataId=raft.cfg&group=G&pageNo=1&pageSize=50",
+            ))
+            .await;
+        assert_eq!(history["totalCount"], 2, "node {i}: {history}");
+    }
+}
+
+#[tokio::test]
+async fn embedded_cluster_without_quorum_is_not_ready() {
+    let mut cluster = TestCluster::start(Storage::Embedded, 3, &[]).await;
+    all_up(&cluster).await;
+    leader(&cluster).await;
+    cluster.stop(1).await;
+    cluster.stop(2).await;
+    let survivor = cluster.node(0);
+    eventually(
+        Duration::from_secs(10),
+        "readiness DOWN without quorum",
+        || async {
+            let resp = client()
+                .get(survivor.url("/v1/console/health/readiness"))
+                .send()
+                .await
+                .expect("readiness");
+            resp.status() == 500
+                && resp
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .contains("no Raft leader")
+        },
+    )
+    .await;
+    let v2 = client()
+        .get(survivor.url("/v2/console/health/readiness"))
+        .send()
+        .await
+        .expect("v2 readiness");
+    assert_eq!(v2.status(), 500);
+    // A write fails clearly, in bounded time, and is not acknowledged.
+    let started = Instant::now();
+    let resp = client()
+        .post(survivor.url("/v1/cs/configs"))
+        .form(&[("dataId", "lost"), ("group", "G"), ("content", "x")])
+        .send()
+        .await
+        .expect("publish");
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn a_restarted_nodes_old_clients_leave_its_peers_at_its_first_verification() {
+    // Expiry is far away here: only the restarted owner's verification can remove the copy.
+    let mut cluster = TestCluster::start(
+        Storage::Embedded,
+        3,
+        &[("nacos.naming.client.expired.time", "120000")],
+    )
+    .await;
+    all_up(&cluster).await;
+    let resp = client()
+        .post(cluster.node(0).url("/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "ghost"),
+            ("groupName", "G"),
+            ("ip", "10.9.3.1"),
+            ("port", "80"),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(resp.status(), 200);
+    eventually(Duration::from_secs(3), "the copy on node 1", || async {
+        list_ips(cluster.node(1), "ghost").await == ["10.9.3.1:80"]
+    })
+    .await;
+    cluster.restart(0, false).await;
+    // Node 0 forgot the v1 client (it lives in memory); its first VERIFY no longer lists it.
+    eventually(
+        Duration::from_secs(5),
+        "the stale copy dropped on the peers",
+        || async {
+            list_ips(cluster.node(1), "ghost").await.is_empty()
+                && list_ips(cluster.node(2), "ghost").await.is_empty()
+        },
+    )
+    .await;
+}
