@@ -196,6 +196,14 @@ impl Member {
         format!("{}:{}", self.ip, self.port)
     }
 
+    pub fn member_addr(&self) -> MemberAddr {
+        MemberAddr {
+            ip: self.ip.clone(),
+            port: self.port,
+            raft_port: self.raft_port,
+        }
+    }
+
     /// Nacos's `Member` JSON (what `/v1/core/cluster/nodes` lists and reports carry).
     pub fn to_json(&self) -> serde_json::Value {
         let mut extend = serde_json::Map::new();

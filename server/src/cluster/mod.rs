@@ -183,6 +183,46 @@ impl Cluster {
         }
     }
 
+    /// Members leave (`POST /v1/core/cluster/server/leave`): they are taken out of this node's
+    /// member list (and, on an embedded cluster's leader, out of Raft). They come back if
+    /// `cluster.conf` still lists them when it is next edited or at a restart. Errors name the
+    /// address that cannot leave.
+    pub fn leave(&self, addresses: &[String]) -> Result<Vec<String>, String> {
+        let mut leaving = Vec::new();
+        for raw in addresses {
+            let address = members::parse_members(raw)?
+                .first()
+                .map(MemberAddr::address)
+                .ok_or_else(|| format!("'{raw}' is not a member address"))?;
+            if address == self.self_address() {
+                return Err(format!(
+                    "{address} is this node: stop it instead, or ask another member"
+                ));
+            }
+            if !self.members.contains(&address) {
+                return Err(format!("{address} is not a member of this cluster"));
+            }
+            leaving.push(address);
+        }
+        let staying: Vec<MemberAddr> = self
+            .members
+            .all()
+            .iter()
+            .filter(|m| !leaving.contains(&m.address()))
+            .map(Member::member_addr)
+            .collect();
+        let channels: Vec<String> = leaving
+            .iter()
+            .filter_map(|a| self.cluster_grpc_addr(a))
+            .collect();
+        self.members.replace(self.self_addr.clone(), staying);
+        channels.iter().for_each(|grpc| self.peers.forget(grpc));
+        for address in &leaving {
+            tracing::info!(member = %address, "cluster member left");
+        }
+        Ok(leaving)
+    }
+
     /// Background tasks: member reports and member list reloads.
     pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         vec![
@@ -327,6 +367,14 @@ pub fn self_view(app: &AppState) -> serde_json::Value {
             .find(|m| m["address"].as_str() == Some(addr.as_str()))
             .unwrap_or_default(),
         None => all.into_iter().next().unwrap_or_default(),
+    }
+}
+
+/// Members leave through the API (see [`Cluster::leave`]); standalone has none to remove.
+pub fn leave(app: &AppState, addresses: &[String]) -> Result<Vec<String>, String> {
+    match &app.cluster {
+        Some(cluster) => cluster.leave(addresses),
+        None => Err("this node is standalone: it has no cluster members".to_string()),
     }
 }
 

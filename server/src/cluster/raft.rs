@@ -6,6 +6,8 @@
 //! - What the log applied: every node applies every committed command to its own store, so
 //!   caches in front of the store (configs, persistent naming data) follow the applied
 //!   commands, on followers as on the leader.
+//! - Membership: the leader makes the Raft voters follow the member list (`cluster.conf`
+//!   reloads, members leaving through the API), one change at a time.
 
 use std::sync::Arc;
 
@@ -121,6 +123,7 @@ pub fn start(app: &AppState) -> Vec<JoinHandle<()>> {
         return Vec::new();
     };
     let mut applied = raft.subscribe_applied();
+    let reconciler = tokio::spawn(reconcile_loop(Arc::clone(app)));
     let app = Arc::clone(app);
     let shutdown = app.shutdown.clone();
     let follower = tokio::spawn(async move {
@@ -142,7 +145,69 @@ pub fn start(app: &AppState) -> Vec<JoinHandle<()>> {
             tracing::warn!("Raft shutdown: {e}");
         }
     });
-    vec![follower]
+    vec![follower, reconciler]
+}
+
+/// On the leader: add members that appeared in the member list to Raft (caught up as a
+/// learner first, then a voter) and remove voters that left it. One change per round, and
+/// only members that answer their reports are added, so a typo in `cluster.conf` cannot make
+/// the cluster wait for a node that does not exist.
+async fn reconcile_loop(app: AppState) {
+    let (Some(raft), Some(cluster)) = (app.raft.clone(), app.cluster.clone()) else {
+        return;
+    };
+    let mut list = cluster.members.watch_list();
+    let mut tick = tokio::time::interval(
+        cluster
+            .settings
+            .report_interval
+            .max(std::time::Duration::from_millis(500)),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = app.shutdown.cancelled() => return,
+            _ = list.changed() => {}
+            _ = tick.tick() => {}
+        }
+        reconcile_once(&raft, &cluster).await;
+    }
+}
+
+async fn reconcile_once(raft: &RaftNode, cluster: &Cluster) {
+    let status = raft.status();
+    if status.role != "Leader" {
+        return;
+    }
+    let members = cluster.members.all();
+    let wanted: Vec<(String, bool)> = members
+        .iter()
+        .filter_map(|m| {
+            let up = m.state == super::members::NodeState::Up;
+            Cluster::raft_addr(m).map(|a| (a, up))
+        })
+        .collect();
+    if let Some((addr, _)) = wanted
+        .iter()
+        .find(|(a, up)| *up && !status.voters.contains(a))
+    {
+        tracing::info!(member = %addr, "adding a cluster member to Raft");
+        match raft.add_member(addr).await {
+            Ok(()) => tracing::info!(member = %addr, "the member is a Raft voter"),
+            Err(e) => tracing::warn!(member = %addr, "cannot add the member to Raft yet: {e}"),
+        }
+        return;
+    }
+    let gone = status
+        .voters
+        .iter()
+        .find(|v| **v != status.self_addr && !wanted.iter().any(|(a, _)| a == *v));
+    if let Some(addr) = gone {
+        tracing::info!(member = %addr, "removing a member that left the cluster from Raft");
+        if let Err(e) = raft.remove_member(addr).await {
+            tracing::warn!(member = %addr, "cannot remove the member from Raft yet: {e}");
+        }
+    }
 }
 
 async fn follow(app: &AppState, command: &Command) {

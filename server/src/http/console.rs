@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::secured::{CLUSTER_R, M, NAMESPACES_W, OPEN, Routes};
+use super::secured::{ADMIN_W, CLUSTER_R, M, NAMESPACES_W, OPEN, Routes};
 use super::{ApiError, ApiResult, Params, rest_result, text};
 use crate::{AppState, namespace};
 
@@ -53,6 +53,11 @@ pub fn routes() -> Routes {
             "/v1/core/cluster/health",
             get(|| async { rest_result("UP".into(), None) }),
             &[(M::Get, CLUSTER_R)],
+        )
+        .route(
+            "/v1/core/cluster/server/leave",
+            axum::routing::post(cluster_leave),
+            &[(M::Post, ADMIN_W)],
         )
         .route(
             "/v1/console/server/state",
@@ -121,6 +126,17 @@ async fn cluster_nodes(State(app): State<AppState>, params: Params) -> Response 
         .filter(|m| m["address"].as_str().is_some_and(|a| a.contains(keyword)))
         .collect();
     rest_result(serde_json::Value::Array(list), None)
+}
+
+/// `POST /v1/core/cluster/server/leave` with a JSON array of `ip:port` (Nacos's shape).
+async fn cluster_leave(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let addresses: Vec<String> = serde_json::from_slice(&params.body).map_err(|e| {
+        ApiError::bad(format!(
+            "the body must be a JSON array of member addresses (\"ip:port\"): {e}"
+        ))
+    })?;
+    let left = crate::cluster::leave(&app, &addresses).map_err(ApiError::bad)?;
+    Ok(rest_result(serde_json::json!(left), Some("ok")))
 }
 
 async fn cluster_self(State(app): State<AppState>) -> Response {

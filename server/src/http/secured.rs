@@ -39,6 +39,7 @@ pub const NAMESPACES_R: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::
 pub const NAMESPACES_W: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Write);
 /// Admin-only views (`nacos/admin`; no ordinary grant names it).
 pub const ADMIN_R: Guard = Guard::Fixed(fixed::NACOS_ADMIN, Action::Read);
+pub const ADMIN_W: Guard = Guard::Fixed(fixed::NACOS_ADMIN, Action::Write);
 pub const CLUSTER_R: Guard = Guard::Fixed(fixed::CORE_CLUSTER, Action::Read);
 pub const USERS_R: Guard = Guard::Fixed(fixed::CONSOLE_USERS, Action::Read);
 pub const USERS_W: Guard = Guard::Fixed(fixed::CONSOLE_USERS, Action::Write);

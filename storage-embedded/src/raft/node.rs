@@ -104,6 +104,8 @@ pub struct RaftStatus {
     pub role: String,
     /// Raft addresses of every node in the membership (voters and learners), sorted.
     pub members: Vec<String>,
+    /// Raft addresses of the voters, sorted.
+    pub voters: Vec<String>,
 }
 
 /// One Raft node over the embedded store. Share it behind the returned `Arc`.
@@ -306,6 +308,12 @@ impl RaftNode {
         let membership = m.membership_config.membership();
         let mut members: Vec<String> = membership.nodes().map(|(_, n)| n.addr.clone()).collect();
         members.sort();
+        let mut voters: Vec<String> = m
+            .membership_config
+            .voter_ids()
+            .filter_map(|id| membership.get_node(&id).map(|n| n.addr.clone()))
+            .collect();
+        voters.sort();
         RaftStatus {
             node_id: self.id,
             self_addr: self.settings.self_addr.clone(),
@@ -318,6 +326,7 @@ impl RaftNode {
             last_applied_index: m.last_applied.map(|l| l.index),
             role: role(m.state).to_string(),
             members,
+            voters,
         }
     }
 

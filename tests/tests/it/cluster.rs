@@ -850,3 +850,83 @@ async fn a_restarted_nodes_old_clients_leave_its_peers_at_its_first_verification
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_embedded_cluster_grows_and_shrinks_with_its_member_list() {
+    let mut cluster = TestCluster::start(Storage::Embedded, 3, &[]).await;
+    all_up(&cluster).await;
+    publish(cluster.node(0), "before.growth", "old").await;
+    let voters = |cluster: &TestCluster, i: usize| {
+        cluster
+            .node(i)
+            .app()
+            .raft
+            .as_ref()
+            .map(|r| r.status().voters.len())
+            .unwrap_or_default()
+    };
+    // A fourth node: started with the longer list, the others reload theirs from cluster.conf;
+    // the leader adds it to Raft once it answers.
+    let new = cluster.add_node().await;
+    let first = leader(&cluster).await;
+    eventually(Duration::from_secs(15), "four Raft voters", || {
+        let n = voters(&cluster, first);
+        async move { n == 4 }
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the new node caught up",
+        || async { read(cluster.node(new), "before.growth").await.as_deref() == Some("old") },
+    )
+    .await;
+    publish(cluster.node(new), "after.growth", "new").await;
+    eventually(
+        Duration::from_secs(5),
+        "a write through the new node everywhere",
+        || async { read(cluster.node(1), "after.growth").await.as_deref() == Some("new") },
+    )
+    .await;
+
+    // The new node leaves through the API on the leader: Raft is back to three voters.
+    let leader_index = leader(&cluster).await;
+    let departing = format!("127.0.0.1:{}", cluster.ports[new]);
+    let resp = client()
+        .post(
+            cluster
+                .node(leader_index)
+                .url("/v1/core/cluster/server/leave"),
+        )
+        .json(&json!([departing]))
+        .send()
+        .await
+        .expect("leave");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    eventually(Duration::from_secs(10), "three Raft voters again", || {
+        let n = voters(&cluster, leader_index);
+        async move { n == 3 }
+    })
+    .await;
+    // Leaving oneself, or a stranger, is refused and names the address.
+    let me = format!("127.0.0.1:{}", cluster.ports[leader_index]);
+    for bad in [me.as_str(), "10.1.2.3:8848"] {
+        let resp = client()
+            .post(
+                cluster
+                    .node(leader_index)
+                    .url("/v1/core/cluster/server/leave"),
+            )
+            .json(&json!([bad]))
+            .send()
+            .await
+            .expect("leave");
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap_or_default().contains(bad));
+    }
+    publish(cluster.node(leader_index), "after.shrink", "x").await;
+}

@@ -497,6 +497,33 @@ impl TestCluster {
         self.nodes[i] = Some(node);
     }
 
+    /// Grow the cluster by one node: every existing node gets a `conf/cluster.conf` listing
+    /// all of them (they reload it), and the new node starts with that list. Returns its index.
+    pub async fn add_node(&mut self) -> usize {
+        let (port, listeners) = bind_node(self.storage == Storage::Embedded).await;
+        self.ports.push(port);
+        let list: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        for home in &self.homes {
+            let conf = home.path().join("conf");
+            std::fs::create_dir_all(&conf).expect("conf dir");
+            std::fs::write(conf.join("cluster.conf"), list.join("\n")).expect("cluster.conf");
+        }
+        for (key, value) in &mut self.props {
+            if key == "nacos.member.list" {
+                *value = list.join(",");
+            }
+        }
+        self.homes.push(tempfile::tempdir().expect("home"));
+        let index = self.homes.len() - 1;
+        let node = self.launch(index, port, listeners).await;
+        self.nodes.push(Some(node));
+        index
+    }
+
     /// Indexes of running nodes.
     pub fn running(&self) -> Vec<usize> {
         (0..self.nodes.len())
