@@ -68,6 +68,8 @@ pub struct App {
     pub distro: Option<Arc<naming::distro::Distro>>,
     /// Config changes already acted on (cluster sync over a shared database).
     pub config_seen: cluster::config_sync::SeenChanges,
+    /// Shared-database cluster: this node's writes of persistent naming data, for its peers.
+    pub naming_writes: Option<Arc<cluster::naming_sync::AnnouncingInstanceRepo>>,
     /// Embedded cluster: this node's Raft.
     pub raft: Option<Arc<cluster::raft::RaftHandle>>,
     /// Request counters of both edges, fed by the shared middleware.
@@ -140,6 +142,17 @@ impl App {
         cluster: Option<Arc<cluster::Cluster>>,
         raft: Option<Arc<cluster::raft::RaftHandle>>,
     ) -> Result<AppState, StartError> {
+        let mut repos = repos;
+        let naming_writes = match (&cluster, &raft) {
+            (Some(_), None) => {
+                let announcing = cluster::naming_sync::AnnouncingInstanceRepo::wrap(Arc::clone(
+                    &repos.instances,
+                ));
+                repos.instances = Arc::clone(&announcing) as Arc<dyn nacos_core::InstanceRepo>;
+                Some(announcing)
+            }
+            _ => None,
+        };
         let auth = Arc::new(
             auth::Auth::open(&settings.properties, Arc::clone(&repos.users))
                 .map_err(StartError::Auth)?,
@@ -160,6 +173,7 @@ impl App {
             cluster,
             distro,
             config_seen: cluster::config_sync::SeenChanges::default(),
+            naming_writes,
             raft,
             settings,
             repos,

@@ -8,6 +8,7 @@
 //! - [`report`]: periodic member reports that drive UP / SUSPICIOUS / DOWN.
 //! - [`config_sync`]: over a shared database, tells peers which config key changed, and
 //!   heals missed messages with a periodic "changed since" scan.
+//! - [`naming_sync`]: over a shared database, the same for services and persistent instances.
 //! - [`raft`]: in an embedded cluster, the Raft transport over the Raft port and the
 //!   cache invalidation that follows what the replicated log applies.
 //!
@@ -16,6 +17,7 @@
 pub mod config_sync;
 pub mod edge;
 pub mod members;
+pub mod naming_sync;
 pub mod peer;
 pub mod raft;
 pub mod report;
@@ -287,7 +289,12 @@ pub fn start(
             );
             tasks.extend(raft::start(app));
         }
-        (None, _) => tasks.extend(config_sync::start(app, cluster)),
+        (None, _) => {
+            tasks.extend(config_sync::start(app, Arc::clone(&cluster)));
+            if let Some(writes) = &app.naming_writes {
+                tasks.extend(naming_sync::start(app, cluster, writes.subscribe()));
+            }
+        }
     }
     tasks
 }
@@ -398,6 +405,7 @@ pub fn cluster_handlers() -> edge::PeerHandlers {
     let mut handlers = edge::PeerHandlers::default();
     report::register(&mut handlers);
     config_sync::register(&mut handlers);
+    naming_sync::register(&mut handlers);
     crate::naming::distro::register(&mut handlers);
     handlers
 }

@@ -23,6 +23,7 @@ on_every_backend!(
     registration_on_one_node_is_listed_and_pushed_on_the_others,
     publish_on_one_node_wakes_listeners_on_the_others,
     a_stopped_nodes_clients_expire_and_it_converges_when_back,
+    persistent_instances_and_services_reach_every_node,
 );
 
 async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
@@ -929,4 +930,71 @@ async fn an_embedded_cluster_grows_and_shrinks_with_its_member_list() {
         assert!(resp.text().await.unwrap_or_default().contains(bad));
     }
     publish(cluster.node(leader_index), "after.shrink", "x").await;
+}
+
+async fn persistent_instances_and_services_reach_every_node(storage: Storage) {
+    let cluster = TestCluster::start(storage, 3, &[]).await;
+    all_up(&cluster).await;
+    let resp = client()
+        .post(cluster.node(0).url("/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "kept"),
+            ("groupName", "G"),
+            ("ip", "10.9.4.1"),
+            ("port", "7000"),
+            ("ephemeral", "false"),
+        ])
+        .send()
+        .await
+        .expect("register persistent");
+    assert_eq!(resp.status(), 200);
+    for i in [1, 2] {
+        eventually(
+            Duration::from_secs(5),
+            "the persistent instance on a peer",
+            || async { list_ips(cluster.node(i), "kept").await == ["10.9.4.1:7000"] },
+        )
+        .await;
+    }
+    let resp = client()
+        .delete(cluster.node(1).url(
+            "/v1/ns/instance?serviceName=kept&groupName=G&ip=10.9.4.1&port=7000&ephemeral=false",
+        ))
+        .send()
+        .await
+        .expect("deregister persistent");
+    assert_eq!(resp.status(), 200);
+    for i in [0, 2] {
+        eventually(
+            Duration::from_secs(5),
+            "the deregistration on a peer",
+            || async { list_ips(cluster.node(i), "kept").await.is_empty() },
+        )
+        .await;
+    }
+    let resp = client()
+        .post(cluster.node(2).url("/v1/ns/service"))
+        .form(&[
+            ("serviceName", "settled"),
+            ("groupName", "G"),
+            ("protectThreshold", "0.5"),
+        ])
+        .send()
+        .await
+        .expect("create service");
+    assert_eq!(resp.status(), 200);
+    eventually(
+        Duration::from_secs(5),
+        "the service settings on node 0",
+        || async {
+            let detail = get_json(
+                cluster
+                    .node(0)
+                    .url("/v1/ns/service?serviceName=settled&groupName=G"),
+            )
+            .await;
+            detail["protectThreshold"] == 0.5
+        },
+    )
+    .await;
 }

@@ -1,0 +1,188 @@
+//! Persistent naming data across nodes sharing one external database.
+//!
+//! Each node keeps services and persistent instances in memory (loaded at start), but a write
+//! lands on one node. The repository every write goes through is wrapped in
+//! [`AnnouncingInstanceRepo`], which reports the service of each successful write; the node then
+//! sends `PersistentServiceSyncRequest` (ours: Nacos keeps persistent instances in JRaft even
+//! with MySQL) to its peers, which re-read that service from the database. A periodic reload
+//! of every stored service heals lost messages. An embedded cluster does not need this: every
+//! node applies the Raft log itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nacos_core::{Instance, InstanceRepo, RepoResult, ServiceKey, ServiceMeta};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use super::edge::PeerHandlers;
+use super::peer::PeerRequest;
+use super::report::futures_join_all;
+use super::{Cluster, peer_response};
+use crate::AppState;
+use crate::grpc::error::GrpcResult;
+
+/// An [`InstanceRepo`] that reports the service of every successful write made through it.
+#[derive(Debug)]
+pub struct AnnouncingInstanceRepo {
+    inner: Arc<dyn InstanceRepo>,
+    writes: broadcast::Sender<ServiceKey>,
+}
+
+impl AnnouncingInstanceRepo {
+    pub fn wrap(inner: Arc<dyn InstanceRepo>) -> Arc<Self> {
+        Arc::new(AnnouncingInstanceRepo {
+            inner,
+            writes: broadcast::Sender::new(1024),
+        })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ServiceKey> {
+        self.writes.subscribe()
+    }
+
+    fn announce<T>(&self, key: &ServiceKey, result: RepoResult<T>) -> RepoResult<T> {
+        if result.is_ok() {
+            // No receiver (no peers yet) is fine.
+            let _ = self.writes.send(key.clone());
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl InstanceRepo for AnnouncingInstanceRepo {
+    async fn list_services(&self) -> RepoResult<Vec<ServiceMeta>> {
+        self.inner.list_services().await
+    }
+
+    async fn get_service(&self, key: &ServiceKey) -> RepoResult<Option<ServiceMeta>> {
+        self.inner.get_service(key).await
+    }
+
+    async fn create_service(&self, meta: ServiceMeta) -> RepoResult<()> {
+        let key = meta.key.clone();
+        let result = self.inner.create_service(meta).await;
+        self.announce(&key, result)
+    }
+
+    async fn update_service(&self, meta: ServiceMeta) -> RepoResult<()> {
+        let key = meta.key.clone();
+        let result = self.inner.update_service(meta).await;
+        self.announce(&key, result)
+    }
+
+    async fn delete_service(&self, key: &ServiceKey) -> RepoResult<()> {
+        let result = self.inner.delete_service(key).await;
+        self.announce(key, result)
+    }
+
+    async fn register_instance(&self, service: &ServiceKey, instance: Instance) -> RepoResult<()> {
+        let result = self.inner.register_instance(service, instance).await;
+        self.announce(service, result)
+    }
+
+    async fn deregister_instance(
+        &self,
+        service: &ServiceKey,
+        ip: &str,
+        port: u16,
+        cluster: &str,
+    ) -> RepoResult<Option<Instance>> {
+        let result = self
+            .inner
+            .deregister_instance(service, ip, port, cluster)
+            .await;
+        self.announce(service, result)
+    }
+
+    async fn list_instances(&self, service: &ServiceKey) -> RepoResult<Vec<Instance>> {
+        self.inner.list_instances(service).await
+    }
+}
+
+/// `PersistentServiceSyncRequest`: re-read this service from the shared database.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PersistentServiceSyncRequest {
+    pub namespace: String,
+    pub group_name: String,
+    pub service_name: String,
+}
+
+peer_response!(PersistentServiceSyncResponse {});
+
+impl PeerRequest for PersistentServiceSyncRequest {
+    const TYPE: &'static str = "PersistentServiceSyncRequest";
+    type Response = PersistentServiceSyncResponse;
+}
+
+async fn on_sync(
+    app: AppState,
+    req: PersistentServiceSyncRequest,
+) -> GrpcResult<PersistentServiceSyncResponse> {
+    let key = ServiceKey::new(req.namespace, req.group_name, req.service_name);
+    app.naming.reload_persistent(&key).await;
+    Ok(PersistentServiceSyncResponse::default())
+}
+
+pub fn register(handlers: &mut PeerHandlers) {
+    handlers.add(on_sync);
+}
+
+/// The sender (this node's writes → peers) and the healing reload.
+pub fn start(
+    app: &AppState,
+    cluster: Arc<Cluster>,
+    mut writes: broadcast::Receiver<ServiceKey>,
+) -> Vec<JoinHandle<()>> {
+    let shutdown = app.shutdown.clone();
+    let sender_shutdown = shutdown.clone();
+    let sender_cluster = Arc::clone(&cluster);
+    let sender = tokio::spawn(async move {
+        loop {
+            let key = tokio::select! {
+                _ = sender_shutdown.cancelled() => return,
+                next = writes.recv() => match next {
+                    Ok(key) => key,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            let request = PersistentServiceSyncRequest {
+                namespace: key.namespace,
+                group_name: key.group,
+                service_name: key.name,
+            };
+            let sends: Vec<_> = sender_cluster.members.peers().into_iter().map(|m| {
+                let cluster = Arc::clone(&sender_cluster);
+                let request = request.clone();
+                async move {
+                    let address = m.address();
+                    if let Some(grpc) = cluster.cluster_grpc_addr(&address)
+                        && let Err(e) = cluster.peers.request(&grpc, &request).await
+                    {
+                        tracing::debug!(member = %address, error = %e, "persistent service sync failed; the peer's reload will pick it up");
+                    }
+                }
+            }).collect();
+            tokio::spawn(futures_join_all(sends));
+        }
+    });
+    let app = Arc::clone(app);
+    let interval: Duration = cluster.settings.config_scan_interval;
+    let reloader = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(e) = app.naming.reload_all_persistent().await {
+                tracing::warn!("periodic reload of persistent services failed: {e}");
+            }
+        }
+    });
+    vec![sender, reloader]
+}
