@@ -137,6 +137,12 @@ impl Properties {
     pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, SettingsError> {
         self.parse_or(key, default, "true or false")
     }
+
+    /// A duration given in milliseconds.
+    pub fn millis_or(&self, key: &str, default_ms: u64) -> Result<Duration, SettingsError> {
+        self.parse_or(key, default_ms, "milliseconds")
+            .map(Duration::from_millis)
+    }
 }
 
 /// Naming timings. Nacos's defaults; tests shorten them through properties.
@@ -192,13 +198,7 @@ pub struct GrpcSettings {
 
 impl GrpcSettings {
     fn from_properties(props: &Properties) -> Result<Self, SettingsError> {
-        let ms = |key: &str, default: u64| -> Result<Duration, SettingsError> {
-            Ok(Duration::from_millis(props.parse_or(
-                key,
-                default,
-                "milliseconds",
-            )?))
-        };
+        let ms = |key: &str, default: u64| props.millis_or(key, default);
         Ok(Self {
             port_offset: props.parse_or(
                 "nacos.server.grpc.port.offset",
@@ -275,13 +275,7 @@ pub struct ClusterSettings {
 
 impl ClusterSettings {
     fn from_properties(props: &Properties) -> Result<Self, SettingsError> {
-        let ms = |key: &str, default: u64| -> Result<Duration, SettingsError> {
-            Ok(Duration::from_millis(props.parse_or(
-                key,
-                default,
-                "milliseconds",
-            )?))
-        };
+        let ms = |key: &str, default: u64| props.millis_or(key, default);
         let text = |key: &str| {
             props
                 .get(key)
@@ -387,13 +381,7 @@ impl Settings {
             nacos_core::validate::DEFAULT_MAX_CONTENT,
             "a byte count",
         )?;
-        let ms = |key: &str, default: u64| -> Result<Duration, SettingsError> {
-            Ok(Duration::from_millis(props.parse_or(
-                key,
-                default,
-                "milliseconds",
-            )?))
-        };
+        let ms = |key: &str, default: u64| props.millis_or(key, default);
         let naming = NamingSettings {
             check_interval: ms("nacos.naming.health.check.interval", 1000)?,
             beat_interval: ms("nacos.naming.heart.beat.interval", 5000)?,

@@ -16,11 +16,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use super::report::futures_join_all;
-use super::{Cluster, peer_response};
 use crate::AppState;
+use crate::grpc::dispatch::grpc_response;
 use crate::grpc::error::GrpcResult;
 
 /// Writes whose modification time lies this far before the newest one seen are still
@@ -41,7 +41,11 @@ pub struct ConfigChangeClusterSyncRequest {
     pub tag: Option<String>,
 }
 
-peer_response!(ConfigChangeClusterSyncResponse {});
+grpc_response!(
+    /// Readable on both ends: peers parse it.
+    #[derive(serde::Deserialize)]
+    #[serde(default)]
+    ConfigChangeClusterSyncResponse {});
 
 impl PeerRequest for ConfigChangeClusterSyncRequest {
     const TYPE: &'static str = "ConfigChangeClusterSyncRequest";
@@ -90,37 +94,13 @@ pub fn register(handlers: &mut PeerHandlers) {
     handlers.add(on_sync);
 }
 
-/// Tell every peer about `key`. Failures are left to the peers' scans.
-async fn announce(cluster: &Arc<Cluster>, key: ConfigKey) {
-    let request = ConfigChangeClusterSyncRequest {
-        data_id: key.data_id,
-        group: key.group,
-        tenant: key.namespace,
-        last_modified: nacos_core::now_millis(),
-        ..Default::default()
-    };
-    let sends = cluster.members.peers().into_iter().map(|m| {
-        let cluster = Arc::clone(cluster);
-        let request = request.clone();
-        async move {
-            let address = m.address();
-            let Some(grpc) = cluster.cluster_grpc_addr(&address) else {
-                return;
-            };
-            if let Err(e) = cluster.peers.request(&grpc, &request).await {
-                tracing::debug!(member = %address, error = %e, "config change sync failed; the peer's scan will pick it up");
-            }
-        }
-    });
-    futures_join_all(sends).await;
-}
-
 /// The sender (local writes → peers) and the healing scan.
 pub fn start(app: &AppState, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
     let shutdown = app.shutdown.clone();
     let mut writes = app.config.subscribe_local_writes();
     let sender_cluster = Arc::clone(&cluster);
     let sender_shutdown = shutdown.clone();
+    let sender_app = Arc::clone(app);
     let sender = tokio::spawn(async move {
         loop {
             let key = tokio::select! {
@@ -135,8 +115,16 @@ pub fn start(app: &AppState, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
                     Err(RecvError::Closed) => return,
                 },
             };
-            let cluster = Arc::clone(&sender_cluster);
-            tokio::spawn(async move { announce(&cluster, key).await });
+            // Stamped after the commit: this node's own scan then skips the change.
+            let now = nacos_core::now_millis();
+            sender_app.config_seen.record(&key, now);
+            sender_cluster.tell_peers(ConfigChangeClusterSyncRequest {
+                data_id: key.data_id,
+                group: key.group,
+                tenant: key.namespace,
+                last_modified: now,
+                ..Default::default()
+            });
         }
     });
     let app = Arc::clone(app);

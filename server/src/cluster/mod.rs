@@ -33,29 +33,6 @@ use crate::{AppState, Settings};
 use members::{Member, MemberAddr, MemberSource, Members, NodeState};
 use peer::PeerClient;
 
-/// Define a node-to-node response: [`ResponseBase`](crate::grpc::dispatch::ResponseBase)
-/// plus its own fields, readable on both ends.
-macro_rules! peer_response {
-    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-        #[serde(rename_all = "camelCase", default)]
-        pub struct $name {
-            #[serde(flatten)]
-            pub base: $crate::grpc::dispatch::ResponseBase,
-            $($(#[$fmeta])* pub $field: $ty,)*
-        }
-
-        impl $crate::grpc::dispatch::GrpcResponse for $name {
-            const TYPE: &'static str = stringify!($name);
-            fn base_mut(&mut self) -> &mut $crate::grpc::dispatch::ResponseBase {
-                &mut self.base
-            }
-        }
-    };
-}
-pub(crate) use peer_response;
-
 /// This node's view of the cluster.
 #[derive(Debug)]
 pub struct Cluster {
@@ -223,6 +200,24 @@ impl Cluster {
             tracing::info!(member = %address, "cluster member left");
         }
         Ok(leaving)
+    }
+
+    /// Send `request` to every peer concurrently, in the background. Failures are logged at
+    /// debug level only: the callers' periodic scans repair what a lost message missed.
+    pub fn tell_peers<R: peer::PeerRequest + Clone>(self: &Arc<Self>, request: R) {
+        for member in self.members.peers() {
+            let cluster = Arc::clone(self);
+            let request = request.clone();
+            tokio::spawn(async move {
+                let address = member.address();
+                let Some(grpc) = cluster.cluster_grpc_addr(&address) else {
+                    return;
+                };
+                if let Err(e) = cluster.peers.request(&grpc, &request).await {
+                    tracing::debug!(member = %address, error = %e, "{} not delivered; the peer's next scan covers it", R::TYPE);
+                }
+            });
+        }
     }
 
     /// Background tasks: member reports and member list reloads.

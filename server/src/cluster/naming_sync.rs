@@ -17,11 +17,11 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
+use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use super::report::futures_join_all;
-use super::{Cluster, peer_response};
 use crate::AppState;
+use crate::grpc::dispatch::grpc_response;
 use crate::grpc::error::GrpcResult;
 
 /// An [`InstanceRepo`] that reports the service of every successful write made through it.
@@ -112,7 +112,11 @@ pub struct PersistentServiceSyncRequest {
     pub service_name: String,
 }
 
-peer_response!(PersistentServiceSyncResponse {});
+grpc_response!(
+    /// Readable on both ends: peers parse it.
+    #[derive(serde::Deserialize)]
+    #[serde(default)]
+    PersistentServiceSyncResponse {});
 
 impl PeerRequest for PersistentServiceSyncRequest {
     const TYPE: &'static str = "PersistentServiceSyncRequest";
@@ -151,24 +155,11 @@ pub fn start(
                     Err(RecvError::Closed) => return,
                 },
             };
-            let request = PersistentServiceSyncRequest {
+            sender_cluster.tell_peers(PersistentServiceSyncRequest {
                 namespace: key.namespace,
                 group_name: key.group,
                 service_name: key.name,
-            };
-            let sends: Vec<_> = sender_cluster.members.peers().into_iter().map(|m| {
-                let cluster = Arc::clone(&sender_cluster);
-                let request = request.clone();
-                async move {
-                    let address = m.address();
-                    if let Some(grpc) = cluster.cluster_grpc_addr(&address)
-                        && let Err(e) = cluster.peers.request(&grpc, &request).await
-                    {
-                        tracing::debug!(member = %address, error = %e, "persistent service sync failed; the peer's reload will pick it up");
-                    }
-                }
-            }).collect();
-            tokio::spawn(futures_join_all(sends));
+            });
         }
     });
     let app = Arc::clone(app);

@@ -13,6 +13,7 @@ use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::{PeerError, PeerRequest};
 use crate::AppState;
+use crate::grpc::dispatch::grpc_response;
 use crate::grpc::error::{GrpcError, GrpcResult, code};
 
 /// `MemberReportRequest {node}`: the sender's `Member`.
@@ -22,7 +23,11 @@ pub struct MemberReportRequest {
     pub node: serde_json::Value,
 }
 
-super::peer_response!(MemberReportResponse {
+grpc_response!(
+    /// Readable on both ends: peers parse it.
+    #[derive(serde::Deserialize)]
+    #[serde(default)]
+    MemberReportResponse {
     node: serde_json::Value,
 });
 

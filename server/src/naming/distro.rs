@@ -36,10 +36,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ClientId, NamingService};
 use crate::AppState;
+use crate::cluster::Cluster;
 use crate::cluster::edge::PeerHandlers;
 use crate::cluster::members::NodeState;
 use crate::cluster::peer::{PeerError, PeerRequest};
-use crate::cluster::{Cluster, peer_response};
+use crate::grpc::dispatch::grpc_response;
 use crate::grpc::error::{GrpcError, GrpcResult, code};
 
 pub const RESOURCE_TYPE: &str = "Nacos:Naming:v2:ClientData";
@@ -72,7 +73,11 @@ pub struct DistroDataRequest {
     pub data_operation: String,
 }
 
-peer_response!(DistroDataResponse {
+grpc_response!(
+    /// Readable on both ends: peers parse it.
+    #[derive(serde::Deserialize)]
+    #[serde(default)]
+    DistroDataResponse {
     distro_data: Option<DistroData>,
 });
 

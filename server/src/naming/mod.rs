@@ -312,22 +312,33 @@ impl NamingService {
                 .or_insert_with(|| ServiceState::new(meta.ephemeral));
             state.ephemeral = meta.ephemeral;
             for instance in instances {
-                let owner = ClientId::ip_port(&instance.ip, instance.port, false);
-                let host = Arc::new(Host::new(&key, instance, &self.defaults));
-                state.entries.insert(
-                    InstanceAddr::of(&host),
-                    Entry {
-                        host,
-                        owner,
-                        last_beat: now,
-                    },
-                );
+                let (addr, entry) = self.persistent_entry(&key, instance, now);
+                state.entries.insert(addr, entry);
             }
             state.meta = Some(Arc::new(meta));
             state.touch_empty(now);
         }
         tracing::debug!(services = count, "loaded persistent naming data");
         Ok(())
+    }
+
+    /// A stored instance as held in memory: owned by `ip:port#false`, as Nacos names it.
+    fn persistent_entry(
+        &self,
+        key: &ServiceKey,
+        instance: Instance,
+        now: Instant,
+    ) -> (InstanceAddr, Entry) {
+        let owner = ClientId::ip_port(&instance.ip, instance.port, false);
+        let host = Arc::new(Host::new(key, instance, &self.defaults));
+        (
+            InstanceAddr::of(&host),
+            Entry {
+                host,
+                owner,
+                last_beat: now,
+            },
+        )
     }
 
     /// Re-read one service's stored settings and persistent instances: another node changed
@@ -374,16 +385,8 @@ impl NamingService {
                         .entries
                         .retain(|_, e| !e.owner.is_persistent_ip_port());
                     for instance in instances {
-                        let owner = ClientId::ip_port(&instance.ip, instance.port, false);
-                        let host = Arc::new(Host::new(key, instance, &self.defaults));
-                        state.entries.insert(
-                            InstanceAddr::of(&host),
-                            Entry {
-                                host,
-                                owner,
-                                last_beat: now,
-                            },
-                        );
+                        let (addr, entry) = self.persistent_entry(key, instance, now);
+                        state.entries.insert(addr, entry);
                     }
                     state.meta = Some(Arc::new(meta));
                     state.touch_empty(now);
@@ -586,9 +589,8 @@ impl NamingService {
                 other => other.into(),
             });
         }
-        let owner = ClientId::ip_port(&instance.ip, instance.port, false);
-        let host = Arc::new(Host::new(key, instance, &self.defaults));
         let now = Instant::now();
+        let (addr, entry) = self.persistent_entry(key, instance, now);
         {
             let mut shard = self.registry.write(key);
             let state = shard
@@ -598,14 +600,7 @@ impl NamingService {
             if state.meta.is_none() {
                 state.meta = Some(Arc::new(ServiceMeta::new(key.clone(), false)));
             }
-            state.entries.insert(
-                InstanceAddr::of(&host),
-                Entry {
-                    host,
-                    owner,
-                    last_beat: now,
-                },
-            );
+            state.entries.insert(addr, entry);
             state.touch_empty(now);
         }
         self.notify(key);

@@ -77,6 +77,42 @@ async fn list_ips(node: &TestNode, service: &str) -> Vec<String> {
     ips
 }
 
+/// Wait until each of `nodes` lists exactly `expected` (`ip:port`) for `service` in group G.
+async fn wait_listed(cluster: &TestCluster, nodes: &[usize], service: &str, expected: &[&str]) {
+    for &i in nodes {
+        let what = format!("node {i} listing {expected:?} for {service}");
+        eventually(Duration::from_secs(5), &what, || async {
+            list_ips(cluster.node(i), service).await == expected
+        })
+        .await;
+    }
+}
+
+/// POST a form to `path` on `node`; must answer 200.
+async fn post_ok(node: &TestNode, path: &str, form: &[(&str, &str)]) {
+    let resp = client()
+        .post(node.url(path))
+        .form(form)
+        .send()
+        .await
+        .expect("POST");
+    let status = resp.status();
+    assert_eq!(
+        status,
+        200,
+        "{path}: {}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+fn instance(ip: &str, port: i32) -> ServiceInstance {
+    ServiceInstance {
+        ip: ip.to_string(),
+        port,
+        ..Default::default()
+    }
+}
+
 /// Member address → state, as `node` lists them.
 async fn member_states(node: &TestNode) -> HashMap<String, String> {
     let body = get_json(node.url("/v1/core/cluster/nodes")).await;
@@ -171,22 +207,11 @@ async fn registration_on_one_node_is_listed_and_pushed_on_the_others(storage: St
         .register_instance(
             "spread".into(),
             Some("G".into()),
-            ServiceInstance {
-                ip: "10.9.0.1".into(),
-                port: 8080,
-                ..Default::default()
-            },
+            instance("10.9.0.1", 8080),
         )
         .await
         .expect("register on node 0");
-    for i in [1, 2] {
-        eventually(
-            Duration::from_secs(3),
-            "the instance listed on a peer",
-            || async { list_ips(cluster.node(i), "spread").await == ["10.9.0.1:8080"] },
-        )
-        .await;
-    }
+    wait_listed(&cluster, &[1, 2], "spread", &["10.9.0.1:8080"]).await;
     for (_, events) in &watchers {
         eventually(Duration::from_secs(3), "a push on a peer", || async {
             events.saw(&["10.9.0.1:8080"])
@@ -202,11 +227,7 @@ async fn registration_on_one_node_is_listed_and_pushed_on_the_others(storage: St
         .deregister_instance(
             "spread".into(),
             Some("G".into()),
-            ServiceInstance {
-                ip: "10.9.0.1".into(),
-                port: 8080,
-                ..Default::default()
-            },
+            instance("10.9.0.1", 8080),
         )
         .await
         .expect("deregister on node 0");
@@ -360,26 +381,18 @@ async fn a_stopped_nodes_clients_expire_and_it_converges_when_back(storage: Stor
     let mut cluster = TestCluster::start(storage, 3, &[]).await;
     all_up(&cluster).await;
     // A v1 (HTTP, beat-kept) instance registered on node 0.
-    let resp = client()
-        .post(cluster.node(0).url("/v1/ns/instance"))
-        .form(&[
+    post_ok(
+        cluster.node(0),
+        "/v1/ns/instance",
+        &[
             ("serviceName", "fading"),
             ("groupName", "G"),
             ("ip", "10.9.1.1"),
             ("port", "80"),
-        ])
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.status(), 200);
-    for i in [1, 2] {
-        eventually(
-            Duration::from_secs(3),
-            "the v1 instance on a peer",
-            || async { list_ips(cluster.node(i), "fading").await == ["10.9.1.1:80"] },
-        )
-        .await;
-    }
+        ],
+    )
+    .await;
+    wait_listed(&cluster, &[1, 2], "fading", &["10.9.1.1:80"]).await;
     cluster.stop(0).await;
     let dead = format!("127.0.0.1:{}", cluster.ports[0]);
     for i in [1, 2] {
@@ -688,16 +701,15 @@ async fn embedded_cluster_replicates_every_kind_of_write_and_survives_its_leader
     assert!(bad.text().await.unwrap_or_default().contains("consistency"));
 
     // A namespace created on one node exists on the others.
-    let resp = client()
-        .post(cluster.node(other).url("/v1/console/namespaces"))
-        .form(&[
+    post_ok(
+        cluster.node(other),
+        "/v1/console/namespaces",
+        &[
             ("customNamespaceId", "raft-ns"),
             ("namespaceName", "Raft NS"),
-        ])
-        .send()
-        .await
-        .expect("create namespace");
-    assert_eq!(resp.status(), 200);
+        ],
+    )
+    .await;
     for i in 0..3 {
         eventually(
             Duration::from_secs(5),
@@ -712,27 +724,19 @@ async fn embedded_cluster_replicates_every_kind_of_write_and_survives_its_leader
     }
 
     // A persistent instance registered on one node is listed, and pushed, everywhere.
-    let resp = client()
-        .post(cluster.node(follower).url("/v1/ns/instance"))
-        .form(&[
+    post_ok(
+        cluster.node(follower),
+        "/v1/ns/instance",
+        &[
             ("serviceName", "durable"),
             ("groupName", "G"),
             ("ip", "10.9.2.1"),
             ("port", "9000"),
             ("ephemeral", "false"),
-        ])
-        .send()
-        .await
-        .expect("register persistent");
-    assert_eq!(resp.status(), 200);
-    for i in 0..3 {
-        eventually(
-            Duration::from_secs(5),
-            "the persistent instance on every node",
-            || async { list_ips(cluster.node(i), "durable").await == ["10.9.2.1:9000"] },
-        )
-        .await;
-    }
+        ],
+    )
+    .await;
+    wait_listed(&cluster, &[0, 1, 2], "durable", &["10.9.2.1:9000"]).await;
 
     // The leader goes: the other two elect a new one and keep taking writes.
     cluster.stop(first).await;
@@ -823,18 +827,17 @@ async fn a_restarted_nodes_old_clients_leave_its_peers_at_its_first_verification
     )
     .await;
     all_up(&cluster).await;
-    let resp = client()
-        .post(cluster.node(0).url("/v1/ns/instance"))
-        .form(&[
+    post_ok(
+        cluster.node(0),
+        "/v1/ns/instance",
+        &[
             ("serviceName", "ghost"),
             ("groupName", "G"),
             ("ip", "10.9.3.1"),
             ("port", "80"),
-        ])
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(resp.status(), 200);
+        ],
+    )
+    .await;
     eventually(Duration::from_secs(3), "the copy on node 1", || async {
         list_ips(cluster.node(1), "ghost").await == ["10.9.3.1:80"]
     })
@@ -935,27 +938,19 @@ async fn an_embedded_cluster_grows_and_shrinks_with_its_member_list() {
 async fn persistent_instances_and_services_reach_every_node(storage: Storage) {
     let cluster = TestCluster::start(storage, 3, &[]).await;
     all_up(&cluster).await;
-    let resp = client()
-        .post(cluster.node(0).url("/v1/ns/instance"))
-        .form(&[
+    post_ok(
+        cluster.node(0),
+        "/v1/ns/instance",
+        &[
             ("serviceName", "kept"),
             ("groupName", "G"),
             ("ip", "10.9.4.1"),
             ("port", "7000"),
             ("ephemeral", "false"),
-        ])
-        .send()
-        .await
-        .expect("register persistent");
-    assert_eq!(resp.status(), 200);
-    for i in [1, 2] {
-        eventually(
-            Duration::from_secs(5),
-            "the persistent instance on a peer",
-            || async { list_ips(cluster.node(i), "kept").await == ["10.9.4.1:7000"] },
-        )
-        .await;
-    }
+        ],
+    )
+    .await;
+    wait_listed(&cluster, &[1, 2], "kept", &["10.9.4.1:7000"]).await;
     let resp = client()
         .delete(cluster.node(1).url(
             "/v1/ns/instance?serviceName=kept&groupName=G&ip=10.9.4.1&port=7000&ephemeral=false",
@@ -972,17 +967,16 @@ async fn persistent_instances_and_services_reach_every_node(storage: Storage) {
         )
         .await;
     }
-    let resp = client()
-        .post(cluster.node(2).url("/v1/ns/service"))
-        .form(&[
+    post_ok(
+        cluster.node(2),
+        "/v1/ns/service",
+        &[
             ("serviceName", "settled"),
             ("groupName", "G"),
             ("protectThreshold", "0.5"),
-        ])
-        .send()
-        .await
-        .expect("create service");
-    assert_eq!(resp.status(), 200);
+        ],
+    )
+    .await;
     eventually(
         Duration::from_secs(5),
         "the service settings on node 0",
