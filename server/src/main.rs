@@ -51,9 +51,18 @@ async fn serve(cli: Cli) -> Result<(), StartError> {
             "unknown -p value '{storage}': only 'embedded' is accepted"
         )));
     }
-    let listeners = Listeners::bind("0.0.0.0", &settings).await?;
-    let http_addr = format!("0.0.0.0:{}", settings.port);
-    let grpc_addr = format!("0.0.0.0:{}", settings.grpc_port().unwrap_or_default());
+    // `server.address` (Spring's key) binds every port to one address, so several nodes can
+    // share a machine on 127.0.0.x with the same ports.
+    let host = settings
+        .properties
+        .get("server.address")
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("0.0.0.0")
+        .to_string();
+    let listeners = Listeners::bind(&host, &settings).await?;
+    let http_addr = format!("{host}:{}", settings.port);
+    let grpc_addr = format!("{host}:{}", settings.grpc_port().unwrap_or_default());
     let app = App::open(settings).await?;
     let peers = app.cluster.as_ref().map(|c| {
         let mut line = format!(
