@@ -289,3 +289,569 @@ fn cluster_mode_start_errors_name_the_fix() {
         "{stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Embedded cluster (`-p embedded`): three real processes on this machine.
+
+/// Ports handed out to cluster nodes by this test binary, so that parallel tests never pick
+/// overlapping port sets.
+static RESERVED_PORTS: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// The four ports a node with main port `p` listens on: HTTP, client gRPC, cluster gRPC, Raft.
+fn node_ports(p: u16) -> [u16; 4] {
+    [p, p + 1000, p + 1001, p - 1000]
+}
+
+/// A main port `p` whose four ports (`p`, `p + 1000`, `p + 1001`, `p - 1000`) are all free
+/// right now and not handed out before. Taken below the ephemeral range (32768+) so that
+/// outgoing connections and `free_port` never land on them.
+fn free_cluster_port() -> u16 {
+    let mut reserved = RESERVED_PORTS.lock().expect("reserved ports");
+    let seed = std::process::id() as usize
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize);
+    for attempt in 0..2000 {
+        let p = 3000 + ((seed + attempt * 7919) % 27_000) as u16;
+        let ports = node_ports(p);
+        if ports.iter().any(|q| reserved.contains(q)) {
+            continue;
+        }
+        if ports
+            .iter()
+            .all(|&q| TcpListener::bind(("0.0.0.0", q)).is_ok())
+        {
+            reserved.extend(ports);
+            return p;
+        }
+    }
+    panic!("no free cluster port set");
+}
+
+/// Three (or more) `nacos-server -p embedded` processes forming one cluster. Every child is
+/// killed when this is dropped, also when the test panics; on a panic the tail of every
+/// node's log (stdout and stderr, across restarts) is printed.
+struct TestCluster {
+    homes: Vec<tempfile::TempDir>,
+    logs: tempfile::TempDir,
+    ports: Vec<u16>,
+    extra: Vec<String>,
+    children: Vec<Option<Child>>,
+}
+
+impl TestCluster {
+    fn start(n: usize, extra: &[&str]) -> Self {
+        let ports: Vec<u16> = (0..n).map(|_| free_cluster_port()).collect();
+        let mut cluster = TestCluster {
+            homes: (0..n).map(|_| tempfile::tempdir().expect("home")).collect(),
+            logs: tempfile::tempdir().expect("logs"),
+            ports,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            children: (0..n).map(|_| None).collect(),
+        };
+        for node in 0..n {
+            cluster.start_node(node);
+        }
+        cluster
+    }
+
+    fn log_path(&self, node: usize) -> std::path::PathBuf {
+        self.logs.path().join(format!("node{node}.log"))
+    }
+
+    fn start_node(&mut self, node: usize) {
+        assert!(self.children[node].is_none(), "node {node} already runs");
+        let members = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(node))
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["-p", "embedded"])
+            .arg(format!(
+                "-Dnacos.home={}",
+                self.homes[node].path().display()
+            ))
+            .arg(format!("-Dserver.port={}", self.ports[node]))
+            .arg("-Dnacos.inetutils.ip-address=127.0.0.1")
+            .arg("-Dnacos.member.report.intervalMs=200")
+            .args(&self.extra)
+            .args(["-c", &members])
+            .stdout(Stdio::from(log.try_clone().expect("log file")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn nacos-server");
+        self.children[node] = Some(child);
+    }
+
+    /// `kill -9` one node and reap it.
+    fn kill_node(&mut self, node: usize) {
+        let mut child = self.children[node].take().expect("node runs");
+        signal(&child, "-KILL");
+        let _ = child.wait();
+    }
+
+    fn wait_all_ready(&self) {
+        for node in 0..self.ports.len() {
+            if self.children[node].is_some() {
+                wait_ready(self.ports[node]);
+            }
+        }
+    }
+
+    fn data_dir(&self, node: usize) -> std::path::PathBuf {
+        self.homes[node].path().join("data")
+    }
+
+    /// The node whose Raft address every running node names as leader, once they agree.
+    fn leader(&self, client: &reqwest::blocking::Client) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let views: Vec<Option<String>> = (0..self.ports.len())
+                .filter(|&node| self.children[node].is_some())
+                .map(|node| {
+                    let url = format!(
+                        "http://127.0.0.1:{}/nacos/v1/core/cluster/self",
+                        self.ports[node]
+                    );
+                    let json: serde_json::Value =
+                        serde_json::from_str(&client.get(url).send().ok()?.text().ok()?).ok()?;
+                    json["data"]["extendInfo"]["raftMetaData"]["leader"]
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .collect();
+            if let Some(Some(first)) = views.first()
+                && views.iter().all(|v| v.as_ref() == Some(first))
+                && let Some(node) = self
+                    .ports
+                    .iter()
+                    .position(|p| format!("127.0.0.1:{}", p - 1000) == *first)
+            {
+                return node;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the nodes did not agree on a Raft leader");
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().filter_map(Option::take) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            for node in 0..self.ports.len() {
+                let log = std::fs::read_to_string(self.log_path(node)).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+                eprintln!(
+                    "---- node {node} (port {}) log tail ----\n{tail}",
+                    self.ports[node]
+                );
+            }
+        }
+    }
+}
+
+fn cluster_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// What one publish came to.
+#[derive(Debug, PartialEq)]
+enum Publish {
+    /// 200 with body `true`.
+    Acked,
+    /// The connection was refused (or never completed): the request certainly never arrived.
+    NotDelivered,
+    /// Anything else: an error status, another body, a reset or a timeout.
+    Failed(String),
+}
+
+fn publish(client: &reqwest::blocking::Client, port: u16, data_id: &str, content: &str) -> Publish {
+    let sent = client
+        .post(format!("http://127.0.0.1:{port}/nacos/v1/cs/configs"))
+        .form(&[("dataId", data_id), ("group", "G"), ("content", content)])
+        .send();
+    match sent {
+        Err(e) if e.is_connect() => Publish::NotDelivered,
+        Err(e) => Publish::Failed(e.to_string()),
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().unwrap_or_default();
+            if status.is_success() && body == "true" {
+                Publish::Acked
+            } else {
+                Publish::Failed(format!("{status}: {body}"))
+            }
+        }
+    }
+}
+
+/// The content of `data_id` as `port` serves it (`None` unless 200).
+fn get_config(
+    client: &reqwest::blocking::Client,
+    port: u16,
+    data_id: &str,
+    linearizable: bool,
+) -> Option<String> {
+    let consistency = if linearizable {
+        "&consistency=linearizable"
+    } else {
+        ""
+    };
+    let resp = client
+        .get(format!(
+            "http://127.0.0.1:{port}/nacos/v1/cs/configs?dataId={data_id}&group=G{consistency}"
+        ))
+        .send()
+        .ok()?;
+    if resp.status().is_success() {
+        resp.text().ok()
+    } else {
+        None
+    }
+}
+
+/// How many history entries `port` holds for `data_id`.
+fn history_count(client: &reqwest::blocking::Client, port: u16, data_id: &str) -> u64 {
+    let text = client
+        .get(format!(
+            "http://127.0.0.1:{port}/nacos/v1/cs/history?search=accurate&dataId={data_id}\
+             &group=G&pageNo=1&pageSize=100"
+        ))
+        .send()
+        .expect("history")
+        .text()
+        .expect("history body");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("history json");
+    json["totalCount"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no totalCount in {text}"))
+}
+
+/// Poll until `port` serves `expected` for `data_id`, or panic at `deadline`.
+fn await_config(
+    client: &reqwest::blocking::Client,
+    port: u16,
+    data_id: &str,
+    expected: &str,
+    deadline: Instant,
+) {
+    loop {
+        let got = get_config(client, port, data_id, false);
+        if got.as_deref() == Some(expected) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node on {port} serves {got:?} for {data_id}, expected {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A linearizable read on `port` succeeds: the node has caught up with the leader.
+fn await_caught_up(client: &reqwest::blocking::Client, port: u16, deadline: Instant) {
+    // A key nobody writes: 404 after the barrier, 5xx while the node cannot reach a leader.
+    let url = format!(
+        "http://127.0.0.1:{port}/nacos/v1/cs/configs?dataId=barrier-probe&group=G\
+         &consistency=linearizable"
+    );
+    while !client
+        .get(&url)
+        .send()
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::NOT_FOUND)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node on {port} never answered a linearizable read"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn readiness_status(client: &reqwest::blocking::Client, port: u16) -> Option<u16> {
+    client
+        .get(format!(
+            "http://127.0.0.1:{port}/nacos/v1/console/health/readiness"
+        ))
+        .send()
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[test]
+fn embedded_cluster_loses_no_acknowledged_publish_when_the_leader_is_killed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let mut cluster = TestCluster::start(3, &[]);
+    cluster.wait_all_ready();
+    let client = cluster_client();
+    let ports = cluster.ports.clone();
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
+    let acked_before = Arc::new(AtomicUsize::new(0));
+    let acked_after = Arc::new(AtomicUsize::new(0));
+    // Three publishers so that several writes are in flight when the leader dies. Each i is
+    // sent once; only a refused connection (nothing arrived) moves it on to the next node.
+    let publishers: Vec<_> = (0..3)
+        .map(|_| {
+            let (next, stop, killed) = (next.clone(), stop.clone(), killed.clone());
+            let (acked_before, acked_after) = (acked_before.clone(), acked_after.clone());
+            let ports = ports.clone();
+            std::thread::spawn(move || {
+                let client = cluster_client();
+                let mut outcomes = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let after_kill = killed.load(Ordering::SeqCst);
+                    let mut outcome = Publish::NotDelivered;
+                    for attempt in 0..ports.len() {
+                        let port = ports[(i + attempt) % ports.len()];
+                        outcome = publish(&client, port, &format!("k{i}"), &format!("v{i}"));
+                        if outcome != Publish::NotDelivered {
+                            break;
+                        }
+                    }
+                    if outcome == Publish::Acked {
+                        if after_kill {
+                            &acked_after
+                        } else {
+                            &acked_before
+                        }
+                        .fetch_add(1, Ordering::SeqCst);
+                    }
+                    outcomes.push((i, outcome));
+                }
+                outcomes
+            })
+        })
+        .collect();
+
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let started = Instant::now();
+    wait_until("publishes before the kill", &|| {
+        started.elapsed() >= Duration::from_secs(1) && acked_before.load(Ordering::SeqCst) >= 20
+    });
+    let leader = cluster.leader(&client);
+    killed.store(true, Ordering::SeqCst);
+    let killed_at = Instant::now();
+    cluster.kill_node(leader);
+    // Keep publishing for 2 s, and until the two survivors have acknowledged a good number
+    // of writes begun after the kill.
+    wait_until("publishes acknowledged after the kill", &|| {
+        killed_at.elapsed() >= Duration::from_secs(2) && acked_after.load(Ordering::SeqCst) >= 20
+    });
+    let kept_working_after = killed_at.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let mut outcomes: Vec<(usize, Publish)> = publishers
+        .into_iter()
+        .flat_map(|p| p.join().expect("publisher"))
+        .collect();
+    outcomes.sort_by_key(|(i, _)| *i);
+    let acked: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == Publish::Acked)
+        .map(|(i, _)| *i)
+        .collect();
+    let unacked: Vec<&(usize, Publish)> = outcomes
+        .iter()
+        .filter(|(_, o)| *o != Publish::Acked)
+        .collect();
+    let (before, after) = (
+        acked_before.load(Ordering::SeqCst),
+        acked_after.load(Ordering::SeqCst),
+    );
+    eprintln!(
+        "{} publishes; acknowledged {before} before and {after} after killing the leader \
+         (node {leader}), publishing stopped {kept_working_after:?} after the kill; \
+         not acknowledged: {unacked:?}",
+        outcomes.len(),
+    );
+    assert!(
+        after >= 20,
+        "only {after} publishes acknowledged after the kill"
+    );
+
+    cluster.start_node(leader);
+    cluster.wait_all_ready();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = &client;
+    let (acked, unacked) = (&acked, &unacked);
+    std::thread::scope(|s| {
+        for &port in &ports {
+            s.spawn(move || {
+                await_caught_up(client, port, deadline);
+                for &i in acked {
+                    let key = format!("k{i}");
+                    await_config(client, port, &key, &format!("v{i}"), deadline);
+                    let n = history_count(client, port, &key);
+                    assert_eq!(n, 1, "acknowledged {key} has {n} history entries on {port}");
+                }
+                for (i, _) in unacked {
+                    let key = format!("k{i}");
+                    let n = history_count(client, port, &key);
+                    assert!(n <= 1, "unacknowledged {key} applied {n} times on {port}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn embedded_cluster_node_that_lost_its_data_rejoins_from_a_snapshot() {
+    let mut cluster = TestCluster::start(
+        3,
+        &[
+            "-Dnacos.core.protocol.raft.data.snapshot_logs=20",
+            "-Dnacos.core.protocol.raft.data.keep_logs=5",
+        ],
+    );
+    cluster.wait_all_ready();
+    let client = cluster_client();
+    let ports = cluster.ports.clone();
+    for i in 0..60 {
+        let port = ports[i % ports.len()];
+        let outcome = publish(&client, port, &format!("k{i}"), &format!("v{i}"));
+        assert_eq!(outcome, Publish::Acked, "publish k{i} to {port}");
+    }
+    let leader = cluster.leader(&client);
+    let lost = (leader + 1) % ports.len();
+    cluster.kill_node(lost);
+    std::fs::remove_dir_all(cluster.data_dir(lost)).expect("delete the data directory");
+    let survivors: Vec<u16> = (0..ports.len())
+        .filter(|&n| n != lost)
+        .map(|n| ports[n])
+        .collect();
+    for i in 60..80 {
+        let port = survivors[i % survivors.len()];
+        let outcome = publish(&client, port, &format!("k{i}"), &format!("v{i}"));
+        assert_eq!(outcome, Publish::Acked, "publish k{i} to {port}");
+    }
+    // The leader has compacted its log far past the start: only a snapshot can bring the
+    // empty node back.
+    cluster.start_node(lost);
+    wait_ready(ports[lost]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    await_caught_up(&client, ports[lost], deadline);
+    for i in 0..80 {
+        let key = format!("k{i}");
+        await_config(&client, ports[lost], &key, &format!("v{i}"), deadline);
+        let n = history_count(&client, ports[lost], &key);
+        assert_eq!(n, 1, "{key} has {n} history entries on the rejoined node");
+    }
+    let log = std::fs::read_to_string(cluster.log_path(lost)).expect("log");
+    assert!(
+        log.contains("installing Raft snapshot"),
+        "the rejoined node caught up without a snapshot"
+    );
+}
+
+/// Kill two of three nodes; the survivor (the Raft leader or a follower) must say it is not
+/// ready and refuse writes, and recover once a second node is back.
+fn survivor_without_quorum_is_not_ready_and_refuses_writes(survivor_was_leader: bool) {
+    let mut cluster = TestCluster::start(3, &[]);
+    cluster.wait_all_ready();
+    let client = cluster_client();
+    let leader = cluster.leader(&client);
+    let survivor = if survivor_was_leader {
+        leader
+    } else {
+        (leader + 1) % 3
+    };
+    let killed: Vec<usize> = (0..3).filter(|&n| n != survivor).collect();
+    let port = cluster.ports[survivor];
+    assert_eq!(publish(&client, port, "before", "x"), Publish::Acked);
+    for &node in &killed {
+        cluster.kill_node(node);
+    }
+    let killed_at = Instant::now();
+    // A follower gives up on its leader after the leader lease (election_timeout_max, 2 s)
+    // plus an election timeout (1 to 2 s): 3 to 4 s with the defaults.
+    while readiness_status(&client, port) != Some(500) {
+        if killed_at.elapsed() > Duration::from_secs(6) {
+            let view = client
+                .get(format!(
+                    "http://127.0.0.1:{port}/nacos/v1/core/cluster/self"
+                ))
+                .send()
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+            panic!(
+                "the survivor (leader before: {survivor_was_leader}) still reports ready {:?} \
+                 after losing quorum; its view: {view}",
+                killed_at.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let not_ready_after = killed_at.elapsed();
+    assert_eq!(
+        get_config(&client, port, "before", true),
+        None,
+        "a node without quorum served a linearizable read"
+    );
+    let started = Instant::now();
+    let outcome = publish(&client, port, "during", "x");
+    let refused_after = started.elapsed();
+    assert!(
+        matches!(&outcome, Publish::Failed(why) if !why.contains("timed out")),
+        "a publish without quorum must be refused, got {outcome:?}"
+    );
+    assert!(
+        refused_after < Duration::from_secs(15),
+        "refusing the publish took {refused_after:?}"
+    );
+    eprintln!(
+        "not ready {not_ready_after:?} after losing quorum; publish refused in \
+         {refused_after:?}: {outcome:?}"
+    );
+    let back = killed[0];
+    cluster.start_node(back);
+    wait_ready(cluster.ports[back]);
+    wait_ready(port);
+    assert_eq!(publish(&client, port, "after", "y"), Publish::Acked);
+    assert_eq!(
+        publish(&client, cluster.ports[back], "after2", "z"),
+        Publish::Acked
+    );
+    assert_eq!(
+        get_config(&client, port, "after2", true).as_deref(),
+        Some("z")
+    );
+}
+
+#[test]
+fn embedded_cluster_without_quorum_is_not_ready_and_refuses_writes() {
+    survivor_without_quorum_is_not_ready_and_refuses_writes(true);
+}
+
+#[test]
+fn embedded_cluster_follower_without_quorum_is_not_ready_and_refuses_writes() {
+    survivor_without_quorum_is_not_ready_and_refuses_writes(false);
+}

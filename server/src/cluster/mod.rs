@@ -383,7 +383,9 @@ pub fn leave(app: &AppState, addresses: &[String]) -> Result<Vec<String>, String
 /// Why this node should not take traffic, if it should not: storage does not answer a read,
 /// or (embedded cluster) there is no Raft leader.
 pub async fn readiness_problem(app: &AppState) -> Option<String> {
-    if let Some(raft) = app.raft.as_ref().filter(|r| !r.has_leader()) {
+    if let Some(raft) = &app.raft
+        && !raft.has_quorum(std::time::Duration::from_secs(1)).await
+    {
         return Some(format!(
             "no Raft leader: the embedded cluster has no quorum ({})",
             serde_json::to_value(raft.status()).unwrap_or_default()

@@ -297,9 +297,24 @@ impl RaftNode {
         self.raft.metrics().borrow().clone()
     }
 
-    /// Whether a leader is currently known.
+    /// Whether a leader is currently known. A leader cut off from its followers still names
+    /// itself (openraft does not step down on a lost quorum): see [`RaftNode::has_quorum`].
     pub fn has_leader(&self) -> bool {
         self.metrics().current_leader.is_some()
+    }
+
+    /// Whether this node belongs to a working cluster right now: a follower knows a leader
+    /// (it forgets one that stays silent past the election timeout); a leader confirms with a
+    /// quorum that it still leads, waiting at most `timeout`.
+    pub async fn has_quorum(&self, timeout: Duration) -> bool {
+        match self.metrics().current_leader {
+            None => false,
+            Some(leader) if leader == self.id => matches!(
+                tokio::time::timeout(timeout, self.raft.ensure_linearizable()).await,
+                Ok(Ok(_))
+            ),
+            Some(_) => true,
+        }
     }
 
     /// Cluster state for readiness and cluster endpoints.
