@@ -175,7 +175,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = Arc::clone(&edge.app);
     let token = app.shutdown.clone();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small request/answer exchanges (Raft appends, forwarded writes): without TCP_NODELAY a
+    // forwarded write waits ~40 ms on Nagle and delayed ACKs.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .layer(AccessLogLayer::new(name, Arc::clone(&app.traffic.grpc)))
         .add_service(RequestService::new(Arc::new(edge)))
