@@ -1,13 +1,14 @@
 //! Embedded storage backend: every repository of `nacos-core` on one local [redb] file, for a
-//! standalone server with no external database.
+//! server with no external database: standalone, or a cluster node whose store is replicated
+//! by Raft ([`raft`]).
 //!
 //! # Layout
 //! - [`store`]: [`EmbeddedStore`] — opening the file, [`EmbeddedStore::execute`] (one durable
 //!   write transaction per command) and the [`ConfigRepo`], [`NamespaceRepo`] and
 //!   [`InstanceRepo`] impls.
 //! - [`command`]: [`Command`], every mutation as a serializable value, and [`apply`], the one
-//!   deterministic function that performs a command inside a write transaction (what a Raft
-//!   state machine will replay).
+//!   deterministic function that performs a command inside a write transaction (what the Raft
+//!   state machine replays).
 //! - `tables`: table definitions, key encoding and typed reads shared by both paths.
 //! - [`raft`]: replication of the store with openraft — [`raft::RaftNode`] (start a node,
 //!   get [`Repos`](nacos_core::Repos) whose writes go through Raft, barrier, status, RPC

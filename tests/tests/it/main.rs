@@ -6,6 +6,7 @@ mod config_v1;
 mod conformance_embedded;
 mod conformance_mysql;
 mod conformance_postgres;
+mod conformance_raft;
 mod grpc;
 mod http_v2;
 mod mysql_e2e;
