@@ -262,6 +262,24 @@ fn cluster_mode_start_errors_name_the_fix() {
         stderr.contains("shared storage") && stderr.contains("-p embedded"),
         "{stderr}"
     );
+    // An embedded node missing from its own member list would form a Raft cluster of its own.
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "-p",
+        "embedded",
+        "-c",
+        "127.0.0.1:18858,127.0.0.1:18868",
+        &format!("-Dnacos.home={}", home.path().display()),
+        "-Dserver.port=18848",
+        "-Dnacos.inetutils.ip-address=127.0.0.1",
+    ]);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("127.0.0.1:18848 is not in the member list")
+            || stderr.contains("(127.0.0.1:18848) is not in the member list"),
+        "{stderr}"
+    );
     // A bad cluster.conf line is named.
     std::fs::create_dir_all(home.path().join("conf")).expect("conf dir");
     std::fs::write(home.path().join("conf/cluster.conf"), "127.0.0.1:http\n").expect("write");

@@ -67,6 +67,20 @@ impl Cluster {
             .self_ip
             .clone()
             .unwrap_or_else(detect_local_ip);
+        let listed = list.iter().any(|m| m.ip == ip && m.port == settings.port);
+        if !listed && settings.embedded_cluster {
+            // Raft memberships are built from the lists: a node missing from the others' lists
+            // would start a cluster of its own idea.
+            return Err(format!(
+                "this node ({ip}:{}) is not in the member list {}; list it there, or set \
+                 nacos.inetutils.ip-address to the address the list uses",
+                settings.port,
+                list.iter()
+                    .map(MemberAddr::address)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
         let self_addr = MemberAddr {
             ip: ip.clone(),
             port: settings.port,
@@ -202,10 +216,16 @@ impl Cluster {
         Ok(leaving)
     }
 
-    /// Send `request` to every peer concurrently, in the background. Failures are logged at
-    /// debug level only: the callers' periodic scans repair what a lost message missed.
+    /// Send `request` to every peer that is not DOWN, concurrently, in the background.
+    /// Failures are logged at debug level only: the callers' periodic scans repair what a lost
+    /// message missed (a DOWN peer's included, once it is back).
     pub fn tell_peers<R: peer::PeerRequest + Clone>(self: &Arc<Self>, request: R) {
-        for member in self.members.peers() {
+        let live = self
+            .members
+            .peers()
+            .into_iter()
+            .filter(|m| m.state != NodeState::Down);
+        for member in live {
             let cluster = Arc::clone(self);
             let request = request.clone();
             tokio::spawn(async move {

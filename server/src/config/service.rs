@@ -138,7 +138,8 @@ impl ConfigService {
             write_generation: AtomicU64::new(0),
             suspect: Mutex::new(HashSet::new()),
             hub: ListenerHub::default(),
-            local_writes: tokio::sync::broadcast::Sender::new(4096),
+            // Small: only cluster sync reads it, and a lagging reader falls back to its scans.
+            local_writes: tokio::sync::broadcast::Sender::new(256),
         }
     }
 
