@@ -424,6 +424,7 @@ pub fn cluster_handlers() -> edge::PeerHandlers {
     config_sync::register(&mut handlers);
     naming_sync::register(&mut handlers);
     crate::naming::distro::register(&mut handlers);
+    crate::naming::forward::register(&mut handlers);
     handlers
 }
 

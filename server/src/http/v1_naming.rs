@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 use super::secured::{M, NAMING_R, NAMING_W, OPEN, Routes};
 use super::{ApiError, ApiResult, Params, text};
 use crate::AppState;
+use crate::naming::forward::{self, ClientOp};
 use crate::naming::service_info::InstanceWire;
 use crate::naming::{
-    Beat, ClientId, Host, InstancePatch, NamingError, Selection, ServiceUpdate, WireStyle,
-    push_capable,
+    ClientId, Host, InstancePatch, NamingError, Selection, ServiceUpdate, WireStyle, push_capable,
 };
 
 pub fn routes() -> Routes {
@@ -275,7 +275,16 @@ async fn register(State(app): State<AppState>, params: Params) -> ApiResult<Resp
 pub async fn register_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
     let instance = instance_from_params(params)?;
     let owner = owner_of(&instance);
-    app.naming.register_instance(&key, instance, &owner).await?;
+    if instance.ephemeral {
+        // In a cluster, the node that owns this client takes it (it may be another node).
+        let op = ClientOp::Register {
+            service: key,
+            instance,
+        };
+        forward::run(app, &owner, op).await?;
+    } else {
+        app.naming.register_instance(&key, instance, &owner).await?;
+    }
     Ok(())
 }
 
@@ -295,9 +304,17 @@ pub async fn deregister_instance(
     instance.cluster = cluster_param(params)?;
     instance.ephemeral = params.bool("ephemeral")?.unwrap_or(true);
     let owner = owner_of(&instance);
-    app.naming
-        .deregister_instance(&key, &instance, &owner)
-        .await?;
+    if instance.ephemeral {
+        let op = ClientOp::Deregister {
+            service: key,
+            instance,
+        };
+        forward::run(app, &owner, op).await?;
+    } else {
+        app.naming
+            .deregister_instance(&key, &instance, &owner)
+            .await?;
+    }
     Ok(())
 }
 
@@ -470,18 +487,22 @@ async fn beat(State(app): State<AppState>, params: Params) -> ApiResult<Response
         }
         None => None,
     };
-    let outcome = app
-        .naming
-        .beat(
-            &key,
-            Beat {
-                ip,
-                port,
-                cluster,
-                register,
-            },
-        )
-        .await?;
+    let owner = ClientId::ip_port(&ip, port, true);
+    let op = ClientOp::Beat {
+        service: key,
+        ip,
+        port,
+        cluster,
+        register,
+    };
+    let outcome = match forward::run(&app, &owner, op).await? {
+        Some(outcome) => outcome,
+        None => {
+            return Err(ApiError::Internal(
+                "a beat produced no beat outcome".to_string(),
+            ));
+        }
+    };
     Ok(Json(BeatResponse {
         client_beat_interval: u64::try_from(outcome.client_beat_interval.as_millis())
             .unwrap_or(u64::MAX),

@@ -304,6 +304,19 @@ impl NamingService {
         }
     }
 
+    /// The node that owns `client`, when this node holds only a copy of it.
+    pub fn remote_owner(&self, client: &ClientId) -> Option<String> {
+        self.remote
+            .lock()
+            .get(client)
+            .map(|c| c.owner_server.clone())
+    }
+
+    /// Make a copy this node's own client (its owner is gone); its entries stay as they are.
+    pub fn adopt_remote_client(&self, client: &ClientId) {
+        self.remote.lock().remove(client);
+    }
+
     /// Drop the copy of another node's client (never a client of this node).
     pub fn remove_remote_client(&self, client: &ClientId) -> bool {
         let removed = self.remote.lock().remove(client).is_some();
@@ -509,7 +522,7 @@ impl Distro {
 
     /// Bring every peer up to date on `client`: CHANGE with its state, or DELETE when it
     /// publishes nothing any more. Nothing is sent when nothing changed since the last time.
-    async fn sync_client(self: &Arc<Self>, client: ClientId) {
+    pub(crate) async fn sync_client(self: &Arc<Self>, client: ClientId) {
         if self.naming.remote.contains(&client) || client.is_persistent_ip_port() {
             return;
         }

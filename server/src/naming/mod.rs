@@ -33,6 +33,7 @@
 //!   trigger an immediate push (the `instance/list` answer already carries the data).
 
 pub mod distro;
+pub mod forward;
 pub mod health;
 pub mod push;
 pub mod registry;

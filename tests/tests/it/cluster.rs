@@ -992,3 +992,106 @@ async fn persistent_instances_and_services_reach_every_node(storage: Storage) {
     )
     .await;
 }
+
+async fn beat(node: &TestNode, service: &str, ip: &str, port: &str) -> Value {
+    let resp = client()
+        .put(node.url("/v1/ns/instance/beat"))
+        .form(&[
+            ("serviceName", service),
+            ("groupName", "G"),
+            ("ip", ip),
+            ("port", port),
+        ])
+        .send()
+        .await
+        .expect("beat");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("beat JSON")
+}
+
+/// Beat `ip:port` through the given nodes in turn for `period`, every 200 ms; every beat must
+/// be answered 10200.
+async fn keep_beating(
+    cluster: &TestCluster,
+    nodes: &[usize],
+    service: &str,
+    ip: &str,
+    period: Duration,
+) {
+    let started = Instant::now();
+    let mut turn = 0;
+    while started.elapsed() < period {
+        let node = cluster.node(nodes[turn % nodes.len()]);
+        let answer = beat(node, service, ip, "80").await;
+        assert_eq!(
+            answer["code"], 10200,
+            "beat through {}: {answer}",
+            node.port
+        );
+        turn += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn v1_clients_may_talk_to_any_node() {
+    let mut cluster = TestCluster::start(Storage::Embedded, 3, &[]).await;
+    all_up(&cluster).await;
+    // Short beat timings for this instance, as a v1 client may ask for.
+    let metadata = r#"{"preserved.heart.beat.timeout":"1000","preserved.ip.delete.timeout":"1500","preserved.heart.beat.interval":"200"}"#;
+    let register = [
+        ("serviceName", "roaming"),
+        ("groupName", "G"),
+        ("ip", "10.9.5.1"),
+        ("port", "80"),
+        ("metadata", metadata),
+    ];
+    post_ok(cluster.node(0), "/v1/ns/instance", &register).await;
+    wait_listed(&cluster, &[0, 1, 2], "roaming", &["10.9.5.1:80"]).await;
+    // Beats reach the other nodes only (as a 1.x client picking servers at random does): they
+    // are forwarded to node 0, which owns the client, so it outlives its delete timeout.
+    keep_beating(
+        &cluster,
+        &[1, 2],
+        "roaming",
+        "10.9.5.1",
+        Duration::from_secs(3),
+    )
+    .await;
+    for i in 0..3 {
+        let list = get_json(
+            cluster
+                .node(i)
+                .url("/v1/ns/instance/list?serviceName=roaming&groupName=G"),
+        )
+        .await;
+        assert_eq!(list["hosts"][0]["healthy"], true, "node {i}: {list}");
+    }
+    // Deregistered through node 2: gone everywhere.
+    let resp = client()
+        .delete(
+            cluster
+                .node(2)
+                .url("/v1/ns/instance?serviceName=roaming&groupName=G&ip=10.9.5.1&port=80"),
+        )
+        .send()
+        .await
+        .expect("deregister");
+    assert_eq!(resp.status(), 200);
+    wait_listed(&cluster, &[0, 1, 2], "roaming", &[]).await;
+
+    // The owner goes away: the node the beats reach takes the client over and keeps it alive
+    // past the copies' expiry (2 s here).
+    post_ok(cluster.node(0), "/v1/ns/instance", &register).await;
+    wait_listed(&cluster, &[1, 2], "roaming", &["10.9.5.1:80"]).await;
+    cluster.stop(0).await;
+    keep_beating(
+        &cluster,
+        &[1],
+        "roaming",
+        "10.9.5.1",
+        Duration::from_secs(4),
+    )
+    .await;
+    wait_listed(&cluster, &[1, 2], "roaming", &["10.9.5.1:80"]).await;
+}
