@@ -519,6 +519,72 @@ async fn unary(port: u16, p: Payload) -> Value {
     v
 }
 
+/// Auth on, with the same secret and server identity on every node.
+const AUTH_PROPS: &[(&str, &str)] = &[
+    ("nacos.core.auth.enabled", "true"),
+    ("nacos.core.auth.server.identity.key", "peer-key"),
+    ("nacos.core.auth.server.identity.value", "peer-secret-value"),
+    (
+        "nacos.core.auth.plugin.nacos.token.secret.key",
+        "Y2x1c3Rlci10ZXN0LXNlY3JldC1rZXktMDEyMzQ1Njc4OTAxMjM0NTY3ODk=",
+    ),
+];
+
+#[tokio::test]
+async fn users_made_on_one_node_log_in_on_the_others() {
+    let cluster = TestCluster::start(Storage::Embedded, 3, AUTH_PROPS).await;
+    all_up(&cluster).await;
+    post_ok(
+        cluster.node(0),
+        "/v1/auth/users/admin",
+        &[("password", "cluster-admin-pw")],
+    )
+    .await;
+    // The user travels through Raft; a token from any node works on every node.
+    eventually(Duration::from_secs(5), "login on node 2", || {
+        let url = cluster.node(2).url("/v1/auth/login");
+        async move {
+            let resp = client()
+                .post(url)
+                .form(&[("username", "nacos"), ("password", "cluster-admin-pw")])
+                .send()
+                .await
+                .expect("login");
+            resp.status() == 200
+        }
+    })
+    .await;
+    let login: Value = client()
+        .post(cluster.node(2).url("/v1/auth/login"))
+        .form(&[("username", "nacos"), ("password", "cluster-admin-pw")])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login JSON");
+    let token = login["accessToken"].as_str().expect("token").to_string();
+    let resp = client()
+        .post(cluster.node(1).url("/v1/cs/configs"))
+        .form(&[
+            ("dataId", "secured"),
+            ("group", "G"),
+            ("content", "s"),
+            ("accessToken", &token),
+        ])
+        .send()
+        .await
+        .expect("publish with the token");
+    assert_eq!(resp.status(), 200);
+    let anonymous = client()
+        .post(cluster.node(1).url("/v1/cs/configs"))
+        .form(&[("dataId", "secured"), ("group", "G"), ("content", "x")])
+        .send()
+        .await
+        .expect("publish without a token");
+    assert_eq!(anonymous.status(), 403);
+}
+
 #[tokio::test]
 async fn the_cluster_port_serves_peers_only_and_wants_the_identity_with_auth() {
     let storage = Storage::Mysql;
@@ -526,20 +592,7 @@ async fn the_cluster_port_serves_peers_only_and_wants_the_identity_with_auth() {
     {
         return;
     }
-    let cluster = TestCluster::start(
-        storage,
-        2,
-        &[
-            ("nacos.core.auth.enabled", "true"),
-            ("nacos.core.auth.server.identity.key", "peer-key"),
-            ("nacos.core.auth.server.identity.value", "peer-secret-value"),
-            (
-                "nacos.core.auth.plugin.nacos.token.secret.key",
-                "Y2x1c3Rlci10ZXN0LXNlY3JldC1rZXktMDEyMzQ1Njc4OTAxMjM0NTY3ODk=",
-            ),
-        ],
-    )
-    .await;
+    let cluster = TestCluster::start(storage, 2, AUTH_PROPS).await;
     // The nodes carry the identity, so they see each other.
     all_up(&cluster).await;
     let cluster_port = cluster.ports[0] + 1001;
