@@ -280,6 +280,38 @@ fn cluster_mode_start_errors_name_the_fix() {
             || stderr.contains("(127.0.0.1:18848) is not in the member list"),
         "{stderr}"
     );
+    // A data directory written by a standalone server is refused, not half-joined.
+    let standalone_home = tempfile::tempdir().expect("home");
+    {
+        let repos = nacos_storage_embedded::open_repos(&standalone_home.path().join("data"))
+            .expect("open a standalone store");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(repos.configs.publish(nacos_core::ConfigPublish {
+                key: nacos_core::ConfigKey::new("", "G", "standalone.cfg"),
+                content: "kept".to_string(),
+                ..nacos_core::ConfigPublish::default()
+            }))
+            .expect("publish");
+    }
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "-p",
+        "embedded",
+        "-c",
+        "127.0.0.1:18848,127.0.0.1:18858",
+        &format!("-Dnacos.home={}", standalone_home.path().display()),
+        "-Dserver.port=18848",
+        "-Dnacos.inetutils.ip-address=127.0.0.1",
+    ]);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("did not come through Raft") && stderr.contains("-m standalone"),
+        "{stderr}"
+    );
     // A bad cluster.conf line is named.
     std::fs::create_dir_all(home.path().join("conf")).expect("conf dir");
     std::fs::write(home.path().join("conf/cluster.conf"), "127.0.0.1:http\n").expect("write");

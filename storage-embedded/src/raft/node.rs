@@ -225,13 +225,16 @@ impl RaftNode {
             && state_machine::is_pristine(&store.db)?;
 
         if pristine && state_machine::has_local_data(&store.db)? {
-            // Standalone data is not replicated: the cluster starts from an empty log, so
-            // these rows would exist on this node only (and vanish at the first snapshot
-            // install). Migrating a standalone store into a cluster is an export/import.
-            tracing::warn!(
-                path = %store.path().display(),
-                "the store holds standalone data that Raft will not replicate"
-            );
+            // Rows that are not in the Raft log would exist on this node only, silently
+            // different from its peers (until a snapshot install wipes them): refuse.
+            return Err(RepoError::InvalidArgument(format!(
+                "{} holds data that did not come through Raft (written by a standalone server, \
+                 or the Raft log beside it was lost); a cluster node starts from an empty store \
+                 and gets its data from the cluster. Move the data directory away (export the \
+                 configs from a standalone server first, import them into the cluster after), \
+                 or start with -m standalone",
+                store.path().display()
+            )));
         }
         let (applied, _) = broadcast::channel(APPLIED_CAPACITY);
         let machine = StateMachine::new(store.db.clone(), file, applied.clone());
