@@ -1,8 +1,11 @@
 //! The Raft state machine: the store's own redb database.
 //!
-//! Each committed entry is applied in its own durable write transaction together with the
+//! Each committed entry is applied in its own write transaction together with the
 //! `raft_meta` bookkeeping (last applied log id, last membership), so data and "how far it
-//! got" can never disagree after a crash, and nothing is applied twice on restart. A command
+//! got" can never disagree after a crash, and nothing is applied twice on restart. Those
+//! commits are not fsynced one by one: one durable commit at the end of each batch makes the
+//! whole batch durable before any of its responses leaves (a crash before it loses the batch
+//! and its bookkeeping together, and the entries are applied again from the log). A command
 //! that fails (a CAS mismatch, a duplicate create) is aborted and only the bookkeeping is
 //! committed; every node reaches the same error, which becomes the entry's response.
 //!
@@ -27,7 +30,7 @@ use tokio::sync::broadcast;
 
 use super::snapshot::{self, Dumper, Loader, SnapshotFile, visit_data_tables};
 use super::{Applied, Response, TypeConfig, WireRepoError};
-use crate::command::{CommandOutput, apply};
+use crate::command::{Command, CommandOutput, apply};
 use crate::error::{join_error, raft_storage, storage};
 use crate::tables::{decode, encode};
 
@@ -91,6 +94,13 @@ fn write_meta(
     Ok(())
 }
 
+/// A write transaction whose commit is not fsynced (made durable by a later durable commit).
+fn begin_lazy(db: &Database) -> Result<WriteTransaction, RepoError> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_durability(Durability::None).map_err(storage)?;
+    Ok(txn)
+}
+
 fn begin_durable(db: &Database) -> Result<WriteTransaction, RepoError> {
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_durability(Durability::Immediate).map_err(storage)?;
@@ -123,51 +133,60 @@ impl StateMachine {
             .map_err(join_error)?
     }
 
-    /// Apply one entry durably; the response every node computes for it.
+    /// Apply one entry in its own transaction, not yet durable (see [`StateMachine::flush`]);
+    /// the response every node computes for it, and the command to announce once durable.
     fn apply_entry(
         &self,
         entry: &Entry,
         membership: &mut Membership,
-    ) -> Result<Response, RepoError> {
+    ) -> Result<(Response, Option<Arc<Command>>), RepoError> {
         let log_id = Some(entry.log_id);
         match &entry.payload {
             EntryPayload::Blank => {
-                let txn = begin_durable(&self.db)?;
+                let txn = begin_lazy(&self.db)?;
                 write_meta(&txn, &log_id, membership)?;
                 txn.commit().map_err(storage)?;
-                Ok(Response {
-                    result: Ok(CommandOutput::Done),
-                })
+                Ok((
+                    Response {
+                        result: Ok(CommandOutput::Done),
+                    },
+                    None,
+                ))
             }
             EntryPayload::Membership(m) => {
                 *membership = StoredMembership::new(log_id, m.clone());
-                let txn = begin_durable(&self.db)?;
+                let txn = begin_lazy(&self.db)?;
                 write_meta(&txn, &log_id, membership)?;
                 txn.commit().map_err(storage)?;
-                Ok(Response {
-                    result: Ok(CommandOutput::Done),
-                })
+                Ok((
+                    Response {
+                        result: Ok(CommandOutput::Done),
+                    },
+                    None,
+                ))
             }
             EntryPayload::Normal(command) => {
-                let txn = begin_durable(&self.db)?;
+                let txn = begin_lazy(&self.db)?;
                 match apply(&txn, command) {
                     Ok(output) => {
                         write_meta(&txn, &log_id, membership)?;
                         txn.commit().map_err(storage)?;
-                        // No receivers is fine: the server may not listen.
-                        let _ = self
-                            .applied
-                            .send(Applied::Command(Arc::new(command.clone())));
-                        Ok(Response { result: Ok(output) })
+                        Ok((
+                            Response { result: Ok(output) },
+                            Some(Arc::new(command.clone())),
+                        ))
                     }
                     Err(error) if is_deterministic(&error) => {
                         txn.abort().map_err(storage)?;
-                        let txn = begin_durable(&self.db)?;
+                        let txn = begin_lazy(&self.db)?;
                         write_meta(&txn, &log_id, membership)?;
                         txn.commit().map_err(storage)?;
-                        Ok(Response {
-                            result: Err(WireRepoError::from(error)),
-                        })
+                        Ok((
+                            Response {
+                                result: Err(WireRepoError::from(error)),
+                            },
+                            None,
+                        ))
                     }
                     Err(error) => Err(error),
                 }
@@ -175,9 +194,22 @@ impl StateMachine {
         }
     }
 
+    /// Make every commit so far durable: one fsync for a whole batch of applied entries
+    /// (each entry commits on its own without one). Until this returns, a crash may lose
+    /// those commits, and with them the recorded last-applied id, so the entries are applied
+    /// again from the log at restart: nothing is lost or applied twice.
+    fn flush(&self) -> Result<(), RepoError> {
+        let txn = begin_durable(&self.db)?;
+        txn.commit().map_err(storage)
+    }
+
     /// A consistent dump of the store with the bookkeeping of the same transaction.
     fn build(&self) -> Result<(snapshot::Meta, Vec<u8>), RepoError> {
         let txn = self.db.begin_read().map_err(storage)?;
+        // A snapshot lets the log behind it be purged, so it must hold only durable state:
+        // flushing after the read began makes everything it sees durable (entries applied
+        // meanwhile are not in it).
+        self.flush()?;
         let (last_applied, membership) = read_meta(&txn)?;
         let mut dumper = Dumper::new(&txn);
         visit_data_tables(&mut dumper)?;
@@ -268,8 +300,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.blocking(move |sm| {
             let (_, mut membership) = read_meta(&sm.db.begin_read().map_err(storage)?)?;
             let mut out = Vec::with_capacity(entries.len());
+            let mut applied = Vec::new();
             for entry in &entries {
-                out.push(sm.apply_entry(entry, &mut membership)?);
+                let (response, command) = sm.apply_entry(entry, &mut membership)?;
+                out.push(response);
+                applied.extend(command);
+            }
+            // Durable before any response leaves: an acknowledged write is applied on disk.
+            sm.flush()?;
+            for command in applied {
+                // No receivers is fine: the server may not listen.
+                let _ = sm.applied.send(Applied::Command(command));
             }
             Ok(out)
         })
