@@ -62,6 +62,12 @@ impl Cluster {
                 source.file.display()
             ));
         }
+        if list.len() < 3 {
+            tracing::warn!(
+                members = list.len(),
+                "a cluster needs at least 3 nodes to keep working when one fails"
+            );
+        }
         let ip = settings
             .cluster
             .self_ip
