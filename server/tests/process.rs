@@ -233,51 +233,49 @@ fn unreadable_data_dir_is_a_clear_error() {
     assert!(stderr.contains("embedded storage"), "{stderr}");
 }
 
+/// Run the binary with `args` (and `nacos.home`), expect exit code 1; its stderr.
+fn start_error(home: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg(format!("-Dnacos.home={}", home.display()));
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, 1, "{args:?}: {stderr}");
+    stderr
+}
+
 #[test]
 fn cluster_mode_start_errors_name_the_fix() {
     let home = tempfile::tempdir().expect("home");
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "-p",
-        "embedded",
-        &format!("-Dnacos.home={}", home.path().display()),
-    ]);
-    let (code, stderr) = run_to_exit(cmd);
-    assert_eq!(code, 1);
+    let stderr = start_error(home.path(), &["-p", "embedded"]);
     assert!(
         stderr.contains("cluster.conf") && stderr.contains("-m standalone"),
         "{stderr}"
     );
     // Members but no shared storage: every node would keep its own data.
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "-c",
-        "127.0.0.1:18848,127.0.0.1:18850",
-        &format!("-Dnacos.home={}", home.path().display()),
-        "-Dserver.port=18848",
-    ]);
-    let (code, stderr) = run_to_exit(cmd);
-    assert_eq!(code, 1);
+    let stderr = start_error(
+        home.path(),
+        &[
+            "-c",
+            "127.0.0.1:18848,127.0.0.1:18850",
+            "-Dserver.port=18848",
+        ],
+    );
     assert!(
         stderr.contains("shared storage") && stderr.contains("-p embedded"),
         "{stderr}"
     );
     // An embedded node missing from its own member list would form a Raft cluster of its own.
-    let mut cmd = Command::new(BIN);
-    cmd.args([
+    let elsewhere = [
         "-p",
         "embedded",
         "-c",
         "127.0.0.1:18858,127.0.0.1:18868",
-        &format!("-Dnacos.home={}", home.path().display()),
         "-Dserver.port=18848",
         "-Dnacos.inetutils.ip-address=127.0.0.1",
-    ]);
-    let (code, stderr) = run_to_exit(cmd);
-    assert_eq!(code, 1);
+    ];
+    let stderr = start_error(home.path(), &elsewhere);
     assert!(
-        stderr.contains("127.0.0.1:18848 is not in the member list")
-            || stderr.contains("(127.0.0.1:18848) is not in the member list"),
+        stderr.contains("(127.0.0.1:18848) is not in the member list"),
         "{stderr}"
     );
     // A data directory written by a standalone server is refused, not half-joined.
@@ -296,18 +294,15 @@ fn cluster_mode_start_errors_name_the_fix() {
             }))
             .expect("publish");
     }
-    let mut cmd = Command::new(BIN);
-    cmd.args([
+    let listed = [
         "-p",
         "embedded",
         "-c",
         "127.0.0.1:18848,127.0.0.1:18858",
-        &format!("-Dnacos.home={}", standalone_home.path().display()),
         "-Dserver.port=18848",
         "-Dnacos.inetutils.ip-address=127.0.0.1",
-    ]);
-    let (code, stderr) = run_to_exit(cmd);
-    assert_eq!(code, 1);
+    ];
+    let stderr = start_error(standalone_home.path(), &listed);
     assert!(
         stderr.contains("did not come through Raft") && stderr.contains("-m standalone"),
         "{stderr}"
@@ -315,25 +310,13 @@ fn cluster_mode_start_errors_name_the_fix() {
     // A bad cluster.conf line is named.
     std::fs::create_dir_all(home.path().join("conf")).expect("conf dir");
     std::fs::write(home.path().join("conf/cluster.conf"), "127.0.0.1:http\n").expect("write");
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "-p",
-        "embedded",
-        &format!("-Dnacos.home={}", home.path().display()),
-    ]);
-    let (code, stderr) = run_to_exit(cmd);
-    assert_eq!(code, 1);
+    let stderr = start_error(home.path(), &["-p", "embedded"]);
     assert!(stderr.contains("127.0.0.1:http"), "{stderr}");
     std::fs::remove_file(home.path().join("conf/cluster.conf")).expect("rm");
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "-m",
-        "standalone",
-        "-Dspring.sql.init.platform=oracle",
-        &format!("-Dnacos.home={}", home.path().display()),
-    ]);
-    let (code, stderr) = run_to_exit(cmd);
-    assert_eq!(code, 1);
+    let stderr = start_error(
+        home.path(),
+        &["-m", "standalone", "-Dspring.sql.init.platform=oracle"],
+    );
     assert!(
         stderr.contains("unknown storage platform 'oracle'") && stderr.contains("embedded"),
         "{stderr}"

@@ -141,29 +141,18 @@ impl StateMachine {
         membership: &mut Membership,
     ) -> Result<(Response, Option<Arc<Command>>), RepoError> {
         let log_id = Some(entry.log_id);
+        let done = Response {
+            result: Ok(CommandOutput::Done),
+        };
         match &entry.payload {
             EntryPayload::Blank => {
-                let txn = begin_lazy(&self.db)?;
-                write_meta(&txn, &log_id, membership)?;
-                txn.commit().map_err(storage)?;
-                Ok((
-                    Response {
-                        result: Ok(CommandOutput::Done),
-                    },
-                    None,
-                ))
+                self.record(&log_id, membership)?;
+                Ok((done, None))
             }
             EntryPayload::Membership(m) => {
                 *membership = StoredMembership::new(log_id, m.clone());
-                let txn = begin_lazy(&self.db)?;
-                write_meta(&txn, &log_id, membership)?;
-                txn.commit().map_err(storage)?;
-                Ok((
-                    Response {
-                        result: Ok(CommandOutput::Done),
-                    },
-                    None,
-                ))
+                self.record(&log_id, membership)?;
+                Ok((done, None))
             }
             EntryPayload::Normal(command) => {
                 let txn = begin_lazy(&self.db)?;
@@ -171,27 +160,30 @@ impl StateMachine {
                     Ok(output) => {
                         write_meta(&txn, &log_id, membership)?;
                         txn.commit().map_err(storage)?;
-                        Ok((
-                            Response { result: Ok(output) },
-                            Some(Arc::new(command.clone())),
-                        ))
+                        let applied = Some(Arc::new(command.clone()));
+                        Ok((Response { result: Ok(output) }, applied))
                     }
                     Err(error) if is_deterministic(&error) => {
                         txn.abort().map_err(storage)?;
-                        let txn = begin_lazy(&self.db)?;
-                        write_meta(&txn, &log_id, membership)?;
-                        txn.commit().map_err(storage)?;
-                        Ok((
-                            Response {
-                                result: Err(WireRepoError::from(error)),
-                            },
-                            None,
-                        ))
+                        self.record(&log_id, membership)?;
+                        let result = Err(WireRepoError::from(error));
+                        Ok((Response { result }, None))
                     }
                     Err(error) => Err(error),
                 }
             }
         }
+    }
+
+    /// Record how far the log is applied, alone (an entry that changes no data).
+    fn record(
+        &self,
+        log_id: &Option<LogId<u64>>,
+        membership: &Membership,
+    ) -> Result<(), RepoError> {
+        let txn = begin_lazy(&self.db)?;
+        write_meta(&txn, log_id, membership)?;
+        txn.commit().map_err(storage)
     }
 
     /// Make every commit so far durable: one fsync for a whole batch of applied entries
