@@ -22,6 +22,9 @@ use crate::store::{EmbeddedStore, FILE_NAME};
 struct Net {
     nodes: Mutex<HashMap<String, Arc<RaftNode>>>,
     cut: Mutex<HashSet<String>>,
+    /// Nodes that receive no log entries (appends, snapshots) but can still call out: a
+    /// follower that lags.
+    deaf: Mutex<HashSet<String>>,
 }
 
 #[derive(Debug)]
@@ -42,6 +45,14 @@ impl RaftTransport for MemTransport {
             let cut = self.net.cut.lock().expect("net lock");
             if cut.contains(addr) || cut.contains(&self.from) {
                 return Err(TransportError::Unreachable(format!("{addr} is cut")));
+            }
+            let replication = [
+                super::network::APPEND_ENTRIES,
+                super::network::INSTALL_SNAPSHOT,
+            ];
+            if replication.contains(&kind) && self.net.deaf.lock().expect("net lock").contains(addr)
+            {
+                return Err(TransportError::Unreachable(format!("{addr} gets no log")));
             }
             self.net.nodes.lock().expect("net lock").get(addr).cloned()
         };
@@ -390,38 +401,70 @@ async fn node_that_lost_its_data_catches_up_through_a_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linearizable_barrier_on_a_follower_sees_the_latest_write() {
+async fn linearizable_barrier_on_a_lagging_follower_waits_for_the_latest_write() {
     bounded(async {
         let cluster = Cluster::start(3, (5000, 1000)).await;
         let leader = cluster.leader().await;
         let follower = cluster.follower(leader);
+        let content = |i: usize| {
+            let repos = cluster.repos(i).clone();
+            async move {
+                repos
+                    .configs
+                    .get(&key("lin"))
+                    .await
+                    .expect("get")
+                    .map(|c| c.content)
+            }
+        };
         cluster
-            .node(leader)
+            .repos(leader)
+            .configs
+            .publish(publish("lin", "v0"))
+            .await
+            .expect("publish v0");
+        cluster
+            .node(follower)
             .linearizable_barrier()
             .await
             .expect("barrier");
-        for n in 0..5 {
-            let content = format!("v{n}");
-            cluster
-                .repos(leader)
-                .configs
-                .publish(publish("lin", &content))
-                .await
-                .expect("publish");
-            cluster
-                .node(follower)
-                .linearizable_barrier()
-                .await
-                .expect("barrier");
-            let item = cluster
-                .repos(follower)
-                .configs
-                .get(&key("lin"))
-                .await
-                .expect("get")
-                .expect("get");
-            assert_eq!(item.content, content);
-        }
+        assert_eq!(content(follower).await.as_deref(), Some("v0"));
+
+        // The follower stops receiving the log; the leader commits with the other follower.
+        let follower_addr = cluster.addrs[follower].clone();
+        cluster
+            .net
+            .deaf
+            .lock()
+            .expect("net lock")
+            .insert(follower_addr.clone());
+        cluster
+            .repos(leader)
+            .configs
+            .publish(publish("lin", "v1"))
+            .await
+            .expect("publish v1");
+        assert_eq!(
+            content(follower).await.as_deref(),
+            Some("v0"),
+            "a plain read on the lagging follower is stale"
+        );
+        let node = Arc::clone(cluster.node(follower));
+        let barrier = tokio::spawn(async move { node.linearizable_barrier().await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !barrier.is_finished(),
+            "the barrier waits while the follower lags"
+        );
+
+        cluster
+            .net
+            .deaf
+            .lock()
+            .expect("net lock")
+            .remove(&follower_addr);
+        barrier.await.expect("barrier task").expect("barrier");
+        assert_eq!(content(follower).await.as_deref(), Some("v1"));
     })
     .await;
 }

@@ -653,7 +653,12 @@ async fn missed_config_messages_are_healed_by_the_scan() {
     if storage.skip("cluster::missed_config_messages_are_healed_by_the_scan") {
         return;
     }
-    let cluster = TestCluster::start(storage, 2, &[]).await;
+    let cluster = TestCluster::start(
+        storage,
+        2,
+        &[("nacos.config.cluster.scanIntervalMs", "500")],
+    )
+    .await;
     all_up(&cluster).await;
     publish(cluster.node(0), "healed.cfg", "v1").await;
     eventually(Duration::from_secs(5), "v1 on node 1", || async {

@@ -371,7 +371,9 @@ pub const CLUSTER_TEST_PROPS: &[(&str, &str)] = &[
     ("nacos.core.protocol.distro.data.verify.intervalMs", "300"),
     ("nacos.core.protocol.distro.data.sync.timeoutMs", "1000"),
     ("nacos.naming.client.expired.time", "2000"),
-    ("nacos.config.cluster.scanIntervalMs", "500"),
+    // Change messages alone must carry changes between nodes; the healing scan (which would
+    // hide a broken message path) is tested on its own with a short interval.
+    ("nacos.config.cluster.scanIntervalMs", "600000"),
     ("nacos.naming.push.pushTaskDelay", "20"),
     ("nacos.config.longPolling.minHoldMs", "500"),
 ];
