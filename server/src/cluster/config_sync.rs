@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nacos_core::ConfigKey;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -96,39 +95,27 @@ pub fn register(handlers: &mut PeerHandlers) {
 
 /// The sender (local writes → peers) and the healing scan.
 pub fn start(app: &AppState, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
-    let shutdown = app.shutdown.clone();
-    let mut writes = app.config.subscribe_local_writes();
-    let sender_cluster = Arc::clone(&cluster);
-    let sender_shutdown = shutdown.clone();
     let sender_app = Arc::clone(app);
-    let sender = tokio::spawn(async move {
-        loop {
-            let key = tokio::select! {
-                _ = sender_shutdown.cancelled() => return,
-                next = writes.recv() => match next {
-                    Ok(key) => key,
-                    // Peers' scans cover what the lag dropped.
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(dropped = n, "config change sync fell behind; peers will find the changes by scanning");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return,
-                },
-            };
+    let interval = cluster.settings.config_scan_interval;
+    let sender = super::relay(
+        app.config.subscribe_local_writes(),
+        app.shutdown.clone(),
+        "config change sync",
+        move |key| {
             // Stamped after the commit: this node's own scan then skips the change.
             let now = nacos_core::now_millis();
             sender_app.config_seen.record(&key, now);
-            sender_cluster.tell_peers(ConfigChangeClusterSyncRequest {
+            cluster.tell_peers(ConfigChangeClusterSyncRequest {
                 data_id: key.data_id,
                 group: key.group,
                 tenant: key.namespace,
                 last_modified: now,
                 ..Default::default()
             });
-        }
-    });
+        },
+    );
     let app = Arc::clone(app);
-    let interval = cluster.settings.config_scan_interval;
+    let shutdown = app.shutdown.clone();
     let scanner = tokio::spawn(async move { scan_loop(app, interval, shutdown).await });
     vec![sender, scanner]
 }

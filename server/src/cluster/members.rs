@@ -192,6 +192,19 @@ impl Member {
         }
     }
 
+    /// This node as it reports itself: UP, this build's version, heard from now.
+    pub fn this_node(ip: String, port: u16, raft_port: Option<u16>) -> Self {
+        Member {
+            ip,
+            port,
+            raft_port,
+            state: NodeState::Up,
+            fail_access_cnt: 0,
+            last_refresh_ms: nacos_core::now_millis(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
     pub fn address(&self) -> String {
         format!("{}:{}", self.ip, self.port)
     }

@@ -43,7 +43,6 @@ pub struct Cluster {
     self_addr: MemberAddr,
     /// `nacos.server.grpc.port.offset`: cluster gRPC port = member port + offset + 1.
     grpc_offset: u16,
-    started_ms: i64,
 }
 
 impl Cluster {
@@ -102,7 +101,6 @@ impl Cluster {
             source,
             self_addr,
             grpc_offset: settings.grpc.port_offset,
-            started_ms: nacos_core::now_millis(),
         })
     }
 
@@ -112,22 +110,13 @@ impl Cluster {
 
     /// This node as a member (always UP to itself).
     pub fn self_member(&self) -> Member {
-        let mut me = self
+        let raft_port = self
             .members
             .get(self.self_address())
-            .unwrap_or_else(|| Member {
-                ip: self.self_addr.ip.clone(),
-                port: self.self_addr.port,
-                raft_port: self.self_addr.raft_port,
-                state: NodeState::Up,
-                fail_access_cnt: 0,
-                last_refresh_ms: 0,
-                version: String::new(),
-            });
-        me.state = NodeState::Up;
-        me.version = env!("CARGO_PKG_VERSION").to_string();
-        me.last_refresh_ms = nacos_core::now_millis().max(self.started_ms);
-        me
+            .and_then(|m| m.raft_port)
+            .or(self.self_addr.raft_port)
+            .or_else(|| crate::settings::raft_port_of(self.self_addr.port));
+        Member::this_node(self.self_addr.ip.clone(), self.self_addr.port, raft_port)
     }
 
     /// The cluster gRPC address (`ip:port+offset+1`) of the member named `address`.
@@ -371,15 +360,8 @@ pub fn member_view(app: &AppState) -> Vec<serde_json::Value> {
                 .self_ip
                 .clone()
                 .unwrap_or_else(detect_local_ip);
-            let me = Member {
-                ip,
-                port: app.settings.port,
-                raft_port: crate::settings::raft_port_of(app.settings.port),
-                state: NodeState::Up,
-                fail_access_cnt: 0,
-                last_refresh_ms: nacos_core::now_millis(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            };
+            let raft_port = crate::settings::raft_port_of(app.settings.port);
+            let me = Member::this_node(ip, app.settings.port, raft_port);
             vec![me.to_json()]
         }
     }
@@ -421,6 +403,36 @@ pub async fn readiness_problem(app: &AppState) -> Option<String> {
         Ok(_) => None,
         Err(e) => Some(format!("storage is not ready: {e}")),
     }
+}
+
+/// Call `each` with every value `values` yields until `shutdown`. Values a slow relay missed
+/// are skipped with a warning: every relay here has a periodic scan behind it that repairs
+/// what a lost message missed.
+pub(crate) fn relay<T: Clone + Send + 'static>(
+    mut values: tokio::sync::broadcast::Receiver<T>,
+    shutdown: CancellationToken,
+    what: &'static str,
+    mut each: impl FnMut(T) + Send + 'static,
+) -> JoinHandle<()> {
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = values.recv() => next,
+            };
+            match next {
+                Ok(value) => each(value),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        dropped = n,
+                        "{what} fell behind; the periodic scan covers what it missed"
+                    );
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
 }
 
 /// The handler table of the cluster port.

@@ -14,7 +14,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nacos_core::{Instance, InstanceRepo, RepoResult, ServiceKey, ServiceMeta};
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use super::Cluster;
@@ -140,34 +139,26 @@ pub fn register(handlers: &mut PeerHandlers) {
 pub fn start(
     app: &AppState,
     cluster: Arc<Cluster>,
-    mut writes: broadcast::Receiver<ServiceKey>,
+    writes: broadcast::Receiver<ServiceKey>,
 ) -> Vec<JoinHandle<()>> {
-    let shutdown = app.shutdown.clone();
-    let sender_shutdown = shutdown.clone();
-    let sender_cluster = Arc::clone(&cluster);
-    let sender = tokio::spawn(async move {
-        loop {
-            let key = tokio::select! {
-                _ = sender_shutdown.cancelled() => return,
-                next = writes.recv() => match next {
-                    Ok(key) => key,
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return,
-                },
-            };
-            sender_cluster.tell_peers(PersistentServiceSyncRequest {
+    let interval: Duration = cluster.settings.config_scan_interval;
+    let sender = super::relay(
+        writes,
+        app.shutdown.clone(),
+        "persistent service sync",
+        move |key| {
+            cluster.tell_peers(PersistentServiceSyncRequest {
                 namespace: key.namespace,
                 group_name: key.group,
                 service_name: key.name,
             });
-        }
-    });
+        },
+    );
     let app = Arc::clone(app);
-    let interval: Duration = cluster.settings.config_scan_interval;
     let reloader = tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = app.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
             }
             if let Err(e) = app.naming.reload_all_persistent().await {

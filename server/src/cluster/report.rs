@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::edge::PeerHandlers;
-use super::peer::{PeerError, PeerRequest};
+use super::peer::PeerRequest;
 use crate::AppState;
 use crate::grpc::dispatch::grpc_response;
 use crate::grpc::error::{GrpcError, GrpcResult, code};
@@ -70,9 +70,9 @@ pub fn register(handlers: &mut PeerHandlers) {
 }
 
 /// Report to one peer and record the outcome.
-pub async fn report_to(cluster: &Cluster, address: &str) -> Result<(), PeerError> {
+async fn report_to(cluster: &Cluster, address: &str) {
     let Some(grpc) = cluster.cluster_grpc_addr(address) else {
-        return Ok(());
+        return;
     };
     let request = MemberReportRequest {
         node: cluster.self_member().to_json(),
@@ -84,12 +84,10 @@ pub async fn report_to(cluster: &Cluster, address: &str) -> Result<(), PeerError
                 .pointer("/extendInfo/version")
                 .and_then(|v| v.as_str());
             cluster.members.mark_up(address, version);
-            Ok(())
         }
         Err(e) => {
             tracing::debug!(member = %address, error = %e, "member report failed");
             cluster.members.mark_failed(address);
-            Err(e)
         }
     }
 }
@@ -103,28 +101,13 @@ pub fn start(cluster: Arc<Cluster>, shutdown: CancellationToken) -> JoinHandle<(
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let peers = cluster.members.peers();
-            let reports = peers.iter().map(|m| m.address()).map(|address| {
+            // Concurrently, and the next round only once every report of this one ended.
+            let mut reports = tokio::task::JoinSet::new();
+            for member in cluster.members.peers() {
                 let cluster = Arc::clone(&cluster);
-                async move { report_to(&cluster, &address).await }
-            });
-            let _ = futures_join_all(reports).await;
+                reports.spawn(async move { report_to(&cluster, &member.address()).await });
+            }
+            while reports.join_next().await.is_some() {}
         }
     })
-}
-
-/// Run futures concurrently and collect their outputs (a tiny `join_all` on tokio tasks).
-pub async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        if let Ok(v) = handle.await {
-            out.push(v);
-        }
-    }
-    out
 }
