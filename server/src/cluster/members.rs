@@ -339,13 +339,6 @@ impl Members {
         self.read().contains_key(address)
     }
 
-    /// Whether `address` is a member currently UP (this node always is).
-    pub fn is_up(&self, address: &str) -> bool {
-        self.read()
-            .get(address)
-            .is_some_and(|m| m.state == NodeState::Up)
-    }
-
     /// Heard from `address` (a report it answered or sent): UP, failures forgotten.
     pub fn mark_up(&self, address: &str, version: Option<&str>) {
         let mut table = self.write();
@@ -415,10 +408,11 @@ mod tests {
         let me = parse_member("127.0.0.1:8848").expect("valid");
         let members = Members::new(me, parse_members("127.0.0.2:8848").expect("valid"));
         assert_eq!(members.all().len(), 2, "self added");
-        assert!(members.is_up("127.0.0.1:8848"));
-        assert!(!members.is_up("127.0.0.2:8848"));
+        let state = |a: &str| members.get(a).map(|m| m.state);
+        assert_eq!(state("127.0.0.1:8848"), Some(NodeState::Up));
+        assert_eq!(state("127.0.0.2:8848"), Some(NodeState::Suspicious));
         members.mark_up("127.0.0.2:8848", Some("1"));
-        assert!(members.is_up("127.0.0.2:8848"));
+        assert_eq!(state("127.0.0.2:8848"), Some(NodeState::Up));
         assert_eq!(
             members.mark_failed("127.0.0.2:8848"),
             Some(NodeState::Suspicious)

@@ -87,10 +87,6 @@ impl PeerClient {
         }
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(channel) = channels.get(addr) {

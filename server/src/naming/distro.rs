@@ -258,14 +258,6 @@ impl RemoteClients {
             .cloned()
             .collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
 }
 
 impl NamingService {

@@ -285,11 +285,6 @@ impl RaftNode {
         }
     }
 
-    /// This node's id ([`node_id`] of its address).
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Every command this node's state machine applies (successful ones only, after their
     /// commit), on every node, plus [`Applied::Snapshot`] after a snapshot replaced the store.
     pub fn subscribe_applied(&self) -> broadcast::Receiver<Applied> {
