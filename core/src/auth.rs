@@ -101,6 +101,20 @@ impl Resource {
         }
     }
 
+    /// The resource of a validated config key.
+    pub fn of_config(key: &crate::ConfigKey) -> Self {
+        Resource::config(&key.namespace, &key.group, &key.data_id)
+    }
+
+    /// The resource of a validated service key (its group and bare name, never re-split).
+    pub fn of_service(key: &crate::ServiceKey) -> Self {
+        Resource::Naming {
+            namespace: normalise_namespace(&key.namespace).to_string(),
+            group: key.group.clone(),
+            service: key.name.clone(),
+        }
+    }
+
     pub fn fixed(name: &str) -> Self {
         Resource::Fixed(name.to_string())
     }

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nacos_core::{ConfigKey, DEFAULT_CONFIG_TYPE, Operator};
+use nacos_core::validate::ParamError;
+use nacos_core::{ConfigKey, DEFAULT_CONFIG_TYPE, Operator, Resource};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnectionManager;
-use super::dispatch::{CONFIG_R, CONFIG_W, Ctx, Handlers, grpc_request, grpc_response};
+use super::dispatch::{CONFIG_R, CONFIG_W, Ctx, Handlers, Secured, grpc_request, grpc_response};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
 use crate::config::ops::{self, PublishInput};
@@ -84,6 +85,59 @@ pub struct ListenContext {
     pub md5: Option<String>,
 }
 
+/// The key of a request naming one config by `tenant`, `group`, `dataId`: what its handler
+/// touches and what the guard authorizes.
+fn config_key_of(
+    tenant: &Option<String>,
+    group: &Option<String>,
+    data_id: &Option<String>,
+) -> Result<ConfigKey, ParamError> {
+    ops::config_key(
+        tenant.as_deref().unwrap_or(""),
+        group.as_deref().unwrap_or(""),
+        data_id.as_deref().unwrap_or(""),
+    )
+}
+
+macro_rules! one_config {
+    ($($request:ty),*) => {$(
+        impl $request {
+            fn key(&self) -> Result<ConfigKey, ParamError> {
+                config_key_of(&self.tenant, &self.group, &self.data_id)
+            }
+        }
+
+        impl Secured for $request {
+            fn resources(&self) -> GrpcResult<Vec<Resource>> {
+                Ok(vec![Resource::of_config(&self.key()?)])
+            }
+        }
+    )*};
+}
+
+one_config!(
+    ConfigQueryRequest,
+    ConfigPublishRequest,
+    ConfigRemoveRequest
+);
+
+impl ListenContext {
+    fn key(&self) -> Result<ConfigKey, ParamError> {
+        config_key_of(&self.tenant, &self.group, &self.data_id)
+    }
+}
+
+impl Secured for ConfigBatchListenRequest {
+    /// Every listened config, not only the first.
+    fn resources(&self) -> GrpcResult<Vec<Resource>> {
+        self.config_listen_contexts
+            .iter()
+            .flatten()
+            .map(|c| Ok(Resource::of_config(&c.key()?)))
+            .collect()
+    }
+}
+
 pub fn register(handlers: &mut Handlers) {
     handlers
         .add(CONFIG_R, query)
@@ -104,11 +158,7 @@ fn auto_tag(ctx: &Ctx) -> Option<String> {
 }
 
 async fn query(ctx: Ctx, req: ConfigQueryRequest) -> GrpcResult<ConfigQueryResponse> {
-    let key = ops::config_key(
-        req.tenant.as_deref().unwrap_or(""),
-        req.group.as_deref().unwrap_or(""),
-        req.data_id.as_deref().unwrap_or(""),
-    )?;
+    let key = req.key()?;
     let tag = ops::optional_tag(req.tag.as_deref())?;
     let auto_tag = auto_tag(&ctx);
     let state = ctx.app.config.state(&key).await?;
@@ -146,11 +196,7 @@ async fn query(ctx: Ctx, req: ConfigQueryRequest) -> GrpcResult<ConfigQueryRespo
 }
 
 async fn publish(ctx: Ctx, req: ConfigPublishRequest) -> GrpcResult<ConfigPublishResponse> {
-    let key = ops::config_key(
-        req.tenant.as_deref().unwrap_or(""),
-        req.group.as_deref().unwrap_or(""),
-        req.data_id.as_deref().unwrap_or(""),
-    )?;
+    let key = req.key()?;
     let mut addition: HashMap<String, String> = req
         .addition_map
         .unwrap_or_default()
@@ -182,11 +228,7 @@ async fn publish(ctx: Ctx, req: ConfigPublishRequest) -> GrpcResult<ConfigPublis
 }
 
 async fn remove(ctx: Ctx, req: ConfigRemoveRequest) -> GrpcResult<ConfigRemoveResponse> {
-    let key = ops::config_key(
-        req.tenant.as_deref().unwrap_or(""),
-        req.group.as_deref().unwrap_or(""),
-        req.data_id.as_deref().unwrap_or(""),
-    )?;
+    let key = req.key()?;
     let operator = Operator {
         user: String::new(),
         ip: ctx.client_ip.clone(),
@@ -203,13 +245,8 @@ async fn batch_listen(
     let contexts = req.config_listen_contexts.unwrap_or_default();
     let mut parsed = Vec::with_capacity(contexts.len());
     for c in contexts {
-        let tenant = c.tenant.unwrap_or_default();
-        let key = ops::config_key(
-            &tenant,
-            c.group.as_deref().unwrap_or(""),
-            c.data_id.as_deref().unwrap_or(""),
-        )?;
-        parsed.push((key, tenant, c.md5.unwrap_or_default()));
+        let key = c.key()?;
+        parsed.push((key, c.tenant.unwrap_or_default(), c.md5.unwrap_or_default()));
     }
     let listeners = &ctx.app.config_listeners;
     let conn_id = &ctx.conn.id;

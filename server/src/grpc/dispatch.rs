@@ -207,9 +207,9 @@ struct Typed<Req, F> {
 pub enum GrpcGuard {
     /// Never checked (health checks).
     Open,
-    /// A config resource from `tenant`, `group`, `dataId` (batch listen: its first context).
+    /// Config resources, from the request's [`Secured::resources`].
     Config(nacos_core::Action),
-    /// A naming resource from `namespace`, `groupName`, `serviceName`.
+    /// Naming resources, from the request's [`Secured::resources`].
     Naming(nacos_core::Action),
 }
 
@@ -219,63 +219,50 @@ pub const CONFIG_W: GrpcGuard = GrpcGuard::Config(nacos_core::Action::Write);
 pub const NAMING_R: GrpcGuard = GrpcGuard::Naming(nacos_core::Action::Read);
 pub const NAMING_W: GrpcGuard = GrpcGuard::Naming(nacos_core::Action::Write);
 
-/// The request fields resources are built from, read from any payload body.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct ResourceFields {
-    tenant: Option<String>,
-    group: Option<String>,
-    data_id: Option<String>,
-    namespace: Option<String>,
-    group_name: Option<String>,
-    service_name: Option<String>,
-    config_listen_contexts: Vec<ResourceFields>,
+/// What a request touches, for the guard: every resource its handler will read or write,
+/// computed from the typed request by the same key functions the handler uses (so the two
+/// cannot disagree). An `Err` is the handler's own parameter error, answered unchanged.
+pub trait Secured: GrpcRequest {
+    fn resources(&self) -> Result<Vec<nacos_core::Resource>, GrpcError>;
 }
 
-/// The auth check of one request: `Err` carries the typed failure's code and message.
-async fn authorize(ctx: &Ctx, guard: GrpcGuard, body: &[u8]) -> Result<(), (i32, String)> {
+/// The auth check of one parsed request: `Err` is the typed failure to answer with.
+async fn authorize(
+    ctx: &Ctx,
+    action: nacos_core::Action,
+    resources: Result<Vec<nacos_core::Resource>, GrpcError>,
+    type_name: &str,
+) -> Result<(), GrpcError> {
     let auth = &ctx.app.auth;
-    let (make, action): (fn(&ResourceFields) -> nacos_core::Resource, _) = match guard {
-        _ if !auth.enabled() => return Ok(()),
-        GrpcGuard::Open => return Ok(()),
-        GrpcGuard::Config(action) => (
-            |f: &ResourceFields| {
-                let f = f.config_listen_contexts.first().unwrap_or(f);
-                nacos_core::Resource::config(
-                    f.tenant.as_deref().unwrap_or(""),
-                    f.group.as_deref().unwrap_or(""),
-                    f.data_id.as_deref().unwrap_or(""),
-                )
-            },
-            action,
-        ),
-        GrpcGuard::Naming(action) => (
-            |f: &ResourceFields| {
-                nacos_core::Resource::naming(
-                    f.namespace.as_deref().unwrap_or(""),
-                    f.group_name.as_deref().unwrap_or(""),
-                    f.service_name.as_deref().unwrap_or(""),
-                )
-            },
-            action,
-        ),
-    };
     if auth.is_server_request(|name| ctx.header(name)) {
         return Ok(());
     }
-    let fields: ResourceFields = serde_json::from_slice(body).unwrap_or_default();
-    let resource = make(&fields);
     let identity = auth.identity(&ctx.client_ip, |name| ctx.header(name), |_| None);
-    match auth.authorize(&identity, &resource, action).await {
-        Ok(_) => Ok(()),
-        Err(nacos_core::AuthError::Unavailable(m)) => Err((code::SERVER_ERROR, m)),
-        Err(e) => Err((code::NO_RIGHT, e.to_string())),
+    let refused = |e: nacos_core::AuthError| match e {
+        nacos_core::AuthError::Unavailable(m) => GrpcError::fail(code::SERVER_ERROR, m),
+        e => GrpcError::fail(code::NO_RIGHT, e.to_string()),
+    };
+    let principal = auth
+        .plugin()
+        .validate_identity(&identity)
+        .await
+        .map_err(refused)?;
+    for resource in resources? {
+        if let Err(e) = auth
+            .plugin()
+            .validate_authority(&principal, &resource, action)
+            .await
+        {
+            tracing::debug!(%resource, error = %e, r#type = type_name, "refused");
+            return Err(refused(e));
+        }
     }
+    Ok(())
 }
 
 impl<Req, F, Fut> ErasedHandler for Typed<Req, F>
 where
-    Req: GrpcRequest,
+    Req: Secured,
     F: Fn(Ctx, Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Req::Response, GrpcError>> + Send + 'static,
 {
@@ -293,23 +280,25 @@ where
             }
         };
         let request_id = req.take_request_id();
-        let checked = self.guard != GrpcGuard::Open && ctx.app.auth.enabled();
-        if !checked {
-            let fut = (self.f)(ctx, req);
-            return Box::pin(async move {
-                match fut.await {
-                    Ok(resp) => ok_payload(resp, request_id),
-                    Err(e) => failure_payload::<Req::Response>(e, request_id),
-                }
-            });
-        }
-        let (f, guard, body) = (Arc::clone(&self.f), self.guard, body.to_vec());
+        let action = match self.guard {
+            GrpcGuard::Config(action) | GrpcGuard::Naming(action) if ctx.app.auth.enabled() => {
+                action
+            }
+            _ => {
+                let fut = (self.f)(ctx, req);
+                return Box::pin(async move {
+                    match fut.await {
+                        Ok(resp) => ok_payload(resp, request_id),
+                        Err(e) => failure_payload::<Req::Response>(e, request_id),
+                    }
+                });
+            }
+        };
+        let f = Arc::clone(&self.f);
+        let resources = req.resources();
         Box::pin(async move {
-            if let Err((code, message)) = authorize(&ctx, guard, &body).await {
-                return failure_payload::<Req::Response>(
-                    GrpcError::fail(code, message),
-                    request_id,
-                );
+            if let Err(e) = authorize(&ctx, action, resources, Req::TYPE).await {
+                return failure_payload::<Req::Response>(e, request_id);
             }
             match f(ctx, req).await {
                 Ok(resp) => ok_payload(resp, request_id),
@@ -338,7 +327,7 @@ impl Handlers {
     /// Handle `Req` with `f`; `guard` is what it needs when auth is on.
     pub fn add<Req, F, Fut>(&mut self, guard: GrpcGuard, f: F) -> &mut Self
     where
-        Req: GrpcRequest,
+        Req: Secured,
         F: Fn(Ctx, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Req::Response, GrpcError>> + Send + 'static,
     {

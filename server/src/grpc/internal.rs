@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
 use super::connection::{Connection, ConnectionManager, ConnectionMeta, RegisterError};
-use super::dispatch::{Ctx, Handlers, OPEN, grpc_request, grpc_response};
+use super::dispatch::{Ctx, Handlers, OPEN, Secured, grpc_request, grpc_response};
 use super::error::GrpcResult;
 use super::proto::Payload;
 use super::stream::TransportInfo;
@@ -22,6 +22,13 @@ pub const SERVER_ABILITIES: &[(&str, bool)] = &[("supportPersistentInstanceByGrp
 
 grpc_response!(HealthCheckResponse {});
 grpc_request!(HealthCheckRequest => HealthCheckResponse {});
+
+impl Secured for HealthCheckRequest {
+    /// Touches nothing.
+    fn resources(&self) -> Result<Vec<nacos_core::Resource>, super::error::GrpcError> {
+        Ok(Vec::new())
+    }
+}
 
 async fn health_check(_ctx: Ctx, _req: HealthCheckRequest) -> GrpcResult<HealthCheckResponse> {
     Ok(HealthCheckResponse::default())

@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nacos_core::validate::{self, ParamError};
-use nacos_core::{DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, PUBLIC_NAMESPACE, ServiceKey};
+use nacos_core::{
+    DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, PUBLIC_NAMESPACE, Resource, ServiceKey,
+};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, ConnectionManager};
-use super::dispatch::{Ctx, Handlers, NAMING_R, NAMING_W, grpc_request, grpc_response};
+use super::dispatch::{Ctx, Handlers, NAMING_R, NAMING_W, Secured, grpc_request, grpc_response};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
 use crate::Settings;
@@ -151,6 +153,53 @@ fn service_key(
     Ok(ServiceKey::new(namespace, group, name))
 }
 
+macro_rules! one_service {
+    ($($request:ty),*) => {$(
+        impl $request {
+            /// The service the handler touches and the guard authorizes.
+            fn key(&self) -> Result<ServiceKey, ParamError> {
+                service_key(
+                    self.namespace.as_deref(),
+                    self.group_name.as_deref(),
+                    self.service_name.as_deref(),
+                )
+            }
+        }
+
+        impl Secured for $request {
+            fn resources(&self) -> GrpcResult<Vec<Resource>> {
+                Ok(vec![Resource::of_service(&self.key()?)])
+            }
+        }
+    )*};
+}
+
+one_service!(
+    InstanceRequest,
+    PersistentInstanceRequest,
+    BatchInstanceRequest,
+    ServiceQueryRequest,
+    SubscribeServiceRequest
+);
+
+impl ServiceListRequest {
+    /// The namespace and group listed (`DEFAULT_GROUP` when blank).
+    fn listed(&self) -> Result<(String, &str), ParamError> {
+        let namespace = namespace(self.namespace.as_deref())?;
+        let group = non_blank(self.group_name.as_deref()).unwrap_or(DEFAULT_GROUP);
+        validate::group_name(group)?;
+        Ok((namespace, group))
+    }
+}
+
+impl Secured for ServiceListRequest {
+    /// Every service of the listed group.
+    fn resources(&self) -> GrpcResult<Vec<Resource>> {
+        let (namespace, group) = self.listed()?;
+        Ok(vec![Resource::naming(&namespace, group, "")])
+    }
+}
+
 fn to_instance(json: InstanceJson, ephemeral: bool) -> Result<Instance, ParamError> {
     let port = json.port.unwrap_or(0);
     let port = u16::try_from(port)
@@ -188,11 +237,7 @@ fn service_info(
 
 /// `registerInstance` / `deregisterInstance`: always ephemeral, owned by this connection.
 async fn instance(ctx: Ctx, req: InstanceRequest) -> GrpcResult<InstanceResponse> {
-    let key = service_key(
-        req.namespace.as_deref(),
-        req.group_name.as_deref(),
-        req.service_name.as_deref(),
-    )?;
+    let key = req.key()?;
     let r#type = req.r#type.unwrap_or_default();
     let instance = to_instance(req.instance.unwrap_or_default(), true)?;
     let naming = &ctx.app.naming;
@@ -229,11 +274,7 @@ async fn persistent_instance(
     ctx: Ctx,
     req: PersistentInstanceRequest,
 ) -> GrpcResult<InstanceResponse> {
-    let key = service_key(
-        req.namespace.as_deref(),
-        req.group_name.as_deref(),
-        req.service_name.as_deref(),
-    )?;
+    let key = req.key()?;
     let r#type = req.r#type.unwrap_or_default();
     let instance = to_instance(req.instance.unwrap_or_default(), false)?;
     let owner = ClientId::ip_port(&instance.ip, instance.port, false);
@@ -256,11 +297,7 @@ async fn persistent_instance(
 
 /// `batchRegisterInstance`: replaces everything this connection publishes in the service.
 async fn batch_instance(ctx: Ctx, req: BatchInstanceRequest) -> GrpcResult<BatchInstanceResponse> {
-    let key = service_key(
-        req.namespace.as_deref(),
-        req.group_name.as_deref(),
-        req.service_name.as_deref(),
-    )?;
+    let key = req.key()?;
     let r#type = req.r#type.unwrap_or_default();
     if r#type != "batchRegisterInstance" {
         return Err(GrpcError::thrown(
@@ -287,11 +324,7 @@ async fn batch_instance(ctx: Ctx, req: BatchInstanceRequest) -> GrpcResult<Batch
 }
 
 async fn query_service(ctx: Ctx, req: ServiceQueryRequest) -> GrpcResult<QueryServiceResponse> {
-    let key = service_key(
-        req.namespace.as_deref(),
-        req.group_name.as_deref(),
-        req.service_name.as_deref(),
-    )?;
+    let key = req.key()?;
     let clusters = req.cluster.unwrap_or_default();
     let selection = Selection {
         clusters: &clusters,
@@ -309,11 +342,7 @@ async fn subscribe_service(
     ctx: Ctx,
     req: SubscribeServiceRequest,
 ) -> GrpcResult<SubscribeServiceResponse> {
-    let key = service_key(
-        req.namespace.as_deref(),
-        req.group_name.as_deref(),
-        req.service_name.as_deref(),
-    )?;
+    let key = req.key()?;
     let clusters = req.clusters.unwrap_or_default();
     let subs = &ctx.app.naming_subscribers;
     if req.subscribe.unwrap_or(true) {
@@ -338,9 +367,7 @@ async fn subscribe_service(
 
 /// Services of the namespace whose group is `groupName`, plain names, one page.
 async fn service_list(ctx: Ctx, req: ServiceListRequest) -> GrpcResult<ServiceListResponse> {
-    let namespace = namespace(req.namespace.as_deref())?;
-    let group = non_blank(req.group_name.as_deref()).unwrap_or(DEFAULT_GROUP);
-    validate::group_name(group)?;
+    let (namespace, group) = req.listed()?;
     let page_no = req.page_no.unwrap_or(1).max(1);
     let page_size = req.page_size.unwrap_or(10).max(0);
     let keys = ctx.app.naming.list_services(&namespace, Some(group));

@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -11,8 +12,30 @@ use http_body_util::BodyExt;
 use super::error::ApiError;
 use crate::AppState;
 
+/// Parameters that select what a request touches, or who sends it. Nacos clients send each
+/// once; a repeated one is refused (see [`Params::read`]).
+const SINGLE_VALUED: &[&str] = &[
+    "tenant",
+    "namespaceId",
+    "namespace",
+    "group",
+    "groupName",
+    "dataId",
+    "serviceName",
+    "key",
+    "id",
+    "ids",
+    "nid",
+    "delType",
+    "import",
+    "search",
+    "Listening-Configs",
+    "accessToken",
+    "username",
+];
+
 /// Merged parameters plus the request headers and the client's address.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
     pub headers: HeaderMap,
@@ -40,6 +63,67 @@ impl Params {
     fn extend(&mut self, encoded: &[u8]) {
         self.pairs
             .extend(form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), v.into_owned())));
+    }
+
+    /// First non-blank value of a name matched case-insensitively (identity names: the
+    /// token may come as `accessToken` or `accesstoken`).
+    pub fn get_ci(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A name that picks what the request touches or who sends it, given more than once:
+    /// such a request is ambiguous and refused rather than read one way or the other.
+    fn repeated_selector(&self) -> Option<&'static str> {
+        SINGLE_VALUED.iter().copied().find(|name| {
+            self.pairs
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .nth(1)
+                .is_some()
+        })
+    }
+
+    /// Read the parameters of a request: the query, then (except on GET and HEAD) a form body,
+    /// or the raw body of any other content type. Bodies over `limit` are refused with 413.
+    pub(crate) async fn read(parts: &Parts, body: Body, limit: usize) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let mut params = Params {
+            peer,
+            headers: parts.headers.clone(),
+            ..Params::default()
+        };
+        if let Some(query) = parts.uri.query() {
+            params.extend(query.as_bytes());
+        }
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            let bytes = read_limited(body, limit).await?;
+            let is_form = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| {
+                    ct.to_ascii_lowercase()
+                        .starts_with("application/x-www-form-urlencoded")
+                });
+            if is_form {
+                params.extend(&bytes);
+            } else {
+                params.body = bytes;
+            }
+        }
+        if let Some(name) = params.repeated_selector() {
+            return Err(ApiError::param(
+                name,
+                format!("parameter '{name}' is given more than once"),
+            ));
+        }
+        Ok(params)
     }
 
     /// First value of `name`, untrimmed.
@@ -136,38 +220,14 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>)
 impl FromRequest<AppState> for Params {
     type Rejection = ApiError;
 
+    /// The parameters the auth guard already read (so handler and guard see the same values),
+    /// or read here when no guard ran.
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        let mut params = Params {
-            peer,
-            ..Params::default()
-        };
-        if let Some(query) = parts.uri.query() {
-            params.extend(query.as_bytes());
+        let (mut parts, body) = req.into_parts();
+        if let Some(params) = parts.extensions.remove::<Params>() {
+            return Ok(params);
         }
-        if parts.method != Method::GET && parts.method != Method::HEAD {
-            let limit = state.settings.max_body;
-            let bytes = read_limited(body, limit).await?;
-            let is_form = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| {
-                    ct.to_ascii_lowercase()
-                        .starts_with("application/x-www-form-urlencoded")
-                });
-            if is_form {
-                params.extend(&bytes);
-            } else {
-                params.body = bytes;
-            }
-        }
-        params.headers = parts.headers;
-        Ok(params)
+        Params::read(&parts, body, state.settings.max_body).await
     }
 }
 

@@ -2,39 +2,86 @@
 //! [`Routes::route`] with the guard of each method it serves, so the declaration sits next to
 //! the route and [`crate::http::route_table`] lists them all (the matrix test walks it). A
 //! method served without a declaration is refused while auth is on ("no auth declaration").
+//!
+//! The guard decides on exactly what the handler will execute:
+//! - the request's parameters are parsed once ([`Params`]) and handed to the handler through
+//!   the request extensions, so both read the same values by the same rules;
+//! - a guard's resources come from a [`Resolve`] function that the route's module writes with
+//!   the very key functions its handlers use (a config key, a service key, the probes of a long
+//!   poll), and a request naming several keys is authorized for every one of them;
+//! - requests that touch keys known only after a lookup (config ids, import entries, history
+//!   ids) check each of them in the handler through the [`Caller`] the guard leaves behind.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use nacos_core::auth::fixed;
-use nacos_core::{Action, AuthError, Resource};
+use nacos_core::{Action, AuthError, Principal, Resource};
 
+use super::params::Params;
+use super::{ApiError, ApiResult};
 use crate::AppState;
 
+/// How a guard finds the resources of a request: written next to the handlers with their own
+/// key functions. An `Err` is the handler's own parameter error, answered before anything runs.
+pub type Resolve = fn(&Params) -> ApiResult<Vec<Resource>>;
+
 /// What a route method needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Guard {
     /// Left open by Nacos (health, metrics, login, ...).
     Open,
-    /// A config resource from `tenant`/`namespaceId`, `group`, `dataId`.
-    Config(Action),
-    /// A naming resource from `namespaceId`, `groupName` (or `group@@`), `serviceName`.
-    Naming(Action),
+    /// Config resources, read from the request by the route's resolver.
+    Config(Action, Resolve),
+    /// Naming resources, read from the request by the route's resolver.
+    Naming(Action, Resolve),
     /// A fixed resource ([`fixed`]).
     Fixed(&'static str, Action),
 }
 
+impl Guard {
+    pub fn is_open(&self) -> bool {
+        matches!(self, Guard::Open)
+    }
+
+    /// The fixed resource this guard names, if any.
+    pub fn fixed_name(&self) -> Option<&'static str> {
+        match self {
+            Guard::Fixed(name, _) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The resources and the action of a request (`None`: open).
+    pub fn resources(&self, params: &Params) -> ApiResult<Option<(Vec<Resource>, Action)>> {
+        Ok(match *self {
+            Guard::Open => None,
+            Guard::Config(action, resolve) | Guard::Naming(action, resolve) => {
+                Some((resolve(params)?, action))
+            }
+            Guard::Fixed(name, action) => Some((vec![Resource::fixed(name)], action)),
+        })
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Guard::Open => f.write_str("Open"),
+            Guard::Config(action, _) => write!(f, "Config({action:?})"),
+            Guard::Naming(action, _) => write!(f, "Naming({action:?})"),
+            Guard::Fixed(name, action) => write!(f, "Fixed({name}, {action:?})"),
+        }
+    }
+}
+
 pub const OPEN: Guard = Guard::Open;
-pub const CONFIG_R: Guard = Guard::Config(Action::Read);
-pub const CONFIG_W: Guard = Guard::Config(Action::Write);
-pub const NAMING_R: Guard = Guard::Naming(Action::Read);
-pub const NAMING_W: Guard = Guard::Naming(Action::Write);
 pub const NAMESPACES_R: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Read);
 pub const NAMESPACES_W: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Write);
 /// Admin-only views (`nacos/admin`; no ordinary grant names it).
@@ -78,7 +125,7 @@ impl M {
 }
 
 /// One declared (path, method, guard); the path is relative to the context path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct RouteDecl {
     pub path: &'static str,
     pub method: M,
@@ -197,41 +244,61 @@ fn is_form(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The resource a guard names, read from the request parameters.
-pub fn resource(
-    guard: Guard,
-    param: impl Fn(&str) -> Option<String>,
-) -> Option<(Resource, Action)> {
-    let get = |names: &[&str]| names.iter().find_map(|n| param(n)).unwrap_or_default();
-    match guard {
-        Guard::Open => None,
-        Guard::Config(action) => Some((
-            Resource::config(
-                &get(&["tenant", "namespaceId"]),
-                &get(&["group"]),
-                &get(&["dataId"]),
-            ),
-            action,
-        )),
-        // `/v1/ns/instance/statuses` names its service only in `key` (`[ns##]group@@svc`);
-        // the resource is taken from there, so the key cannot reach another namespace.
-        Guard::Naming(action) if param("serviceName").is_none() && param("key").is_some() => {
-            let key = param("key").unwrap_or_default();
-            let (namespace, grouped) = key.split_once("##").unwrap_or(("", key.as_str()));
-            let (group, service) = grouped
-                .split_once("@@")
-                .unwrap_or((nacos_core::DEFAULT_GROUP, grouped));
-            Some((Resource::naming(namespace, group, service), action))
+/// The most a caller who has not shown valid credentials yet may make the server buffer: a
+/// form body carrying the token has to be read to find it. Spring Boot's default form limit
+/// (2 MiB), so Nacos clients that put the token in the form are not affected.
+pub const UNAUTHENTICATED_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Who a request is, as the guard decided: handlers that touch keys found only after a lookup
+/// (config ids, import entries, history ids) check each of them through it.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    /// Auth is off, or the request carries the server identity.
+    Trusted,
+    /// An authenticated user.
+    User(Principal),
+}
+
+impl Caller {
+    /// Whether the caller may perform `action` on `resource`; a refusal is a 403.
+    pub async fn check(
+        &self,
+        app: &AppState,
+        resource: &Resource,
+        action: Action,
+    ) -> ApiResult<()> {
+        let Caller::User(principal) = self else {
+            return Ok(());
+        };
+        match app
+            .auth
+            .plugin()
+            .validate_authority(principal, resource, action)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(AuthError::Unavailable(m)) => Err(ApiError::Internal(m)),
+            Err(e) => {
+                tracing::debug!(%resource, error = %e, "refused");
+                Err(ApiError::Forbidden(format!("{e} ({resource})")))
+            }
         }
-        Guard::Naming(action) => Some((
-            Resource::naming(
-                &get(&["namespaceId"]),
-                &get(&["groupName"]),
-                &get(&["serviceName"]),
-            ),
-            action,
-        )),
-        Guard::Fixed(name, action) => Some((Resource::fixed(name), action)),
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    /// The guard's decision; with auth on and no decision recorded the request is refused
+    /// (fail closed), with auth off every caller is trusted.
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
+        match parts.extensions.get::<Caller>() {
+            Some(caller) => Ok(caller.clone()),
+            None if !app.auth.enabled() => Ok(Caller::Trusted),
+            None => Err(ApiError::Forbidden(
+                "no authorization decision for this request".to_string(),
+            )),
+        }
     }
 }
 
@@ -255,71 +322,83 @@ async fn enforce(
         tracing::error!("{message}");
         return forbidden(&message, path);
     };
-    if guard == Guard::Open {
+    if guard.is_open() {
         return next.run(req).await;
     }
-    if auth.is_server_request(|name| req.headers().get(name).and_then(|v| v.to_str().ok())) {
-        return next.run(req).await;
-    }
-    // Parameters: query, then a form body (read here and handed on unchanged).
     let (mut parts, body) = req.into_parts();
-    let mut pairs: Vec<(String, String)> = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let body = if is_form(&parts.headers) {
-        let limited = http_body_util::Limited::new(body, app.settings.max_body);
-        match http_body_util::BodyExt::collect(limited).await {
-            Ok(collected) => {
-                let bytes = collected.to_bytes();
-                pairs.extend(form_urlencoded::parse(&bytes).into_owned());
-                Body::from(bytes)
-            }
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                )
-                    .into_response();
-            }
-        }
-    } else {
-        body
-    };
-    let param = |name: &str| -> Option<String> {
-        pairs
-            .iter()
-            .find(|(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let param_ci = |name: &str| -> Option<&str> {
-        pairs
-            .iter()
-            .find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
-            .map(|(_, v)| v.as_str())
-    };
+    if auth.is_server_request(|name| parts.headers.get(name).and_then(|v| v.to_str().ok())) {
+        parts.extensions.insert(Caller::Trusted);
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
     let client_ip = super::params::client_ip(&parts.headers, peer);
-    let identity = auth.identity(
+
+    // Credentials in a header or the query are checked before any body is read, so an
+    // unauthenticated caller cannot make the server buffer a large body.
+    let query = Params::from_query(parts.uri.query().unwrap_or(""));
+    let early = auth.identity(
         &client_ip,
         |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
-        param_ci,
+        |name| query.get_ci(name),
     );
-    let Some((resource, action)) = resource(guard, param) else {
-        return next.run(Request::from_parts(parts, body)).await;
-    };
-    match auth.authorize(&identity, &resource, action).await {
-        Ok(principal) => {
-            parts.extensions.insert(principal);
-            next.run(Request::from_parts(parts, body)).await
+    let mut principal = None;
+    if !early.is_empty() {
+        match auth.plugin().validate_identity(&early).await {
+            Ok(p) => principal = Some(p),
+            Err(error) => return refusal(&error, path),
         }
-        Err(error) => {
+    } else if !is_form(&parts.headers) {
+        // No credentials anywhere the request could still carry them.
+        let error = match auth.plugin().validate_identity(&early).await {
+            Ok(_) => AuthError::UserNotFound,
+            Err(error) => error,
+        };
+        return refusal(&error, path);
+    }
+    let limit = if principal.is_some() {
+        app.settings.max_body
+    } else {
+        app.settings.max_body.min(UNAUTHENTICATED_BODY_LIMIT)
+    };
+    let params = match Params::read(&parts, body, limit).await {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    let principal = match principal {
+        Some(p) => p,
+        None => {
+            let identity = auth.identity(
+                &client_ip,
+                |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
+                |name| params.get_ci(name),
+            );
+            match auth.plugin().validate_identity(&identity).await {
+                Ok(p) => p,
+                Err(error) => return refusal(&error, path),
+            }
+        }
+    };
+    let (resources, action) = match guard.resources(&params) {
+        Ok(Some(found)) => found,
+        Ok(None) => (Vec::new(), Action::Read),
+        Err(error) => return error.into_response(),
+    };
+    for resource in &resources {
+        if let Err(error) = auth
+            .plugin()
+            .validate_authority(&principal, resource, action)
+            .await
+        {
             tracing::debug!(%resource, %error, "refused");
-            refusal(&error, path)
+            return refusal(&error, path);
         }
     }
+    parts.extensions.insert(params);
+    parts.extensions.insert(principal.clone());
+    parts.extensions.insert(Caller::User(principal));
+    next.run(Request::from_parts(parts, axum::body::Body::empty()))
+        .await
 }

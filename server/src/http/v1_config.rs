@@ -8,16 +8,23 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use nacos_core::{
-    ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, Operator, PageRequest,
+    Action, ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, Operator, PageRequest,
+    Resource,
 };
 
-use super::secured::{CONFIG_R, CONFIG_W, M, OPEN, Routes};
+use super::secured::{Caller, Guard, M, OPEN, Routes};
 use super::wire::{self, ConfigInfoJson, PageJson};
 use super::{ApiError, ApiResult, Params, rest_result, text};
 use crate::AppState;
 use crate::config::Selected;
 use crate::config::listen::{self, Probe};
 use crate::config::ops::{self, PublishInput, split_list};
+
+/// Reads and writes of the config a request names (patterns for searches and exports).
+pub const CONFIG_R: Guard = Guard::Config(Action::Read, named_config);
+pub const CONFIG_W: Guard = Guard::Config(Action::Write, named_config);
+/// Reads over a whole namespace.
+pub const NAMESPACE_CONFIGS_R: Guard = Guard::Config(Action::Read, whole_namespace);
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -26,14 +33,14 @@ pub fn routes() -> Routes {
             get(get_configs).post(post_configs).delete(delete_configs),
             &[
                 (M::Get, CONFIG_R),
-                (M::Post, CONFIG_W),
+                (M::Post, Guard::Config(Action::Write, publish_or_import)),
                 (M::Delete, CONFIG_W),
             ],
         )
         .route(
             "/v1/cs/configs/listener",
             axum::routing::post(listener),
-            &[(M::Post, CONFIG_R)],
+            &[(M::Post, Guard::Config(Action::Read, probed_configs))],
         )
         .route(
             "/v1/cs/configs/catalog",
@@ -49,13 +56,74 @@ pub fn routes() -> Routes {
         .route(
             "/v1/cs/history/configs",
             get(history_configs),
-            &[(M::Get, CONFIG_R)],
+            &[(M::Get, NAMESPACE_CONFIGS_R)],
         )
         .route(
             "/v1/cs/health",
             get(|| async { text("UP") }),
             &[(M::Get, OPEN)],
         )
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a request names: the key functions of the handlers below, which the guards call too.
+
+/// The namespace, group and data id a config request names, as every config handler reads
+/// them: `tenant` (alias `namespaceId`), `group`, `dataId`; blank reads as empty.
+fn coordinates(params: &Params) -> (&str, &str, &str) {
+    (
+        params.get_any(&["tenant", "namespaceId"]).unwrap_or(""),
+        params.get("group").unwrap_or(""),
+        params.get("dataId").unwrap_or(""),
+    )
+}
+
+/// Guard: the config the request names; an empty group or data id (searches, exports) asks
+/// for the whole group or namespace.
+fn named_config(params: &Params) -> ApiResult<Vec<Resource>> {
+    let (_, group, data_id) = coordinates(params);
+    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
+    Ok(vec![Resource::config(&namespace, group, data_id)])
+}
+
+/// Guard: the whole namespace the request names.
+fn whole_namespace(params: &Params) -> ApiResult<Vec<Resource>> {
+    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
+    Ok(vec![Resource::config(&namespace, "", "")])
+}
+
+/// Guard of `POST /v1/cs/configs`: an import writes into its target namespace (each entry is
+/// checked again by the import), a publish into the config it names.
+fn publish_or_import(params: &Params) -> ApiResult<Vec<Resource>> {
+    if is_import(params) {
+        let namespace = import_namespace(params)?;
+        return Ok(vec![Resource::config(&namespace, "", "")]);
+    }
+    named_config(params)
+}
+
+/// Guard of the long poll: every probed config.
+fn probed_configs(params: &Params) -> ApiResult<Vec<Resource>> {
+    Ok(probes(params)?
+        .iter()
+        .map(|p| Resource::of_config(&p.key))
+        .collect())
+}
+
+fn is_import(params: &Params) -> bool {
+    params.get("import").is_some_and(|v| v == "true")
+}
+
+/// The namespace an import writes into: `namespace`, else `tenant`.
+fn import_namespace(params: &Params) -> ApiResult<String> {
+    config_namespace(params, &["namespace", "tenant"])
+}
+
+fn probes(params: &Params) -> ApiResult<Vec<Probe>> {
+    let raw = params
+        .raw("Listening-Configs")
+        .ok_or(ApiError::param("Listening-Configs", "invalid probeModify"))?;
+    listen::parse_probes(raw).map_err(|m| ApiError::param("Listening-Configs", m))
 }
 
 /// The config namespace: `public`, `null` and blank all mean the default namespace `""`.
@@ -68,11 +136,8 @@ pub fn config_namespace(params: &Params, names: &[&str]) -> ApiResult<String> {
 
 /// dataId + group + tenant, validated (a missing one reads as blank and is named).
 pub fn config_key(params: &Params) -> ApiResult<ConfigKey> {
-    Ok(ops::config_key(
-        params.get_any(&["tenant", "namespaceId"]).unwrap_or(""),
-        params.get("group").unwrap_or(""),
-        params.get("dataId").unwrap_or(""),
-    )?)
+    let (tenant, group, data_id) = coordinates(params);
+    Ok(ops::config_key(tenant, group, data_id)?)
 }
 
 pub fn optional_tag(params: &Params) -> ApiResult<Option<String>> {
@@ -307,10 +372,11 @@ pub async fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery>
             ));
         }
     };
+    let (_, group, data_id) = coordinates(params);
     Ok(ConfigQuery {
         namespace: config_namespace(params, &["tenant", "namespaceId"])?,
-        data_id: params.get("dataId").unwrap_or("").to_string(),
-        group: params.get("group").unwrap_or("").to_string(),
+        data_id: data_id.to_string(),
+        group: group.to_string(),
         app_name: params.get("appName").unwrap_or("").to_string(),
         tags: split_list(params.get("config_tags")),
         types: split_list(params.get("types")),
@@ -329,10 +395,11 @@ pub async fn search(app: &AppState, params: &Params, mode: &str) -> ApiResult<Re
 async fn export(app: &AppState, params: &Params, v2: bool) -> ApiResult<Response> {
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     let ids: Vec<u64> = parse_ids(params.get("ids").unwrap_or(""))?;
+    let (_, group, data_id) = coordinates(params);
     let mut query = ConfigQuery::namespace(namespace, PageRequest::new(1, u32::MAX));
     query.mode = MatchMode::Blur;
-    query.data_id = params.get("dataId").unwrap_or("").to_string();
-    query.group = params.get("group").unwrap_or("").to_string();
+    query.data_id = data_id.to_string();
+    query.group = group.to_string();
     query.app_name = params.get("appName").unwrap_or("").to_string();
     let mut items = app.config.repo().search(&query).await?.items;
     if !ids.is_empty() {
@@ -369,9 +436,13 @@ fn parse_ids(raw: &str) -> ApiResult<Vec<u64>> {
 // ---------------------------------------------------------------------------------------------
 // POST /v1/cs/configs
 
-async fn post_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    if params.get("import").is_some_and(|v| v == "true") {
-        return import(&app, &params).await;
+async fn post_configs(
+    State(app): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
+    if is_import(&params) {
+        return import(&app, &caller, &params).await;
     }
     publish(&app, &params).await?;
     Ok(text("true"))
@@ -403,9 +474,9 @@ pub async fn publish(app: &AppState, params: &Params) -> ApiResult<()> {
 }
 
 /// `POST /v1/cs/configs?import=true`: a multipart `file` holding a Nacos export zip.
-async fn import(app: &AppState, params: &Params) -> ApiResult<Response> {
+async fn import(app: &AppState, caller: &Caller, params: &Params) -> ApiResult<Response> {
     use crate::config::archive::{self, ImportPolicy};
-    let namespace = config_namespace(params, &["namespace", "tenant"])?;
+    let namespace = import_namespace(params)?;
     let policy = match params.get("policy").unwrap_or("ABORT") {
         "ABORT" => ImportPolicy::Abort,
         "SKIP" => ImportPolicy::Skip,
@@ -421,10 +492,19 @@ async fn import(app: &AppState, params: &Params) -> ApiResult<Response> {
     let file = archive::multipart_file(content_type, params.body.clone(), "file")
         .await
         .map_err(|m| ApiError::param("file", m))?;
-    let items = match archive::parse_import(&file) {
+    // Decompressing is CPU work on untrusted input: keep it off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || archive::parse_import(&file))
+        .await
+        .map_err(|e| ApiError::Internal(format!("import archive reader failed: {e}")))?;
+    let items = match parsed {
         Ok(items) => items,
         Err(failure) => return Ok(failure.into_rest_result()),
     };
+    // Every entry is a write of its own key: all must be allowed before any is written.
+    for item in items.iter().filter(|i| i.unrecognized.is_none()) {
+        let resource = Resource::config(&namespace, &item.group, &item.data_id);
+        caller.check(app, &resource, Action::Write).await?;
+    }
     let report = archive::import_items(app, &namespace, items, policy, &operator(params)).await?;
     Ok(report.into_rest_result())
 }
@@ -432,9 +512,14 @@ async fn import(app: &AppState, params: &Params) -> ApiResult<Response> {
 // ---------------------------------------------------------------------------------------------
 // DELETE /v1/cs/configs
 
-async fn delete_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn delete_configs(
+    State(app): State<AppState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
     if params.get("delType") == Some("ids") {
         let ids = parse_ids(params.get("ids").ok_or(ApiError::missing("ids"))?)?;
+        let ids = ids_in_namespace(&app, &caller, &params, &ids).await?;
         app.config.remove_by_ids(&ids, &operator(&params)).await?;
         return Ok(rest_result(serde_json::Value::Bool(true), None));
     }
@@ -450,6 +535,40 @@ async fn delete_configs(State(app): State<AppState>, params: Params) -> ApiResul
     Ok(text("true"))
 }
 
+/// The config ids of a delete by ids, each found in the namespace the request names and
+/// allowed for the caller by its stored key. An id that is not a config of that namespace is
+/// refused, so a delete cannot reach another namespace by id.
+async fn ids_in_namespace(
+    app: &AppState,
+    caller: &Caller,
+    params: &Params,
+    ids: &[u64],
+) -> ApiResult<Vec<u64>> {
+    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
+    let page = app
+        .config
+        .repo()
+        .search(&ConfigQuery::namespace(
+            namespace.clone(),
+            PageRequest::new(1, u32::MAX),
+        ))
+        .await?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(item) = page.items.iter().find(|c| c.id == *id) else {
+            return Err(ApiError::param(
+                "ids",
+                format!("config id {id} is not a config of namespace '{namespace}'"),
+            ));
+        };
+        caller
+            .check(app, &Resource::of_config(&item.key), Action::Write)
+            .await?;
+        found.push(*id);
+    }
+    Ok(found)
+}
+
 /// Remove the formal config, or the tag variant when `tag` is given. Shared with v2.
 pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ApiResult<()> {
     ops::remove(&app.config, &key, params.get("tag"), &operator(params)).await?;
@@ -460,10 +579,7 @@ pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ApiResul
 // Long polling
 
 async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    let raw = params
-        .raw("Listening-Configs")
-        .ok_or(ApiError::param("Listening-Configs", "invalid probeModify"))?;
-    let probes = listen::parse_probes(raw).map_err(|m| ApiError::param("Listening-Configs", m))?;
+    let probes = probes(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
     let timeout_ms: Option<u64> = params
         .header("Long-Pulling-Timeout")
@@ -483,8 +599,10 @@ async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Resp
     if !changed.is_empty() || no_hangup {
         return Ok(poll_response(&changed));
     }
+    // Nacos clients ask for 30 s; a larger ask is capped so a caller cannot pin connections.
     let hold = Duration::from_millis(
         timeout_ms
+            .min(MAX_LONG_POLL_MS)
             .saturating_sub(500)
             .max(app.settings.long_poll_min_hold_ms),
     );
@@ -507,6 +625,9 @@ async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Resp
         }
     }
 }
+
+/// The longest a long poll is held, whatever the client asks for.
+pub const MAX_LONG_POLL_MS: u64 = 120_000;
 
 async fn changed_keys(
     app: &AppState,
@@ -623,11 +744,17 @@ pub async fn history_entry(app: &AppState, params: &Params) -> ApiResult<serde_j
     }
 }
 
-/// The newest history row of a config id.
+/// The newest history row of a config id; the config must be the one the request names
+/// (`dataId`, `group`, `tenant`), as Nacos 2.2+ requires, so an id cannot reach another key.
 pub async fn previous_history(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
     let id: u64 = params.parse("id")?.ok_or(ApiError::missing("id"))?;
+    let key = config_key(params)?;
     match app.config.repo().previous_history(id).await? {
-        Some(entry) => Ok(wire::history_info(&entry, true)),
+        Some(entry) if entry.key == key => Ok(wire::history_info(&entry, true)),
+        Some(_) => Err(ApiError::param(
+            "id",
+            "the config id does not belong to this dataId, group and tenant",
+        )),
         None => Err(ApiError::NotFound(format!("no history for config id {id}"))),
     }
 }

@@ -16,12 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use nacos_core::validate;
 use nacos_core::{
-    DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, PUBLIC_NAMESPACE, ServiceKey, ServiceMeta,
+    Action, DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, PUBLIC_NAMESPACE, Resource, ServiceKey,
+    ServiceMeta,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::secured::{M, NAMING_R, NAMING_W, OPEN, Routes};
+use super::secured::{Guard, M, OPEN, Routes};
 use super::{ApiError, ApiResult, Params, text};
 use crate::AppState;
 use crate::naming::forward::{self, ClientOp};
@@ -30,13 +31,22 @@ use crate::naming::{
     ClientId, Host, InstancePatch, NamingError, Selection, ServiceUpdate, WireStyle, push_capable,
 };
 
+/// Reads and writes of the service a v1 request names (`serviceName` through the grouping
+/// filter, `groupName`, `namespaceId`).
+pub const SERVICE_R: Guard = Guard::Naming(Action::Read, grouped_service);
+pub const SERVICE_W: Guard = Guard::Naming(Action::Write, grouped_service);
+/// Reads over every service of the namespace `namespaceId` names.
+pub const NAMESPACE_SERVICES_R: Guard = Guard::Naming(Action::Read, whole_namespace);
+/// Reads of every service of the group `/service/list` lists.
+pub const LISTED_GROUP_R: Guard = Guard::Naming(Action::Read, listed_group);
+
 pub fn routes() -> Routes {
     let rw = &[
-        (M::Get, NAMING_R),
-        (M::Post, NAMING_W),
-        (M::Delete, NAMING_W),
-        (M::Put, NAMING_W),
-        (M::Patch, NAMING_W),
+        (M::Get, SERVICE_R),
+        (M::Post, SERVICE_W),
+        (M::Delete, SERVICE_W),
+        (M::Put, SERVICE_W),
+        (M::Patch, SERVICE_W),
     ];
     Routes::new()
         .route(
@@ -48,37 +58,37 @@ pub fn routes() -> Routes {
                 .patch(patch),
             rw,
         )
-        .route("/v1/ns/instance/list", get(list), &[(M::Get, NAMING_R)])
-        .route("/v1/ns/instance/beat", put(beat), &[(M::Put, NAMING_W)])
+        .route("/v1/ns/instance/list", get(list), &[(M::Get, SERVICE_R)])
+        .route("/v1/ns/instance/beat", put(beat), &[(M::Put, SERVICE_W)])
         .route(
             "/v1/ns/instance/metadata/batch",
             put(metadata_batch_put).delete(metadata_batch_delete),
-            &[(M::Put, NAMING_W), (M::Delete, NAMING_W)],
+            &[(M::Put, SERVICE_W), (M::Delete, SERVICE_W)],
         )
         .route(
             "/v1/ns/instance/statuses",
             get(instance_statuses),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, Guard::Naming(Action::Read, keyed_service))],
         )
         .route(
             "/v1/ns/service/names",
             get(service_names),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, Guard::Naming(Action::Read, named_namespaces))],
         )
         .route(
             "/v1/ns/service/subscribers",
             get(service_subscribers),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, SERVICE_R)],
         )
         .route(
             "/v1/ns/catalog/services",
             get(catalog_services),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, NAMESPACE_SERVICES_R)],
         )
         .route(
             "/v1/ns/catalog/instances",
             get(catalog_instances),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, SERVICE_R)],
         )
         .route(
             "/v1/ns/service",
@@ -92,7 +102,7 @@ pub fn routes() -> Routes {
         .route(
             "/v1/ns/service/list",
             get(service_list),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, LISTED_GROUP_R)],
         )
         .route("/v1/ns/operator/metrics", get(metrics), &[(M::Get, OPEN)])
         .route("/v1/ns/ops/metrics", get(metrics), &[(M::Get, OPEN)])
@@ -101,23 +111,23 @@ pub fn routes() -> Routes {
         .route(
             "/v1/ns/operator/push/state",
             get(push_state),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, NAMESPACE_SERVICES_R)],
         )
         .route(
             "/v1/ns/ops/push/state",
             get(push_state),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, NAMESPACE_SERVICES_R)],
         )
         .route(
             "/v1/ns/health/server",
             get(health_server),
             &[(M::Get, OPEN)],
         )
-        .route("/v1/ns/health", put(set_health), &[(M::Put, NAMING_W)])
+        .route("/v1/ns/health", put(set_health), &[(M::Put, SERVICE_W)])
         .route(
             "/v1/ns/health/instance",
             put(set_health),
-            &[(M::Put, NAMING_W)],
+            &[(M::Put, SERVICE_W)],
         )
 }
 
@@ -167,6 +177,37 @@ pub fn grouped_service_key(params: &Params) -> ApiResult<ServiceKey> {
     validate::group_name(group)?;
     validate::service_name(name)?;
     Ok(ServiceKey::new(namespace, group, name))
+}
+
+/// Guard: the service of [`grouped_service_key`].
+fn grouped_service(params: &Params) -> ApiResult<Vec<Resource>> {
+    Ok(vec![Resource::of_service(&grouped_service_key(params)?)])
+}
+
+/// Guard: every service of the namespace.
+fn whole_namespace(params: &Params) -> ApiResult<Vec<Resource>> {
+    Ok(vec![Resource::naming(&naming_namespace(params)?, "", "")])
+}
+
+/// Guard of `/service/list`: every service of the listed group.
+fn listed_group(params: &Params) -> ApiResult<Vec<Resource>> {
+    let (namespace, group) = listed_group_of(params)?;
+    Ok(vec![Resource::naming(&namespace, group, "")])
+}
+
+/// Guard of `/instance/statuses`: the service of [`statuses_key`].
+fn keyed_service(params: &Params) -> ApiResult<Vec<Resource>> {
+    Ok(vec![Resource::of_service(&statuses_key(params)?)])
+}
+
+/// Guard of `/service/names`: one namespace, or every namespace (`*`) when none is named.
+fn named_namespaces(params: &Params) -> ApiResult<Vec<Resource>> {
+    let namespace = names_namespace(params)?;
+    Ok(vec![Resource::naming(
+        namespace.as_deref().unwrap_or("*"),
+        "",
+        "",
+    )])
 }
 
 /// Metadata as Nacos accepts it: a JSON object (scalar values become strings) or
@@ -662,6 +703,14 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> ApiResul
     .into_response())
 }
 
+/// The namespace and group `/service/list` lists (`groupName` defaults to `DEFAULT_GROUP`).
+pub(super) fn listed_group_of(params: &Params) -> ApiResult<(String, &str)> {
+    let namespace = naming_namespace(params)?;
+    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
+    validate::group_name(group)?;
+    Ok((namespace, group))
+}
+
 async fn service_list(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let namespace = naming_namespace(&params)?;
     let page_no = params
@@ -670,8 +719,7 @@ async fn service_list(State(app): State<AppState>, params: Params) -> ApiResult<
     let page_size = params
         .parse::<u32>("pageSize")?
         .ok_or(ApiError::missing("pageSize"))?;
-    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
-    validate::group_name(group)?;
+    let (_, group) = listed_group_of(&params)?;
     let names: Vec<String> = app
         .naming
         .list_services(&namespace, Some(group))
@@ -734,8 +782,9 @@ async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ApiRes
     Ok(Json(json!({ "updated": updated })).into_response())
 }
 
-/// `key` = `[namespace##]group@@service` (no `@@`: `DEFAULT_GROUP`).
-async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+/// The service `/instance/statuses` names in `key` = `[namespace##]group@@service` (no `@@`:
+/// `DEFAULT_GROUP`); the other naming parameters are not read.
+fn statuses_key(params: &Params) -> ApiResult<ServiceKey> {
     let raw = params.required("key")?;
     let (namespace, grouped) = match raw.split_once("##") {
         Some((ns, rest)) if !ns.trim().is_empty() => (ns, rest),
@@ -750,7 +799,11 @@ async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiRe
         ));
     }
     validate::namespace_id("key", namespace)?;
-    let key = ServiceKey::new(namespace, group, name);
+    Ok(ServiceKey::new(namespace, group, name))
+}
+
+async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+    let key = statuses_key(&params)?;
     let mut hosts = app.naming.all_hosts(&key);
     hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
     let ips: Vec<String> = hosts
@@ -768,10 +821,7 @@ async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiRe
 /// Names (`group@@name`) per namespace, all namespaces unless `namespaceId` is given; `expr`
 /// keeps names containing it.
 async fn service_names(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    let only = match params.get("namespaceId").map(str::trim) {
-        None | Some("") => None,
-        Some(_) => Some(naming_namespace(&params)?),
-    };
+    let only = names_namespace(&params)?;
     let expr = params.get("expr").unwrap_or("");
     let mut by_namespace: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut count = 0usize;
@@ -788,6 +838,14 @@ async fn service_names(State(app): State<AppState>, params: Params) -> ApiResult
     }
     // "META-INF/services" is Nacos's own key (2.2.3+; 2.2.0 said "services"), kept as is.
     Ok(Json(json!({ "META-INF/services": by_namespace, "count": count })).into_response())
+}
+
+/// The namespace `/service/names` lists, `None` for all of them.
+fn names_namespace(params: &Params) -> ApiResult<Option<String>> {
+    match params.get("namespaceId") {
+        None => Ok(None),
+        Some(_) => Ok(Some(naming_namespace(params)?)),
+    }
 }
 
 fn page_of<T>(items: Vec<T>, page_no: usize, page_size: usize) -> Vec<T> {

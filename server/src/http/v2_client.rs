@@ -19,8 +19,9 @@ use axum::routing::get;
 use nacos_core::ServiceKey;
 use serde::Serialize;
 
-use super::secured::{ADMIN_R, M, NAMING_R, Routes};
+use super::secured::{ADMIN_R, M, Routes};
 use super::v2::{V2Error, V2Result, ok};
+use super::v2_naming::SERVICE_R;
 use super::v2_naming::service_key;
 use super::{ApiError, Params};
 use crate::AppState;
@@ -33,7 +34,7 @@ const NAMING_MODULE: &str = "naming";
 
 pub fn routes() -> Routes {
     let admin = &[(M::Get, ADMIN_R)];
-    let naming = &[(M::Get, NAMING_R)];
+    let naming = &[(M::Get, SERVICE_R)];
     Routes::new()
         .route("/v2/ns/client/list", get(client_list), admin)
         .route("/v2/ns/client", get(client_detail), admin)

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::secured::{CONFIG_R, CONFIG_W, M, Routes};
-use super::v1_config;
+use super::secured::{M, Routes};
+use super::v1_config::{self, CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R};
 use super::v2::{V2Error, V2Result, ok};
 use super::{ApiError, Params};
 use crate::AppState;
@@ -27,7 +27,11 @@ pub fn routes() -> Routes {
         .route("/v2/cs/history/list", get(history_list), read)
         .route("/v2/cs/history", get(history_entry), read)
         .route("/v2/cs/history/previous", get(history_previous), read)
-        .route("/v2/cs/history/configs", get(history_configs), read)
+        .route(
+            "/v2/cs/history/configs",
+            get(history_configs),
+            &[(M::Get, NAMESPACE_CONFIGS_R)],
+        )
 }
 
 async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {

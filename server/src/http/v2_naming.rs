@@ -5,22 +5,31 @@
 use axum::extract::State;
 use axum::routing::get;
 use nacos_core::validate;
-use nacos_core::{DEFAULT_GROUP, ServiceKey};
+use nacos_core::{Action, DEFAULT_GROUP, Resource, ServiceKey};
 use serde_json::json;
 
-use super::secured::{M, NAMING_R, NAMING_W, Routes};
+use super::secured::{Guard, M, Routes};
 use super::v1_naming::{self, naming_namespace};
 use super::v2::{V2Error, V2Result, ok};
 use super::{ApiError, ApiResult, Params};
 use crate::AppState;
 
+/// Reads and writes of the service a v2 request names (bare `serviceName`, `groupName`).
+pub const SERVICE_R: Guard = Guard::Naming(Action::Read, named_service);
+pub const SERVICE_W: Guard = Guard::Naming(Action::Write, named_service);
+
+/// Guard: the service of [`service_key`].
+fn named_service(params: &Params) -> ApiResult<Vec<Resource>> {
+    Ok(vec![Resource::of_service(&service_key(params)?)])
+}
+
 pub fn routes() -> Routes {
     let rw = &[
-        (M::Get, NAMING_R),
-        (M::Post, NAMING_W),
-        (M::Delete, NAMING_W),
-        (M::Put, NAMING_W),
-        (M::Patch, NAMING_W),
+        (M::Get, SERVICE_R),
+        (M::Post, SERVICE_W),
+        (M::Delete, SERVICE_W),
+        (M::Put, SERVICE_W),
+        (M::Patch, SERVICE_W),
     ];
     Routes::new()
         .route(
@@ -35,7 +44,7 @@ pub fn routes() -> Routes {
         .route(
             "/v2/ns/instance/list",
             get(instance_list),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, SERVICE_R)],
         )
         .route(
             "/v2/ns/service",
@@ -49,7 +58,7 @@ pub fn routes() -> Routes {
         .route(
             "/v2/ns/service/list",
             get(service_list),
-            &[(M::Get, NAMING_R)],
+            &[(M::Get, v1_naming::LISTED_GROUP_R)],
         )
 }
 
@@ -202,11 +211,9 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result
 }
 
 async fn service_list(State(app): State<AppState>, params: Params) -> V2Result {
-    let namespace = naming_namespace(&params)?;
+    let (namespace, group) = v1_naming::listed_group_of(&params)?;
     let page_no: u32 = params.parse_or("pageNo", 1)?;
     let page_size: u32 = params.parse_or("pageSize", 20)?;
-    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
-    validate::group_name(group)?;
     let names: Vec<String> = app
         .naming
         .list_services(&namespace, Some(group))
