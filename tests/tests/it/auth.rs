@@ -37,9 +37,9 @@ on_every_backend!(
 const SECRET: &str = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5YWI=";
 const ID_KEY: &str = "X-Peer-Identity";
 const ID_VALUE: &str = "peer-secret-value";
-const ADMIN_PW: &str = "admin-pass-1";
+pub(crate) const ADMIN_PW: &str = "admin-pass-1";
 
-fn auth_props() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn auth_props() -> Vec<(&'static str, &'static str)> {
     vec![
         ("nacos.core.auth.enabled", "true"),
         ("nacos.core.auth.plugin.nacos.token.secret.key", SECRET),
@@ -48,7 +48,7 @@ fn auth_props() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")
@@ -56,7 +56,7 @@ fn now() -> i64 {
 }
 
 /// Log in; the token.
-async fn login(s: &TestServer, user: &str, password: &str) -> String {
+pub(crate) async fn login(s: &TestServer, user: &str, password: &str) -> String {
     let resp = s
         .client
         .post(s.url(&format!("/v1/auth/users/login?username={user}")))
@@ -73,7 +73,7 @@ async fn login(s: &TestServer, user: &str, password: &str) -> String {
 }
 
 /// Post a form as the admin and expect HTTP 200.
-async fn admin_post(s: &TestServer, token: &str, path: &str, form: &[(&str, &str)]) {
+pub(crate) async fn admin_post(s: &TestServer, token: &str, path: &str, form: &[(&str, &str)]) {
     let resp = s
         .client
         .post(s.url(path))
@@ -161,7 +161,7 @@ fn method(m: M) -> reqwest::Method {
 }
 
 /// One request with an optional `accessToken` header; (status, body).
-async fn send(s: &TestServer, m: M, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) async fn send(s: &TestServer, m: M, path: &str, token: Option<&str>) -> (u16, String) {
     let mut req = s
         .client
         .request(method(m), s.url(path))
@@ -728,7 +728,7 @@ async fn static_token_plugin_is_selected_by_name() {
 // ---------------------------------------------------------------------------------------------
 // gRPC
 
-fn payload(type_name: &str, headers: HashMap<String, String>, body: &Value) -> Payload {
+pub(crate) fn payload(type_name: &str, headers: HashMap<String, String>, body: &Value) -> Payload {
     Payload {
         metadata: Some(Metadata {
             r#type: type_name.to_string(),
@@ -742,7 +742,7 @@ fn payload(type_name: &str, headers: HashMap<String, String>, body: &Value) -> P
     }
 }
 
-async fn unary(channel: &Channel, p: Payload) -> (String, Value) {
+pub(crate) async fn unary(channel: &Channel, p: Payload) -> (String, Value) {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("ready");
     let out = grpc
@@ -764,7 +764,7 @@ async fn unary(channel: &Channel, p: Payload) -> (String, Value) {
 }
 
 /// A registered raw connection: bi-stream setup, then health checks until registered.
-async fn grpc_connect(
+pub(crate) async fn grpc_connect(
     s: &TestServer,
 ) -> (
     Channel,

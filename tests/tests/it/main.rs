@@ -1,5 +1,6 @@
 //! The one integration test binary of the workspace: each module is one area.
 
+mod attacker;
 mod auth;
 mod cluster;
 mod config_v1;
@@ -8,6 +9,7 @@ mod conformance_mysql;
 mod conformance_postgres;
 mod conformance_raft;
 mod grpc;
+mod guard_differential;
 mod http_v2;
 mod mysql_e2e;
 mod mysql_ha;
