@@ -311,7 +311,7 @@ fn seed() -> u64 {
     std::env::var("NACOS_DIFF_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5EED_0F_D1FF)
+        .unwrap_or(0x005E_ED0F_D1FF)
 }
 
 /// A random long-poll probe list of one to three configs.
