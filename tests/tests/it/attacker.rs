@@ -637,3 +637,45 @@ async fn grpc_requests_are_authorized_by_their_own_fields(storage: Storage) {
     assert_eq!(v["errorCode"], 0, "{t} {v}");
     assert_eq!(v["changedConfigs"][0]["dataId"], "mine", "{v}");
 }
+
+/// A caller without credentials cannot make the server buffer a large body: a form is read
+/// only up to the unauthenticated limit, any other body not at all.
+#[tokio::test]
+async fn unauthenticated_bodies_are_bounded() {
+    let server = TestServer::start_on(Storage::Embedded, &auth_props()).await;
+    let s = &server;
+    let big = format!("content={}", "x".repeat(3 * 1024 * 1024));
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs?dataId=d&group=g"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 413);
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs?import=true&namespace=dev"))
+        .header("Content-Type", "multipart/form-data; boundary=x")
+        .body(vec![b'x'; 3 * 1024 * 1024])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 403);
+    // A small form still reaches the credential check.
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs?dataId=d&group=g"))
+        .form(&[("content", "x"), ("accessToken", "garbage")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.text()
+            .await
+            .unwrap_or_default()
+            .contains("token invalid")
+    );
+}
