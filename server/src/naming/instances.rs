@@ -1,0 +1,521 @@
+//! Instances: registration (ephemeral, owned by a client; persistent, through the
+//! repository), deregistration, updates, metadata, health, and the queries by owner.
+
+use super::*;
+
+enum Modified {
+    Done,
+    NoService,
+    NoInstance,
+}
+
+impl NamingService {
+    /// Register an instance. Ephemeral instances belong to `owner` and replace what `owner`
+    /// published in this service before; persistent ones (`instance.ephemeral == false`) are
+    /// stored through the repository (their owner is always `ip:port#false`).
+    pub async fn register_instance(
+        &self,
+        key: &ServiceKey,
+        instance: Instance,
+        owner: &ClientId,
+    ) -> NamingResult<()> {
+        check_instance(&instance)?;
+        if instance.ephemeral {
+            self.put_ephemeral(key, vec![instance], owner)
+        } else {
+            self.register_persistent(key, instance).await
+        }
+    }
+
+    /// Replace everything `owner` publishes in a service with `instances` (all treated as
+    /// ephemeral; an empty list deregisters). gRPC `BatchInstanceRequest`.
+    pub fn batch_register(
+        &self,
+        key: &ServiceKey,
+        instances: Vec<Instance>,
+        owner: &ClientId,
+    ) -> NamingResult<()> {
+        let mut instances = instances;
+        for instance in &mut instances {
+            instance.ephemeral = true;
+            check_instance(instance)?;
+        }
+        self.put_ephemeral(key, instances, owner)
+    }
+
+    fn put_ephemeral(
+        &self,
+        key: &ServiceKey,
+        instances: Vec<Instance>,
+        owner: &ClientId,
+    ) -> NamingResult<()> {
+        let hosts: Vec<Arc<Host>> = instances
+            .into_iter()
+            .map(|i| Arc::new(Host::new(key, i, &self.defaults)))
+            .collect();
+        let now = Instant::now();
+        let changed = {
+            let mut shard = self.registry.write(key);
+            if hosts.is_empty() && !shard.contains_key(key) {
+                return Ok(());
+            }
+            let state = shard
+                .entry(key.clone())
+                .or_insert_with(|| ServiceState::new(true));
+            if !state.ephemeral {
+                return Err(kind_mismatch(key, false));
+            }
+            let addrs: HashSet<InstanceAddr> = hosts.iter().map(|h| InstanceAddr::of(h)).collect();
+            let before = state.entries.len();
+            state
+                .entries
+                .retain(|addr, e| &e.owner != owner || addrs.contains(addr));
+            let mut changed = state.entries.len() != before;
+            for host in hosts {
+                let addr = InstanceAddr::of(&host);
+                match state.entries.get_mut(&addr) {
+                    Some(e) if &e.owner == owner && *e.host == *host => e.last_beat = now,
+                    _ => {
+                        state.entries.insert(
+                            addr,
+                            Entry {
+                                host,
+                                owner: owner.clone(),
+                                last_beat: now,
+                            },
+                        );
+                        changed = true;
+                    }
+                }
+            }
+            state.touch_empty(now);
+            if addrs.is_empty() {
+                self.registry.index_remove(owner, key, Some(state));
+            } else {
+                self.registry.index_add(owner, key);
+            }
+            changed
+        };
+        if changed {
+            self.notify(key);
+        }
+        Ok(())
+    }
+
+    /// Make sure the service exists in memory with the given kind before a repository write,
+    /// so a concurrent registration of the other kind is refused. Returns whether it was new.
+    pub(super) fn reserve(&self, key: &ServiceKey, ephemeral: bool) -> NamingResult<bool> {
+        let mut shard = self.registry.write(key);
+        match shard.get(key) {
+            Some(s) if s.ephemeral != ephemeral => Err(kind_mismatch(key, s.ephemeral)),
+            Some(_) => Ok(false),
+            None => {
+                shard.insert(key.clone(), ServiceState::new(ephemeral));
+                Ok(true)
+            }
+        }
+    }
+
+    /// Undo [`Self::reserve`] after a failed repository write.
+    pub(super) fn drop_reservation(&self, key: &ServiceKey) {
+        let mut shard = self.registry.write(key);
+        if shard
+            .get(key)
+            .is_some_and(|s| s.entries.is_empty() && s.meta.is_none())
+        {
+            shard.remove(key);
+        }
+    }
+
+    async fn register_persistent(&self, key: &ServiceKey, instance: Instance) -> NamingResult<()> {
+        let _guard = self.persist.lock().await;
+        let created = self.reserve(key, false)?;
+        if let Err(e) = self.repo.register_instance(key, instance.clone()).await {
+            if created {
+                self.drop_reservation(key);
+            }
+            return Err(match e {
+                RepoError::PreconditionFailed(_) => kind_mismatch(key, true),
+                other => other.into(),
+            });
+        }
+        let now = Instant::now();
+        let (addr, entry) = self.persistent_entry(key, instance, now);
+        {
+            let mut shard = self.registry.write(key);
+            let state = shard
+                .entry(key.clone())
+                .or_insert_with(|| ServiceState::new(false));
+            // The repository created the service row if it was missing.
+            if state.meta.is_none() {
+                state.meta = Some(Arc::new(ServiceMeta::new(key.clone(), false)));
+            }
+            state.entries.insert(addr, entry);
+            state.touch_empty(now);
+        }
+        self.notify(key);
+        Ok(())
+    }
+
+    /// Deregister. Ephemeral: remove what `owner` publishes in the service (the instance body is
+    /// not matched, as Nacos 2.x). Persistent: remove `(ip, port, cluster)` from the repository.
+    /// Unknown services, clients and instances are ignored.
+    pub async fn deregister_instance(
+        &self,
+        key: &ServiceKey,
+        instance: &Instance,
+        owner: &ClientId,
+    ) -> NamingResult<()> {
+        if instance.ephemeral {
+            let changed = {
+                let mut shard = self.registry.write(key);
+                let Some(state) = shard.get_mut(key) else {
+                    return Ok(());
+                };
+                if !state.ephemeral {
+                    return Ok(());
+                }
+                let before = state.entries.len();
+                state.entries.retain(|_, e| &e.owner != owner);
+                state.touch_empty(Instant::now());
+                self.registry.index_remove(owner, key, Some(state));
+                state.entries.len() != before
+            };
+            if changed {
+                self.notify(key);
+            }
+            return Ok(());
+        }
+        let _guard = self.persist.lock().await;
+        let ephemeral_service = self.registry.read(key).get(key).map(|s| s.ephemeral);
+        if ephemeral_service != Some(false) {
+            return Ok(());
+        }
+        self.repo
+            .deregister_instance(key, &instance.ip, instance.port, &instance.cluster)
+            .await?;
+        let addr = InstanceAddr {
+            ip: instance.ip.clone(),
+            port: instance.port,
+            cluster: instance.cluster.clone(),
+        };
+        let changed = {
+            let mut shard = self.registry.write(key);
+            match shard.get_mut(key) {
+                Some(state) => {
+                    let removed = state.entries.remove(&addr).is_some();
+                    state.touch_empty(Instant::now());
+                    removed
+                }
+                None => false,
+            }
+        };
+        if changed {
+            self.notify(key);
+        }
+        Ok(())
+    }
+
+    /// Apply `change` to the instance at `addr`. `kind` restricts the service kind (`None`: any).
+    /// Persistent instances are written through the repository first.
+    async fn modify_instance(
+        &self,
+        key: &ServiceKey,
+        addr: &InstanceAddr,
+        kind: Option<bool>,
+        change: impl FnOnce(&Instance) -> Instance,
+    ) -> NamingResult<Modified> {
+        let service_ephemeral = match self.registry.read(key).get(key) {
+            Some(s) if kind.is_none_or(|k| k == s.ephemeral) => s.ephemeral,
+            _ => return Ok(Modified::NoService),
+        };
+        if service_ephemeral {
+            let changed = {
+                let mut shard = self.registry.write(key);
+                let Some(entry) = shard.get_mut(key).and_then(|s| s.entries.get_mut(addr)) else {
+                    return Ok(Modified::NoInstance);
+                };
+                let updated = change(&entry.host.instance);
+                check_instance(&updated)?;
+                let host = Host::new(key, updated, &self.defaults);
+                if host == *entry.host {
+                    false
+                } else {
+                    entry.host = Arc::new(host);
+                    true
+                }
+            };
+            if changed {
+                self.notify(key);
+            }
+            return Ok(Modified::Done);
+        }
+        let _guard = self.persist.lock().await;
+        let current = self
+            .registry
+            .read(key)
+            .get(key)
+            .and_then(|s| s.entries.get(addr))
+            .map(|e| Arc::clone(&e.host));
+        let Some(current) = current else {
+            return Ok(Modified::NoInstance);
+        };
+        let updated = change(&current.instance);
+        check_instance(&updated)?;
+        let host = Host::new(key, updated.clone(), &self.defaults);
+        if host == *current {
+            return Ok(Modified::Done);
+        }
+        self.repo.register_instance(key, updated).await?;
+        {
+            let mut shard = self.registry.write(key);
+            if let Some(entry) = shard.get_mut(key).and_then(|s| s.entries.get_mut(addr)) {
+                entry.host = Arc::new(host);
+            }
+        }
+        self.notify(key);
+        Ok(Modified::Done)
+    }
+
+    /// `PUT /v1/ns/instance`: replace weight, enabled and metadata of an existing instance. The
+    /// service must exist with the instance's kind.
+    pub async fn update_instance(&self, key: &ServiceKey, instance: Instance) -> NamingResult<()> {
+        check_instance(&instance)?;
+        let addr = InstanceAddr {
+            ip: instance.ip.clone(),
+            port: instance.port,
+            cluster: instance.cluster.clone(),
+        };
+        let outcome = self
+            .modify_instance(key, &addr, Some(instance.ephemeral), |current| {
+                let mut next = current.clone();
+                next.weight = instance.weight;
+                next.enabled = instance.enabled;
+                next.metadata = instance.metadata.clone();
+                next
+            })
+            .await?;
+        match outcome {
+            Modified::Done => Ok(()),
+            Modified::NoService => Err(service_not_found(key)),
+            Modified::NoInstance => Err(NamingError::Invalid(format!(
+                "instance not exist: {}:{} in cluster {} of service {}",
+                addr.ip,
+                addr.port,
+                addr.cluster,
+                key.grouped_name()
+            ))),
+        }
+    }
+
+    /// `PATCH /v1/ns/instance`: change only the given fields; metadata is merged.
+    pub async fn patch_instance(
+        &self,
+        key: &ServiceKey,
+        ip: &str,
+        port: u16,
+        cluster: &str,
+        patch: InstancePatch,
+    ) -> NamingResult<()> {
+        let addr = InstanceAddr {
+            ip: ip.to_string(),
+            port,
+            cluster: cluster.to_string(),
+        };
+        let outcome = self
+            .modify_instance(key, &addr, None, |current| {
+                let mut next = current.clone();
+                if let Some(metadata) = &patch.metadata {
+                    next.metadata
+                        .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                if let Some(w) = patch.weight {
+                    next.weight = w;
+                }
+                if let Some(h) = patch.healthy {
+                    next.healthy = h;
+                }
+                if let Some(e) = patch.enabled {
+                    next.enabled = e;
+                }
+                next
+            })
+            .await?;
+        match outcome {
+            Modified::Done => Ok(()),
+            Modified::NoService | Modified::NoInstance => Err(no_matched_ip()),
+        }
+    }
+
+    /// `PUT`/`DELETE /v1/ns/instance/metadata/batch`: merge `metadata` into (or, with
+    /// `remove`, drop its keys from) the instances of the given kind. `targets` are
+    /// `(ip, port, cluster)`; empty means every instance of that kind. Persistent instances go
+    /// through the repository; each change notifies subscribers. Returns Nacos's datum keys
+    /// `ip:port:unknown:cluster:ephemeral|persist` of the instances found.
+    pub async fn batch_metadata(
+        &self,
+        key: &ServiceKey,
+        ephemeral: bool,
+        targets: &[(String, u16, String)],
+        metadata: &BTreeMap<String, String>,
+        remove: bool,
+    ) -> NamingResult<Vec<String>> {
+        let addrs: Vec<InstanceAddr> = {
+            let shard = self.registry.read(key);
+            match shard.get(key).filter(|s| s.ephemeral == ephemeral) {
+                Some(state) => {
+                    let mut addrs: Vec<InstanceAddr> = state
+                        .entries
+                        .keys()
+                        .filter(|a| {
+                            targets.is_empty()
+                                || targets.iter().any(|(ip, port, c)| {
+                                    &a.ip == ip && a.port == *port && &a.cluster == c
+                                })
+                        })
+                        .cloned()
+                        .collect();
+                    addrs.sort_by(|a, b| {
+                        (&a.ip, a.port, &a.cluster).cmp(&(&b.ip, b.port, &b.cluster))
+                    });
+                    addrs
+                }
+                None => Vec::new(),
+            }
+        };
+        let kind = if ephemeral { "ephemeral" } else { "persist" };
+        let mut updated = Vec::new();
+        for addr in addrs {
+            let outcome = self
+                .modify_instance(key, &addr, Some(ephemeral), |current| {
+                    let mut next = current.clone();
+                    if remove {
+                        for k in metadata.keys() {
+                            next.metadata.remove(k);
+                        }
+                    } else {
+                        next.metadata
+                            .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                    next
+                })
+                .await?;
+            if matches!(outcome, Modified::Done) {
+                updated.push(format!(
+                    "{}:{}:unknown:{}:{kind}",
+                    addr.ip, addr.port, addr.cluster
+                ));
+            }
+        }
+        Ok(updated)
+    }
+
+    /// `PUT /v1/ns/health`: set the health of a persistent instance (there is no active health
+    /// check here, so it is always allowed). Anything else is ignored, as in Nacos.
+    pub async fn set_persistent_health(
+        &self,
+        key: &ServiceKey,
+        ip: &str,
+        port: u16,
+        cluster: &str,
+        healthy: bool,
+    ) -> NamingResult<()> {
+        let addr = InstanceAddr {
+            ip: ip.to_string(),
+            port,
+            cluster: cluster.to_string(),
+        };
+        self.modify_instance(key, &addr, Some(false), |current| {
+            let mut next = current.clone();
+            next.healthy = healthy;
+            next
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// One instance by `(ip, port, cluster)`, disabled or not.
+    pub fn get_instance(
+        &self,
+        key: &ServiceKey,
+        ip: &str,
+        port: u16,
+        cluster: &str,
+    ) -> NamingResult<Arc<Host>> {
+        let shard = self.registry.read(key);
+        let Some(state) = shard.get(key).filter(|s| !s.entries.is_empty()) else {
+            return Err(NamingError::NotFound(format!(
+                "no ips found for cluster {cluster} in service {}",
+                key.grouped_name()
+            )));
+        };
+        let addr = InstanceAddr {
+            ip: ip.to_string(),
+            port,
+            cluster: cluster.to_string(),
+        };
+        state
+            .entries
+            .get(&addr)
+            .map(|e| Arc::clone(&e.host))
+            .ok_or_else(no_matched_ip)
+    }
+
+    /// Every host of a service (no filter), for consoles and client views.
+    pub fn all_hosts(&self, key: &ServiceKey) -> Vec<Arc<Host>> {
+        self.registry
+            .read(key)
+            .get(key)
+            .map(|s| s.hosts().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every published instance with its client, or only those of `owner`. Walks every
+    /// service: for operator views, not for hot paths.
+    pub fn publications(&self, owner: Option<&ClientId>) -> Vec<Publication> {
+        let mut out = Vec::new();
+        self.registry.for_each_shard(|shard| {
+            for (key, state) in shard {
+                out.extend(publications_of(key, state, owner));
+            }
+        });
+        out.sort_by(|a, b| (&a.key, &a.owner).cmp(&(&b.key, &b.owner)));
+        out
+    }
+
+    /// The instances of one service with their clients.
+    pub fn publications_in(&self, key: &ServiceKey) -> Vec<Publication> {
+        self.registry
+            .read(key)
+            .get(key)
+            .map(|state| publications_of(key, state, None).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every v1 UDP subscription (client `ip:udpPort#true` in Nacos's terms).
+    pub fn udp_subscriptions(&self) -> Vec<UdpSubscription> {
+        self.push.subscriptions()
+    }
+
+    /// Remove a client and everything it owns (a closed gRPC connection). Subscribers of each
+    /// affected service are notified.
+    pub fn remove_client(&self, owner: &ClientId) {
+        for key in self.registry.take_client(owner) {
+            let changed = {
+                let mut shard = self.registry.write(&key);
+                match shard.get_mut(&key) {
+                    Some(state) => {
+                        let before = state.entries.len();
+                        state.entries.retain(|_, e| &e.owner != owner);
+                        state.touch_empty(Instant::now());
+                        state.entries.len() != before
+                    }
+                    None => false,
+                }
+            };
+            if changed {
+                self.notify(&key);
+            }
+        }
+    }
+}
