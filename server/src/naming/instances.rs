@@ -43,7 +43,7 @@ impl NamingService {
         self.put_ephemeral(key, instances, owner)
     }
 
-    fn put_ephemeral(
+    pub(super) fn put_ephemeral(
         &self,
         key: &ServiceKey,
         instances: Vec<Instance>,
