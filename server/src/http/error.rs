@@ -6,6 +6,7 @@ use nacos_core::RepoError;
 use nacos_core::validate::ParamError;
 
 use crate::config::ops::ConfigOpError;
+use crate::naming::NamingError;
 
 /// An HTTP-edge failure. v1 endpoints answer with the status and a plain-text message, as Nacos
 /// does; v2 endpoints wrap the same kinds in their `{code,message,data}` envelope.
@@ -116,6 +117,17 @@ impl From<RepoError> for ApiError {
                 ApiError::Internal("internal storage error".to_string())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<NamingError> for ApiError {
+    fn from(e: NamingError) -> Self {
+        match e {
+            NamingError::Param(p) => p.into(),
+            NamingError::Invalid(m) => ApiError::bad(m),
+            NamingError::NotFound(m) => ApiError::NotFound(m),
+            NamingError::Repo(r) => r.into(),
         }
     }
 }

@@ -5,10 +5,13 @@
 pub mod auth_api;
 pub mod console;
 pub mod error;
+pub mod naming_ops;
+pub mod naming_params;
 pub mod params;
 pub mod secured;
 pub mod v1_config;
 pub mod v1_naming;
+pub mod v1_operator;
 pub mod v2;
 pub mod v2_client;
 pub mod v2_config;
@@ -33,6 +36,7 @@ fn all_routes() -> secured::Routes {
     secured::Routes::new()
         .merge(v1_config::routes())
         .merge(v1_naming::routes())
+        .merge(v1_operator::routes())
         .merge(console::routes())
         .merge(auth_api::routes())
         .merge(v2::routes())

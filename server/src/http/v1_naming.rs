@@ -6,7 +6,6 @@
 //! `ok` text or bare JSON; errors are a status with a plain-text message.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
@@ -15,30 +14,25 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use nacos_core::validate;
-use nacos_core::{
-    Action, DEFAULT_CLUSTER, DEFAULT_GROUP, Instance, PUBLIC_NAMESPACE, Resource, ServiceKey,
-    ServiceMeta,
-};
+use nacos_core::{DEFAULT_CLUSTER, Instance, ServiceKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::secured::{Guard, M, OPEN, Routes};
+use super::naming_ops::{
+    create_service_with, deregister_instance, find_instance, health_checker, instance_list_body,
+    patch_instance, register_instance, update_instance, update_service_with,
+};
+use super::naming_params::{
+    LISTED_GROUP_R, NAMES_R, NAMESPACE_SERVICES_R, SERVICE_R, SERVICE_W, STATUSES_R, cluster_param,
+    grouped_service_key, json_metadata, listed_group_of, names_namespace, naming_namespace,
+    page_of, parse_metadata, required_ip, required_page, required_port, statuses_key,
+};
+use super::secured::{M, Routes};
 use super::{ApiError, ApiResult, Params, text};
 use crate::AppState;
 use crate::naming::forward::{self, ClientOp};
 use crate::naming::service_info::InstanceWire;
-use crate::naming::{
-    ClientId, Host, InstancePatch, NamingError, Selection, ServiceUpdate, WireStyle, push_capable,
-};
-
-/// Reads and writes of the service a v1 request names (`serviceName` through the grouping
-/// filter, `groupName`, `namespaceId`).
-pub const SERVICE_R: Guard = Guard::Naming(Action::Read, grouped_service);
-pub const SERVICE_W: Guard = Guard::Naming(Action::Write, grouped_service);
-/// Reads over every service of the namespace `namespaceId` names.
-pub const NAMESPACE_SERVICES_R: Guard = Guard::Naming(Action::Read, whole_namespace);
-/// Reads of every service of the group `/service/list` lists.
-pub const LISTED_GROUP_R: Guard = Guard::Naming(Action::Read, listed_group);
+use crate::naming::{ClientId, Host};
 
 pub fn routes() -> Routes {
     let rw = &[
@@ -68,12 +62,12 @@ pub fn routes() -> Routes {
         .route(
             "/v1/ns/instance/statuses",
             get(instance_statuses),
-            &[(M::Get, Guard::Naming(Action::Read, keyed_service))],
+            &[(M::Get, STATUSES_R)],
         )
         .route(
             "/v1/ns/service/names",
             get(service_names),
-            &[(M::Get, Guard::Naming(Action::Read, named_namespaces))],
+            &[(M::Get, NAMES_R)],
         )
         .route(
             "/v1/ns/service/subscribers",
@@ -104,25 +98,6 @@ pub fn routes() -> Routes {
             get(service_list),
             &[(M::Get, LISTED_GROUP_R)],
         )
-        .route("/v1/ns/operator/metrics", get(metrics), &[(M::Get, OPEN)])
-        .route("/v1/ns/ops/metrics", get(metrics), &[(M::Get, OPEN)])
-        .route("/v1/ns/operator/switches", get(switches), &[(M::Get, OPEN)])
-        .route("/v1/ns/ops/switches", get(switches), &[(M::Get, OPEN)])
-        .route(
-            "/v1/ns/operator/push/state",
-            get(push_state),
-            &[(M::Get, NAMESPACE_SERVICES_R)],
-        )
-        .route(
-            "/v1/ns/ops/push/state",
-            get(push_state),
-            &[(M::Get, NAMESPACE_SERVICES_R)],
-        )
-        .route(
-            "/v1/ns/health/server",
-            get(health_server),
-            &[(M::Get, OPEN)],
-        )
         .route("/v1/ns/health", put(set_health), &[(M::Put, SERVICE_W)])
         .route(
             "/v1/ns/health/instance",
@@ -131,177 +106,8 @@ pub fn routes() -> Routes {
         )
 }
 
-impl From<NamingError> for ApiError {
-    fn from(e: NamingError) -> Self {
-        match e {
-            NamingError::Param(p) => p.into(),
-            NamingError::Invalid(m) => ApiError::bad(m),
-            NamingError::NotFound(m) => ApiError::NotFound(m),
-            NamingError::Repo(r) => r.into(),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Parameter helpers (shared with the v2 edge)
-
-/// `namespaceId`: blank means `public`.
-pub fn naming_namespace(params: &Params) -> ApiResult<String> {
-    let ns = params.get("namespaceId").unwrap_or(PUBLIC_NAMESPACE);
-    validate::namespace_id("namespaceId", ns)?;
-    Ok(ns.to_string())
-}
-
-/// The v1 service key: namespace plus `serviceName` through the grouping filter.
-pub fn grouped_service_key(params: &Params) -> ApiResult<ServiceKey> {
-    let namespace = naming_namespace(params)?;
-    let raw = params.required("serviceName")?;
-    let (group, name) = match raw.split_once("@@") {
-        Some((group, name)) => {
-            if group.trim().is_empty() {
-                return Err(ApiError::param(
-                    "serviceName",
-                    "Param 'serviceName' is illegal, groupName can't be empty",
-                ));
-            }
-            if name.trim().is_empty() {
-                return Err(ApiError::param(
-                    "serviceName",
-                    "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'",
-                ));
-            }
-            (group, name)
-        }
-        None => (params.get("groupName").unwrap_or(DEFAULT_GROUP), raw),
-    };
-    validate::group_name(group)?;
-    validate::service_name(name)?;
-    Ok(ServiceKey::new(namespace, group, name))
-}
-
-/// Guard: the service of [`grouped_service_key`].
-fn grouped_service(params: &Params) -> ApiResult<Vec<Resource>> {
-    Ok(vec![Resource::of_service(&grouped_service_key(params)?)])
-}
-
-/// Guard: every service of the namespace.
-fn whole_namespace(params: &Params) -> ApiResult<Vec<Resource>> {
-    Ok(vec![Resource::naming(&naming_namespace(params)?, "", "")])
-}
-
-/// Guard of `/service/list`: every service of the listed group.
-fn listed_group(params: &Params) -> ApiResult<Vec<Resource>> {
-    let (namespace, group) = listed_group_of(params)?;
-    Ok(vec![Resource::naming(&namespace, group, "")])
-}
-
-/// Guard of `/instance/statuses`: the service of [`statuses_key`].
-fn keyed_service(params: &Params) -> ApiResult<Vec<Resource>> {
-    Ok(vec![Resource::of_service(&statuses_key(params)?)])
-}
-
-/// Guard of `/service/names`: one namespace, or every namespace (`*`) when none is named.
-fn named_namespaces(params: &Params) -> ApiResult<Vec<Resource>> {
-    let namespace = names_namespace(params)?;
-    Ok(vec![Resource::naming(
-        namespace.as_deref().unwrap_or("*"),
-        "",
-        "",
-    )])
-}
-
-/// Metadata as Nacos accepts it: a JSON object (scalar values become strings) or
-/// `k1=v1,k2=v2`. Blank is empty. Anything else is a 400 naming `metadata`.
-pub fn parse_metadata(raw: &str) -> ApiResult<BTreeMap<String, String>> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    if raw.chars().count() > 1024 {
-        return Err(ApiError::param(
-            "metadata",
-            "invalid metadata, length exceeds 1024",
-        ));
-    }
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(raw) {
-        return json_metadata(map).ok_or_else(|| {
-            ApiError::param("metadata", format!("metadata format incorrect:{raw}"))
-        });
-    }
-    let mut out = BTreeMap::new();
-    for pair in raw.split(',') {
-        let kv: Vec<&str> = pair.split('=').collect();
-        match kv.as_slice() {
-            [k, v] if !k.trim().is_empty() => {
-                out.insert(k.trim().to_string(), v.trim().to_string());
-            }
-            _ => {
-                return Err(ApiError::param(
-                    "metadata",
-                    format!("metadata format incorrect:{raw}"),
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A JSON object as string metadata; `None` when a value is an object or an array.
-fn json_metadata(map: serde_json::Map<String, Value>) -> Option<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for (k, v) in map {
-        let v = match v {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Null => continue,
-            Value::Array(_) | Value::Object(_) => return None,
-        };
-        out.insert(k, v);
-    }
-    Some(out)
-}
-
-fn required_port(params: &Params) -> ApiResult<u16> {
-    params
-        .parse::<u16>("port")?
-        .ok_or(ApiError::missing("port"))
-}
-
-fn required_ip(params: &Params) -> ApiResult<String> {
-    let ip = params.required("ip")?;
-    validate::ip(ip)?;
-    Ok(ip.to_string())
-}
-
-/// `clusterName` (alias `cluster`), default `DEFAULT`.
-fn cluster_param(params: &Params) -> ApiResult<String> {
-    let cluster = params
-        .get_any(&["clusterName", "cluster"])
-        .unwrap_or(DEFAULT_CLUSTER);
-    validate::cluster_name("clusterName", cluster)?;
-    Ok(cluster.to_string())
-}
-
-/// The instance of a register or update request.
-fn instance_from_params(params: &Params) -> ApiResult<Instance> {
-    let mut instance = Instance::new(required_ip(params)?, required_port(params)?);
-    instance.cluster = cluster_param(params)?;
-    instance.weight = params.parse_or("weight", 1.0f64)?;
-    validate::weight(instance.weight)?;
-    instance.healthy = params.bool("healthy")?.unwrap_or(true);
-    instance.enabled = match params.bool("enabled")? {
-        Some(e) => e,
-        None => params.bool("enable")?.unwrap_or(true),
-    };
-    instance.ephemeral = params.bool("ephemeral")?.unwrap_or(true);
-    instance.metadata = parse_metadata(params.get("metadata").unwrap_or(""))?;
-    Ok(instance)
-}
-
-fn owner_of(instance: &Instance) -> ClientId {
-    ClientId::ip_port(&instance.ip, instance.port, instance.ephemeral)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Instances
@@ -312,51 +118,10 @@ async fn register(State(app): State<AppState>, params: Params) -> ApiResult<Resp
     Ok(text("ok"))
 }
 
-/// Shared with the v2 edge, which builds the service key its own way.
-pub async fn register_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
-    let instance = instance_from_params(params)?;
-    let owner = owner_of(&instance);
-    if instance.ephemeral {
-        // In a cluster, the node that owns this client takes it (it may be another node).
-        let op = ClientOp::Register {
-            service: key,
-            instance,
-        };
-        forward::run(app, &owner, op).await?;
-    } else {
-        app.naming.register_instance(&key, instance, &owner).await?;
-    }
-    Ok(())
-}
-
 async fn deregister(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let key = grouped_service_key(&params)?;
     deregister_instance(&app, key, &params).await?;
     Ok(text("ok"))
-}
-
-/// Shared with the v2 edge, which builds the service key its own way.
-pub async fn deregister_instance(
-    app: &AppState,
-    key: ServiceKey,
-    params: &Params,
-) -> ApiResult<()> {
-    let mut instance = Instance::new(required_ip(params)?, required_port(params)?);
-    instance.cluster = cluster_param(params)?;
-    instance.ephemeral = params.bool("ephemeral")?.unwrap_or(true);
-    let owner = owner_of(&instance);
-    if instance.ephemeral {
-        let op = ClientOp::Deregister {
-            service: key,
-            instance,
-        };
-        forward::run(app, &owner, op).await?;
-    } else {
-        app.naming
-            .deregister_instance(&key, &instance, &owner)
-            .await?;
-    }
-    Ok(())
 }
 
 async fn update(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -365,49 +130,10 @@ async fn update(State(app): State<AppState>, params: Params) -> ApiResult<Respon
     Ok(text("ok"))
 }
 
-/// Shared with the v2 edge, which builds the service key its own way.
-pub async fn update_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
-    let instance = instance_from_params(params)?;
-    app.naming.update_instance(&key, instance).await?;
-    Ok(())
-}
-
 async fn patch(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let key = grouped_service_key(&params)?;
     patch_instance(&app, key, &params).await?;
     Ok(text("ok"))
-}
-
-/// Shared with the v2 edge, which builds the service key its own way.
-pub async fn patch_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
-    let ip = required_ip(params)?;
-    let port = required_port(params)?;
-    let cluster = cluster_param(params)?;
-    let weight = params.parse::<f64>("weight")?;
-    if let Some(w) = weight {
-        validate::weight(w)?;
-    }
-    let patch = InstancePatch {
-        metadata: match params.get("metadata") {
-            Some(raw) => Some(parse_metadata(raw)?),
-            None => None,
-        },
-        weight,
-        healthy: params.bool("healthy")?,
-        enabled: params.bool("enabled")?,
-    };
-    app.naming
-        .patch_instance(&key, &ip, port, &cluster, patch)
-        .await?;
-    Ok(())
-}
-
-/// The instance addressed by `ip`, `port` and `clusterName`. Shared with v2.
-pub fn find_instance(app: &AppState, key: &ServiceKey, params: &Params) -> ApiResult<Arc<Host>> {
-    let ip = required_ip(params)?;
-    let port = required_port(params)?;
-    let cluster = cluster_param(params)?;
-    Ok(app.naming.get_instance(key, &ip, port, &cluster)?)
 }
 
 async fn instance_detail(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -431,36 +157,6 @@ async fn list(State(app): State<AppState>, params: Params) -> ApiResult<Response
     let key = grouped_service_key(&params)?;
     let body = instance_list_body(&app, &key, &params)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-/// The ServiceInfo JSON of `/instance/list` (subscribing a UDP client on the way). Shared with v2.
-pub fn instance_list_body(app: &AppState, key: &ServiceKey, params: &Params) -> ApiResult<Vec<u8>> {
-    let clusters = params.get("clusters").unwrap_or("");
-    let healthy_only = params.bool("healthyOnly")?.unwrap_or(false);
-    let udp_port = params.parse_or::<u16>("udpPort", 0)?;
-    if udp_port > 0 {
-        let agent = params
-            .header("User-Agent")
-            .or_else(|| params.header("Client-Version"))
-            .unwrap_or("");
-        if push_capable(agent) {
-            let ip = params.get("clientIP").unwrap_or(params.client_ip());
-            match ip.parse::<IpAddr>() {
-                Ok(ip) => app
-                    .naming
-                    .subscribe_udp(key, SocketAddr::new(ip, udp_port), clusters),
-                Err(_) => tracing::debug!(ip, "not subscribing a UDP client without an IP"),
-            }
-        }
-    }
-    Ok(app.naming.select_json(
-        key,
-        Selection {
-            clusters,
-            healthy_only,
-        },
-        WireStyle::Http,
-    ))
 }
 
 /// The `beat` JSON of a v1 client; unknown fields are ignored.
@@ -573,65 +269,10 @@ async fn set_health(State(app): State<AppState>, params: Params) -> ApiResult<Re
 // ---------------------------------------------------------------------------------------------
 // Services
 
-/// `selector`: JSON `{"type":"none"|"label",…}`, possibly URL-encoded once more. Blank is none.
-pub fn parse_selector(params: &Params) -> ApiResult<String> {
-    let Some(raw) = params.get("selector") else {
-        return Ok(r#"{"type":"none"}"#.to_string());
-    };
-    let parsed = serde_json::from_str::<Value>(raw).ok().or_else(|| {
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .ok()?;
-        serde_json::from_str::<Value>(&decoded).ok()
-    });
-    let bad = || ApiError::param("selector", format!("invalid selector: {raw}"));
-    let value = parsed.ok_or_else(bad)?;
-    match value.get("type").and_then(Value::as_str) {
-        Some("none") | Some("label") => Ok(value.to_string()),
-        _ => Err(ApiError::param(
-            "selector",
-            format!("selector type is illegal: {raw}"),
-        )),
-    }
-}
-
-pub fn protect_threshold(params: &Params) -> ApiResult<Option<f32>> {
-    let value = params.parse::<f32>("protectThreshold")?;
-    if value.is_some_and(|v| !v.is_finite()) {
-        return Err(ApiError::param(
-            "protectThreshold",
-            "protectThreshold must be a number",
-        ));
-    }
-    Ok(value)
-}
-
 async fn create_service(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let key = grouped_service_key(&params)?;
     create_service_with(&app, key, &params).await?;
     Ok(text("ok"))
-}
-
-/// Shared with the v2 edge, which builds the service key its own way.
-pub async fn create_service_with(
-    app: &AppState,
-    key: ServiceKey,
-    params: &Params,
-) -> ApiResult<()> {
-    let threshold = protect_threshold(params)?.unwrap_or(0.0);
-    let metadata = parse_metadata(params.get("metadata").unwrap_or(""))?;
-    let selector = parse_selector(params)?;
-    // Quirk kept from Nacos 2.x: a service created here is persistent, so ephemeral
-    // registrations into it fail with 400 ("... is persistent service, can't register
-    // ephemeral instance.") until it is deleted.
-    // v2 takes an `ephemeral` flag (default false); v1 never sends one.
-    let ephemeral = params.bool("ephemeral")?.unwrap_or(false);
-    let mut meta = ServiceMeta::new(key, ephemeral);
-    meta.protect_threshold = threshold;
-    meta.metadata = metadata;
-    meta.selector = selector;
-    app.naming.create_service(meta).await?;
-    Ok(())
 }
 
 async fn update_service(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -640,37 +281,10 @@ async fn update_service(State(app): State<AppState>, params: Params) -> ApiResul
     Ok(text("ok"))
 }
 
-/// Shared with the v2 edge, which builds the service key its own way.
-pub async fn update_service_with(
-    app: &AppState,
-    key: ServiceKey,
-    params: &Params,
-) -> ApiResult<()> {
-    let threshold = protect_threshold(params)?.ok_or(ApiError::missing("protectThreshold"))?;
-    let update = ServiceUpdate {
-        protect_threshold: threshold,
-        metadata: parse_metadata(params.get("metadata").unwrap_or(""))?,
-        selector: parse_selector(params)?,
-    };
-    app.naming.update_service(&key, update).await?;
-    Ok(())
-}
-
 async fn delete_service(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let key = grouped_service_key(&params)?;
     app.naming.delete_service(&key).await?;
     Ok(text("ok"))
-}
-
-/// Cluster health checker JSON: stored JSON, a stored type name, or Nacos's default TCP.
-pub fn health_checker(stored: Option<&str>) -> Value {
-    match stored.map(str::trim).filter(|s| !s.is_empty()) {
-        None => json!({"type": "TCP"}),
-        Some(s) => match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => json!({ "type": s }),
-        },
-    }
 }
 
 async fn service_detail(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -701,14 +315,6 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> ApiResul
         "clusters": clusters,
     }))
     .into_response())
-}
-
-/// The namespace and group `/service/list` lists (`groupName` defaults to `DEFAULT_GROUP`).
-pub(super) fn listed_group_of(params: &Params) -> ApiResult<(String, &str)> {
-    let namespace = naming_namespace(params)?;
-    let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
-    validate::group_name(group)?;
-    Ok((namespace, group))
 }
 
 async fn service_list(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -782,26 +388,6 @@ async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ApiRes
     Ok(Json(json!({ "updated": updated })).into_response())
 }
 
-/// The service `/instance/statuses` names in `key` = `[namespace##]group@@service` (no `@@`:
-/// `DEFAULT_GROUP`); the other naming parameters are not read.
-fn statuses_key(params: &Params) -> ApiResult<ServiceKey> {
-    let raw = params.required("key")?;
-    let (namespace, grouped) = match raw.split_once("##") {
-        Some((ns, rest)) if !ns.trim().is_empty() => (ns, rest),
-        Some((_, rest)) => (PUBLIC_NAMESPACE, rest),
-        None => (PUBLIC_NAMESPACE, raw),
-    };
-    let (group, name) = grouped.split_once("@@").unwrap_or((DEFAULT_GROUP, grouped));
-    if name.trim().is_empty() || group.trim().is_empty() {
-        return Err(ApiError::param(
-            "key",
-            "Param 'key' is illegal, it should be format as '[namespace##]groupName@@serviceName'",
-        ));
-    }
-    validate::namespace_id("key", namespace)?;
-    Ok(ServiceKey::new(namespace, group, name))
-}
-
 async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let key = statuses_key(&params)?;
     let mut hosts = app.naming.all_hosts(&key);
@@ -838,19 +424,6 @@ async fn service_names(State(app): State<AppState>, params: Params) -> ApiResult
     }
     // "META-INF/services" is Nacos's own key (2.2.3+; 2.2.0 said "services"), kept as is.
     Ok(Json(json!({ "META-INF/services": by_namespace, "count": count })).into_response())
-}
-
-/// The namespace `/service/names` lists, `None` for all of them.
-fn names_namespace(params: &Params) -> ApiResult<Option<String>> {
-    match params.get("namespaceId") {
-        None => Ok(None),
-        Some(_) => Ok(Some(naming_namespace(params)?)),
-    }
-}
-
-fn page_of<T>(items: Vec<T>, page_no: usize, page_size: usize) -> Vec<T> {
-    let start = page_no.max(1).saturating_sub(1).saturating_mul(page_size);
-    items.into_iter().skip(start).take(page_size).collect()
 }
 
 async fn service_subscribers(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
@@ -904,16 +477,6 @@ async fn service_subscribers(State(app): State<AppState>, params: Params) -> Api
     let count = subscribers.len();
     let subscribers = page_of(subscribers, page_no, page_size);
     Ok(Json(json!({ "subscribers": subscribers, "count": count })).into_response())
-}
-
-fn required_page(params: &Params) -> ApiResult<(usize, usize)> {
-    let page_no = params
-        .parse::<usize>("pageNo")?
-        .ok_or(ApiError::missing("pageNo"))?;
-    let page_size = params
-        .parse::<usize>("pageSize")?
-        .ok_or(ApiError::missing("pageSize"))?;
-    Ok((page_no, page_size))
 }
 
 /// `serviceNameParam` and `groupNameParam` keep services whose name / group contain them.
@@ -989,169 +552,3 @@ async fn catalog_instances(State(app): State<AppState>, params: Params) -> ApiRe
 
 // ---------------------------------------------------------------------------------------------
 // Operator and health endpoints
-
-/// `(cpu, load, mem)`: cpu is the 1-minute load per core (capped at 1), load the 1-minute load
-/// average, mem the used fraction of memory. Zeros where `/proc` is unavailable.
-fn system_usage() -> (f64, f64, f64) {
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0.0f64);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            let field = |name: &str| -> Option<f64> {
-                s.lines()
-                    .find(|l| l.starts_with(name))?
-                    .split_whitespace()
-                    .nth(1)?
-                    .parse()
-                    .ok()
-            };
-            let total = field("MemTotal:")?;
-            let available = field("MemAvailable:")?;
-            (total > 0.0).then(|| 1.0 - available / total)
-        })
-        .unwrap_or(0.0);
-    ((load / cores).min(1.0), load, mem)
-}
-
-async fn metrics(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    let only_status = params.bool("onlyStatus")?.unwrap_or(true);
-    if only_status {
-        return Ok(Json(json!({ "status": "UP" })).into_response());
-    }
-    let m = app.naming.metrics();
-    let (cpu, load, mem) = system_usage();
-    Ok(Json(json!({
-        "status": "UP",
-        "serviceCount": m.service_count,
-        "instanceCount": m.instance_count,
-        "subscribeCount": m.subscribe_count,
-        "responsibleInstanceCount": m.instance_count,
-        "clientCount": m.client_count,
-        "connectionBasedClientCount": m.connection_based_client_count,
-        "ephemeralIpPortClientCount": m.ephemeral_ip_port_client_count,
-        "persistentIpPortClientCount": m.persistent_ip_port_client_count,
-        "responsibleClientCount": m.client_count,
-        "cpu": cpu,
-        "load": load,
-        "mem": mem,
-    }))
-    .into_response())
-}
-
-/// Nacos's SwitchDomain with its defaults, reflecting the settings this server runs with.
-async fn switches(State(app): State<AppState>) -> Response {
-    let naming = app.naming.settings();
-    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    Json(json!({
-        "name": "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00",
-        "adWeightMap": {},
-        "defaultPushCacheMillis": naming.push_cache_millis,
-        "clientBeatInterval": ms(naming.beat_interval),
-        "defaultCacheMillis": 3000,
-        "distroThreshold": 0.7,
-        "healthCheckEnabled": true,
-        "autoChangeHealthCheckEnabled": true,
-        "distroEnabled": true,
-        "enableStandalone": true,
-        "pushEnabled": true,
-        "checkTimes": 3,
-        "httpHealthParams": { "max": 5000, "min": 500, "factor": 0.85 },
-        "tcpHealthParams": { "max": 3000, "min": 2000, "factor": 0.65 },
-        "mysqlHealthParams": { "max": 5000, "min": 1000, "factor": 0.75 },
-        "incrementalList": [],
-        "serverStatusSynchronizationPeriodMillis": 2000,
-        "serviceStatusSynchronizationPeriodMillis": 5000,
-        "disableAddIP": false,
-        "sendBeatOnly": false,
-        "lightBeatEnabled": true,
-        "limitedUrlMap": {},
-        "distroServerExpiredMillis": 10000,
-        "pushGoVersion": "0.1.0",
-        "pushJavaVersion": "0.1.0",
-        "pushPythonVersion": "0.4.3",
-        "pushCVersion": "1.0.12",
-        "pushCSharpVersion": "0.9.0",
-        "enableAuthentication": false,
-        "defaultInstanceEphemeral": true,
-        "healthCheckWhiteList": [],
-        "checksum": null,
-    }))
-    .into_response()
-}
-
-async fn push_state(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
-    let reset = params.bool("reset")?.unwrap_or(false);
-    let counters = app.naming.push_counters(reset);
-    let succeed = counters.total.saturating_sub(counters.failed);
-    let ratio = if counters.total > 0 {
-        json!(succeed as f64 / counters.total as f64)
-    } else {
-        json!(0)
-    };
-    Ok(Json(json!({
-        "succeed": succeed,
-        "total": counters.total,
-        "ratio": ratio,
-        "reset": reset,
-    }))
-    .into_response())
-}
-
-async fn health_server(State(app): State<AppState>) -> Response {
-    let services = app.naming.metrics().service_count;
-    Json(json!({
-        "msg": format!(
-            "Hello! I am Nacos-Naming and healthy! total services: {services}, local port:{}",
-            app.settings.port
-        )
-    }))
-    .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_forms() {
-        let m = parse_metadata(r#"{"a":"1","b":2,"c":true}"#).expect("json");
-        assert_eq!(m.get("b").map(String::as_str), Some("2"));
-        assert_eq!(m.get("c").map(String::as_str), Some("true"));
-        let kv = parse_metadata("k1=v1,k2=v2").expect("kv");
-        assert_eq!(kv.len(), 2);
-        assert!(parse_metadata(r#"{"a":"#).is_err());
-        assert!(parse_metadata(r#"{"a":{"b":1}}"#).is_err());
-        assert!(parse_metadata("k1").is_err());
-        assert!(parse_metadata("").expect("blank").is_empty());
-        let err = parse_metadata("{bad").expect_err("bad");
-        assert!(matches!(
-            err,
-            ApiError::BadRequest {
-                param: Some("metadata"),
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn grouping_filter() {
-        let key = grouped_service_key(&Params::from_query("serviceName=g1@@s1")).expect("key");
-        assert_eq!(key, ServiceKey::new("public", "g1", "s1"));
-        let key = grouped_service_key(&Params::from_query(
-            "serviceName=s1&groupName=g2&namespaceId=ns",
-        ))
-        .expect("key");
-        assert_eq!(key, ServiceKey::new("ns", "g2", "s1"));
-        let key =
-            grouped_service_key(&Params::from_query("serviceName=s1&namespaceId=")).expect("key");
-        assert_eq!(key, ServiceKey::new("public", "DEFAULT_GROUP", "s1"));
-        assert!(grouped_service_key(&Params::from_query("serviceName=@@s")).is_err());
-        assert!(grouped_service_key(&Params::from_query("serviceName=g@@")).is_err());
-        assert!(grouped_service_key(&Params::from_query("serviceName=a@@b@@c")).is_err());
-        assert!(grouped_service_key(&Params::from_query("groupName=g")).is_err());
-    }
-}

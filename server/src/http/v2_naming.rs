@@ -8,8 +8,9 @@ use nacos_core::validate;
 use nacos_core::{Action, DEFAULT_GROUP, Resource, ServiceKey};
 use serde_json::json;
 
+use super::naming_ops;
+use super::naming_params::{self, naming_namespace};
 use super::secured::{Guard, M, Routes};
-use super::v1_naming::{self, naming_namespace};
 use super::v2::{V2Error, V2Result, ok};
 use super::{ApiError, ApiResult, Params};
 use crate::AppState;
@@ -58,7 +59,7 @@ pub fn routes() -> Routes {
         .route(
             "/v2/ns/service/list",
             get(service_list),
-            &[(M::Get, v1_naming::LISTED_GROUP_R)],
+            &[(M::Get, naming_params::LISTED_GROUP_R)],
         )
 }
 
@@ -86,28 +87,28 @@ fn service_error(error: ApiError) -> V2Error {
 }
 
 async fn register(State(app): State<AppState>, params: Params) -> V2Result {
-    v1_naming::register_instance(&app, service_key(&params)?, &params).await?;
+    naming_ops::register_instance(&app, service_key(&params)?, &params).await?;
     Ok(ok("ok"))
 }
 
 async fn deregister(State(app): State<AppState>, params: Params) -> V2Result {
-    v1_naming::deregister_instance(&app, service_key(&params)?, &params).await?;
+    naming_ops::deregister_instance(&app, service_key(&params)?, &params).await?;
     Ok(ok("ok"))
 }
 
 async fn update(State(app): State<AppState>, params: Params) -> V2Result {
-    v1_naming::update_instance(&app, service_key(&params)?, &params).await?;
+    naming_ops::update_instance(&app, service_key(&params)?, &params).await?;
     Ok(ok("ok"))
 }
 
 async fn patch(State(app): State<AppState>, params: Params) -> V2Result {
-    v1_naming::patch_instance(&app, service_key(&params)?, &params).await?;
+    naming_ops::patch_instance(&app, service_key(&params)?, &params).await?;
     Ok(ok("ok"))
 }
 
 async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Result {
     let key = service_key(&params)?;
-    let host = v1_naming::find_instance(&app, &key, &params).map_err(|e| match e {
+    let host = naming_ops::find_instance(&app, &key, &params).map_err(|e| match e {
         ApiError::NotFound(_) => V2Error::with_code(e, 21003, "instance not found"),
         other => other.into(),
     })?;
@@ -126,13 +127,13 @@ async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Resul
 
 async fn instance_list(State(app): State<AppState>, params: Params) -> V2Result {
     let key = service_key(&params)?;
-    let body = v1_naming::instance_list_body(&app, &key, &params)?;
+    let body = naming_ops::instance_list_body(&app, &key, &params)?;
     Ok(super::v2::ok_raw_json(&body))
 }
 
 async fn create_service(State(app): State<AppState>, params: Params) -> V2Result {
     let key = service_key(&params)?;
-    v1_naming::create_service_with(&app, key, &params)
+    naming_ops::create_service_with(&app, key, &params)
         .await
         .map_err(|e| match e {
             ApiError::Conflict(_) | ApiError::BadRequest { .. }
@@ -147,7 +148,7 @@ async fn create_service(State(app): State<AppState>, params: Params) -> V2Result
 
 async fn update_service(State(app): State<AppState>, params: Params) -> V2Result {
     let key = service_key(&params)?;
-    v1_naming::update_service_with(&app, key, &params)
+    naming_ops::update_service_with(&app, key, &params)
         .await
         .map_err(service_error)?;
     Ok(ok("ok"))
@@ -190,7 +191,7 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result
             name.clone(),
             json!({
                 "clusterName": name,
-                "healthChecker": v1_naming::health_checker(cluster.map(|c| c.health_checker.as_str())),
+                "healthChecker": naming_ops::health_checker(cluster.map(|c| c.health_checker.as_str())),
                 "metadata": cluster.map(|c| c.metadata.clone()).unwrap_or_default(),
                 "hosts": members,
             }),
@@ -211,7 +212,7 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result
 }
 
 async fn service_list(State(app): State<AppState>, params: Params) -> V2Result {
-    let (namespace, group) = v1_naming::listed_group_of(&params)?;
+    let (namespace, group) = naming_params::listed_group_of(&params)?;
     let page_no: u32 = params.parse_or("pageNo", 1)?;
     let page_size: u32 = params.parse_or("pageSize", 20)?;
     let names: Vec<String> = app
