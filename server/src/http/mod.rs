@@ -3,6 +3,8 @@
 //! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
 
 pub mod auth_api;
+pub mod config_ops;
+pub mod config_params;
 pub mod console;
 pub mod error;
 pub mod naming_ops;

@@ -8,23 +8,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use nacos_core::{
-    Action, ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, Operator, PageRequest,
-    Resource,
+    Action, ConfigKey, ConfigQuery, DEFAULT_CONFIG_TYPE, Gray, MatchMode, PageRequest, Resource,
 };
 
+use super::config_ops::{
+    history_entry, history_page, namespace_configs, previous_history, publish, read_state, remove,
+    search,
+};
+use super::config_params::{
+    CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R, config_key, config_namespace, coordinates,
+    import_namespace, is_import, operator, optional_tag, parse_ids, probed_configs, probes,
+    publish_or_import,
+};
 use super::secured::{Caller, Guard, M, OPEN, Routes};
-use super::wire::{self, ConfigInfoJson, PageJson};
+use super::wire;
 use super::{ApiError, ApiResult, Params, rest_result, text};
 use crate::AppState;
 use crate::config::Selected;
 use crate::config::listen::{self, Probe};
-use crate::config::ops::{self, PublishInput, split_list};
-
-/// Reads and writes of the config a request names (patterns for searches and exports).
-pub const CONFIG_R: Guard = Guard::Config(Action::Read, named_config);
-pub const CONFIG_W: Guard = Guard::Config(Action::Write, named_config);
-/// Reads over a whole namespace.
-pub const NAMESPACE_CONFIGS_R: Guard = Guard::Config(Action::Read, whole_namespace);
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -65,95 +66,6 @@ pub fn routes() -> Routes {
         )
 }
 
-// ---------------------------------------------------------------------------------------------
-// What a request names: the key functions of the handlers below, which the guards call too.
-
-/// The namespace, group and data id a config request names, as every config handler reads
-/// them: `tenant` (alias `namespaceId`), `group`, `dataId`; blank reads as empty.
-fn coordinates(params: &Params) -> (&str, &str, &str) {
-    (
-        params.get_any(&["tenant", "namespaceId"]).unwrap_or(""),
-        params.get("group").unwrap_or(""),
-        params.get("dataId").unwrap_or(""),
-    )
-}
-
-/// Guard: the config the request names; an empty group or data id (searches, exports) asks
-/// for the whole group or namespace.
-fn named_config(params: &Params) -> ApiResult<Vec<Resource>> {
-    let (_, group, data_id) = coordinates(params);
-    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
-    Ok(vec![Resource::config(&namespace, group, data_id)])
-}
-
-/// Guard: the whole namespace the request names.
-fn whole_namespace(params: &Params) -> ApiResult<Vec<Resource>> {
-    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
-    Ok(vec![Resource::config(&namespace, "", "")])
-}
-
-/// Guard of `POST /v1/cs/configs`: an import writes into its target namespace (each entry is
-/// checked again by the import), a publish into the config it names.
-fn publish_or_import(params: &Params) -> ApiResult<Vec<Resource>> {
-    if is_import(params) {
-        let namespace = import_namespace(params)?;
-        return Ok(vec![Resource::config(&namespace, "", "")]);
-    }
-    named_config(params)
-}
-
-/// Guard of the long poll: every probed config.
-fn probed_configs(params: &Params) -> ApiResult<Vec<Resource>> {
-    Ok(probes(params)?
-        .iter()
-        .map(|p| Resource::of_config(&p.key))
-        .collect())
-}
-
-fn is_import(params: &Params) -> bool {
-    params.get("import").is_some_and(|v| v == "true")
-}
-
-/// The namespace an import writes into: `namespace`, else `tenant`.
-fn import_namespace(params: &Params) -> ApiResult<String> {
-    config_namespace(params, &["namespace", "tenant"])
-}
-
-fn probes(params: &Params) -> ApiResult<Vec<Probe>> {
-    let raw = params
-        .raw("Listening-Configs")
-        .ok_or(ApiError::param("Listening-Configs", "invalid probeModify"))?;
-    listen::parse_probes(raw).map_err(|m| ApiError::param("Listening-Configs", m))
-}
-
-/// The config namespace: `public`, `null` and blank all mean the default namespace `""`.
-pub fn config_namespace(params: &Params, names: &[&str]) -> ApiResult<String> {
-    Ok(ops::namespace(
-        "tenant",
-        params.get_any(names).unwrap_or(""),
-    )?)
-}
-
-/// dataId + group + tenant, validated (a missing one reads as blank and is named).
-pub fn config_key(params: &Params) -> ApiResult<ConfigKey> {
-    let (tenant, group, data_id) = coordinates(params);
-    Ok(ops::config_key(tenant, group, data_id)?)
-}
-
-pub fn optional_tag(params: &Params) -> ApiResult<Option<String>> {
-    Ok(ops::optional_tag(params.get("tag"))?)
-}
-
-fn operator(params: &Params) -> Operator {
-    Operator {
-        user: params
-            .get_any(&["src_user", "srcUser", "username"])
-            .unwrap_or("")
-            .to_string(),
-        ip: params.client_ip().to_string(),
-    }
-}
-
 fn content_type_for(config_type: &str) -> &'static str {
     match config_type {
         "json" => "application/json;charset=UTF-8",
@@ -181,30 +93,6 @@ fn header_value(value: &str) -> HeaderValue {
 
 // ---------------------------------------------------------------------------------------------
 // GET /v1/cs/configs
-
-/// A config read as the caller asks for it. `consistency=linearizable` (ours; Nacos has no
-/// such parameter) first makes sure this node has applied every write committed before the
-/// read began (embedded cluster: a Raft read barrier through the leader), then reads storage
-/// instead of the cache. Without it reads are local and may trail a write made on another
-/// node by the replication delay.
-pub async fn read_state(
-    app: &AppState,
-    params: &Params,
-    key: &nacos_core::ConfigKey,
-) -> ApiResult<std::sync::Arc<crate::config::KeyState>> {
-    match params.get("consistency").unwrap_or("") {
-        "" | "default" => Ok(app.config.state(key).await?),
-        "linearizable" => {
-            if let Some(raft) = &app.raft {
-                raft.linearizable_barrier().await?;
-            }
-            Ok(app.config.state_uncached(key).await?)
-        }
-        other => Err(ApiError::bad(format!(
-            "consistency must be 'default' or 'linearizable', not '{other}'"
-        ))),
-    }
-}
 
 async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     if let Some(mode) = params.get("search") {
@@ -346,52 +234,6 @@ impl RenderedConfig {
     }
 }
 
-fn page_request(params: &Params, default_size: u32, max_size: u32) -> ApiResult<PageRequest> {
-    let page_no: u32 = params.parse_or("pageNo", 1)?;
-    let page_size: u32 = params.parse_or("pageSize", default_size)?;
-    if page_no == 0 {
-        return Err(ApiError::param("pageNo", "pageNo must be at least 1"));
-    }
-    if page_size > max_size {
-        return Err(ApiError::param(
-            "pageSize",
-            format!("pageSize must be at most {max_size}"),
-        ));
-    }
-    Ok(PageRequest::new(page_no, page_size))
-}
-
-pub async fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery> {
-    let mode = match mode {
-        "accurate" => MatchMode::Exact,
-        "blur" => MatchMode::Blur,
-        other => {
-            return Err(ApiError::param(
-                "search",
-                format!("invalid search mode '{other}': accurate or blur"),
-            ));
-        }
-    };
-    let (_, group, data_id) = coordinates(params);
-    Ok(ConfigQuery {
-        namespace: config_namespace(params, &["tenant", "namespaceId"])?,
-        data_id: data_id.to_string(),
-        group: group.to_string(),
-        app_name: params.get("appName").unwrap_or("").to_string(),
-        tags: split_list(params.get("config_tags")),
-        types: split_list(params.get("types")),
-        content: params.get("config_detail").unwrap_or("").to_string(),
-        mode,
-        page: page_request(params, 10, 500)?,
-    })
-}
-
-pub async fn search(app: &AppState, params: &Params, mode: &str) -> ApiResult<Response> {
-    let query = search_query(params, mode).await?;
-    let page = app.config.repo().search(&query).await?;
-    Ok(axum::Json(PageJson::from_page(page, ConfigInfoJson::from)).into_response())
-}
-
 async fn export(app: &AppState, params: &Params, v2: bool) -> ApiResult<Response> {
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     let ids: Vec<u64> = parse_ids(params.get("ids").unwrap_or(""))?;
@@ -422,17 +264,6 @@ async fn export(app: &AppState, params: &Params, v2: bool) -> ApiResult<Response
         .into_response())
 }
 
-fn parse_ids(raw: &str) -> ApiResult<Vec<u64>> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<u64>()
-                .map_err(|_| ApiError::param("ids", format!("invalid id '{s}' in ids")))
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // POST /v1/cs/configs
 
@@ -446,31 +277,6 @@ async fn post_configs(
     }
     publish(&app, &params).await?;
     Ok(text("true"))
-}
-
-/// Validate and apply a publish (formal, beta or tag). Shared with the v2 edge.
-pub async fn publish(app: &AppState, params: &Params) -> ApiResult<()> {
-    let key = config_key(params)?;
-    let content = params.raw("content").ok_or(ApiError::missing("content"))?;
-    let owned = |v: Option<&str>| v.map(str::to_string);
-    let input = PublishInput {
-        key,
-        content: content.to_string(),
-        tag: owned(params.get("tag")),
-        beta_ips: owned(params.header("betaIps")),
-        cas_md5: owned(params.header("casMd5")),
-        app_name: owned(params.get("appName")),
-        encrypted_data_key: owned(params.get("encryptedDataKey")),
-        config_tags: owned(params.get_any(&["config_tags", "configTags"])),
-        desc: owned(params.get("desc")),
-        usage: owned(params.get("use")),
-        effect: owned(params.get("effect")),
-        schema: owned(params.get("schema")),
-        config_type: owned(params.get("type")),
-        operator: operator(params),
-    };
-    ops::publish(&app.config, app.settings.max_content, input).await?;
-    Ok(())
 }
 
 /// `POST /v1/cs/configs?import=true`: a multipart `file` holding a Nacos export zip.
@@ -567,12 +373,6 @@ async fn ids_in_namespace(
         found.push(*id);
     }
     Ok(found)
-}
-
-/// Remove the formal config, or the tag variant when `tag` is given. Shared with v2.
-pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ApiResult<()> {
-    ops::remove(&app.config, &key, params.get("tag"), &operator(params)).await?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -718,70 +518,6 @@ async fn history_configs(State(app): State<AppState>, params: Params) -> ApiResu
 
 // The history operations below are shared by the v1 and v2 edges; each edge wraps the JSON
 // in its own envelope.
-
-/// One page of a key's history, newest first, without content.
-pub async fn history_page(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
-    let key = config_key(params)?;
-    let page = page_request(params, 100, 500)?;
-    let page = app.config.repo().history(&key, page).await?;
-    Ok(
-        serde_json::to_value(PageJson::from_page(page, |h| wire::history_info(&h, false)))
-            .unwrap_or_default(),
-    )
-}
-
-/// One history row by `nid`; it must belong to the given key.
-pub async fn history_entry(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
-    let nid: u64 = params.parse("nid")?.ok_or(ApiError::missing("nid"))?;
-    let key = config_key(params)?;
-    match app.config.repo().history_entry(nid).await? {
-        Some(entry) if entry.key == key => Ok(wire::history_info(&entry, true)),
-        Some(_) => Err(ApiError::param(
-            "nid",
-            "the history entry does not belong to this dataId, group and tenant",
-        )),
-        None => Err(ApiError::NotFound(format!("history entry {nid} not found"))),
-    }
-}
-
-/// The newest history row of a config id; the config must be the one the request names
-/// (`dataId`, `group`, `tenant`), as Nacos 2.2+ requires, so an id cannot reach another key.
-pub async fn previous_history(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
-    let id: u64 = params.parse("id")?.ok_or(ApiError::missing("id"))?;
-    let key = config_key(params)?;
-    match app.config.repo().previous_history(id).await? {
-        Some(entry) if entry.key == key => Ok(wire::history_info(&entry, true)),
-        Some(_) => Err(ApiError::param(
-            "id",
-            "the config id does not belong to this dataId, group and tenant",
-        )),
-        None => Err(ApiError::NotFound(format!("no history for config id {id}"))),
-    }
-}
-
-/// Every config of a namespace as `ConfigInfoWrapper` (`ConfigInfo` + `lastModified`).
-pub async fn namespace_configs(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
-    let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
-    let page = app
-        .config
-        .repo()
-        .search(&ConfigQuery::namespace(
-            namespace,
-            PageRequest::new(1, u32::MAX),
-        ))
-        .await?;
-    let items: Vec<serde_json::Value> = page
-        .items
-        .into_iter()
-        .map(|c| {
-            let modified = c.modified_ms;
-            let mut v = serde_json::to_value(ConfigInfoJson::from(c)).unwrap_or_default();
-            v["lastModified"] = serde_json::Value::from(modified);
-            v
-        })
-        .collect();
-    Ok(serde_json::Value::Array(items))
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::config_ops;
+use super::config_params::{self, CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R};
 use super::secured::{M, Routes};
-use super::v1_config::{self, CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R};
 use super::v2::{V2Error, V2Result, ok};
 use super::{ApiError, Params};
 use crate::AppState;
@@ -35,10 +36,10 @@ pub fn routes() -> Routes {
 }
 
 async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
-    let key = v1_config::config_key(&params)?;
-    let tag = v1_config::optional_tag(&params)?;
+    let key = config_params::config_key(&params)?;
+    let tag = config_params::optional_tag(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
-    let state = v1_config::read_state(&app, &params, &key).await?;
+    let state = config_ops::read_state(&app, &params, &key).await?;
     match state.select(params.client_ip(), tag.as_deref(), auto_tag.as_deref()) {
         Some(selected) => Ok(ok(selected.content())),
         None => Err(V2Error::with_code(
@@ -50,36 +51,36 @@ async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
 }
 
 async fn publish(State(app): State<AppState>, params: Params) -> V2Result {
-    v1_config::publish(&app, &params).await?;
+    config_ops::publish(&app, &params).await?;
     Ok(ok(true))
 }
 
 async fn remove(State(app): State<AppState>, params: Params) -> V2Result {
-    let key = v1_config::config_key(&params)?;
-    v1_config::remove(&app, &params, key).await?;
+    let key = config_params::config_key(&params)?;
+    config_ops::remove(&app, &params, key).await?;
     Ok(ok(true))
 }
 
 /// Answers a bare Page, as Nacos does for this one v2 endpoint.
 async fn search_detail(State(app): State<AppState>, params: Params) -> Result<Response, V2Error> {
     let mode = params.get("search").unwrap_or("blur").to_string();
-    Ok(v1_config::search(&app, &params, &mode)
+    Ok(config_ops::search(&app, &params, &mode)
         .await?
         .into_response())
 }
 
 async fn history_list(State(app): State<AppState>, params: Params) -> V2Result {
-    Ok(ok(v1_config::history_page(&app, &params).await?))
+    Ok(ok(config_ops::history_page(&app, &params).await?))
 }
 
 async fn history_entry(State(app): State<AppState>, params: Params) -> V2Result {
-    Ok(ok(v1_config::history_entry(&app, &params).await?))
+    Ok(ok(config_ops::history_entry(&app, &params).await?))
 }
 
 async fn history_previous(State(app): State<AppState>, params: Params) -> V2Result {
-    Ok(ok(v1_config::previous_history(&app, &params).await?))
+    Ok(ok(config_ops::previous_history(&app, &params).await?))
 }
 
 async fn history_configs(State(app): State<AppState>, params: Params) -> V2Result {
-    Ok(ok(v1_config::namespace_configs(&app, &params).await?))
+    Ok(ok(config_ops::namespace_configs(&app, &params).await?))
 }
