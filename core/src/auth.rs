@@ -25,7 +25,7 @@ impl Action {
     }
 }
 
-/// Fixed resources Nacos compares verbatim (fact sheet §2.3).
+/// Fixed resources Nacos compares verbatim (the `resource` of its console and core endpoints).
 pub mod fixed {
     pub const CONSOLE_USERS: &str = "console/users";
     pub const CONSOLE_ROLES: &str = "console/roles";

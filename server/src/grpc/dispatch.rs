@@ -1,5 +1,5 @@
 //! Dispatch: the table from payload type name to typed handler, the JSON envelope of requests
-//! and responses, and the unary pipeline in Nacos's order (fact sheet §3.8):
+//! and responses, and the unary pipeline in the order Nacos's `GrpcRequestAcceptor` checks:
 //!
 //! 1. a cluster-only type on the client port: `ErrorResponse` 502;
 //! 2. server not serving: `ErrorResponse` 300;

@@ -51,7 +51,7 @@ pub fn routes() -> Routes {
         )
         .route(
             "/v1/core/cluster/health",
-            get(|| async { rest_result("UP".into(), None) }),
+            get(cluster_health),
             &[(M::Get, CLUSTER_R)],
         )
         .route(
@@ -110,6 +110,15 @@ async fn delete_namespace(State(app): State<AppState>, params: Params) -> ApiRes
     let id = params.required("namespaceId")?;
     namespace::delete(&app, id).await?;
     Ok(text("true"))
+}
+
+/// This node's state, `UP` while it can serve (`DOWN` otherwise), as Nacos names member states.
+async fn cluster_health(State(app): State<AppState>) -> Response {
+    let state = match crate::cluster::readiness_problem(&app).await {
+        None => "UP",
+        Some(_) => "DOWN",
+    };
+    rest_result(state.into(), None)
 }
 
 async fn readiness(State(app): State<AppState>) -> Response {

@@ -68,7 +68,8 @@ impl ApiError {
         }
     }
 
-    /// The v2 API's detail code for this kind (fact sheet §1.1).
+    /// The v2 API's detail code for this kind (Nacos's `ErrorCode`: 10000 parameter missing,
+    /// 20002 parameter validate error, 20004 resource not found, ...).
     pub fn v2_code(&self) -> i32 {
         match self {
             ApiError::BadRequest { message, .. } if message.contains("is missing") => 10000,

@@ -59,11 +59,15 @@ pub fn routes() -> Routes {
             get(history_configs),
             &[(M::Get, NAMESPACE_CONFIGS_R)],
         )
-        .route(
-            "/v1/cs/health",
-            get(|| async { text("UP") }),
-            &[(M::Get, OPEN)],
-        )
+        .route("/v1/cs/health", get(config_health), &[(M::Get, OPEN)])
+}
+
+/// `UP`, or `DOWN:` and why (Nacos's config health: its storage must be usable).
+async fn config_health(State(app): State<AppState>) -> Response {
+    match crate::cluster::readiness_problem(&app).await {
+        None => text("UP"),
+        Some(problem) => text(format!("DOWN:{problem}")),
+    }
 }
 
 fn content_type_for(config_type: &str) -> &'static str {

@@ -62,24 +62,30 @@ fn system_usage() -> (f64, f64, f64) {
     ((load / cores).min(1.0), load, mem)
 }
 
+/// `status` is this node's readiness (`DOWN` while it cannot serve, e.g. no quorum or no
+/// writable database); the responsible counts leave out copies of other nodes' clients.
 async fn metrics(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
     let only_status = params.bool("onlyStatus")?.unwrap_or(true);
+    let status = match crate::cluster::readiness_problem(&app).await {
+        None => "UP",
+        Some(_) => "DOWN",
+    };
     if only_status {
-        return Ok(Json(json!({ "status": "UP" })).into_response());
+        return Ok(Json(json!({ "status": status })).into_response());
     }
     let m = app.naming.metrics();
     let (cpu, load, mem) = system_usage();
     Ok(Json(json!({
-        "status": "UP",
+        "status": status,
         "serviceCount": m.service_count,
         "instanceCount": m.instance_count,
         "subscribeCount": m.subscribe_count,
-        "responsibleInstanceCount": m.instance_count,
+        "responsibleInstanceCount": m.responsible_instance_count,
         "clientCount": m.client_count,
         "connectionBasedClientCount": m.connection_based_client_count,
         "ephemeralIpPortClientCount": m.ephemeral_ip_port_client_count,
         "persistentIpPortClientCount": m.persistent_ip_port_client_count,
-        "responsibleClientCount": m.client_count,
+        "responsibleClientCount": m.responsible_client_count,
         "cpu": cpu,
         "load": load,
         "mem": mem,
@@ -120,7 +126,7 @@ async fn switches(State(app): State<AppState>) -> Response {
         "pushPythonVersion": "0.4.3",
         "pushCVersion": "1.0.12",
         "pushCSharpVersion": "0.9.0",
-        "enableAuthentication": false,
+        "enableAuthentication": app.auth.enabled(),
         "defaultInstanceEphemeral": true,
         "healthCheckWhiteList": [],
         "checksum": null,

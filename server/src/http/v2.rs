@@ -34,7 +34,7 @@ pub fn ok_raw_json(data: &[u8]) -> Response {
 }
 
 /// A v2 failure: the kind's HTTP status, its detail code, an abstract message, the detail in
-/// `data` (fact sheet §1.1).
+/// `data` (Nacos's `Result` of the v2 OpenAPI).
 #[derive(Debug)]
 pub struct V2Error {
     pub error: ApiError,

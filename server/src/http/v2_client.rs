@@ -1,6 +1,6 @@
 //! `/v2/ns/client*`: who the naming clients are and what they publish and subscribe to.
 //!
-//! A client is what owns instances or subscriptions (fact sheet §6): a gRPC connection
+//! A client is what owns instances or subscriptions (Nacos's `Client`): a gRPC connection
 //! (`clientType` `connection`, its connection id) or an HTTP client `ip:port#true|false`
 //! (`clientType` `ipPort`: a v1/v2 OpenAPI publisher, or a v1 UDP subscriber `ip:udpPort#true`).
 //! Nothing is kept here: every answer is read from the naming registry, the gRPC subscriber

@@ -13,7 +13,7 @@
 //! subscriptions and pushes on every node see them like local ones.
 //!
 //! Wire: `DistroDataRequest {distroData {distroKey, type, content}, dataOperation}` with the
-//! content as Base64 of a JSON `ClientSyncData` (fact sheet §6.1). Two liberties, since both
+//! content as Base64 of a JSON `ClientSyncData` (Nacos's distro v2 format). Two liberties, since both
 //! ends are this server: `VERIFY` carries every client of the owner in one request (a list of
 //! `DistroClientVerifyInfo`, the owner's address as the key) instead of one request per
 //! client, so a peer also drops copies the owner no longer lists (a restarted node's old

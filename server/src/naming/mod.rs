@@ -15,14 +15,14 @@
 //! - A service key is (namespace, group, name). Each service is ephemeral or persistent, fixed
 //!   when it is created; instances of the other kind are refused with 400, as in Nacos 2.x.
 //! - Ephemeral instances live only in memory and are owned by a client ([`ClientId`]): a v1 HTTP
-//!   client `ip:port#true` that must keep beating, or (later) a gRPC connection. A client holds
+//!   client `ip:port#true` that must keep beating, or a gRPC connection. A client holds
 //!   at most one instance per service through [`NamingService::register_instance`] (a new
 //!   registration replaces its previous one, as Nacos 2.x does) or a set through
 //!   [`NamingService::batch_register`]. [`NamingService::remove_client`] drops all of them.
 //! - Persistent instances and service settings are written through [`InstanceRepo`] first and
 //!   mirrored in memory; [`NamingService::load`] reads them back at start.
 //! - Every change to a service's instances or settings sends its key on a broadcast channel
-//!   ([`NamingService::subscribe_changes`]); the UDP pusher consumes it now, gRPC push later.
+//!   ([`NamingService::subscribe_changes`]); the UDP and gRPC pushers consume it.
 //!
 //! # Deliberate differences from Nacos 2.x
 //! - Protect threshold applies when a service has stored settings. The repository stores a
@@ -154,6 +154,10 @@ pub struct ServiceDetail {
 pub struct NamingMetrics {
     pub service_count: usize,
     pub instance_count: usize,
+    /// Instances of clients this node owns (not copies of other nodes' clients).
+    pub responsible_instance_count: usize,
+    /// Clients this node owns.
+    pub responsible_client_count: usize,
     pub subscribe_count: usize,
     pub client_count: usize,
     pub connection_based_client_count: usize,
@@ -203,7 +207,7 @@ pub struct NamingService {
     /// Persistent instances and service settings.
     repo: Arc<dyn InstanceRepo>,
     registry: Registry,
-    /// "Service changed" events: UDP push now, gRPC push later.
+    /// "Service changed" events, for the UDP and gRPC pushers.
     changes: broadcast::Sender<ServiceKey>,
     /// Serialises writes that go through the repository, so memory follows the same order.
     persist: tokio::sync::Mutex<()>,

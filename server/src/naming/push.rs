@@ -1,4 +1,4 @@
-//! UDP push to v1 subscribers (fact sheet §5.5).
+//! UDP push to v1 subscribers (Nacos 1.x's `PushService`: a JSON `dom` packet per change, acked by the client).
 //!
 //! A v1 client that lists a service with `udpPort > 0` and a push-capable user agent is
 //! subscribed as `clientIP:udpPort` (with its cluster filter) until it stops listing for

@@ -21,7 +21,7 @@ const RENDER_CACHE: usize = 16;
 const SHARDS: usize = 16;
 
 /// Who owns an instance: a v1 HTTP client (`ip:port#true` for ephemeral, `ip:port#false` for
-/// persistent instances, as Nacos names them) or, later, a gRPC connection (its connection id).
+/// persistent instances, as Nacos names them) or a gRPC connection (its connection id).
 /// Removing a client removes every instance it owns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(Arc<str>);

@@ -116,7 +116,7 @@ pub struct Selection<'a> {
     pub healthy_only: bool,
 }
 
-/// Select hosts of a service (Nacos 2.x rules, grpc fact sheet §7.4):
+/// Select hosts of a service (Nacos 2.x's rules):
 /// 1. keep hosts of the requested clusters that are enabled;
 /// 2. `healthy_only` drops unhealthy hosts;
 /// 3. only when the service has stored metadata: if healthy / total ≤ protectThreshold

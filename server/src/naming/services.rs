@@ -254,6 +254,11 @@ impl NamingService {
             m.service_count += shard.len();
             for state in shard.values() {
                 m.instance_count += state.entries.len();
+                m.responsible_instance_count += state
+                    .entries
+                    .values()
+                    .filter(|e| !self.remote.contains(&e.owner))
+                    .count();
                 owners.extend(state.entries.values().map(|e| e.owner.clone()));
             }
         });
@@ -267,6 +272,7 @@ impl NamingService {
             }
         }
         m.client_count = owners.len();
+        m.responsible_client_count = owners.iter().filter(|o| !self.remote.contains(o)).count();
         m.subscribe_count = self.push.subscriber_count();
         m
     }

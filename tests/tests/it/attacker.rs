@@ -663,6 +663,17 @@ async fn unauthenticated_bodies_are_bounded() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 403);
+    // The naming switches say that auth is on.
+    let sw: Value = s
+        .client
+        .get(s.url("/v1/ns/operator/switches"))
+        .send()
+        .await
+        .expect("switches")
+        .json()
+        .await
+        .expect("switches json");
+    assert_eq!(sw["enableAuthentication"], true);
     // A small form still reaches the credential check.
     let resp = s
         .client

@@ -221,6 +221,18 @@ async fn registration_on_one_node_is_listed_and_pushed_on_the_others(storage: St
     let elapsed = started.elapsed();
     eprintln!("registration on node 0 → listed and pushed on nodes 1 and 2: {elapsed:?}");
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    // Node 0 owns the client; nodes 1 and 2 hold copies and are not responsible for them.
+    for (i, responsible) in [(0, 1), (1, 0), (2, 0)] {
+        let m = get_json(
+            cluster
+                .node(i)
+                .url("/v1/ns/operator/metrics?onlyStatus=false"),
+        )
+        .await;
+        assert_eq!(m["instanceCount"], 1, "node {i}: {m}");
+        assert_eq!(m["responsibleInstanceCount"], responsible, "node {i}: {m}");
+        assert_eq!(m["responsibleClientCount"], responsible, "node {i}: {m}");
+    }
 
     // Deregistered on node 0: gone everywhere.
     publisher
@@ -863,6 +875,17 @@ async fn embedded_cluster_without_quorum_is_not_ready() {
         .await
         .expect("v2 readiness");
     assert_eq!(v2.status(), 500);
+    // Operator and cluster health views say the same.
+    let m = get_json(survivor.url("/v1/ns/operator/metrics")).await;
+    assert_eq!(m["status"], "DOWN", "{m}");
+    let health = get_json(survivor.url("/v1/core/cluster/health")).await;
+    assert_eq!(health["data"], "DOWN", "{health}");
+    let cs = client()
+        .get(survivor.url("/v1/cs/health"))
+        .send()
+        .await
+        .expect("cs health");
+    assert!(cs.text().await.unwrap_or_default().starts_with("DOWN:"));
     // A write fails clearly, in bounded time, and is not acknowledged.
     let started = Instant::now();
     let resp = client()

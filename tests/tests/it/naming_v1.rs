@@ -1558,6 +1558,9 @@ async fn operator_and_health_endpoints(storage: Storage) {
     assert_eq!(m["ephemeralIpPortClientCount"], 2);
     assert_eq!(m["persistentIpPortClientCount"], 1);
     assert_eq!(m["clientCount"], 3);
+    // Standalone: every client is this node's own.
+    assert_eq!(m["responsibleInstanceCount"], 3);
+    assert_eq!(m["responsibleClientCount"], 3);
     for field in [
         "subscribeCount",
         "responsibleInstanceCount",
@@ -1578,6 +1581,7 @@ async fn operator_and_health_endpoints(storage: Storage) {
     assert_eq!(sw["lightBeatEnabled"], true);
     assert_eq!(sw["distroThreshold"], 0.7);
     assert_eq!(sw["limitedUrlMap"], serde_json::json!({}));
+    assert_eq!(sw["enableAuthentication"], false, "auth is off here");
 
     let state = json(&s, Method::GET, "/v1/ns/operator/push/state", &[]).await;
     assert_eq!(
