@@ -22,6 +22,7 @@ pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod middleware;
@@ -39,6 +40,7 @@ use nacos_core::Repos;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use error::StartError;
 pub use settings::Settings;
 
 use config::ConfigService;
@@ -80,23 +82,6 @@ pub struct App {
 }
 
 pub type AppState = Arc<App>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Settings(#[from] settings::SettingsError),
-    #[error("{0}")]
-    Storage(String),
-    #[error("{0}")]
-    Unsupported(String),
-    #[error("{0}")]
-    Auth(String),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-}
 
 impl App {
     /// Open storage and build the services. Background tasks start with [`run`].

@@ -5,7 +5,7 @@ use nacos_core::validate::{self, ParamError};
 use nacos_core::{ConfigQuery, Namespace, PageRequest, now_millis};
 
 use crate::App;
-use crate::http::ApiError;
+use crate::error::ServiceError;
 
 /// Namespace as the console shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,7 +23,7 @@ pub struct NamespaceView {
 
 const QUOTA: u32 = 200;
 
-async fn config_count(app: &App, id: &str) -> Result<u64, ApiError> {
+async fn config_count(app: &App, id: &str) -> Result<u64, ServiceError> {
     let page = app
         .repos
         .configs
@@ -44,7 +44,7 @@ fn view(ns: Namespace, count: u64) -> NamespaceView {
 }
 
 /// Public first, then the custom namespaces.
-pub async fn list(app: &App) -> Result<Vec<NamespaceView>, ApiError> {
+pub async fn list(app: &App) -> Result<Vec<NamespaceView>, ServiceError> {
     let mut out = vec![NamespaceView {
         namespace: String::new(),
         namespace_show_name: "public".to_string(),
@@ -60,7 +60,7 @@ pub async fn list(app: &App) -> Result<Vec<NamespaceView>, ApiError> {
     Ok(out)
 }
 
-pub async fn get(app: &App, id: &str) -> Result<NamespaceView, ApiError> {
+pub async fn get(app: &App, id: &str) -> Result<NamespaceView, ServiceError> {
     if id.is_empty() || id == "public" {
         return Ok(NamespaceView {
             namespace: String::new(),
@@ -76,13 +76,13 @@ pub async fn get(app: &App, id: &str) -> Result<NamespaceView, ApiError> {
             let count = config_count(app, id).await?;
             Ok(view(ns, count))
         }
-        None => Err(ApiError::NotFound(format!(
+        None => Err(ServiceError::NotFound(format!(
             "namespace '{id}' does not exist"
         ))),
     }
 }
 
-pub async fn exists(app: &App, id: &str) -> Result<bool, ApiError> {
+pub async fn exists(app: &App, id: &str) -> Result<bool, ServiceError> {
     Ok(id.is_empty() || id == "public" || app.repos.namespaces.get(id).await?.is_some())
 }
 
@@ -92,11 +92,11 @@ pub async fn create(
     id: Option<&str>,
     name: &str,
     desc: &str,
-) -> Result<String, ApiError> {
+) -> Result<String, ServiceError> {
     let id = match id {
         Some(id) => {
             if id.chars().count() > 128 {
-                return Err(ApiError::param(
+                return Err(ServiceError::param(
                     "customNamespaceId",
                     "customNamespaceId is longer than 128",
                 ));
@@ -105,22 +105,25 @@ pub async fn create(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
-                return Err(ApiError::param(
+                return Err(ServiceError::param(
                     "customNamespaceId",
                     format!("illegal customNamespaceId '{id}': only [\\w-] is allowed"),
                 ));
             }
             if id == "public" {
-                return Err(ApiError::param("customNamespaceId", "'public' is reserved"));
+                return Err(ServiceError::param(
+                    "customNamespaceId",
+                    "'public' is reserved",
+                ));
             }
             id.to_string()
         }
         None => uuid::Uuid::new_v4().to_string(),
     };
     validate::namespace_show_name(name)
-        .map_err(|e: ParamError| ApiError::param("namespaceName", e.message))?;
+        .map_err(|e: ParamError| ServiceError::param("namespaceName", e.message))?;
     if desc.chars().count() > 256 {
-        return Err(ApiError::param(
+        return Err(ServiceError::param(
             "namespaceDesc",
             "namespaceDesc is longer than 256",
         ));
@@ -138,18 +141,18 @@ pub async fn create(
         .await
         .map_err(|e| match e {
             nacos_core::RepoError::AlreadyExists(_) => {
-                ApiError::Conflict(format!("namespace '{id}' already exists"))
+                ServiceError::Conflict(format!("namespace '{id}' already exists"))
             }
             other => other.into(),
         })?;
     Ok(id)
 }
 
-pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), ApiError> {
+pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), ServiceError> {
     validate::namespace_show_name(name)
-        .map_err(|e| ApiError::param("namespaceShowName", e.message))?;
+        .map_err(|e| ServiceError::param("namespaceShowName", e.message))?;
     if desc.chars().count() > 256 {
-        return Err(ApiError::param(
+        return Err(ServiceError::param(
             "namespaceDesc",
             "namespaceDesc is longer than 256",
         ));
@@ -160,12 +163,12 @@ pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), A
         .await
         .map_err(|e| match e {
             nacos_core::RepoError::NotFound(_) => {
-                ApiError::NotFound(format!("namespace '{id}' does not exist"))
+                ServiceError::NotFound(format!("namespace '{id}' does not exist"))
             }
             other => other.into(),
         })
 }
 
-pub async fn delete(app: &App, id: &str) -> Result<bool, ApiError> {
+pub async fn delete(app: &App, id: &str) -> Result<bool, ServiceError> {
     Ok(app.repos.namespaces.delete(id).await?)
 }

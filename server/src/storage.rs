@@ -9,7 +9,8 @@ use std::pin::Pin;
 use nacos_core::Repos;
 use nacos_core::datasource::DataSourceConfig;
 
-use crate::{Settings, StartError};
+use crate::error::StartError;
+use crate::settings::Settings;
 
 type Opening<'a> = Pin<Box<dyn Future<Output = Result<Repos, StartError>> + Send + 'a>>;
 type OpenFn = for<'a> fn(&'a Settings) -> Opening<'a>;

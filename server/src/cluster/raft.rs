@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerError;
-use crate::{AppState, Settings, StartError};
+use crate::AppState;
+use crate::error::StartError;
+use crate::settings::Settings;
 
 /// The server's handle on its Raft node.
 pub type RaftHandle = RaftNode;

@@ -28,7 +28,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::App;
-use crate::http::{ApiError, rest_result};
+use crate::http::{ServiceError, rest_result};
 
 /// Name of the v1 metadata entry (appName only).
 pub const META_V1: &str = ".meta.yml";
@@ -1272,7 +1272,7 @@ pub async fn import_items(
     items: Vec<ImportItem>,
     policy: ImportPolicy,
     operator: &Operator,
-) -> Result<ImportReport, ApiError> {
+) -> Result<ImportReport, ServiceError> {
     let mut report = ImportReport::default();
     if !crate::namespace::exists(app, namespace).await? {
         report.failure = Some(ImportFailure::new(

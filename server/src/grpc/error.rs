@@ -8,7 +8,7 @@ use nacos_core::RepoError;
 use nacos_core::validate::ParamError;
 
 use crate::config::ops::ConfigOpError;
-use crate::http::ApiError;
+use crate::error::ServiceError;
 
 /// Nacos response and exception codes used on this edge.
 pub mod code {
@@ -68,25 +68,27 @@ impl From<ParamError> for GrpcError {
     }
 }
 
-impl From<ApiError> for GrpcError {
-    fn from(e: ApiError) -> Self {
+impl From<ServiceError> for GrpcError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            ApiError::BadRequest { message, .. } | ApiError::PayloadTooLarge(message) => {
+            ServiceError::BadRequest { message, .. } | ServiceError::PayloadTooLarge(message) => {
                 GrpcError::param(message)
             }
-            ApiError::Forbidden(m) => GrpcError::fail(code::NO_RIGHT, m),
-            ApiError::NotFound(m) => GrpcError::fail(code::NOT_FOUND, m),
-            ApiError::Conflict(m) | ApiError::Internal(m) => GrpcError::fail(code::SERVER_ERROR, m),
-            ApiError::Unavailable(m) => GrpcError::fail(code::OVER_THRESHOLD, m),
-            ApiError::NotImplemented(m) => GrpcError::fail(code::NOT_IMPLEMENTED, m),
+            ServiceError::Forbidden(m) => GrpcError::fail(code::NO_RIGHT, m),
+            ServiceError::NotFound(m) => GrpcError::fail(code::NOT_FOUND, m),
+            ServiceError::Conflict(m) | ServiceError::Internal(m) => {
+                GrpcError::fail(code::SERVER_ERROR, m)
+            }
+            ServiceError::Unavailable(m) => GrpcError::fail(code::OVER_THRESHOLD, m),
+            ServiceError::NotImplemented(m) => GrpcError::fail(code::NOT_IMPLEMENTED, m),
         }
     }
 }
 
-/// Storage kinds go through [`ApiError`], so both edges log and word them the same way.
+/// Storage kinds go through [`ServiceError`], so both edges log and word them the same way.
 impl From<RepoError> for GrpcError {
     fn from(e: RepoError) -> Self {
-        ApiError::from(e).into()
+        ServiceError::from(e).into()
     }
 }
 

@@ -16,7 +16,7 @@ use super::secured::{
     self, M, OPEN, PASSWORD_W, PERMISSIONS_R, PERMISSIONS_W, ROLES_R, ROLES_W, Routes, USERS_R,
     USERS_W,
 };
-use super::{ApiError, ApiResult, Params, rest_result};
+use super::{Params, ServiceError, ServiceResult, rest_result};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -67,7 +67,7 @@ pub fn routes() -> Routes {
 
 fn auth_error(error: AuthError) -> Response {
     match error {
-        AuthError::Unavailable(m) => ApiError::Unavailable(m).into_response(),
+        AuthError::Unavailable(m) => ServiceError::Unavailable(m).into_response(),
         other => secured::forbidden(&other.to_string(), "/v1/auth/users/login"),
     }
 }
@@ -75,7 +75,7 @@ fn auth_error(error: AuthError) -> Response {
 async fn login(State(app): State<AppState>, params: Params) -> Response {
     let plugin = app.auth.plugin();
     if !plugin.login_enabled() {
-        return ApiError::NotImplemented(format!(
+        return ServiceError::NotImplemented(format!(
             "auth plugin '{}' offers no login",
             plugin.name()
         ))
@@ -105,7 +105,7 @@ fn rest_code(code: u16, message: &str) -> Response {
     axum::Json(json!({ "code": code, "message": message, "data": null })).into_response()
 }
 
-async fn has_admin(app: &AppState) -> ApiResult<bool> {
+async fn has_admin(app: &AppState) -> ServiceResult<bool> {
     let page = app
         .repos
         .users
@@ -115,7 +115,7 @@ async fn has_admin(app: &AppState) -> ApiResult<bool> {
 }
 
 /// `POST /v1/auth/users/admin`: create the first admin while none exists.
-async fn init_admin(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn init_admin(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     if has_admin(&app).await? {
         return Ok(rest_code(409, "have admin user cannot use it"));
     }
@@ -124,7 +124,7 @@ async fn init_admin(State(app): State<AppState>, params: Params) -> ApiResult<Re
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let hash = hash_password(&password).map_err(ApiError::Internal)?;
+    let hash = hash_password(&password).map_err(ServiceError::Internal)?;
     let users = &app.repos.users;
     match users
         .create_user(User {
@@ -148,7 +148,7 @@ async fn init_admin(State(app): State<AppState>, params: Params) -> ApiResult<Re
     Ok(axum::Json(json!({ "username": DEFAULT_ADMIN, "password": password })).into_response())
 }
 
-fn page_request(params: &Params) -> ApiResult<(PageRequest, MatchMode)> {
+fn page_request(params: &Params) -> ServiceResult<(PageRequest, MatchMode)> {
     let page_no = params.parse_or("pageNo", 1u32)?.max(1);
     let page_size = params.parse_or("pageSize", 100u32)?.min(1000);
     let mode = if params.get("search") == Some("blur") {
@@ -183,7 +183,7 @@ fn done(app: &AppState, message: &str) -> Response {
     rest_result(Value::String(message.to_string()), None)
 }
 
-async fn list_users(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn list_users(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let (page, mode) = page_request(&params)?;
     let username = blur(params.get("username").unwrap_or(""), mode);
     let users = app.repos.users.list_users(&username, mode, page).await?;
@@ -193,7 +193,7 @@ async fn list_users(State(app): State<AppState>, params: Params) -> ApiResult<Re
     ))
 }
 
-async fn search_users(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn search_users(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let username = blur(params.get("username").unwrap_or(""), MatchMode::Blur);
     let users = app
         .repos
@@ -204,19 +204,19 @@ async fn search_users(State(app): State<AppState>, params: Params) -> ApiResult<
     Ok(axum::Json(names).into_response())
 }
 
-async fn create_user(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn create_user(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let username = params.required("username")?;
     let password = params
         .raw("password")
         .filter(|p| !p.is_empty())
-        .ok_or(ApiError::missing("password"))?;
+        .ok_or(ServiceError::missing("password"))?;
     if username == DEFAULT_ADMIN {
         return Ok(rest_code(
             409,
             "User `nacos` is default admin user. Please use `/nacos/v1/auth/users/admin` API to init `nacos` users. Detail see `https://nacos.io/docs/latest/manual/admin/auth/#31-%E8%AE%BE%E7%BD%AE%E7%AE%A1%E7%90%86%E5%91%98%E5%AF%86%E7%A0%81`",
         ));
     }
-    let hash = hash_password(password).map_err(ApiError::Internal)?;
+    let hash = hash_password(password).map_err(ServiceError::Internal)?;
     match app
         .repos
         .users
@@ -228,14 +228,14 @@ async fn create_user(State(app): State<AppState>, params: Params) -> ApiResult<R
         .await
     {
         Ok(()) => Ok(done(&app, "create user ok!")),
-        Err(RepoError::AlreadyExists(_)) => {
-            Err(ApiError::bad(format!("user '{username}' already exist!")))
-        }
+        Err(RepoError::AlreadyExists(_)) => Err(ServiceError::bad(format!(
+            "user '{username}' already exist!"
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn delete_user(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn delete_user(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let username = params.required("username")?;
     let roles = app
         .repos
@@ -248,7 +248,9 @@ async fn delete_user(State(app): State<AppState>, params: Params) -> ApiResult<R
         )
         .await?;
     if roles.total_count > 0 {
-        return Err(ApiError::bad(format!("cannot delete admin: {username}")));
+        return Err(ServiceError::bad(format!(
+            "cannot delete admin: {username}"
+        )));
     }
     app.repos.users.delete_user(username).await?;
     Ok(done(&app, "delete user ok!"))
@@ -258,12 +260,12 @@ async fn update_password(
     State(app): State<AppState>,
     principal: Option<Extension<Principal>>,
     params: Params,
-) -> ApiResult<Response> {
+) -> ServiceResult<Response> {
     let username = params.required("username")?;
     let password = params
         .raw("newPassword")
         .filter(|p| !p.is_empty())
-        .ok_or(ApiError::missing("newPassword"))?;
+        .ok_or(ServiceError::missing("newPassword"))?;
     if app.auth.enabled()
         && let Some(Extension(who)) = &principal
         && who.name != username
@@ -273,22 +275,24 @@ async fn update_password(
             .plugin()
             .is_admin(who)
             .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         if !admin {
-            return Err(ApiError::Forbidden(
+            return Err(ServiceError::Forbidden(
                 AuthError::AuthorizationFailed.to_string(),
             ));
         }
     }
-    let hash = hash_password(password).map_err(ApiError::Internal)?;
+    let hash = hash_password(password).map_err(ServiceError::Internal)?;
     match app.repos.users.update_password(username, &hash).await {
         Ok(()) => Ok(done(&app, "update user ok!")),
-        Err(RepoError::NotFound(_)) => Err(ApiError::bad(format!("user {username} not exist!"))),
+        Err(RepoError::NotFound(_)) => {
+            Err(ServiceError::bad(format!("user {username} not exist!")))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn list_roles(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn list_roles(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let (page, mode) = page_request(&params)?;
     let username = blur(params.get("username").unwrap_or(""), mode);
     let role = blur(params.get("role").unwrap_or(""), mode);
@@ -303,7 +307,7 @@ async fn list_roles(State(app): State<AppState>, params: Params) -> ApiResult<Re
     ))
 }
 
-async fn search_roles(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn search_roles(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let role = blur(params.get("role").unwrap_or(""), MatchMode::Blur);
     let roles = app
         .repos
@@ -315,16 +319,16 @@ async fn search_roles(State(app): State<AppState>, params: Params) -> ApiResult<
     Ok(axum::Json(names).into_response())
 }
 
-async fn add_role(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn add_role(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let role = params.required("role")?;
     let username = params.required("username")?;
     if role == ROLE_ADMIN {
-        return Err(ApiError::bad(format!(
+        return Err(ServiceError::bad(format!(
             "role '{ROLE_ADMIN}' is not permitted to create!"
         )));
     }
     if app.repos.users.get_user(username).await?.is_none() {
-        return Err(ApiError::bad(format!("user '{username}' not found!")));
+        return Err(ServiceError::bad(format!("user '{username}' not found!")));
     }
     match app
         .repos
@@ -336,17 +340,17 @@ async fn add_role(State(app): State<AppState>, params: Params) -> ApiResult<Resp
         .await
     {
         Ok(()) => Ok(done(&app, "add role ok!")),
-        Err(RepoError::AlreadyExists(_)) => Err(ApiError::bad(format!(
+        Err(RepoError::AlreadyExists(_)) => Err(ServiceError::bad(format!(
             "user '{username}' already bound to the role '{role}'!"
         ))),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn remove_role(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn remove_role(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let role = params.required("role")?;
     if role == ROLE_ADMIN {
-        return Err(ApiError::bad(format!(
+        return Err(ServiceError::bad(format!(
             "role '{ROLE_ADMIN}' is not permitted to delete!"
         )));
     }
@@ -357,7 +361,7 @@ async fn remove_role(State(app): State<AppState>, params: Params) -> ApiResult<R
     Ok(done(&app, "delete role of user ok!"))
 }
 
-async fn list_permissions(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn list_permissions(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let (page, mode) = page_request(&params)?;
     let role = blur(params.get("role").unwrap_or(""), mode);
     let perms = app.repos.users.list_permissions(&role, mode, page).await?;
@@ -367,10 +371,10 @@ async fn list_permissions(State(app): State<AppState>, params: Params) -> ApiRes
     ))
 }
 
-fn permission(params: &Params) -> ApiResult<Permission> {
+fn permission(params: &Params) -> ServiceResult<Permission> {
     let action = params.required("action")?;
     if !matches!(action, "r" | "w" | "rw") {
-        return Err(ApiError::param("action", "action must be r, w or rw"));
+        return Err(ServiceError::param("action", "action must be r, w or rw"));
     }
     Ok(Permission {
         role: params.required("role")?.to_string(),
@@ -379,7 +383,7 @@ fn permission(params: &Params) -> ApiResult<Permission> {
     })
 }
 
-async fn add_permission(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn add_permission(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let permission = permission(&params)?;
     let bound = app
         .repos
@@ -392,7 +396,7 @@ async fn add_permission(State(app): State<AppState>, params: Params) -> ApiResul
         )
         .await?;
     if bound.total_count == 0 {
-        return Err(ApiError::bad(format!(
+        return Err(ServiceError::bad(format!(
             "role {} not found!",
             permission.role
         )));
@@ -403,7 +407,7 @@ async fn add_permission(State(app): State<AppState>, params: Params) -> ApiResul
     }
 }
 
-async fn remove_permission(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn remove_permission(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let permission = permission(&params)?;
     app.repos.users.remove_permission(&permission).await?;
     Ok(done(&app, "delete permission ok!"))

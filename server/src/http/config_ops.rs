@@ -6,7 +6,7 @@ use nacos_core::{ConfigKey, ConfigQuery, PageRequest};
 
 use super::config_params::{config_key, config_namespace, operator, page_request, search_query};
 use super::wire::{self, ConfigInfoJson, PageJson};
-use super::{ApiError, ApiResult, Params};
+use super::{Params, ServiceError, ServiceResult};
 use crate::AppState;
 use crate::config::ops::{self, PublishInput};
 
@@ -19,7 +19,7 @@ pub async fn read_state(
     app: &AppState,
     params: &Params,
     key: &nacos_core::ConfigKey,
-) -> ApiResult<std::sync::Arc<crate::config::KeyState>> {
+) -> ServiceResult<std::sync::Arc<crate::config::KeyState>> {
     match params.get("consistency").unwrap_or("") {
         "" | "default" => Ok(app.config.state(key).await?),
         "linearizable" => {
@@ -28,22 +28,24 @@ pub async fn read_state(
             }
             Ok(app.config.state_uncached(key).await?)
         }
-        other => Err(ApiError::bad(format!(
+        other => Err(ServiceError::bad(format!(
             "consistency must be 'default' or 'linearizable', not '{other}'"
         ))),
     }
 }
 
-pub async fn search(app: &AppState, params: &Params, mode: &str) -> ApiResult<Response> {
+pub async fn search(app: &AppState, params: &Params, mode: &str) -> ServiceResult<Response> {
     let query = search_query(params, mode)?;
     let page = app.config.repo().search(&query).await?;
     Ok(axum::Json(PageJson::from_page(page, ConfigInfoJson::from)).into_response())
 }
 
 /// Validate and apply a publish (formal, beta or tag). Shared with the v2 edge.
-pub async fn publish(app: &AppState, params: &Params) -> ApiResult<()> {
+pub async fn publish(app: &AppState, params: &Params) -> ServiceResult<()> {
     let key = config_key(params)?;
-    let content = params.raw("content").ok_or(ApiError::missing("content"))?;
+    let content = params
+        .raw("content")
+        .ok_or(ServiceError::missing("content"))?;
     let owned = |v: Option<&str>| v.map(str::to_string);
     let input = PublishInput {
         key,
@@ -66,13 +68,13 @@ pub async fn publish(app: &AppState, params: &Params) -> ApiResult<()> {
 }
 
 /// Remove the formal config, or the tag variant when `tag` is given. Shared with v2.
-pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ApiResult<()> {
+pub async fn remove(app: &AppState, params: &Params, key: ConfigKey) -> ServiceResult<()> {
     ops::remove(&app.config, &key, params.get("tag"), &operator(params)).await?;
     Ok(())
 }
 
 /// One page of a key's history, newest first, without content.
-pub async fn history_page(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
+pub async fn history_page(app: &AppState, params: &Params) -> ServiceResult<serde_json::Value> {
     let key = config_key(params)?;
     let page = page_request(params, 100, 500)?;
     let page = app.config.repo().history(&key, page).await?;
@@ -83,36 +85,43 @@ pub async fn history_page(app: &AppState, params: &Params) -> ApiResult<serde_js
 }
 
 /// One history row by `nid`; it must belong to the given key.
-pub async fn history_entry(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
-    let nid: u64 = params.parse("nid")?.ok_or(ApiError::missing("nid"))?;
+pub async fn history_entry(app: &AppState, params: &Params) -> ServiceResult<serde_json::Value> {
+    let nid: u64 = params.parse("nid")?.ok_or(ServiceError::missing("nid"))?;
     let key = config_key(params)?;
     match app.config.repo().history_entry(nid).await? {
         Some(entry) if entry.key == key => Ok(wire::history_info(&entry, true)),
-        Some(_) => Err(ApiError::param(
+        Some(_) => Err(ServiceError::param(
             "nid",
             "the history entry does not belong to this dataId, group and tenant",
         )),
-        None => Err(ApiError::NotFound(format!("history entry {nid} not found"))),
+        None => Err(ServiceError::NotFound(format!(
+            "history entry {nid} not found"
+        ))),
     }
 }
 
 /// The newest history row of a config id; the config must be the one the request names
 /// (`dataId`, `group`, `tenant`), as Nacos 2.2+ requires, so an id cannot reach another key.
-pub async fn previous_history(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
-    let id: u64 = params.parse("id")?.ok_or(ApiError::missing("id"))?;
+pub async fn previous_history(app: &AppState, params: &Params) -> ServiceResult<serde_json::Value> {
+    let id: u64 = params.parse("id")?.ok_or(ServiceError::missing("id"))?;
     let key = config_key(params)?;
     match app.config.repo().previous_history(id).await? {
         Some(entry) if entry.key == key => Ok(wire::history_info(&entry, true)),
-        Some(_) => Err(ApiError::param(
+        Some(_) => Err(ServiceError::param(
             "id",
             "the config id does not belong to this dataId, group and tenant",
         )),
-        None => Err(ApiError::NotFound(format!("no history for config id {id}"))),
+        None => Err(ServiceError::NotFound(format!(
+            "no history for config id {id}"
+        ))),
     }
 }
 
 /// Every config of a namespace as `ConfigInfoWrapper` (`ConfigInfo` + `lastModified`).
-pub async fn namespace_configs(app: &AppState, params: &Params) -> ApiResult<serde_json::Value> {
+pub async fn namespace_configs(
+    app: &AppState,
+    params: &Params,
+) -> ServiceResult<serde_json::Value> {
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     let page = app
         .config

@@ -6,7 +6,7 @@
 use nacos_core::{Action, ConfigKey, ConfigQuery, MatchMode, Operator, PageRequest, Resource};
 
 use super::secured::Guard;
-use super::{ApiError, ApiResult, Params};
+use super::{Params, ServiceError, ServiceResult};
 use crate::config::listen::{self, Probe};
 use crate::config::ops::{self, split_list};
 
@@ -30,21 +30,21 @@ pub(crate) fn coordinates(params: &Params) -> (&str, &str, &str) {
 
 /// Guard: the config the request names; an empty group or data id (searches, exports) asks
 /// for the whole group or namespace.
-pub(crate) fn named_config(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn named_config(params: &Params) -> ServiceResult<Vec<Resource>> {
     let (_, group, data_id) = coordinates(params);
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     Ok(vec![Resource::config(&namespace, group, data_id)])
 }
 
 /// Guard: the whole namespace the request names.
-pub(crate) fn whole_namespace(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn whole_namespace(params: &Params) -> ServiceResult<Vec<Resource>> {
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     Ok(vec![Resource::config(&namespace, "", "")])
 }
 
 /// Guard of `POST /v1/cs/configs`: an import writes into its target namespace (each entry is
 /// checked again by the import), a publish into the config it names.
-pub(crate) fn publish_or_import(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn publish_or_import(params: &Params) -> ServiceResult<Vec<Resource>> {
     if is_import(params) {
         let namespace = import_namespace(params)?;
         return Ok(vec![Resource::config(&namespace, "", "")]);
@@ -53,7 +53,7 @@ pub(crate) fn publish_or_import(params: &Params) -> ApiResult<Vec<Resource>> {
 }
 
 /// Guard of the long poll: every probed config.
-pub(crate) fn probed_configs(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn probed_configs(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(probes(params)?
         .iter()
         .map(|p| Resource::of_config(&p.key))
@@ -65,19 +65,20 @@ pub(crate) fn is_import(params: &Params) -> bool {
 }
 
 /// The namespace an import writes into: `namespace`, else `tenant`.
-pub(crate) fn import_namespace(params: &Params) -> ApiResult<String> {
+pub(crate) fn import_namespace(params: &Params) -> ServiceResult<String> {
     config_namespace(params, &["namespace", "tenant"])
 }
 
-pub(crate) fn probes(params: &Params) -> ApiResult<Vec<Probe>> {
-    let raw = params
-        .raw("Listening-Configs")
-        .ok_or(ApiError::param("Listening-Configs", "invalid probeModify"))?;
-    listen::parse_probes(raw).map_err(|m| ApiError::param("Listening-Configs", m))
+pub(crate) fn probes(params: &Params) -> ServiceResult<Vec<Probe>> {
+    let raw = params.raw("Listening-Configs").ok_or(ServiceError::param(
+        "Listening-Configs",
+        "invalid probeModify",
+    ))?;
+    listen::parse_probes(raw).map_err(|m| ServiceError::param("Listening-Configs", m))
 }
 
 /// The config namespace: `public`, `null` and blank all mean the default namespace `""`.
-pub fn config_namespace(params: &Params, names: &[&str]) -> ApiResult<String> {
+pub fn config_namespace(params: &Params, names: &[&str]) -> ServiceResult<String> {
     Ok(ops::namespace(
         "tenant",
         params.get_any(names).unwrap_or(""),
@@ -85,12 +86,12 @@ pub fn config_namespace(params: &Params, names: &[&str]) -> ApiResult<String> {
 }
 
 /// dataId + group + tenant, validated (a missing one reads as blank and is named).
-pub fn config_key(params: &Params) -> ApiResult<ConfigKey> {
+pub fn config_key(params: &Params) -> ServiceResult<ConfigKey> {
     let (tenant, group, data_id) = coordinates(params);
     Ok(ops::config_key(tenant, group, data_id)?)
 }
 
-pub fn optional_tag(params: &Params) -> ApiResult<Option<String>> {
+pub fn optional_tag(params: &Params) -> ServiceResult<Option<String>> {
     Ok(ops::optional_tag(params.get("tag"))?)
 }
 
@@ -108,14 +109,14 @@ pub(crate) fn page_request(
     params: &Params,
     default_size: u32,
     max_size: u32,
-) -> ApiResult<PageRequest> {
+) -> ServiceResult<PageRequest> {
     let page_no: u32 = params.parse_or("pageNo", 1)?;
     let page_size: u32 = params.parse_or("pageSize", default_size)?;
     if page_no == 0 {
-        return Err(ApiError::param("pageNo", "pageNo must be at least 1"));
+        return Err(ServiceError::param("pageNo", "pageNo must be at least 1"));
     }
     if page_size > max_size {
-        return Err(ApiError::param(
+        return Err(ServiceError::param(
             "pageSize",
             format!("pageSize must be at most {max_size}"),
         ));
@@ -123,12 +124,12 @@ pub(crate) fn page_request(
     Ok(PageRequest::new(page_no, page_size))
 }
 
-pub fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery> {
+pub fn search_query(params: &Params, mode: &str) -> ServiceResult<ConfigQuery> {
     let mode = match mode {
         "accurate" => MatchMode::Exact,
         "blur" => MatchMode::Blur,
         other => {
-            return Err(ApiError::param(
+            return Err(ServiceError::param(
                 "search",
                 format!("invalid search mode '{other}': accurate or blur"),
             ));
@@ -148,13 +149,13 @@ pub fn search_query(params: &Params, mode: &str) -> ApiResult<ConfigQuery> {
     })
 }
 
-pub(crate) fn parse_ids(raw: &str) -> ApiResult<Vec<u64>> {
+pub(crate) fn parse_ids(raw: &str) -> ServiceResult<Vec<u64>> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<u64>()
-                .map_err(|_| ApiError::param("ids", format!("invalid id '{s}' in ids")))
+                .map_err(|_| ServiceError::param("ids", format!("invalid id '{s}' in ids")))
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::secured::{ADMIN_W, CLUSTER_R, M, NAMESPACES_W, OPEN, Routes};
-use super::{ApiError, ApiResult, Params, rest_result, text};
+use super::{Params, ServiceError, ServiceResult, rest_result, text};
 use crate::{AppState, namespace};
 
 pub fn routes() -> Routes {
@@ -66,7 +66,7 @@ pub fn routes() -> Routes {
         )
 }
 
-async fn get_namespaces(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn get_namespaces(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     if params.get("checkNamespaceIdExist") == Some("true") {
         let id = params.required("customNamespaceId")?;
         return Ok(text(namespace::exists(&app, id).await?.to_string()));
@@ -83,30 +83,30 @@ async fn get_namespaces(State(app): State<AppState>, params: Params) -> ApiResul
     ))
 }
 
-async fn create_namespace(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn create_namespace(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let name = params
         .get("namespaceName")
-        .ok_or(ApiError::missing("namespaceName"))?;
+        .ok_or(ServiceError::missing("namespaceName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
     match namespace::create(&app, params.get("customNamespaceId"), name, desc).await {
         Ok(_) => Ok(text("true")),
         // Nacos answers a duplicate id with `false`; keep that, but with a status that says so.
-        Err(ApiError::Conflict(message)) => Err(ApiError::Conflict(message)),
+        Err(ServiceError::Conflict(message)) => Err(ServiceError::Conflict(message)),
         Err(e) => Err(e),
     }
 }
 
-async fn update_namespace(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn update_namespace(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let id = params.required("namespace")?;
     let name = params
         .get("namespaceShowName")
-        .ok_or(ApiError::missing("namespaceShowName"))?;
+        .ok_or(ServiceError::missing("namespaceShowName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
     namespace::update(&app, id, name, desc).await?;
     Ok(text("true"))
 }
 
-async fn delete_namespace(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn delete_namespace(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let id = params.required("namespaceId")?;
     namespace::delete(&app, id).await?;
     Ok(text("true"))
@@ -138,13 +138,13 @@ async fn cluster_nodes(State(app): State<AppState>, params: Params) -> Response 
 }
 
 /// `POST /v1/core/cluster/server/leave` with a JSON array of `ip:port` (Nacos's shape).
-async fn cluster_leave(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn cluster_leave(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let addresses: Vec<String> = serde_json::from_slice(&params.body).map_err(|e| {
-        ApiError::bad(format!(
+        ServiceError::bad(format!(
             "the body must be a JSON array of member addresses (\"ip:port\"): {e}"
         ))
     })?;
-    let left = crate::cluster::leave(&app, &addresses).map_err(ApiError::bad)?;
+    let left = crate::cluster::leave(&app, &addresses).map_err(ServiceError::bad)?;
     Ok(rest_result(serde_json::json!(left), Some("ok")))
 }
 

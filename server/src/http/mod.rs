@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::AppState;
 use crate::middleware::AccessLogLayer;
 
-pub use error::{ApiError, ApiResult};
+pub use error::{ServiceError, ServiceResult};
 pub use params::Params;
 
 /// Every route with its auth declarations: the single source of truth for both the router and

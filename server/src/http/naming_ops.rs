@@ -13,13 +13,17 @@ use super::naming_params::{
     cluster_param, instance_from_params, owner_of, parse_metadata, parse_selector,
     protect_threshold, required_ip, required_port,
 };
-use super::{ApiError, ApiResult, Params};
+use super::{Params, ServiceError, ServiceResult};
 use crate::AppState;
 use crate::naming::forward::{self, ClientOp};
 use crate::naming::{Host, InstancePatch, Selection, ServiceUpdate, WireStyle, push_capable};
 
 /// Shared with the v2 edge, which builds the service key its own way.
-pub async fn register_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
+pub async fn register_instance(
+    app: &AppState,
+    key: ServiceKey,
+    params: &Params,
+) -> ServiceResult<()> {
     let instance = instance_from_params(params)?;
     let owner = owner_of(&instance);
     if instance.ephemeral {
@@ -40,7 +44,7 @@ pub async fn deregister_instance(
     app: &AppState,
     key: ServiceKey,
     params: &Params,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let mut instance = Instance::new(required_ip(params)?, required_port(params)?);
     instance.cluster = cluster_param(params)?;
     instance.ephemeral = params.bool("ephemeral")?.unwrap_or(true);
@@ -60,14 +64,18 @@ pub async fn deregister_instance(
 }
 
 /// Shared with the v2 edge, which builds the service key its own way.
-pub async fn update_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
+pub async fn update_instance(
+    app: &AppState,
+    key: ServiceKey,
+    params: &Params,
+) -> ServiceResult<()> {
     let instance = instance_from_params(params)?;
     app.naming.update_instance(&key, instance).await?;
     Ok(())
 }
 
 /// Shared with the v2 edge, which builds the service key its own way.
-pub async fn patch_instance(app: &AppState, key: ServiceKey, params: &Params) -> ApiResult<()> {
+pub async fn patch_instance(app: &AppState, key: ServiceKey, params: &Params) -> ServiceResult<()> {
     let ip = required_ip(params)?;
     let port = required_port(params)?;
     let cluster = cluster_param(params)?;
@@ -91,7 +99,11 @@ pub async fn patch_instance(app: &AppState, key: ServiceKey, params: &Params) ->
 }
 
 /// The instance addressed by `ip`, `port` and `clusterName`. Shared with v2.
-pub fn find_instance(app: &AppState, key: &ServiceKey, params: &Params) -> ApiResult<Arc<Host>> {
+pub fn find_instance(
+    app: &AppState,
+    key: &ServiceKey,
+    params: &Params,
+) -> ServiceResult<Arc<Host>> {
     let ip = required_ip(params)?;
     let port = required_port(params)?;
     let cluster = cluster_param(params)?;
@@ -99,7 +111,11 @@ pub fn find_instance(app: &AppState, key: &ServiceKey, params: &Params) -> ApiRe
 }
 
 /// The ServiceInfo JSON of `/instance/list` (subscribing a UDP client on the way). Shared with v2.
-pub fn instance_list_body(app: &AppState, key: &ServiceKey, params: &Params) -> ApiResult<Vec<u8>> {
+pub fn instance_list_body(
+    app: &AppState,
+    key: &ServiceKey,
+    params: &Params,
+) -> ServiceResult<Vec<u8>> {
     let clusters = params.get("clusters").unwrap_or("");
     let healthy_only = params.bool("healthyOnly")?.unwrap_or(false);
     let udp_port = params.parse_or::<u16>("udpPort", 0)?;
@@ -133,7 +149,7 @@ pub async fn create_service_with(
     app: &AppState,
     key: ServiceKey,
     params: &Params,
-) -> ApiResult<()> {
+) -> ServiceResult<()> {
     let threshold = protect_threshold(params)?.unwrap_or(0.0);
     let metadata = parse_metadata(params.get("metadata").unwrap_or(""))?;
     let selector = parse_selector(params)?;
@@ -155,8 +171,8 @@ pub async fn update_service_with(
     app: &AppState,
     key: ServiceKey,
     params: &Params,
-) -> ApiResult<()> {
-    let threshold = protect_threshold(params)?.ok_or(ApiError::missing("protectThreshold"))?;
+) -> ServiceResult<()> {
+    let threshold = protect_threshold(params)?.ok_or(ServiceError::missing("protectThreshold"))?;
     let update = ServiceUpdate {
         protect_threshold: threshold,
         metadata: parse_metadata(params.get("metadata").unwrap_or(""))?,

@@ -13,7 +13,7 @@ use nacos_core::{
 use serde_json::Value;
 
 use super::secured::Guard;
-use super::{ApiError, ApiResult, Params};
+use super::{Params, ServiceError, ServiceResult};
 use crate::naming::ClientId;
 
 /// Reads and writes of the service a v1 request names (`serviceName` through the grouping
@@ -33,26 +33,26 @@ pub const STATUSES_R: Guard = Guard::Naming(Action::Read, keyed_service);
 pub const NAMES_R: Guard = Guard::Naming(Action::Read, named_namespaces);
 
 /// `namespaceId`: blank means `public`.
-pub fn naming_namespace(params: &Params) -> ApiResult<String> {
+pub fn naming_namespace(params: &Params) -> ServiceResult<String> {
     let ns = params.get("namespaceId").unwrap_or(PUBLIC_NAMESPACE);
     validate::namespace_id("namespaceId", ns)?;
     Ok(ns.to_string())
 }
 
 /// The v1 service key: namespace plus `serviceName` through the grouping filter.
-pub fn grouped_service_key(params: &Params) -> ApiResult<ServiceKey> {
+pub fn grouped_service_key(params: &Params) -> ServiceResult<ServiceKey> {
     let namespace = naming_namespace(params)?;
     let raw = params.required("serviceName")?;
     let (group, name) = match raw.split_once("@@") {
         Some((group, name)) => {
             if group.trim().is_empty() {
-                return Err(ApiError::param(
+                return Err(ServiceError::param(
                     "serviceName",
                     "Param 'serviceName' is illegal, groupName can't be empty",
                 ));
             }
             if name.trim().is_empty() {
-                return Err(ApiError::param(
+                return Err(ServiceError::param(
                     "serviceName",
                     "Param 'serviceName' is illegal, it should be format as 'groupName@@serviceName'",
                 ));
@@ -67,28 +67,28 @@ pub fn grouped_service_key(params: &Params) -> ApiResult<ServiceKey> {
 }
 
 /// Guard: the service of [`grouped_service_key`].
-pub(crate) fn grouped_service(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn grouped_service(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(vec![Resource::of_service(&grouped_service_key(params)?)])
 }
 
 /// Guard: every service of the namespace.
-pub(crate) fn whole_namespace(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn whole_namespace(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(vec![Resource::naming(&naming_namespace(params)?, "", "")])
 }
 
 /// Guard of `/service/list`: every service of the listed group.
-pub(crate) fn listed_group(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn listed_group(params: &Params) -> ServiceResult<Vec<Resource>> {
     let (namespace, group) = listed_group_of(params)?;
     Ok(vec![Resource::naming(&namespace, group, "")])
 }
 
 /// Guard of `/instance/statuses`: the service of [`statuses_key`].
-pub(crate) fn keyed_service(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn keyed_service(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(vec![Resource::of_service(&statuses_key(params)?)])
 }
 
 /// Guard of `/service/names`: one namespace, or every namespace (`*`) when none is named.
-pub(crate) fn named_namespaces(params: &Params) -> ApiResult<Vec<Resource>> {
+pub(crate) fn named_namespaces(params: &Params) -> ServiceResult<Vec<Resource>> {
     let namespace = names_namespace(params)?;
     Ok(vec![Resource::naming(
         namespace.as_deref().unwrap_or("*"),
@@ -99,20 +99,20 @@ pub(crate) fn named_namespaces(params: &Params) -> ApiResult<Vec<Resource>> {
 
 /// Metadata as Nacos accepts it: a JSON object (scalar values become strings) or
 /// `k1=v1,k2=v2`. Blank is empty. Anything else is a 400 naming `metadata`.
-pub fn parse_metadata(raw: &str) -> ApiResult<BTreeMap<String, String>> {
+pub fn parse_metadata(raw: &str) -> ServiceResult<BTreeMap<String, String>> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(BTreeMap::new());
     }
     if raw.chars().count() > 1024 {
-        return Err(ApiError::param(
+        return Err(ServiceError::param(
             "metadata",
             "invalid metadata, length exceeds 1024",
         ));
     }
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(raw) {
         return json_metadata(map).ok_or_else(|| {
-            ApiError::param("metadata", format!("metadata format incorrect:{raw}"))
+            ServiceError::param("metadata", format!("metadata format incorrect:{raw}"))
         });
     }
     let mut out = BTreeMap::new();
@@ -123,7 +123,7 @@ pub fn parse_metadata(raw: &str) -> ApiResult<BTreeMap<String, String>> {
                 out.insert(k.trim().to_string(), v.trim().to_string());
             }
             _ => {
-                return Err(ApiError::param(
+                return Err(ServiceError::param(
                     "metadata",
                     format!("metadata format incorrect:{raw}"),
                 ));
@@ -151,20 +151,20 @@ pub(crate) fn json_metadata(
     Some(out)
 }
 
-pub(crate) fn required_port(params: &Params) -> ApiResult<u16> {
+pub(crate) fn required_port(params: &Params) -> ServiceResult<u16> {
     params
         .parse::<u16>("port")?
-        .ok_or(ApiError::missing("port"))
+        .ok_or(ServiceError::missing("port"))
 }
 
-pub(crate) fn required_ip(params: &Params) -> ApiResult<String> {
+pub(crate) fn required_ip(params: &Params) -> ServiceResult<String> {
     let ip = params.required("ip")?;
     validate::ip(ip)?;
     Ok(ip.to_string())
 }
 
 /// `clusterName` (alias `cluster`), default `DEFAULT`.
-pub(crate) fn cluster_param(params: &Params) -> ApiResult<String> {
+pub(crate) fn cluster_param(params: &Params) -> ServiceResult<String> {
     let cluster = params
         .get_any(&["clusterName", "cluster"])
         .unwrap_or(DEFAULT_CLUSTER);
@@ -173,7 +173,7 @@ pub(crate) fn cluster_param(params: &Params) -> ApiResult<String> {
 }
 
 /// The instance of a register or update request.
-pub(crate) fn instance_from_params(params: &Params) -> ApiResult<Instance> {
+pub(crate) fn instance_from_params(params: &Params) -> ServiceResult<Instance> {
     let mut instance = Instance::new(required_ip(params)?, required_port(params)?);
     instance.cluster = cluster_param(params)?;
     instance.weight = params.parse_or("weight", 1.0f64)?;
@@ -193,7 +193,7 @@ pub(crate) fn owner_of(instance: &Instance) -> ClientId {
 }
 
 /// `selector`: JSON `{"type":"none"|"label",…}`, possibly URL-encoded once more. Blank is none.
-pub fn parse_selector(params: &Params) -> ApiResult<String> {
+pub fn parse_selector(params: &Params) -> ServiceResult<String> {
     let Some(raw) = params.get("selector") else {
         return Ok(r#"{"type":"none"}"#.to_string());
     };
@@ -203,21 +203,21 @@ pub fn parse_selector(params: &Params) -> ApiResult<String> {
             .ok()?;
         serde_json::from_str::<Value>(&decoded).ok()
     });
-    let bad = || ApiError::param("selector", format!("invalid selector: {raw}"));
+    let bad = || ServiceError::param("selector", format!("invalid selector: {raw}"));
     let value = parsed.ok_or_else(bad)?;
     match value.get("type").and_then(Value::as_str) {
         Some("none") | Some("label") => Ok(value.to_string()),
-        _ => Err(ApiError::param(
+        _ => Err(ServiceError::param(
             "selector",
             format!("selector type is illegal: {raw}"),
         )),
     }
 }
 
-pub fn protect_threshold(params: &Params) -> ApiResult<Option<f32>> {
+pub fn protect_threshold(params: &Params) -> ServiceResult<Option<f32>> {
     let value = params.parse::<f32>("protectThreshold")?;
     if value.is_some_and(|v| !v.is_finite()) {
-        return Err(ApiError::param(
+        return Err(ServiceError::param(
             "protectThreshold",
             "protectThreshold must be a number",
         ));
@@ -226,7 +226,7 @@ pub fn protect_threshold(params: &Params) -> ApiResult<Option<f32>> {
 }
 
 /// The namespace and group `/service/list` lists (`groupName` defaults to `DEFAULT_GROUP`).
-pub(super) fn listed_group_of(params: &Params) -> ApiResult<(String, &str)> {
+pub(super) fn listed_group_of(params: &Params) -> ServiceResult<(String, &str)> {
     let namespace = naming_namespace(params)?;
     let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
     validate::group_name(group)?;
@@ -235,7 +235,7 @@ pub(super) fn listed_group_of(params: &Params) -> ApiResult<(String, &str)> {
 
 /// The service `/instance/statuses` names in `key` = `[namespace##]group@@service` (no `@@`:
 /// `DEFAULT_GROUP`); the other naming parameters are not read.
-pub(crate) fn statuses_key(params: &Params) -> ApiResult<ServiceKey> {
+pub(crate) fn statuses_key(params: &Params) -> ServiceResult<ServiceKey> {
     let raw = params.required("key")?;
     let (namespace, grouped) = match raw.split_once("##") {
         Some((ns, rest)) if !ns.trim().is_empty() => (ns, rest),
@@ -244,7 +244,7 @@ pub(crate) fn statuses_key(params: &Params) -> ApiResult<ServiceKey> {
     };
     let (group, name) = grouped.split_once("@@").unwrap_or((DEFAULT_GROUP, grouped));
     if name.trim().is_empty() || group.trim().is_empty() {
-        return Err(ApiError::param(
+        return Err(ServiceError::param(
             "key",
             "Param 'key' is illegal, it should be format as '[namespace##]groupName@@serviceName'",
         ));
@@ -254,7 +254,7 @@ pub(crate) fn statuses_key(params: &Params) -> ApiResult<ServiceKey> {
 }
 
 /// The namespace `/service/names` lists, `None` for all of them.
-pub(crate) fn names_namespace(params: &Params) -> ApiResult<Option<String>> {
+pub(crate) fn names_namespace(params: &Params) -> ServiceResult<Option<String>> {
     match params.get("namespaceId") {
         None => Ok(None),
         Some(_) => Ok(Some(naming_namespace(params)?)),
@@ -266,13 +266,13 @@ pub(crate) fn page_of<T>(items: Vec<T>, page_no: usize, page_size: usize) -> Vec
     items.into_iter().skip(start).take(page_size).collect()
 }
 
-pub(crate) fn required_page(params: &Params) -> ApiResult<(usize, usize)> {
+pub(crate) fn required_page(params: &Params) -> ServiceResult<(usize, usize)> {
     let page_no = params
         .parse::<usize>("pageNo")?
-        .ok_or(ApiError::missing("pageNo"))?;
+        .ok_or(ServiceError::missing("pageNo"))?;
     let page_size = params
         .parse::<usize>("pageSize")?
-        .ok_or(ApiError::missing("pageSize"))?;
+        .ok_or(ServiceError::missing("pageSize"))?;
     Ok((page_no, page_size))
 }
 
@@ -294,7 +294,7 @@ mod tests {
         let err = parse_metadata("{bad").expect_err("bad");
         assert!(matches!(
             err,
-            ApiError::BadRequest {
+            ServiceError::BadRequest {
                 param: Some("metadata"),
                 ..
             }

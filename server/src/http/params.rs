@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
-use super::error::ApiError;
+use super::error::ServiceError;
 use crate::AppState;
 
 /// Parameters that select what a request touches, or who sends it. Nacos clients send each
@@ -88,7 +88,11 @@ impl Params {
 
     /// Read the parameters of a request: the query, then (except on GET and HEAD) a form body,
     /// or the raw body of any other content type. Bodies over `limit` are refused with 413.
-    pub(crate) async fn read(parts: &Parts, body: Body, limit: usize) -> Result<Self, ApiError> {
+    pub(crate) async fn read(
+        parts: &Parts,
+        body: Body,
+        limit: usize,
+    ) -> Result<Self, ServiceError> {
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -118,7 +122,7 @@ impl Params {
             }
         }
         if let Some(name) = params.repeated_selector() {
-            return Err(ApiError::param(
+            return Err(ServiceError::param(
                 name,
                 format!("parameter '{name}' is given more than once"),
             ));
@@ -148,8 +152,8 @@ impl Params {
         self.get(name).unwrap_or(default)
     }
 
-    pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
-        self.get(name).ok_or(ApiError::missing(name))
+    pub fn required(&self, name: &'static str) -> Result<&str, ServiceError> {
+        self.get(name).ok_or(ServiceError::missing(name))
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -157,11 +161,14 @@ impl Params {
     }
 
     /// Parse `name` if present; a malformed value is a 400 that names the parameter.
-    pub fn parse<T: std::str::FromStr>(&self, name: &'static str) -> Result<Option<T>, ApiError> {
+    pub fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+    ) -> Result<Option<T>, ServiceError> {
         match self.get(name) {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::param(name, format!("invalid value for parameter '{name}': {v}"))
+                ServiceError::param(name, format!("invalid value for parameter '{name}': {v}"))
             }),
         }
     }
@@ -170,17 +177,17 @@ impl Params {
         &self,
         name: &'static str,
         default: T,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, ServiceError> {
         Ok(self.parse(name)?.unwrap_or(default))
     }
 
     /// Booleans as Spring binds them (`true`/`false`, case-insensitive).
-    pub fn bool(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
+    pub fn bool(&self, name: &'static str) -> Result<Option<bool>, ServiceError> {
         match self.get(name) {
             None => Ok(None),
             Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(v) => Err(ApiError::param(
+            Some(v) => Err(ServiceError::param(
                 name,
                 format!("invalid value for parameter '{name}': {v}, expected true or false"),
             )),
@@ -218,7 +225,7 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>)
 }
 
 impl FromRequest<AppState> for Params {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
     /// The parameters the auth guard already read (so handler and guard see the same values),
     /// or read here when no guard ran.
@@ -231,14 +238,14 @@ impl FromRequest<AppState> for Params {
     }
 }
 
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ServiceError> {
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ServiceError::PayloadTooLarge(
             format!("request body over {limit} bytes"),
         )),
-        Err(e) => Err(ApiError::bad(format!("cannot read request body: {e}"))),
+        Err(e) => Err(ServiceError::bad(format!("cannot read request body: {e}"))),
     }
 }
 

@@ -25,12 +25,12 @@ use nacos_core::auth::fixed;
 use nacos_core::{Action, AuthError, Principal, Resource};
 
 use super::params::Params;
-use super::{ApiError, ApiResult};
+use super::{ServiceError, ServiceResult};
 use crate::AppState;
 
 /// How a guard finds the resources of a request: written next to the handlers with their own
 /// key functions. An `Err` is the handler's own parameter error, answered before anything runs.
-pub type Resolve = fn(&Params) -> ApiResult<Vec<Resource>>;
+pub type Resolve = fn(&Params) -> ServiceResult<Vec<Resource>>;
 
 /// What a route method needs.
 #[derive(Clone, Copy)]
@@ -59,7 +59,7 @@ impl Guard {
     }
 
     /// The resources and the action of a request (`None`: open).
-    pub fn resources(&self, params: &Params) -> ApiResult<Option<(Vec<Resource>, Action)>> {
+    pub fn resources(&self, params: &Params) -> ServiceResult<Option<(Vec<Resource>, Action)>> {
         Ok(match *self {
             Guard::Open => None,
             Guard::Config(action, resolve) | Guard::Naming(action, resolve) => {
@@ -266,7 +266,7 @@ impl Caller {
         app: &AppState,
         resource: &Resource,
         action: Action,
-    ) -> ApiResult<()> {
+    ) -> ServiceResult<()> {
         let Caller::User(principal) = self else {
             return Ok(());
         };
@@ -277,25 +277,25 @@ impl Caller {
             .await
         {
             Ok(()) => Ok(()),
-            Err(AuthError::Unavailable(m)) => Err(ApiError::Internal(m)),
+            Err(AuthError::Unavailable(m)) => Err(ServiceError::Internal(m)),
             Err(e) => {
                 tracing::debug!(%resource, error = %e, "refused");
-                Err(ApiError::Forbidden(format!("{e} ({resource})")))
+                Err(ServiceError::Forbidden(format!("{e} ({resource})")))
             }
         }
     }
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = ServiceError;
 
     /// The guard's decision; with auth on and no decision recorded the request is refused
     /// (fail closed), with auth off every caller is trusted.
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ServiceResult<Self> {
         match parts.extensions.get::<Caller>() {
             Some(caller) => Ok(caller.clone()),
             None if !app.auth.enabled() => Ok(Caller::Trusted),
-            None => Err(ApiError::Forbidden(
+            None => Err(ServiceError::Forbidden(
                 "no authorization decision for this request".to_string(),
             )),
         }

@@ -22,7 +22,7 @@ use super::config_params::{
 };
 use super::secured::{Caller, Guard, M, OPEN, Routes};
 use super::wire;
-use super::{ApiError, ApiResult, Params, rest_result, text};
+use super::{Params, ServiceError, ServiceResult, rest_result, text};
 use crate::AppState;
 use crate::config::Selected;
 use crate::config::listen::{self, Probe};
@@ -98,7 +98,7 @@ fn header_value(value: &str) -> HeaderValue {
 // ---------------------------------------------------------------------------------------------
 // GET /v1/cs/configs
 
-async fn get_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     if let Some(mode) = params.get("search") {
         return search(&app, &params, mode).await;
     }
@@ -238,7 +238,7 @@ impl RenderedConfig {
     }
 }
 
-async fn export(app: &AppState, params: &Params, v2: bool) -> ApiResult<Response> {
+async fn export(app: &AppState, params: &Params, v2: bool) -> ServiceResult<Response> {
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     let ids: Vec<u64> = parse_ids(params.get("ids").unwrap_or(""))?;
     let (_, group, data_id) = coordinates(params);
@@ -253,7 +253,7 @@ async fn export(app: &AppState, params: &Params, v2: bool) -> ApiResult<Response
     }
     let now = nacos_core::now_millis();
     let zip = crate::config::archive::export_zip(&items, v2)
-        .map_err(|e| ApiError::Internal(format!("cannot build export archive: {e}")))?;
+        .map_err(|e| ServiceError::Internal(format!("cannot build export archive: {e}")))?;
     let name = format!("nacos_config_export_{}.zip", wire::compact_timestamp(now));
     Ok((
         [
@@ -275,7 +275,7 @@ async fn post_configs(
     State(app): State<AppState>,
     caller: Caller,
     params: Params,
-) -> ApiResult<Response> {
+) -> ServiceResult<Response> {
     if is_import(&params) {
         return import(&app, &caller, &params).await;
     }
@@ -284,7 +284,7 @@ async fn post_configs(
 }
 
 /// `POST /v1/cs/configs?import=true`: a multipart `file` holding a Nacos export zip.
-async fn import(app: &AppState, caller: &Caller, params: &Params) -> ApiResult<Response> {
+async fn import(app: &AppState, caller: &Caller, params: &Params) -> ServiceResult<Response> {
     use crate::config::archive::{self, ImportPolicy};
     let namespace = import_namespace(params)?;
     let policy = match params.get("policy").unwrap_or("ABORT") {
@@ -292,7 +292,7 @@ async fn import(app: &AppState, caller: &Caller, params: &Params) -> ApiResult<R
         "SKIP" => ImportPolicy::Skip,
         "OVERWRITE" => ImportPolicy::Overwrite,
         other => {
-            return Err(ApiError::param(
+            return Err(ServiceError::param(
                 "policy",
                 format!("invalid policy '{other}': ABORT, SKIP or OVERWRITE"),
             ));
@@ -301,11 +301,11 @@ async fn import(app: &AppState, caller: &Caller, params: &Params) -> ApiResult<R
     let content_type = params.header("content-type").unwrap_or("");
     let file = archive::multipart_file(content_type, params.body.clone(), "file")
         .await
-        .map_err(|m| ApiError::param("file", m))?;
+        .map_err(|m| ServiceError::param("file", m))?;
     // Decompressing is CPU work on untrusted input: keep it off the async workers.
     let parsed = tokio::task::spawn_blocking(move || archive::parse_import(&file))
         .await
-        .map_err(|e| ApiError::Internal(format!("import archive reader failed: {e}")))?;
+        .map_err(|e| ServiceError::Internal(format!("import archive reader failed: {e}")))?;
     let items = match parsed {
         Ok(items) => items,
         Err(failure) => return Ok(failure.into_rest_result()),
@@ -326,9 +326,9 @@ async fn delete_configs(
     State(app): State<AppState>,
     caller: Caller,
     params: Params,
-) -> ApiResult<Response> {
+) -> ServiceResult<Response> {
     if params.get("delType") == Some("ids") {
-        let ids = parse_ids(params.get("ids").ok_or(ApiError::missing("ids"))?)?;
+        let ids = parse_ids(params.get("ids").ok_or(ServiceError::missing("ids"))?)?;
         let ids = ids_in_namespace(&app, &caller, &params, &ids).await?;
         app.config.remove_by_ids(&ids, &operator(&params)).await?;
         return Ok(rest_result(serde_json::Value::Bool(true), None));
@@ -353,7 +353,7 @@ async fn ids_in_namespace(
     caller: &Caller,
     params: &Params,
     ids: &[u64],
-) -> ApiResult<Vec<u64>> {
+) -> ServiceResult<Vec<u64>> {
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     let page = app
         .config
@@ -366,7 +366,7 @@ async fn ids_in_namespace(
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(item) = page.items.iter().find(|c| c.id == *id) else {
-            return Err(ApiError::param(
+            return Err(ServiceError::param(
                 "ids",
                 format!("config id {id} is not a config of namespace '{namespace}'"),
             ));
@@ -382,7 +382,7 @@ async fn ids_in_namespace(
 // ---------------------------------------------------------------------------------------------
 // Long polling
 
-async fn listener(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn listener(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let probes = probes(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
     let timeout_ms: Option<u64> = params
@@ -438,7 +438,7 @@ async fn changed_keys(
     probes: &[Probe],
     client_ip: &str,
     auto_tag: Option<&str>,
-) -> ApiResult<Vec<ConfigKey>> {
+) -> ServiceResult<Vec<ConfigKey>> {
     let mut changed = Vec::new();
     for probe in probes {
         let state = app.config.state(&probe.key).await?;
@@ -493,7 +493,7 @@ fn version_below(version: &str, min: (u32, u32, u32)) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Catalog and history
 
-async fn catalog(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn catalog(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = config_key(&params)?;
     let state = app.config.state(&key).await?;
     let data = state
@@ -503,7 +503,7 @@ async fn catalog(State(app): State<AppState>, params: Params) -> ApiResult<Respo
     Ok(rest_result(data, None))
 }
 
-async fn history(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn history(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let data = if params.get("search").is_some() {
         history_page(&app, &params).await?
     } else {
@@ -512,11 +512,11 @@ async fn history(State(app): State<AppState>, params: Params) -> ApiResult<Respo
     Ok(axum::Json(data).into_response())
 }
 
-async fn history_previous(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn history_previous(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     Ok(axum::Json(previous_history(&app, &params).await?).into_response())
 }
 
-async fn history_configs(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn history_configs(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     Ok(axum::Json(namespace_configs(&app, &params).await?).into_response())
 }
 

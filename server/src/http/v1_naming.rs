@@ -28,7 +28,7 @@ use super::naming_params::{
     page_of, parse_metadata, required_ip, required_page, required_port, statuses_key,
 };
 use super::secured::{M, Routes};
-use super::{ApiError, ApiResult, Params, text};
+use super::{Params, ServiceError, ServiceResult, text};
 use crate::AppState;
 use crate::naming::forward::{self, ClientOp};
 use crate::naming::service_info::InstanceWire;
@@ -112,31 +112,31 @@ pub fn routes() -> Routes {
 // ---------------------------------------------------------------------------------------------
 // Instances
 
-async fn register(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn register(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     register_instance(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
-async fn deregister(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn deregister(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     deregister_instance(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
-async fn update(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn update(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     update_instance(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
-async fn patch(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn patch(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     patch_instance(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
-async fn instance_detail(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn instance_detail(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let host = find_instance(&app, &key, &params)?;
     let inst = &host.instance;
@@ -153,7 +153,7 @@ async fn instance_detail(State(app): State<AppState>, params: Params) -> ApiResu
     .into_response())
 }
 
-async fn list(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn list(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let body = instance_list_body(&app, &key, &params)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -177,12 +177,12 @@ struct BeatResponse {
     light_beat_enabled: bool,
 }
 
-async fn beat(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn beat(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let beat_json = match params.get("beat") {
         Some(raw) => Some(
             serde_json::from_str::<BeatJson>(raw)
-                .map_err(|e| ApiError::param("beat", format!("invalid beat JSON: {e}")))?,
+                .map_err(|e| ServiceError::param("beat", format!("invalid beat JSON: {e}")))?,
         ),
         None => None,
     };
@@ -200,8 +200,9 @@ async fn beat(State(app): State<AppState>, params: Params) -> ApiResult<Response
                 None => required_ip(&params)?,
             };
             let port = match b.port {
-                Some(p) => u16::try_from(p)
-                    .map_err(|_| ApiError::param("beat", format!("invalid port in beat: {p}")))?,
+                Some(p) => u16::try_from(p).map_err(|_| {
+                    ServiceError::param("beat", format!("invalid port in beat: {p}"))
+                })?,
                 None => required_port(&params)?,
             };
             (ip, port)
@@ -217,7 +218,10 @@ async fn beat(State(app): State<AppState>, params: Params) -> ApiResult<Response
             instance.weight = b.weight.unwrap_or(1.0);
             if let Some(map) = b.metadata {
                 instance.metadata = json_metadata(map).ok_or_else(|| {
-                    ApiError::param("beat", "invalid beat JSON: metadata values must be strings")
+                    ServiceError::param(
+                        "beat",
+                        "invalid beat JSON: metadata values must be strings",
+                    )
                 })?;
             }
             Some(instance)
@@ -235,7 +239,7 @@ async fn beat(State(app): State<AppState>, params: Params) -> ApiResult<Response
     let outcome = match forward::run(&app, &owner, op).await? {
         Some(outcome) => outcome,
         None => {
-            return Err(ApiError::Internal(
+            return Err(ServiceError::Internal(
                 "a beat produced no beat outcome".to_string(),
             ));
         }
@@ -249,12 +253,12 @@ async fn beat(State(app): State<AppState>, params: Params) -> ApiResult<Response
     .into_response())
 }
 
-async fn set_health(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn set_health(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let healthy = match params.bool("healthy")? {
         Some(h) => h,
         None => params
             .bool("valid")?
-            .ok_or_else(|| ApiError::param("healthy", "Param 'healthy' is required."))?,
+            .ok_or_else(|| ServiceError::param("healthy", "Param 'healthy' is required."))?,
     };
     let key = grouped_service_key(&params)?;
     let ip = required_ip(&params)?;
@@ -269,25 +273,25 @@ async fn set_health(State(app): State<AppState>, params: Params) -> ApiResult<Re
 // ---------------------------------------------------------------------------------------------
 // Services
 
-async fn create_service(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn create_service(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     create_service_with(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
-async fn update_service(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn update_service(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     update_service_with(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
-async fn delete_service(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn delete_service(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     app.naming.delete_service(&key).await?;
     Ok(text("ok"))
 }
 
-async fn service_detail(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn service_detail(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let detail = app.naming.service_detail(&key)?;
     let meta = &detail.meta;
@@ -317,14 +321,14 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> ApiResul
     .into_response())
 }
 
-async fn service_list(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn service_list(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let namespace = naming_namespace(&params)?;
     let page_no = params
         .parse::<u32>("pageNo")?
-        .ok_or(ApiError::missing("pageNo"))?;
+        .ok_or(ServiceError::missing("pageNo"))?;
     let page_size = params
         .parse::<u32>("pageSize")?
-        .ok_or(ApiError::missing("pageSize"))?;
+        .ok_or(ServiceError::missing("pageSize"))?;
     let (_, group) = listed_group_of(&params)?;
     let names: Vec<String> = app
         .naming
@@ -354,21 +358,27 @@ struct BatchTarget {
     cluster_name: Option<String>,
 }
 
-async fn metadata_batch_put(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn metadata_batch_put(
+    State(app): State<AppState>,
+    params: Params,
+) -> ServiceResult<Response> {
     metadata_batch(&app, &params, false).await
 }
 
-async fn metadata_batch_delete(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn metadata_batch_delete(
+    State(app): State<AppState>,
+    params: Params,
+) -> ServiceResult<Response> {
     metadata_batch(&app, &params, true).await
 }
 
-async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ApiResult<Response> {
+async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ServiceResult<Response> {
     let key = grouped_service_key(params)?;
     let ephemeral = params.get("consistencyType") != Some("persist");
     let targets = match params.get("instances").map(str::trim) {
         None | Some("") => Vec::new(),
         Some(raw) => serde_json::from_str::<Vec<BatchTarget>>(raw)
-            .map_err(|e| ApiError::param("instances", format!("invalid instances JSON: {e}")))?
+            .map_err(|e| ServiceError::param("instances", format!("invalid instances JSON: {e}")))?
             .into_iter()
             .map(|t| {
                 let cluster = t
@@ -378,7 +388,7 @@ async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ApiRes
                 validate::cluster_name("instances", &cluster)?;
                 Ok((t.ip, t.port, cluster))
             })
-            .collect::<ApiResult<Vec<_>>>()?,
+            .collect::<ServiceResult<Vec<_>>>()?,
     };
     let metadata = parse_metadata(params.required("metadata")?)?;
     let updated = app
@@ -388,7 +398,7 @@ async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ApiRes
     Ok(Json(json!({ "updated": updated })).into_response())
 }
 
-async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn instance_statuses(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = statuses_key(&params)?;
     let mut hosts = app.naming.all_hosts(&key);
     hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
@@ -406,7 +416,7 @@ async fn instance_statuses(State(app): State<AppState>, params: Params) -> ApiRe
 
 /// Names (`group@@name`) per namespace, all namespaces unless `namespaceId` is given; `expr`
 /// keeps names containing it.
-async fn service_names(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn service_names(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let only = names_namespace(&params)?;
     let expr = params.get("expr").unwrap_or("");
     let mut by_namespace: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -426,7 +436,10 @@ async fn service_names(State(app): State<AppState>, params: Params) -> ApiResult
     Ok(Json(json!({ "META-INF/services": by_namespace, "count": count })).into_response())
 }
 
-async fn service_subscribers(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn service_subscribers(
+    State(app): State<AppState>,
+    params: Params,
+) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let page_no = params.parse_or::<usize>("pageNo", 1)?;
     let page_size = params.parse_or::<usize>("pageSize", 1000)?;
@@ -480,7 +493,7 @@ async fn service_subscribers(State(app): State<AppState>, params: Params) -> Api
 }
 
 /// `serviceNameParam` and `groupNameParam` keep services whose name / group contain them.
-async fn catalog_services(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn catalog_services(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let namespace = naming_namespace(&params)?;
     let (page_no, page_size) = required_page(&params)?;
     let name_filter = params.get("serviceNameParam").unwrap_or("");
@@ -521,17 +534,17 @@ async fn catalog_services(State(app): State<AppState>, params: Params) -> ApiRes
     Ok(Json(json!({ "count": count, "serviceList": list })).into_response())
 }
 
-async fn catalog_instances(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn catalog_instances(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let cluster = params.required("clusterName")?;
     validate::cluster_name("clusterName", cluster)?;
     let (page_no, page_size) = required_page(&params)?;
     // As Nacos: an unknown service or cluster is NOT_FOUND.
     let detail = app.naming.service_detail(&key).map_err(|_| {
-        ApiError::NotFound(format!("service {}@@{} is not found!", key.group, key.name))
+        ServiceError::NotFound(format!("service {}@@{} is not found!", key.group, key.name))
     })?;
     if !detail.clusters.iter().any(|c| c == cluster) {
-        return Err(ApiError::NotFound(format!(
+        return Err(ServiceError::NotFound(format!(
             "cluster {cluster} is not found!"
         )));
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::naming_params::NAMESPACE_SERVICES_R;
 use super::secured::{M, OPEN, Routes};
-use super::{ApiResult, Params};
+use super::{Params, ServiceResult};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -64,7 +64,7 @@ fn system_usage() -> (f64, f64, f64) {
 
 /// `status` is this node's readiness (`DOWN` while it cannot serve, e.g. no quorum or no
 /// writable database); the responsible counts leave out copies of other nodes' clients.
-async fn metrics(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn metrics(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let only_status = params.bool("onlyStatus")?.unwrap_or(true);
     let status = match crate::cluster::readiness_problem(&app).await {
         None => "UP",
@@ -134,7 +134,7 @@ async fn switches(State(app): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn push_state(State(app): State<AppState>, params: Params) -> ApiResult<Response> {
+async fn push_state(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let reset = params.bool("reset")?.unwrap_or(false);
     let counters = app.naming.push_counters(reset);
     let succeed = counters.total.saturating_sub(counters.failed);

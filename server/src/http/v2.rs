@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::secured::{Guard, M, NAMESPACES_R, NAMESPACES_W, OPEN, Routes};
-use super::{ApiError, Params};
+use super::{Params, ServiceError};
 use crate::{AppState, namespace};
 use nacos_core::Action;
 
@@ -37,13 +37,13 @@ pub fn ok_raw_json(data: &[u8]) -> Response {
 /// `data` (Nacos's `Result` of the v2 OpenAPI).
 #[derive(Debug)]
 pub struct V2Error {
-    pub error: ApiError,
+    pub error: ServiceError,
     /// A more specific detail code than the kind's default (22001 namespace not exist, ...).
     pub code: Option<(i32, &'static str)>,
 }
 
 impl V2Error {
-    pub fn with_code(error: ApiError, code: i32, abstract_message: &'static str) -> Self {
+    pub fn with_code(error: ServiceError, code: i32, abstract_message: &'static str) -> Self {
         V2Error {
             error,
             code: Some((code, abstract_message)),
@@ -53,12 +53,12 @@ impl V2Error {
 
 impl From<nacos_core::validate::ParamError> for V2Error {
     fn from(error: nacos_core::validate::ParamError) -> Self {
-        ApiError::from(error).into()
+        ServiceError::from(error).into()
     }
 }
 
-impl From<ApiError> for V2Error {
-    fn from(error: ApiError) -> Self {
+impl From<ServiceError> for V2Error {
+    fn from(error: ServiceError) -> Self {
         V2Error { error, code: None }
     }
 }
@@ -129,11 +129,11 @@ pub fn routes() -> Routes {
         )
 }
 
-fn namespace_error(error: ApiError) -> V2Error {
+fn namespace_error(error: ServiceError) -> V2Error {
     match &error {
-        ApiError::NotFound(_) => V2Error::with_code(error, 22001, "namespace not exist"),
-        ApiError::Conflict(_) => V2Error::with_code(error, 22002, "namespace already exist"),
-        ApiError::BadRequest { .. } => V2Error::with_code(error, 22000, "illegal namespace"),
+        ServiceError::NotFound(_) => V2Error::with_code(error, 22001, "namespace not exist"),
+        ServiceError::Conflict(_) => V2Error::with_code(error, 22002, "namespace already exist"),
+        ServiceError::BadRequest { .. } => V2Error::with_code(error, 22000, "illegal namespace"),
         _ => error.into(),
     }
 }
@@ -153,7 +153,7 @@ async fn namespace_get(State(app): State<AppState>, params: Params) -> V2Result 
 async fn namespace_create(State(app): State<AppState>, params: Params) -> V2Result {
     let name = params
         .get("namespaceName")
-        .ok_or(ApiError::missing("namespaceName"))?;
+        .ok_or(ServiceError::missing("namespaceName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
     namespace::create(&app, params.get("namespaceId"), name, desc)
         .await
@@ -165,7 +165,7 @@ async fn namespace_update(State(app): State<AppState>, params: Params) -> V2Resu
     let id = params.required("namespaceId")?;
     let name = params
         .get("namespaceName")
-        .ok_or(ApiError::missing("namespaceName"))?;
+        .ok_or(ServiceError::missing("namespaceName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
     namespace::update(&app, id, name, desc)
         .await

@@ -23,7 +23,7 @@ use super::secured::{ADMIN_R, M, Routes};
 use super::v2::{V2Error, V2Result, ok};
 use super::v2_naming::SERVICE_R;
 use super::v2_naming::service_key;
-use super::{ApiError, Params};
+use super::{Params, ServiceError};
 use crate::AppState;
 use crate::grpc::Connection;
 use crate::naming::ClientId;
@@ -104,7 +104,7 @@ fn known_client(app: &AppState, params: &Params) -> Result<ClientId, V2Error> {
         Ok(id)
     } else {
         Err(V2Error::with_code(
-            ApiError::NotFound(format!("clientId [ {id} ] not exist")),
+            ServiceError::NotFound(format!("clientId [ {id} ] not exist")),
             20004,
             "resource not found",
         ))
@@ -328,7 +328,7 @@ struct ServiceQuery {
 }
 
 impl ServiceQuery {
-    fn parse(params: &Params) -> Result<Self, ApiError> {
+    fn parse(params: &Params) -> Result<Self, ServiceError> {
         Ok(ServiceQuery {
             key: service_key(params)?,
             ephemeral: params.bool("ephemeral")?,

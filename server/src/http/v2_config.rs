@@ -9,7 +9,7 @@ use super::config_ops;
 use super::config_params::{self, CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R};
 use super::secured::{M, Routes};
 use super::v2::{V2Error, V2Result, ok};
-use super::{ApiError, Params};
+use super::{Params, ServiceError};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -43,7 +43,7 @@ async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
     match state.select(params.client_ip(), tag.as_deref(), auto_tag.as_deref()) {
         Some(selected) => Ok(ok(selected.content())),
         None => Err(V2Error::with_code(
-            ApiError::NotFound("config data not exist".to_string()),
+            ServiceError::NotFound("config data not exist".to_string()),
             20004,
             "resource not found",
         )),

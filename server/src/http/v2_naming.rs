@@ -12,7 +12,7 @@ use super::naming_ops;
 use super::naming_params::{self, naming_namespace};
 use super::secured::{Guard, M, Routes};
 use super::v2::{V2Error, V2Result, ok};
-use super::{ApiError, ApiResult, Params};
+use super::{Params, ServiceError, ServiceResult};
 use crate::AppState;
 
 /// Reads and writes of the service a v2 request names (bare `serviceName`, `groupName`).
@@ -20,7 +20,7 @@ pub const SERVICE_R: Guard = Guard::Naming(Action::Read, named_service);
 pub const SERVICE_W: Guard = Guard::Naming(Action::Write, named_service);
 
 /// Guard: the service of [`service_key`].
-fn named_service(params: &Params) -> ApiResult<Vec<Resource>> {
+fn named_service(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(vec![Resource::of_service(&service_key(params)?)])
 }
 
@@ -64,7 +64,7 @@ pub fn routes() -> Routes {
 }
 
 /// `namespaceId` + `groupName` + bare `serviceName`.
-pub(super) fn service_key(params: &Params) -> ApiResult<ServiceKey> {
+pub(super) fn service_key(params: &Params) -> ServiceResult<ServiceKey> {
     let namespace = naming_namespace(params)?;
     let group = params.get("groupName").unwrap_or(DEFAULT_GROUP);
     validate::group_name(group)?;
@@ -74,13 +74,13 @@ pub(super) fn service_key(params: &Params) -> ApiResult<ServiceKey> {
 }
 
 /// v1 answers a missing service with 400 (as Nacos); v2 says 404 with code 21008.
-fn service_error(error: ApiError) -> V2Error {
+fn service_error(error: ServiceError) -> V2Error {
     match error {
-        ApiError::NotFound(m) => {
-            V2Error::with_code(ApiError::NotFound(m), 21008, "service not exist")
+        ServiceError::NotFound(m) => {
+            V2Error::with_code(ServiceError::NotFound(m), 21008, "service not exist")
         }
-        ApiError::BadRequest { message, .. } if message.starts_with("service not found") => {
-            V2Error::with_code(ApiError::NotFound(message), 21008, "service not exist")
+        ServiceError::BadRequest { message, .. } if message.starts_with("service not found") => {
+            V2Error::with_code(ServiceError::NotFound(message), 21008, "service not exist")
         }
         other => other.into(),
     }
@@ -109,7 +109,7 @@ async fn patch(State(app): State<AppState>, params: Params) -> V2Result {
 async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Result {
     let key = service_key(&params)?;
     let host = naming_ops::find_instance(&app, &key, &params).map_err(|e| match e {
-        ApiError::NotFound(_) => V2Error::with_code(e, 21003, "instance not found"),
+        ServiceError::NotFound(_) => V2Error::with_code(e, 21003, "instance not found"),
         other => other.into(),
     })?;
     let inst = &host.instance;
@@ -136,7 +136,7 @@ async fn create_service(State(app): State<AppState>, params: Params) -> V2Result
     naming_ops::create_service_with(&app, key, &params)
         .await
         .map_err(|e| match e {
-            ApiError::Conflict(_) | ApiError::BadRequest { .. }
+            ServiceError::Conflict(_) | ServiceError::BadRequest { .. }
                 if e.to_string().contains("already exist") =>
             {
                 V2Error::with_code(e, 21007, "service already exist")
