@@ -1,10 +1,9 @@
-//! Namespaces: validation and the public-namespace rules, over [`NamespaceRepo`], shared by
-//! the v1 console and v2 edges.
+//! Namespaces: validation and the public-namespace rules, over the namespace repository (and
+//! the config repository for counts), shared by the v1 console and v2 edges.
 
 use nacos_core::validate::{self, ParamError};
-use nacos_core::{ConfigQuery, Namespace, PageRequest, now_millis};
+use nacos_core::{ConfigQuery, Namespace, PageRequest, Repos, now_millis};
 
-use crate::App;
 use crate::error::ServiceError;
 
 /// Namespace as the console shows it.
@@ -23,9 +22,8 @@ pub struct NamespaceView {
 
 const QUOTA: u32 = 200;
 
-async fn config_count(app: &App, id: &str) -> Result<u64, ServiceError> {
-    let page = app
-        .repos
+async fn config_count(repos: &Repos, id: &str) -> Result<u64, ServiceError> {
+    let page = repos
         .configs
         .search(&ConfigQuery::namespace(id, PageRequest::new(1, 0)))
         .await?;
@@ -44,36 +42,36 @@ fn view(ns: Namespace, count: u64) -> NamespaceView {
 }
 
 /// Public first, then the custom namespaces.
-pub async fn list(app: &App) -> Result<Vec<NamespaceView>, ServiceError> {
+pub async fn list(repos: &Repos) -> Result<Vec<NamespaceView>, ServiceError> {
     let mut out = vec![NamespaceView {
         namespace: String::new(),
         namespace_show_name: "public".to_string(),
         namespace_desc: "Public Namespace".to_string(),
         quota: QUOTA,
-        config_count: config_count(app, "").await?,
+        config_count: config_count(repos, "").await?,
         kind: 0,
     }];
-    for ns in app.repos.namespaces.list().await? {
-        let count = config_count(app, &ns.id).await?;
+    for ns in repos.namespaces.list().await? {
+        let count = config_count(repos, &ns.id).await?;
         out.push(view(ns, count));
     }
     Ok(out)
 }
 
-pub async fn get(app: &App, id: &str) -> Result<NamespaceView, ServiceError> {
+pub async fn get(repos: &Repos, id: &str) -> Result<NamespaceView, ServiceError> {
     if id.is_empty() || id == "public" {
         return Ok(NamespaceView {
             namespace: String::new(),
             namespace_show_name: "Public".to_string(),
             namespace_desc: "Public Namespace".to_string(),
             quota: QUOTA,
-            config_count: config_count(app, "").await?,
+            config_count: config_count(repos, "").await?,
             kind: 0,
         });
     }
-    match app.repos.namespaces.get(id).await? {
+    match repos.namespaces.get(id).await? {
         Some(ns) => {
-            let count = config_count(app, id).await?;
+            let count = config_count(repos, id).await?;
             Ok(view(ns, count))
         }
         None => Err(ServiceError::NotFound(format!(
@@ -82,13 +80,13 @@ pub async fn get(app: &App, id: &str) -> Result<NamespaceView, ServiceError> {
     }
 }
 
-pub async fn exists(app: &App, id: &str) -> Result<bool, ServiceError> {
-    Ok(id.is_empty() || id == "public" || app.repos.namespaces.get(id).await?.is_some())
+pub async fn exists(repos: &Repos, id: &str) -> Result<bool, ServiceError> {
+    Ok(id.is_empty() || id == "public" || repos.namespaces.get(id).await?.is_some())
 }
 
 /// Create; a blank id gets a random UUID. Returns the id.
 pub async fn create(
-    app: &App,
+    repos: &Repos,
     id: Option<&str>,
     name: &str,
     desc: &str,
@@ -129,7 +127,7 @@ pub async fn create(
         ));
     }
     let now = now_millis();
-    app.repos
+    repos
         .namespaces
         .create(Namespace {
             id: id.clone(),
@@ -148,7 +146,7 @@ pub async fn create(
     Ok(id)
 }
 
-pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), ServiceError> {
+pub async fn update(repos: &Repos, id: &str, name: &str, desc: &str) -> Result<(), ServiceError> {
     validate::namespace_show_name(name)
         .map_err(|e| ServiceError::param("namespaceShowName", e.message))?;
     if desc.chars().count() > 256 {
@@ -157,7 +155,7 @@ pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), S
             "namespaceDesc is longer than 256",
         ));
     }
-    app.repos
+    repos
         .namespaces
         .update(id, name, desc)
         .await
@@ -169,6 +167,6 @@ pub async fn update(app: &App, id: &str, name: &str, desc: &str) -> Result<(), S
         })
 }
 
-pub async fn delete(app: &App, id: &str) -> Result<bool, ServiceError> {
-    Ok(app.repos.namespaces.delete(id).await?)
+pub async fn delete(repos: &Repos, id: &str) -> Result<bool, ServiceError> {
+    Ok(repos.namespaces.delete(id).await?)
 }

@@ -1274,7 +1274,7 @@ pub async fn import_items(
     operator: &Operator,
 ) -> Result<ImportReport, ServiceError> {
     let mut report = ImportReport::default();
-    if !crate::namespace::exists(app, namespace).await? {
+    if !crate::namespace::exists(&app.repos, namespace).await? {
         report.failure = Some(ImportFailure::new(
             CODE_NAMESPACE_MISSING,
             format!("namespace '{namespace}' does not exist; create it before importing"),

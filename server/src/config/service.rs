@@ -18,9 +18,48 @@ use super::hub::{ListenerHub, Subscription};
 pub struct KeyState {
     pub formal: Option<ConfigItem>,
     pub grays: Vec<GrayConfig>,
-    /// The formal config's v1 HTTP answer (body and headers), rendered on the first read and
-    /// reused until the key changes: the config GET hot path then only clones reference counts.
-    pub formal_http: std::sync::OnceLock<crate::http::v1_config::RenderedConfig>,
+    /// An edge's rendering of the formal config (the v1 HTTP answer: body and headers), made on
+    /// the first read and reused until the key changes: the config GET hot path then only
+    /// clones reference counts.
+    pub formal_rendered: RenderMemo,
+}
+
+/// A memo an edge fills with its rendering of a cached value. The service does not know the
+/// rendering's type; it only drops the memo with the cached version it belongs to.
+#[derive(Default)]
+pub struct RenderMemo(std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>);
+
+impl RenderMemo {
+    /// The memo, rendered by `render` on first use. `None` when another type was stored
+    /// first (one edge per memo; the caller then renders afresh).
+    pub fn get_or_init<T: std::any::Any + Send + Sync>(
+        &self,
+        render: impl FnOnce() -> T,
+    ) -> Option<&T> {
+        self.0
+            .get_or_init(|| Arc::new(render()))
+            .downcast_ref::<T>()
+    }
+}
+
+impl Clone for RenderMemo {
+    fn clone(&self) -> Self {
+        let memo = RenderMemo::default();
+        if let Some(value) = self.0.get() {
+            let _ = memo.0.set(Arc::clone(value));
+        }
+        memo
+    }
+}
+
+impl std::fmt::Debug for RenderMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "RenderMemo(filled)"
+        } else {
+            "RenderMemo(empty)"
+        })
+    }
 }
 
 /// The variant a client gets.
@@ -207,7 +246,7 @@ impl ConfigService {
         Ok(Arc::new(KeyState {
             formal,
             grays,
-            formal_http: Default::default(),
+            formal_rendered: Default::default(),
         }))
     }
 

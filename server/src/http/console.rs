@@ -69,14 +69,14 @@ pub fn routes() -> Routes {
 async fn get_namespaces(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     if params.get("checkNamespaceIdExist") == Some("true") {
         let id = params.required("customNamespaceId")?;
-        return Ok(text(namespace::exists(&app, id).await?.to_string()));
+        return Ok(text(namespace::exists(&app.repos, id).await?.to_string()));
     }
     if params.get("show") == Some("all") {
         let id = params.get("namespaceId").unwrap_or("");
-        let view = namespace::get(&app, id).await?;
+        let view = namespace::get(&app.repos, id).await?;
         return Ok(axum::Json(view).into_response());
     }
-    let list = namespace::list(&app).await?;
+    let list = namespace::list(&app.repos).await?;
     Ok(rest_result(
         serde_json::to_value(list).unwrap_or_default(),
         None,
@@ -88,7 +88,7 @@ async fn create_namespace(State(app): State<AppState>, params: Params) -> Servic
         .get("namespaceName")
         .ok_or(ServiceError::missing("namespaceName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
-    match namespace::create(&app, params.get("customNamespaceId"), name, desc).await {
+    match namespace::create(&app.repos, params.get("customNamespaceId"), name, desc).await {
         Ok(_) => Ok(text("true")),
         // Nacos answers a duplicate id with `false`; keep that, but with a status that says so.
         Err(ServiceError::Conflict(message)) => Err(ServiceError::Conflict(message)),
@@ -102,13 +102,13 @@ async fn update_namespace(State(app): State<AppState>, params: Params) -> Servic
         .get("namespaceShowName")
         .ok_or(ServiceError::missing("namespaceShowName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
-    namespace::update(&app, id, name, desc).await?;
+    namespace::update(&app.repos, id, name, desc).await?;
     Ok(text("true"))
 }
 
 async fn delete_namespace(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let id = params.required("namespaceId")?;
-    namespace::delete(&app, id).await?;
+    namespace::delete(&app.repos, id).await?;
     Ok(text("true"))
 }
 

@@ -147,10 +147,15 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResu
             .into_response());
     };
     if let Selected::Formal(item) = selected {
-        return Ok(state
-            .formal_http
-            .get_or_init(|| RenderedConfig::new(item))
-            .response());
+        return Ok(
+            match state
+                .formal_rendered
+                .get_or_init(|| RenderedConfig::new(item))
+            {
+                Some(rendered) => rendered.response(),
+                None => RenderedConfig::new(item).response(),
+            },
+        );
     }
     let config_type = state
         .formal

@@ -139,12 +139,12 @@ fn namespace_error(error: ServiceError) -> V2Error {
 }
 
 async fn namespace_list(State(app): State<AppState>) -> V2Result {
-    Ok(ok(namespace::list(&app).await?))
+    Ok(ok(namespace::list(&app.repos).await?))
 }
 
 async fn namespace_get(State(app): State<AppState>, params: Params) -> V2Result {
     let id = params.required("namespaceId")?;
-    namespace::get(&app, id)
+    namespace::get(&app.repos, id)
         .await
         .map(ok)
         .map_err(namespace_error)
@@ -155,7 +155,7 @@ async fn namespace_create(State(app): State<AppState>, params: Params) -> V2Resu
         .get("namespaceName")
         .ok_or(ServiceError::missing("namespaceName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
-    namespace::create(&app, params.get("namespaceId"), name, desc)
+    namespace::create(&app.repos, params.get("namespaceId"), name, desc)
         .await
         .map(|_| ok(true))
         .map_err(namespace_error)
@@ -167,7 +167,7 @@ async fn namespace_update(State(app): State<AppState>, params: Params) -> V2Resu
         .get("namespaceName")
         .ok_or(ServiceError::missing("namespaceName"))?;
     let desc = params.get("namespaceDesc").unwrap_or("");
-    namespace::update(&app, id, name, desc)
+    namespace::update(&app.repos, id, name, desc)
         .await
         .map(|()| ok(true))
         .map_err(namespace_error)
@@ -175,7 +175,7 @@ async fn namespace_update(State(app): State<AppState>, params: Params) -> V2Resu
 
 async fn namespace_delete(State(app): State<AppState>, params: Params) -> V2Result {
     let id = params.required("namespaceId")?;
-    Ok(ok(namespace::delete(&app, id).await?))
+    Ok(ok(namespace::delete(&app.repos, id).await?))
 }
 
 async fn readiness(State(app): State<AppState>) -> Response {
