@@ -5,9 +5,6 @@
 use nacos_core::RepoError;
 use nacos_core::validate::ParamError;
 
-use crate::config::ops::ConfigOpError;
-use crate::naming::NamingError;
-
 /// Why a request failed, in kinds every edge understands: the services return it, the HTTP edge
 /// maps it to a status and body (`http::error`), the gRPC edge to Nacos's error codes
 /// (`grpc::error`).
@@ -66,15 +63,6 @@ impl From<ParamError> for ServiceError {
     }
 }
 
-impl From<ConfigOpError> for ServiceError {
-    fn from(e: ConfigOpError) -> Self {
-        match e {
-            ConfigOpError::Param(p) => p.into(),
-            ConfigOpError::Repo(r) => r.into(),
-        }
-    }
-}
-
 impl From<RepoError> for ServiceError {
     fn from(e: RepoError) -> Self {
         match e {
@@ -92,17 +80,6 @@ impl From<RepoError> for ServiceError {
                 ServiceError::Internal("internal storage error".to_string())
             }
             other => ServiceError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<NamingError> for ServiceError {
-    fn from(e: NamingError) -> Self {
-        match e {
-            NamingError::Param(p) => p.into(),
-            NamingError::Invalid(m) => ServiceError::bad(m),
-            NamingError::NotFound(m) => ServiceError::NotFound(m),
-            NamingError::Repo(r) => r.into(),
         }
     }
 }

@@ -8,6 +8,7 @@ use nacos_core::{
 };
 
 use super::ConfigService;
+use crate::error::ServiceError;
 
 /// Types Nacos accepts; anything else is stored as `text`.
 pub const CONFIG_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
@@ -232,6 +233,15 @@ pub async fn remove(
         }
     }
     Ok(())
+}
+
+impl From<ConfigOpError> for ServiceError {
+    fn from(e: ConfigOpError) -> Self {
+        match e {
+            ConfigOpError::Param(p) => p.into(),
+            ConfigOpError::Repo(r) => r.into(),
+        }
+    }
 }
 
 #[cfg(test)]

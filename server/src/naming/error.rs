@@ -3,6 +3,8 @@
 use nacos_core::validate::ParamError;
 use nacos_core::{RepoError, ServiceKey};
 
+use crate::error::ServiceError;
+
 /// Why a naming call failed. Edges map these onto their codes (v1: the HTTP status).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NamingError {
@@ -46,4 +48,15 @@ pub(super) fn service_not_found(key: &ServiceKey) -> NamingError {
 
 pub(super) fn no_matched_ip() -> NamingError {
     NamingError::NotFound("no matched ip found!".to_string())
+}
+
+impl From<NamingError> for ServiceError {
+    fn from(e: NamingError) -> Self {
+        match e {
+            NamingError::Param(p) => p.into(),
+            NamingError::Invalid(m) => ServiceError::bad(m),
+            NamingError::NotFound(m) => ServiceError::NotFound(m),
+            NamingError::Repo(r) => r.into(),
+        }
+    }
 }
