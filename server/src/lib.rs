@@ -28,6 +28,7 @@ pub mod http;
 pub mod middleware;
 pub mod namespace;
 pub mod naming;
+pub mod protocol;
 pub mod settings;
 pub mod storage;
 

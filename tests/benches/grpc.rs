@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use nacos_server::cli::Mode;
-use nacos_server::grpc::proto::{BI_STREAM_PATH, Payload, REQUEST_PATH};
+use nacos_server::protocol::transport::{BI_STREAM_PATH, Payload, REQUEST_PATH};
 use nacos_server::settings::Properties;
 use nacos_server::{App, Listeners, Settings};
 use serde_json::{Value, json};

@@ -19,8 +19,8 @@ use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
 use crate::AppState;
-use crate::grpc::dispatch::grpc_response;
-use crate::grpc::error::GrpcResult;
+use crate::protocol::error::GrpcResult;
+use crate::protocol::message::grpc_response;
 
 /// Writes whose modification time lies this far before the newest one seen are still
 /// looked for by the scan: it covers clock skew between nodes and commits that finish after

@@ -14,10 +14,10 @@ use tonic::Request;
 
 use super::peer::PeerRequest;
 use crate::AppState;
-use crate::grpc::dispatch::{GrpcResponse, error_payload, failure_payload, ok_payload};
-use crate::grpc::error::{GrpcError, code};
-use crate::grpc::proto::{Payload, RequestService, UnaryEdge};
 use crate::middleware::AccessLogLayer;
+use crate::protocol::error::{GrpcError, code};
+use crate::protocol::message::{GrpcResponse, error_payload, failure_payload, ok_payload};
+use crate::protocol::transport::{Payload, RequestService, UnaryEdge};
 
 type PeerFuture = Pin<Box<dyn Future<Output = Payload> + Send>>;
 type Handler = Box<dyn Fn(AppState, Vec<u8>) -> PeerFuture + Send + Sync>;

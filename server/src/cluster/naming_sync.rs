@@ -20,8 +20,8 @@ use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
 use crate::AppState;
-use crate::grpc::dispatch::grpc_response;
-use crate::grpc::error::GrpcResult;
+use crate::protocol::error::GrpcResult;
+use crate::protocol::message::grpc_response;
 
 /// An [`InstanceRepo`] that reports the service of every successful write made through it.
 #[derive(Debug)]

@@ -13,8 +13,8 @@ use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
 use crate::AppState;
-use crate::grpc::dispatch::grpc_response;
-use crate::grpc::error::{GrpcError, GrpcResult, code};
+use crate::protocol::error::{GrpcError, GrpcResult, code};
+use crate::protocol::message::grpc_response;
 
 /// `MemberReportRequest {node}`: the sender's `Member`.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]

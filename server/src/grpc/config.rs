@@ -14,11 +14,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnectionManager;
-use super::dispatch::{CONFIG_R, CONFIG_W, Ctx, Handlers, Secured, grpc_request, grpc_response};
+use super::dispatch::{CONFIG_R, CONFIG_W, Ctx, Handlers, Secured};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
 use crate::config::ops::{self, PublishInput};
 use crate::config::{ConfigService, Selected};
+use crate::protocol::message::{grpc_request, grpc_response};
 
 grpc_response!(ConfigQueryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::proto::Payload;
 use super::stream::TransportState;
+use crate::protocol::transport::Payload;
 use crate::settings::GrpcSettings;
 
 /// What a client told us about itself in `ConnectionSetupRequest`.

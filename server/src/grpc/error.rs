@@ -1,72 +1,12 @@
-//! The one place the gRPC edge maps error kinds onto Nacos response codes.
-//!
-//! Nacos answers a failed request in one of two shapes: the handler's own (typed) response with
-//! `resultCode` 500 and a detail `errorCode` (parameter checks, "config data not exist", CAS
-//! failures), or an `ErrorResponse` when the handler threw. [`GrpcError`] names which.
+//! The one place the gRPC edge maps error kinds onto Nacos response codes ([`GrpcError`]).
 
 use nacos_core::RepoError;
+#[cfg(test)]
 use nacos_core::validate::ParamError;
 
 use crate::config::ops::ConfigOpError;
 use crate::error::ServiceError;
-
-/// Nacos response and exception codes used on this edge.
-pub mod code {
-    /// `CONFIG_NOT_FOUND`, also `INVALID_SERVER_STATUS` ("server is starting").
-    pub const NOT_FOUND_OR_STARTING: i32 = 300;
-    pub const UN_REGISTER: i32 = 301;
-    pub const NO_HANDLER: i32 = 302;
-    pub const INVALID_PARAM: i32 = 400;
-    pub const NO_RIGHT: i32 = 403;
-    pub const NOT_FOUND: i32 = 404;
-    pub const SERVER_ERROR: i32 = 500;
-    pub const NOT_IMPLEMENTED: i32 = 501;
-    pub const BAD_GATEWAY: i32 = 502;
-    pub const OVER_THRESHOLD: i32 = 503;
-}
-
-/// A failed request, and the shape Nacos answers it in.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GrpcError {
-    /// The handler's typed response with `resultCode` 500 and this `errorCode`.
-    #[error("{message}")]
-    Fail { code: i32, message: String },
-    /// An `ErrorResponse` with `resultCode` = `errorCode` = `code` (the handler threw).
-    #[error("{message}")]
-    Thrown { code: i32, message: String },
-}
-
-pub type GrpcResult<T> = Result<T, GrpcError>;
-
-impl GrpcError {
-    pub fn fail(code: i32, message: impl Into<String>) -> Self {
-        GrpcError::Fail {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn thrown(code: i32, message: impl Into<String>) -> Self {
-        GrpcError::Thrown {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// A failed parameter check, worded as Nacos's parameter-check filter does.
-    pub fn param(message: impl std::fmt::Display) -> Self {
-        GrpcError::fail(
-            code::INVALID_PARAM,
-            format!("Param check invalid:{message}"),
-        )
-    }
-}
-
-impl From<ParamError> for GrpcError {
-    fn from(e: ParamError) -> Self {
-        GrpcError::param(e.message)
-    }
-}
+pub use crate::protocol::error::{GrpcError, GrpcResult, code};
 
 impl From<ServiceError> for GrpcError {
     fn from(e: ServiceError) -> Self {

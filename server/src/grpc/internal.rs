@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
 use super::connection::{Connection, ConnectionManager, ConnectionMeta, RegisterError};
-use super::dispatch::{Ctx, Handlers, OPEN, Secured, grpc_request, grpc_response};
+use super::dispatch::{Ctx, Handlers, OPEN, Secured};
 use super::error::GrpcResult;
-use super::proto::Payload;
 use super::stream::TransportInfo;
+use crate::protocol::message::{grpc_request, grpc_response};
+use crate::protocol::transport::Payload;
 
 /// Abilities this server announces in `SetupAckRequest` (Nacos 2.5's table).
 pub const SERVER_ABILITIES: &[(&str, bool)] = &[("supportPersistentInstanceByGrpc", true)];

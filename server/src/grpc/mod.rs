@@ -22,8 +22,8 @@ pub mod dispatch;
 pub mod error;
 pub mod internal;
 pub mod naming;
-pub mod proto;
 pub mod push;
+pub mod service;
 pub mod stream;
 
 use std::sync::Arc;
@@ -38,8 +38,9 @@ pub use connection::{Connection, ConnectionManager};
 
 use crate::AppState;
 use crate::middleware::AccessLogLayer;
+use crate::protocol::transport::{Payload, RequestService};
 use dispatch::Handlers;
-use proto::{BiStreamService, Payload, RequestService};
+use service::BiStreamService;
 use stream::{Incoming, Outbound, TransportInfo};
 
 /// Queued pushes per bi-stream before a push fails as "connection busy".

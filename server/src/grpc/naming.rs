@@ -17,11 +17,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, ConnectionManager};
-use super::dispatch::{Ctx, Handlers, NAMING_R, NAMING_W, Secured, grpc_request, grpc_response};
+use super::dispatch::{Ctx, Handlers, NAMING_R, NAMING_W, Secured};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
 use crate::Settings;
 use crate::naming::{ClientId, NamingError, NamingService, Selection, WireStyle};
+use crate::protocol::message::{grpc_request, grpc_response};
 
 /// Failed tries of one subscriber push before it is given up (a later change pushes again).
 const NAMING_PUSH_MAX_TRIES: u32 = 30;

@@ -22,7 +22,7 @@ use tonic::Status;
 use tonic::transport::server::Connected;
 
 use super::connection::ConnectionManager;
-use super::proto::Payload;
+use crate::protocol::transport::Payload;
 
 /// What every call on one TCP connection knows about it.
 #[derive(Debug, Clone)]

@@ -40,8 +40,8 @@ use crate::cluster::Cluster;
 use crate::cluster::edge::PeerHandlers;
 use crate::cluster::members::NodeState;
 use crate::cluster::peer::{PeerError, PeerRequest};
-use crate::grpc::dispatch::grpc_response;
-use crate::grpc::error::{GrpcError, GrpcResult, code};
+use crate::protocol::error::{GrpcError, GrpcResult, code};
+use crate::protocol::message::grpc_response;
 
 pub const RESOURCE_TYPE: &str = "Nacos:Naming:v2:ClientData";
 

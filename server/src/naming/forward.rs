@@ -17,8 +17,8 @@ use crate::AppState;
 use crate::cluster::edge::PeerHandlers;
 use crate::cluster::members::NodeState;
 use crate::cluster::peer::{PeerError, PeerRequest};
-use crate::grpc::dispatch::grpc_response;
-use crate::grpc::error::{GrpcError, GrpcResult, code};
+use crate::protocol::error::{GrpcError, GrpcResult, code};
+use crate::protocol::message::grpc_response;
 
 /// One write of a v1 ephemeral client.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The wire of `nacos_grpc_service.proto`: its two messages as hand-written prost derives (no
-//! protoc at build time) and its two services as tonic server glue. The proto has no `package`,
-//! so the paths are `/Request/request` and `/BiRequestStream/requestBiStream`.
+//! protoc at build time) and the unary `Request` service as tonic server glue over any
+//! [`UnaryEdge`] (the client edge and both node-to-node edges). The proto has no `package`, so
+//! the paths are `/Request/request` and `/BiRequestStream/requestBiStream`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -10,12 +11,9 @@ use std::task::{Context, Poll};
 
 use tonic::body::Body as GrpcBody;
 use tonic::codegen::{BoxFuture, Service, StdError, http};
-use tonic::server::{Grpc, NamedService, StreamingService, UnaryService};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
-
-use super::Edge;
-use super::stream::Outbound;
 
 /// `Metadata {type=3, clientIp=8, headers=7}`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -68,11 +66,11 @@ impl Payload {
 pub const REQUEST_PATH: &str = "/Request/request";
 pub const BI_STREAM_PATH: &str = "/BiRequestStream/requestBiStream";
 
-fn codec() -> ProstCodec<Payload, Payload> {
+pub fn codec() -> ProstCodec<Payload, Payload> {
     ProstCodec::default()
 }
 
-fn unimplemented() -> http::Response<GrpcBody> {
+pub fn unimplemented() -> http::Response<GrpcBody> {
     Status::unimplemented("no such method").into_http()
 }
 
@@ -84,19 +82,9 @@ pub trait UnaryEdge: Send + Sync + 'static {
     fn unary(&self, request: Request<Payload>) -> impl Future<Output = Payload> + Send;
 }
 
-impl UnaryEdge for Edge {
-    fn max_message(&self) -> usize {
-        Edge::max_message(self)
-    }
-
-    fn unary(&self, request: Request<Payload>) -> impl Future<Output = Payload> + Send {
-        Edge::unary(self, request)
-    }
-}
-
 /// The `Request` service: one unary method carrying every request.
 #[derive(Debug)]
-pub struct RequestService<E = Edge> {
+pub struct RequestService<E> {
     edge: Arc<E>,
 }
 
@@ -152,61 +140,6 @@ where
             let limit = edge.max_message();
             let mut grpc = Grpc::new(codec()).apply_max_message_size_config(Some(limit), None);
             Ok(grpc.unary(UnaryCall(edge), req).await)
-        })
-    }
-}
-
-/// The `BiRequestStream` service: the client's setup and acks in, server pushes out.
-#[derive(Debug, Clone)]
-pub struct BiStreamService {
-    edge: Arc<Edge>,
-}
-
-impl BiStreamService {
-    pub fn new(edge: Arc<Edge>) -> Self {
-        Self { edge }
-    }
-}
-
-impl NamedService for BiStreamService {
-    const NAME: &'static str = "BiRequestStream";
-}
-
-struct StreamCall(Arc<Edge>);
-
-impl StreamingService<Payload> for StreamCall {
-    type Response = Payload;
-    type ResponseStream = Outbound;
-    type Future = BoxFuture<Response<Outbound>, Status>;
-
-    fn call(&mut self, request: Request<Streaming<Payload>>) -> Self::Future {
-        let edge = Arc::clone(&self.0);
-        Box::pin(async move { edge.bi_stream(request).map(Response::new) })
-    }
-}
-
-impl<B> Service<http::Request<B>> for BiStreamService
-where
-    B: tonic::codegen::Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<GrpcBody>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Infallible>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != BI_STREAM_PATH {
-            return Box::pin(async { Ok(unimplemented()) });
-        }
-        let edge = Arc::clone(&self.edge);
-        Box::pin(async move {
-            let limit = edge.max_message();
-            let mut grpc = Grpc::new(codec()).apply_max_message_size_config(Some(limit), None);
-            Ok(grpc.streaming(StreamCall(edge), req).await)
         })
     }
 }
