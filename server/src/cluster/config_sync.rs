@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use crate::AppState;
+use crate::app::AppState;
 use crate::protocol::error::GrpcResult;
 use crate::protocol::message::grpc_response;
 

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tonic::Request;
 
 use super::peer::PeerRequest;
-use crate::AppState;
+use crate::app::AppState;
 use crate::middleware::AccessLogLayer;
 use crate::protocol::error::{GrpcError, code};
 use crate::protocol::message::{GrpcResponse, error_payload, failure_payload, ok_payload};

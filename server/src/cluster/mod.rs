@@ -28,8 +28,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::AppState;
 use crate::settings::ClusterSettings;
-use crate::{AppState, Settings};
+use crate::settings::Settings;
 use members::{Member, MemberAddr, MemberSource, Members, NodeState};
 use peer::PeerClient;
 

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use crate::AppState;
+use crate::app::AppState;
 use crate::protocol::error::GrpcResult;
 use crate::protocol::message::grpc_response;
 

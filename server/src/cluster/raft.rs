@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::Cluster;
 use super::edge::PeerHandlers;
 use super::peer::PeerError;
-use crate::AppState;
+use crate::app::AppState;
 use crate::error::StartError;
 use crate::settings::Settings;
 

@@ -27,7 +27,7 @@ use nacos_core::{ConfigItem, ConfigKey, ConfigPublish, DEFAULT_CONFIG_TYPE, Oper
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use crate::App;
+use crate::app::App;
 use crate::http::{ServiceError, rest_result};
 
 /// Name of the v1 metadata entry (appName only).
@@ -1798,8 +1798,8 @@ mod tests {
         assert!(broken.contains("multipart"), "{broken}");
     }
 
-    async fn open_app(dir: &std::path::Path) -> crate::AppState {
-        App::open(crate::Settings::standalone(dir))
+    async fn open_app(dir: &std::path::Path) -> crate::app::AppState {
+        App::open(crate::settings::Settings::standalone(dir))
             .await
             .expect("app opens")
     }

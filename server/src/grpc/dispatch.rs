@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::connection::Connection;
 use super::stream::TransportInfo;
-use crate::AppState;
+use crate::app::AppState;
 use crate::protocol::error::{GrpcError, code};
 use crate::protocol::message::{
     GrpcRequest, ResponseBase, encode, error_payload, failure_payload, ok_payload,

@@ -36,7 +36,7 @@ use tonic::{Request, Status, Streaming};
 
 pub use connection::{Connection, ConnectionManager};
 
-use crate::AppState;
+use crate::app::AppState;
 use crate::middleware::AccessLogLayer;
 use crate::protocol::transport::{Payload, RequestService};
 use dispatch::Handlers;

@@ -20,9 +20,9 @@ use super::connection::{Connection, ConnectionManager};
 use super::dispatch::{Ctx, Handlers, NAMING_R, NAMING_W, Secured};
 use super::error::{GrpcError, GrpcResult, code};
 use super::push::{PushKind, PushPolicy, Subscribers};
-use crate::Settings;
 use crate::naming::{ClientId, NamingError, NamingService, Selection, WireStyle};
 use crate::protocol::message::{grpc_request, grpc_response};
+use crate::settings::Settings;
 
 /// Failed tries of one subscriber push before it is given up (a later change pushes again).
 const NAMING_PUSH_MAX_TRIES: u32 = 30;

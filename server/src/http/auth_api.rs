@@ -17,7 +17,7 @@ use super::secured::{
     USERS_W,
 };
 use super::{Params, ServiceError, ServiceResult, rest_result};
-use crate::AppState;
+use crate::app::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

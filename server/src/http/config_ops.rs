@@ -7,7 +7,7 @@ use nacos_core::{ConfigKey, ConfigQuery, PageRequest};
 use super::config_params::{config_key, config_namespace, operator, page_request, search_query};
 use super::wire::{self, ConfigInfoJson, PageJson};
 use super::{Params, ServiceError, ServiceResult};
-use crate::AppState;
+use crate::app::AppState;
 use crate::config::ops::{self, PublishInput};
 
 /// A config read as the caller asks for it. `consistency=linearizable` (ours; Nacos has no

@@ -7,7 +7,8 @@ use axum::routing::get;
 
 use super::secured::{ADMIN_W, CLUSTER_R, M, NAMESPACES_W, OPEN, Routes};
 use super::{Params, ServiceError, ServiceResult, rest_result, text};
-use crate::{AppState, namespace};
+use crate::app::AppState;
+use crate::namespace;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 
 use std::sync::Arc;
 
-use crate::AppState;
+use crate::app::AppState;
 use crate::middleware::AccessLogLayer;
 
 pub use error::{ServiceError, ServiceResult};

@@ -14,7 +14,7 @@ use super::naming_params::{
     protect_threshold, required_ip, required_port,
 };
 use super::{Params, ServiceError, ServiceResult};
-use crate::AppState;
+use crate::app::AppState;
 use crate::naming::forward::{self, ClientOp};
 use crate::naming::{Host, InstancePatch, Selection, ServiceUpdate, WireStyle, push_capable};
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::error::ServiceError;
-use crate::AppState;
+use crate::app::AppState;
 
 /// Parameters that select what a request touches, or who sends it. Nacos clients send each
 /// once; a repeated one is refused (see [`Params::read`]).

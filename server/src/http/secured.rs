@@ -26,7 +26,7 @@ use nacos_core::{Action, AuthError, Principal, Resource};
 
 use super::params::Params;
 use super::{ServiceError, ServiceResult};
-use crate::AppState;
+use crate::app::AppState;
 
 /// How a guard finds the resources of a request: written next to the handlers with their own
 /// key functions. An `Err` is the handler's own parameter error, answered before anything runs.

@@ -23,7 +23,7 @@ use super::config_params::{
 use super::secured::{Caller, Guard, M, OPEN, Routes};
 use super::wire;
 use super::{Params, ServiceError, ServiceResult, rest_result, text};
-use crate::AppState;
+use crate::app::AppState;
 use crate::config::Selected;
 use crate::config::listen::{self, Probe};
 

@@ -29,7 +29,7 @@ use super::naming_params::{
 };
 use super::secured::{M, Routes};
 use super::{Params, ServiceError, ServiceResult, text};
-use crate::AppState;
+use crate::app::AppState;
 use crate::naming::forward::{self, ClientOp};
 use crate::naming::service_info::InstanceWire;
 use crate::naming::{ClientId, Host};

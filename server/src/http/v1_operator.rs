@@ -10,7 +10,7 @@ use serde_json::json;
 use super::naming_params::NAMESPACE_SERVICES_R;
 use super::secured::{M, OPEN, Routes};
 use super::{Params, ServiceResult};
-use crate::AppState;
+use crate::app::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

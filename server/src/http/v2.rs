@@ -9,7 +9,8 @@ use axum::routing::get;
 
 use super::secured::{Guard, M, NAMESPACES_R, NAMESPACES_W, OPEN, Routes};
 use super::{Params, ServiceError};
-use crate::{AppState, namespace};
+use crate::app::AppState;
+use crate::namespace;
 use nacos_core::Action;
 
 /// A v2 success: HTTP 200, code 0.

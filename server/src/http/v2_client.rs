@@ -24,7 +24,7 @@ use super::v2::{V2Error, V2Result, ok};
 use super::v2_naming::SERVICE_R;
 use super::v2_naming::service_key;
 use super::{Params, ServiceError};
-use crate::AppState;
+use crate::app::AppState;
 use crate::grpc::Connection;
 use crate::naming::ClientId;
 

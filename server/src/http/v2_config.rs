@@ -10,7 +10,7 @@ use super::config_params::{self, CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R};
 use super::secured::{M, Routes};
 use super::v2::{V2Error, V2Result, ok};
 use super::{Params, ServiceError};
-use crate::AppState;
+use crate::app::AppState;
 
 pub fn routes() -> Routes {
     let read = &[(M::Get, CONFIG_R)];

@@ -13,7 +13,7 @@ use super::naming_params::{self, naming_namespace};
 use super::secured::{Guard, M, Routes};
 use super::v2::{V2Error, V2Result, ok};
 use super::{Params, ServiceError, ServiceResult};
-use crate::AppState;
+use crate::app::AppState;
 
 /// Reads and writes of the service a v2 request names (bare `serviceName`, `groupName`).
 pub const SERVICE_R: Guard = Guard::Naming(Action::Read, named_service);

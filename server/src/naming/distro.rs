@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{ClientId, NamingService};
-use crate::AppState;
+use crate::app::AppState;
 use crate::cluster::Cluster;
 use crate::cluster::edge::PeerHandlers;
 use crate::cluster::members::NodeState;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::health::{Beat, BeatOutcome};
 use super::{ClientId, NamingError, NamingResult};
-use crate::AppState;
+use crate::app::AppState;
 use crate::cluster::edge::PeerHandlers;
 use crate::cluster::members::NodeState;
 use crate::cluster::peer::{PeerError, PeerRequest};

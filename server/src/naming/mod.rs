@@ -59,8 +59,8 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::Settings;
 use crate::settings::NamingSettings;
+use crate::settings::Settings;
 
 pub use error::{NamingError, NamingResult};
 use error::{kind_mismatch, no_matched_ip, service_not_found};

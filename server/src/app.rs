@@ -1,0 +1,144 @@
+//! The composition: [`App`] holds every service and handle of a running server, built once at
+//! start ([`App::open`]) from the settings and the storage they name. Edges read it as their
+//! state; services and cluster protocols receive only the parts they need.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use nacos_core::Repos;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ConfigService;
+use crate::error::StartError;
+use crate::grpc::ConnectionManager;
+use crate::grpc::config::ConfigListeners;
+use crate::grpc::naming::NamingSubscribers;
+use crate::naming::NamingService;
+use crate::settings::Settings;
+use crate::{auth, cluster, middleware, naming, storage};
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub struct App {
+    pub settings: Settings,
+    pub repos: Repos,
+    /// Authentication and authorization (`nacos.core.auth.*`).
+    pub auth: Arc<auth::Auth>,
+    pub config: ConfigService,
+    pub naming: Arc<NamingService>,
+    /// Registered gRPC client connections (pushes, ejection, limits).
+    pub connections: Arc<ConnectionManager>,
+    /// Which gRPC connection listens to which config key.
+    pub config_listeners: Arc<ConfigListeners>,
+    /// Which gRPC connection subscribes to which service.
+    pub naming_subscribers: Arc<NamingSubscribers>,
+    /// Cluster mode: members and peers (`None` when standalone).
+    pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Cluster mode: ephemeral instances across nodes.
+    pub distro: Option<Arc<naming::distro::Distro>>,
+    /// Config changes already acted on (cluster sync over a shared database).
+    pub config_seen: cluster::config_sync::SeenChanges,
+    /// Shared-database cluster: this node's writes of persistent naming data, for its peers.
+    pub naming_writes: Option<Arc<cluster::naming_sync::AnnouncingInstanceRepo>>,
+    /// Embedded cluster: this node's Raft.
+    pub raft: Option<Arc<cluster::raft::RaftHandle>>,
+    /// Request counters of both edges, fed by the shared middleware.
+    pub traffic: middleware::Traffic,
+    /// Cancelled when the server shuts down: long polls answer, background tasks stop.
+    pub shutdown: CancellationToken,
+    pub started: Instant,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Open storage and build the services. Background tasks start with [`crate::run`].
+    pub async fn open(settings: Settings) -> Result<AppState, StartError> {
+        let cluster = Self::open_cluster(&settings)?;
+        let (repos, raft) = match &cluster {
+            Some(cluster) if settings.embedded_cluster => {
+                let (repos, raft) = cluster::raft::open(&settings, cluster).await?;
+                (repos, Some(raft))
+            }
+            Some(_) if settings.platform.is_empty() => {
+                return Err(StartError::Unsupported(
+                    "cluster mode needs shared storage: an external database \
+                     (spring.sql.init.platform=mysql or postgresql, with db.*) or `-p embedded` \
+                     (embedded storage replicated by Raft); for one node use `-m standalone`"
+                        .to_string(),
+                ));
+            }
+            _ => (storage::open(&settings).await?, None),
+        };
+        Self::build(settings, repos, cluster, raft).await
+    }
+
+    /// Build the services over already opened repositories (tests, other backends).
+    pub async fn with_repos(settings: Settings, repos: Repos) -> Result<AppState, StartError> {
+        let cluster = Self::open_cluster(&settings)?;
+        Self::build(settings, repos, cluster, None).await
+    }
+
+    fn open_cluster(settings: &Settings) -> Result<Option<Arc<cluster::Cluster>>, StartError> {
+        if settings.is_standalone() {
+            return Ok(None);
+        }
+        let identity = auth::server_identity(&settings.properties);
+        cluster::Cluster::open(settings, identity)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(StartError::Unsupported)
+    }
+
+    async fn build(
+        settings: Settings,
+        repos: Repos,
+        cluster: Option<Arc<cluster::Cluster>>,
+        raft: Option<Arc<cluster::raft::RaftHandle>>,
+    ) -> Result<AppState, StartError> {
+        let mut repos = repos;
+        let naming_writes = match (&cluster, &raft) {
+            (Some(_), None) => {
+                let announcing = cluster::naming_sync::AnnouncingInstanceRepo::wrap(Arc::clone(
+                    &repos.instances,
+                ));
+                repos.instances = Arc::clone(&announcing) as Arc<dyn nacos_core::InstanceRepo>;
+                Some(announcing)
+            }
+            _ => None,
+        };
+        let auth = Arc::new(
+            auth::Auth::open(&settings.properties, Arc::clone(&repos.users))
+                .map_err(StartError::Auth)?,
+        );
+        let config = ConfigService::new(Arc::clone(&repos.configs), settings.config_cache_bytes);
+        let naming = NamingService::new(&settings, Arc::clone(&repos.instances));
+        naming
+            .load()
+            .await
+            .map_err(|e| StartError::Storage(format!("cannot load persistent services: {e}")))?;
+        let connections = Arc::new(ConnectionManager::new(settings.grpc.clone()));
+        let config_listeners = ConfigListeners::install(&config, &connections);
+        let naming_subscribers = NamingSubscribers::install(&naming, &settings, &connections);
+        let distro = cluster
+            .as_ref()
+            .map(|c| naming::distro::Distro::new(Arc::clone(&naming), Arc::clone(c)));
+        Ok(Arc::new(App {
+            cluster,
+            distro,
+            config_seen: cluster::config_sync::SeenChanges::default(),
+            naming_writes,
+            raft,
+            settings,
+            repos,
+            auth,
+            config,
+            naming,
+            connections,
+            config_listeners,
+            naming_subscribers,
+            traffic: middleware::Traffic::default(),
+            shutdown: CancellationToken::new(),
+            started: Instant::now(),
+        }))
+    }
+}
