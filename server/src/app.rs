@@ -24,7 +24,7 @@ pub struct App {
     pub repos: Repos,
     /// Authentication and authorization (`nacos.core.auth.*`).
     pub auth: Arc<auth::Auth>,
-    pub config: ConfigService,
+    pub config: Arc<ConfigService>,
     pub naming: Arc<NamingService>,
     /// Registered gRPC client connections (pushes, ejection, limits).
     pub connections: Arc<ConnectionManager>,
@@ -35,7 +35,7 @@ pub struct App {
     /// Cluster mode: members and peers (`None` when standalone).
     pub cluster: Option<Arc<cluster::Cluster>>,
     /// Cluster mode: ephemeral instances across nodes.
-    pub distro: Option<Arc<naming::distro::Distro>>,
+    pub distro: Option<Arc<cluster::distro::Distro>>,
     /// Config changes already acted on (cluster sync over a shared database).
     pub config_seen: cluster::config_sync::SeenChanges,
     /// Shared-database cluster: this node's writes of persistent naming data, for its peers.
@@ -52,6 +52,66 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
+    /// Start what cluster mode runs besides the edges (none in standalone mode): member reports
+    /// and reloads, distro, and either the Raft followers (embedded cluster) or config and
+    /// persistent-naming change sync (shared database). Each protocol gets the services it
+    /// acts on.
+    pub fn start_cluster_tasks(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let Some(cluster) = self.cluster.clone() else {
+            return Vec::new();
+        };
+        let shutdown = self.shutdown.clone();
+        let mut tasks = cluster.start(shutdown.clone());
+        if let Some(distro) = &self.distro {
+            tasks.extend(distro.start(shutdown.clone()));
+        }
+        match &self.raft {
+            Some(raft) => tasks.extend(cluster::raft::start(
+                Arc::clone(raft),
+                cluster,
+                cluster::raft::Followers {
+                    config: Arc::clone(&self.config),
+                    naming: Arc::clone(&self.naming),
+                },
+                shutdown,
+            )),
+            None => {
+                tasks.extend(cluster::config_sync::start(
+                    Arc::clone(&self.config),
+                    self.config_seen.clone(),
+                    Arc::clone(&cluster),
+                    shutdown.clone(),
+                ));
+                if let Some(writes) = &self.naming_writes {
+                    tasks.extend(cluster::naming_sync::start(
+                        Arc::clone(&self.naming),
+                        cluster,
+                        writes.subscribe(),
+                        shutdown,
+                    ));
+                }
+            }
+        }
+        tasks
+    }
+
+    /// Run a v1 client's write (register, deregister, beat) where it belongs: on the node that
+    /// owns the client when this node only holds a copy (cluster mode), else here.
+    pub async fn client_write(
+        &self,
+        client: &naming::ClientId,
+        op: cluster::forward::ClientOp,
+    ) -> naming::NamingResult<Option<naming::BeatOutcome>> {
+        cluster::forward::run(
+            &self.naming,
+            self.cluster.as_deref(),
+            self.distro.as_ref(),
+            client,
+            op,
+        )
+        .await
+    }
+
     /// Open storage and build the services. Background tasks start with [`crate::run`].
     pub async fn open(settings: Settings) -> Result<AppState, StartError> {
         let cluster = Self::open_cluster(&settings)?;
@@ -110,7 +170,10 @@ impl App {
             auth::Auth::open(&settings.properties, Arc::clone(&repos.users))
                 .map_err(StartError::Auth)?,
         );
-        let config = ConfigService::new(Arc::clone(&repos.configs), settings.config_cache_bytes);
+        let config = Arc::new(ConfigService::new(
+            Arc::clone(&repos.configs),
+            settings.config_cache_bytes,
+        ));
         let naming = NamingService::new(&settings, Arc::clone(&repos.instances));
         naming
             .load()
@@ -121,7 +184,7 @@ impl App {
         let naming_subscribers = NamingSubscribers::install(&naming, &settings, &connections);
         let distro = cluster
             .as_ref()
-            .map(|c| naming::distro::Distro::new(Arc::clone(&naming), Arc::clone(c)));
+            .map(|c| cluster::distro::Distro::new(Arc::clone(&naming), Arc::clone(c)));
         Ok(Arc::new(App {
             cluster,
             distro,

@@ -29,6 +29,7 @@ pub mod http;
 pub mod middleware;
 pub mod namespace;
 pub mod naming;
+pub mod peer_edge;
 pub mod protocol;
 pub mod settings;
 pub mod storage;
@@ -113,7 +114,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let mut background = app.naming.start(app.shutdown.clone());
     background.extend(grpc::start_background(&app));
-    background.extend(cluster::start(&app, listeners.cluster, listeners.raft));
+    background.extend(app.start_cluster_tasks());
+    background.extend(peer_edge::start(&app, listeners.cluster, listeners.raft));
     let router = http::router(Arc::clone(&app));
     let token = app.shutdown.clone();
     let http_token = app.shutdown.clone();

@@ -16,9 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
-use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use crate::app::AppState;
+use crate::config::ConfigService;
 use crate::protocol::error::GrpcResult;
 use crate::protocol::message::grpc_response;
 
@@ -27,7 +26,7 @@ use crate::protocol::message::grpc_response;
 /// a later-stamped one.
 const SCAN_OVERLAP_MS: i64 = 60_000;
 
-/// `ConfigChangeClusterSyncRequest` (fact sheet §6.3).
+/// `ConfigChangeClusterSyncRequest`, Nacos's own message for this.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConfigChangeClusterSyncRequest {
@@ -52,10 +51,10 @@ impl PeerRequest for ConfigChangeClusterSyncRequest {
 }
 
 /// Which change of which key this node already acted on, so a key announced by a peer is not
-/// announced again by the scan.
-#[derive(Debug, Default)]
+/// announced again by the scan. Clones share one record.
+#[derive(Debug, Default, Clone)]
 pub struct SeenChanges {
-    seen: Mutex<HashMap<ConfigKey, i64>>,
+    seen: Arc<Mutex<HashMap<ConfigKey, i64>>>,
 }
 
 impl SeenChanges {
@@ -79,32 +78,35 @@ impl SeenChanges {
     }
 }
 
-async fn on_sync(
-    app: AppState,
+/// A peer wrote `req`'s key: forget the cached copy and wake its listeners.
+pub fn on_sync(
+    config: &ConfigService,
+    seen: &SeenChanges,
     req: ConfigChangeClusterSyncRequest,
 ) -> GrpcResult<ConfigChangeClusterSyncResponse> {
     let key = ConfigKey::new(req.tenant, req.group, req.data_id);
-    app.config_seen.record(&key, req.last_modified);
-    app.config.changed(&key);
+    seen.record(&key, req.last_modified);
+    config.changed(&key);
     Ok(ConfigChangeClusterSyncResponse::default())
 }
 
-pub fn register(handlers: &mut PeerHandlers) {
-    handlers.add(on_sync);
-}
-
 /// The sender (local writes → peers) and the healing scan.
-pub fn start(app: &AppState, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
-    let sender_app = Arc::clone(app);
+pub fn start(
+    config: Arc<ConfigService>,
+    seen: SeenChanges,
+    cluster: Arc<Cluster>,
+    shutdown: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let sender_seen = seen.clone();
     let interval = cluster.settings.config_scan_interval;
     let sender = super::relay(
-        app.config.subscribe_local_writes(),
-        app.shutdown.clone(),
+        config.subscribe_local_writes(),
+        shutdown.clone(),
         "config change sync",
         move |key| {
             // Stamped after the commit: this node's own scan then skips the change.
             let now = nacos_core::now_millis();
-            sender_app.config_seen.record(&key, now);
+            sender_seen.record(&key, now);
             cluster.tell_peers(ConfigChangeClusterSyncRequest {
                 data_id: key.data_id,
                 group: key.group,
@@ -114,13 +116,16 @@ pub fn start(app: &AppState, cluster: Arc<Cluster>) -> Vec<JoinHandle<()>> {
             });
         },
     );
-    let app = Arc::clone(app);
-    let shutdown = app.shutdown.clone();
-    let scanner = tokio::spawn(async move { scan_loop(app, interval, shutdown).await });
+    let scanner = tokio::spawn(async move { scan_loop(config, seen, interval, shutdown).await });
     vec![sender, scanner]
 }
 
-async fn scan_loop(app: AppState, interval: Duration, shutdown: CancellationToken) {
+async fn scan_loop(
+    config: Arc<ConfigService>,
+    seen: SeenChanges,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     let mut newest = nacos_core::now_millis();
     loop {
         tokio::select! {
@@ -128,20 +133,20 @@ async fn scan_loop(app: AppState, interval: Duration, shutdown: CancellationToke
             _ = tokio::time::sleep(interval) => {}
         }
         let since = newest.saturating_sub(SCAN_OVERLAP_MS);
-        match app.config.repo().changed_since(since).await {
+        match config.repo().changed_since(since).await {
             Ok(changes) => {
                 let mut healed = 0usize;
                 for change in changes {
                     newest = newest.max(change.modified_ms);
-                    if app.config_seen.record(&change.key, change.modified_ms) {
-                        app.config.changed(&change.key);
+                    if seen.record(&change.key, change.modified_ms) {
+                        config.changed(&change.key);
                         healed += 1;
                     }
                 }
                 if healed > 0 {
                     tracing::debug!(keys = healed, "config scan refreshed changed keys");
                 }
-                app.config_seen.prune(since.saturating_sub(SCAN_OVERLAP_MS));
+                seen.prune(since.saturating_sub(SCAN_OVERLAP_MS));
             }
             Err(e) => tracing::warn!("config change scan failed: {e}"),
         }

@@ -3,19 +3,22 @@
 //! # Layout
 //! - [`members`]: `cluster.conf` / `nacos.member.list`, this node's address, member states.
 //! - [`peer`]: calls to other nodes (one tonic channel per peer, server identity, timeouts).
-//! - [`edge`]: the cluster port (main + 1001) and Raft port (main - 1000) servers and their
-//!   handler tables; client requests are never served there.
 //! - [`report`]: periodic member reports that drive UP / SUSPICIOUS / DOWN.
 //! - [`config_sync`]: over a shared database, tells peers which config key changed, and
 //!   heals missed messages with a periodic "changed since" scan.
 //! - [`naming_sync`]: over a shared database, the same for services and persistent instances.
 //! - [`raft`]: in an embedded cluster, the Raft transport over the Raft port and the
 //!   cache invalidation that follows what the replicated log applies.
+//! - [`distro`]: ephemeral instances across nodes (copies applied through the naming
+//!   service's `remote` entry points).
+//! - [`forward`]: a v1 client's write reaching a node that only holds a copy goes to its owner.
 //!
-//! Distro (ephemeral instances) lives with the naming service, in `naming::distro`.
+//! The ports themselves are served by the peer edge (`peer_edge`), which hands each message to
+//! the protocol here that owns it.
 
 pub mod config_sync;
-pub mod edge;
+pub mod distro;
+pub mod forward;
 pub mod members;
 pub mod naming_sync;
 pub mod peer;
@@ -24,7 +27,6 @@ pub mod report;
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -265,68 +267,6 @@ impl Cluster {
     }
 }
 
-/// Start everything cluster mode runs besides the client edges: member reports and reloads,
-/// the cluster port, distro, and either Raft (embedded cluster) or config change sync
-/// (shared database). Nothing in standalone mode.
-pub fn start(
-    app: &AppState,
-    cluster_listener: Option<TcpListener>,
-    raft_listener: Option<TcpListener>,
-) -> Vec<JoinHandle<()>> {
-    let Some(cluster) = app.cluster.clone() else {
-        return Vec::new();
-    };
-    let mut tasks = cluster.start(app.shutdown.clone());
-    if let Some(listener) = cluster_listener {
-        let edge = edge::PeerEdge::new(
-            Arc::clone(app),
-            cluster_handlers(),
-            app.settings.grpc.max_inbound_message,
-        );
-        tasks.push(serve_edge(app, listener, edge, "cluster"));
-    }
-    if let Some(distro) = &app.distro {
-        tasks.extend(distro.start(app.shutdown.clone()));
-    }
-    match (&app.raft, raft_listener) {
-        (Some(_), Some(listener)) => {
-            let edge = edge::PeerEdge::new(Arc::clone(app), raft::handlers(), usize::MAX);
-            tasks.push(serve_edge(app, listener, edge, "raft"));
-            tasks.extend(raft::start(app));
-        }
-        (Some(_), None) => {
-            tracing::error!(
-                "embedded cluster without a bound Raft port: peers cannot reach this node"
-            );
-            tasks.extend(raft::start(app));
-        }
-        (None, _) => {
-            tasks.extend(config_sync::start(app, Arc::clone(&cluster)));
-            if let Some(writes) = &app.naming_writes {
-                tasks.extend(naming_sync::start(app, cluster, writes.subscribe()));
-            }
-        }
-    }
-    tasks
-}
-
-/// Serve a node-to-node edge; if it fails the whole server stops (a node that peers cannot
-/// reach must not keep serving clients as if it were part of the cluster).
-fn serve_edge(
-    app: &AppState,
-    listener: TcpListener,
-    edge: edge::PeerEdge,
-    name: &'static str,
-) -> JoinHandle<()> {
-    let token = app.shutdown.clone();
-    tokio::spawn(async move {
-        if let Err(e) = edge::serve(listener, edge, name).await {
-            tracing::error!("the {name} port failed: {e}; shutting down");
-            token.cancel();
-        }
-    })
-}
-
 /// The members as `/v1/core/cluster/nodes` lists them (standalone: this node alone).
 pub fn member_view(app: &AppState) -> Vec<serde_json::Value> {
     match &app.cluster {
@@ -434,17 +374,6 @@ pub(crate) fn relay<T: Clone + Send + 'static>(
             }
         }
     })
-}
-
-/// The handler table of the cluster port.
-pub fn cluster_handlers() -> edge::PeerHandlers {
-    let mut handlers = edge::PeerHandlers::default();
-    report::register(&mut handlers);
-    config_sync::register(&mut handlers);
-    naming_sync::register(&mut handlers);
-    crate::naming::distro::register(&mut handlers);
-    crate::naming::forward::register(&mut handlers);
-    handlers
 }
 
 /// The address other machines reach this one at, when `nacos.inetutils.ip-address` is not

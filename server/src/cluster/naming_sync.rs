@@ -16,10 +16,11 @@ use nacos_core::{Instance, InstanceRepo, RepoResult, ServiceKey, ServiceMeta};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use tokio_util::sync::CancellationToken;
+
 use super::Cluster;
-use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use crate::app::AppState;
+use crate::naming::NamingService;
 use crate::protocol::error::GrpcResult;
 use crate::protocol::message::grpc_response;
 
@@ -122,29 +123,27 @@ impl PeerRequest for PersistentServiceSyncRequest {
     type Response = PersistentServiceSyncResponse;
 }
 
-async fn on_sync(
-    app: AppState,
+/// A peer wrote `req`'s service: re-read it from the database.
+pub async fn on_sync(
+    naming: &NamingService,
     req: PersistentServiceSyncRequest,
 ) -> GrpcResult<PersistentServiceSyncResponse> {
     let key = ServiceKey::new(req.namespace, req.group_name, req.service_name);
-    app.naming.reload_persistent(&key).await;
+    naming.reload_persistent(&key).await;
     Ok(PersistentServiceSyncResponse::default())
-}
-
-pub fn register(handlers: &mut PeerHandlers) {
-    handlers.add(on_sync);
 }
 
 /// The sender (this node's writes → peers) and the healing reload.
 pub fn start(
-    app: &AppState,
+    naming: Arc<NamingService>,
     cluster: Arc<Cluster>,
     writes: broadcast::Receiver<ServiceKey>,
+    shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let interval: Duration = cluster.settings.config_scan_interval;
     let sender = super::relay(
         writes,
-        app.shutdown.clone(),
+        shutdown.clone(),
         "persistent service sync",
         move |key| {
             cluster.tell_peers(PersistentServiceSyncRequest {
@@ -154,14 +153,13 @@ pub fn start(
             });
         },
     );
-    let app = Arc::clone(app);
     let reloader = tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = app.shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
             }
-            if let Err(e) = app.naming.reload_all_persistent().await {
+            if let Err(e) = naming.reload_all_persistent().await {
                 tracing::warn!("periodic reload of persistent services failed: {e}");
             }
         }

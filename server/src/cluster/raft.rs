@@ -14,24 +14,26 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use nacos_core::Repos;
 use nacos_storage_embedded::Command;
+pub use nacos_storage_embedded::raft::RPC_KINDS;
 use nacos_storage_embedded::raft::{
-    Applied, RPC_KINDS, RaftNode, RaftSettings, RaftTransport, TransportError,
+    Applied, RaftNode, RaftSettings, RaftTransport, TransportError,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
-use super::edge::PeerHandlers;
 use super::peer::PeerError;
-use crate::app::AppState;
+use crate::config::ConfigService;
 use crate::error::StartError;
+use crate::naming::NamingService;
 use crate::settings::Settings;
 
 /// The server's handle on its Raft node.
 pub type RaftHandle = RaftNode;
 
 /// Payload type of a Raft reply.
-const REPLY: &str = "RaftReply";
+pub const REPLY: &str = "RaftReply";
 
 /// Raft over the peer client.
 #[derive(Debug)]
@@ -101,33 +103,23 @@ pub async fn open(
     Ok((repos, node))
 }
 
-/// The Raft port's handler table: every Raft request kind goes to the local node.
-pub fn handlers() -> PeerHandlers {
-    let mut handlers = PeerHandlers::default();
-    for kind in RPC_KINDS {
-        handlers.add_raw(
-            kind,
-            REPLY,
-            move |app: AppState, body: Vec<u8>| async move {
-                let Some(raft) = app.raft.as_ref() else {
-                    return Err("this node does not run Raft".to_string());
-                };
-                raft.handle(kind, &body).await.map_err(|e| e.to_string())
-            },
-        );
-    }
-    handlers
+/// What the log's followers act on: the caches to invalidate after an apply.
+#[derive(Debug, Clone)]
+pub struct Followers {
+    pub config: Arc<ConfigService>,
+    pub naming: Arc<NamingService>,
 }
 
-/// Follow what the log applies: forget cached copies of what changed.
-pub fn start(app: &AppState) -> Vec<JoinHandle<()>> {
-    let Some(raft) = app.raft.as_ref() else {
-        return Vec::new();
-    };
+/// Follow what the log applies (forget cached copies of what changed), and on the leader
+/// keep Raft's voters in step with the member list.
+pub fn start(
+    raft: Arc<RaftHandle>,
+    cluster: Arc<Cluster>,
+    app: Followers,
+    shutdown: CancellationToken,
+) -> Vec<JoinHandle<()>> {
     let mut applied = raft.subscribe_applied();
-    let reconciler = tokio::spawn(reconcile_loop(Arc::clone(app)));
-    let app = Arc::clone(app);
-    let shutdown = app.shutdown.clone();
+    let reconciler = tokio::spawn(reconcile_loop(Arc::clone(&raft), cluster, shutdown.clone()));
     let follower = tokio::spawn(async move {
         loop {
             let next = tokio::select! {
@@ -140,10 +132,7 @@ pub fn start(app: &AppState) -> Vec<JoinHandle<()>> {
                 Err(RecvError::Closed) => break,
             }
         }
-        if let Some(Err(e)) = match app.raft.as_ref() {
-            Some(raft) => Some(raft.shutdown().await),
-            None => None,
-        } {
+        if let Err(e) = raft.shutdown().await {
             tracing::warn!("Raft shutdown: {e}");
         }
     });
@@ -154,10 +143,7 @@ pub fn start(app: &AppState) -> Vec<JoinHandle<()>> {
 /// learner first, then a voter) and remove voters that left it. One change per round, and
 /// only members that answer their reports are added, so a typo in `cluster.conf` cannot make
 /// the cluster wait for a node that does not exist.
-async fn reconcile_loop(app: AppState) {
-    let (Some(raft), Some(cluster)) = (app.raft.clone(), app.cluster.clone()) else {
-        return;
-    };
+async fn reconcile_loop(raft: Arc<RaftHandle>, cluster: Arc<Cluster>, shutdown: CancellationToken) {
     let mut list = cluster.members.watch_list();
     let mut tick = tokio::time::interval(
         cluster
@@ -168,7 +154,7 @@ async fn reconcile_loop(app: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = app.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
             _ = list.changed() => {}
             _ = tick.tick() => {}
         }
@@ -212,7 +198,7 @@ async fn reconcile_once(raft: &RaftNode, cluster: &Cluster) {
     }
 }
 
-async fn follow(app: &AppState, command: &Command) {
+async fn follow(app: &Followers, command: &Command) {
     match command {
         Command::PublishConfig { publish, .. } => app.config.changed(&publish.key),
         Command::RemoveConfig { key, .. } | Command::RemoveGray { key, .. } => {
@@ -236,7 +222,7 @@ async fn follow(app: &AppState, command: &Command) {
 
 /// Forget every cached config and wake the listeners of every key changed at or after
 /// `since_ms`.
-async fn changed_since(app: &AppState, since_ms: i64) {
+async fn changed_since(app: &Followers, since_ms: i64) {
     app.config.forget_all();
     match app.config.repo().changed_since(since_ms).await {
         Ok(changes) => changes.iter().for_each(|c| app.config.changed(&c.key)),
@@ -245,7 +231,7 @@ async fn changed_since(app: &AppState, since_ms: i64) {
 }
 
 /// The whole store was replaced (a snapshot installed) or we lost track (lagged).
-async fn forget_everything(app: &AppState) {
+async fn forget_everything(app: &Followers) {
     changed_since(app, 0).await;
     if let Err(e) = app.naming.reload_all_persistent().await {
         tracing::warn!("reloading persistent naming data: {e}");

@@ -10,9 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
-use super::edge::PeerHandlers;
 use super::peer::PeerRequest;
-use crate::app::AppState;
 use crate::protocol::error::{GrpcError, GrpcResult, code};
 use crate::protocol::message::grpc_response;
 
@@ -36,8 +34,12 @@ impl PeerRequest for MemberReportRequest {
     type Response = MemberReportResponse;
 }
 
-async fn on_report(app: AppState, req: MemberReportRequest) -> GrpcResult<MemberReportResponse> {
-    let Some(cluster) = app.cluster.as_ref() else {
+/// A peer reported itself: mark it UP and answer with this node.
+pub fn on_report(
+    cluster: Option<&Cluster>,
+    req: MemberReportRequest,
+) -> GrpcResult<MemberReportResponse> {
+    let Some(cluster) = cluster else {
         return Err(GrpcError::fail(
             code::INVALID_PARAM,
             "this node is standalone",
@@ -63,10 +65,6 @@ async fn on_report(app: AppState, req: MemberReportRequest) -> GrpcResult<Member
         node: cluster.self_member().to_json(),
         ..Default::default()
     })
-}
-
-pub fn register(handlers: &mut PeerHandlers) {
-    handlers.add(on_report);
 }
 
 /// Report to one peer and record the outcome.

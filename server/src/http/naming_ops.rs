@@ -15,7 +15,7 @@ use super::naming_params::{
 };
 use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
-use crate::naming::forward::{self, ClientOp};
+use crate::cluster::forward::ClientOp;
 use crate::naming::{Host, InstancePatch, Selection, ServiceUpdate, WireStyle, push_capable};
 
 /// Shared with the v2 edge, which builds the service key its own way.
@@ -32,7 +32,7 @@ pub async fn register_instance(
             service: key,
             instance,
         };
-        forward::run(app, &owner, op).await?;
+        app.client_write(&owner, op).await?;
     } else {
         app.naming.register_instance(&key, instance, &owner).await?;
     }
@@ -54,7 +54,7 @@ pub async fn deregister_instance(
             service: key,
             instance,
         };
-        forward::run(app, &owner, op).await?;
+        app.client_write(&owner, op).await?;
     } else {
         app.naming
             .deregister_instance(&key, &instance, &owner)

@@ -30,7 +30,7 @@ use super::naming_params::{
 use super::secured::{M, Routes};
 use super::{Params, ServiceError, ServiceResult, text};
 use crate::app::AppState;
-use crate::naming::forward::{self, ClientOp};
+use crate::cluster::forward::ClientOp;
 use crate::naming::service_info::InstanceWire;
 use crate::naming::{ClientId, Host};
 
@@ -236,7 +236,7 @@ async fn beat(State(app): State<AppState>, params: Params) -> ServiceResult<Resp
         cluster,
         register,
     };
-    let outcome = match forward::run(&app, &owner, op).await? {
+    let outcome = match app.client_write(&owner, op).await? {
         Some(outcome) => outcome,
         None => {
             return Err(ServiceError::Internal(

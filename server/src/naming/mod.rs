@@ -35,14 +35,13 @@
 //! - Label selectors are stored and shown but not evaluated; a first UDP subscription does not
 //!   trigger an immediate push (the `instance/list` answer already carries the data).
 
-pub mod distro;
 mod error;
-pub mod forward;
 pub mod health;
 mod instances;
 mod persistent;
 pub mod push;
 pub mod registry;
+pub mod remote;
 pub mod service_info;
 mod services;
 
@@ -214,7 +213,7 @@ pub struct NamingService {
     /// UDP subscribers, pending acks and push counters.
     push: push::UdpPush,
     /// Cluster mode: copies of clients other nodes own (distro).
-    pub(crate) remote: distro::RemoteClients,
+    pub(crate) remote: remote::RemoteClients,
 }
 
 /// Nacos's instance rules, for every edge: ip, cluster, weight, and the `preserved.*` timings
@@ -261,7 +260,7 @@ impl NamingService {
             changes,
             persist: tokio::sync::Mutex::new(()),
             push: push::UdpPush::new(),
-            remote: distro::RemoteClients::default(),
+            remote: remote::RemoteClients::default(),
         })
     }
 

@@ -1,7 +1,9 @@
 //! The node-to-node gRPC edges: the cluster port (main + 1001: member reports, distro, config
-//! change sync) and, in an embedded cluster, the Raft port (main - 1000). Both serve the same
-//! `Request/request` service as the client edge, with their own handler tables; client types
-//! are not served here, and when auth is on every call must carry the server identity.
+//! and persistent-naming change sync, forwarded client writes) and, in an embedded cluster, the
+//! Raft port (main - 1000). Both serve the same `Request/request` service as the client edge,
+//! with their own handler tables; client types are not served here, and when auth is on every
+//! call must carry the server identity. Each handler hands its message to the cluster protocol
+//! that owns it, with the services that protocol acts on.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,8 +14,9 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tonic::Request;
 
-use super::peer::PeerRequest;
 use crate::app::AppState;
+use crate::cluster::peer::PeerRequest;
+use crate::cluster::{config_sync, distro, forward, naming_sync, raft, report};
 use crate::middleware::AccessLogLayer;
 use crate::protocol::error::{GrpcError, code};
 use crate::protocol::message::{GrpcResponse, error_payload, failure_payload, ok_payload};
@@ -184,4 +187,99 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
         .await
         .map_err(std::io::Error::other)
+}
+
+/// The cluster port's handler table.
+pub fn cluster_handlers() -> PeerHandlers {
+    let mut handlers = PeerHandlers::default();
+    handlers.add(
+        |app: AppState, req: report::MemberReportRequest| async move {
+            report::on_report(app.cluster.as_deref(), req)
+        },
+    );
+    handlers.add(
+        |app: AppState, req: config_sync::ConfigChangeClusterSyncRequest| async move {
+            config_sync::on_sync(&app.config, &app.config_seen, req)
+        },
+    );
+    handlers.add(
+        |app: AppState, req: naming_sync::PersistentServiceSyncRequest| async move {
+            naming_sync::on_sync(&app.naming, req).await
+        },
+    );
+    handlers.add(|app: AppState, req: distro::DistroDataRequest| async move {
+        distro::on_distro(&app.naming, app.cluster.as_deref(), req)
+    });
+    handlers.add(
+        |app: AppState, req: forward::EphemeralClientForwardRequest| async move {
+            forward::on_forward(&app.naming, req).await
+        },
+    );
+    handlers
+}
+
+/// The Raft port's handler table: every Raft request kind goes to the local node.
+pub fn raft_handlers() -> PeerHandlers {
+    let mut handlers = PeerHandlers::default();
+    for kind in raft::RPC_KINDS {
+        handlers.add_raw(
+            kind,
+            raft::REPLY,
+            move |app: AppState, body: Vec<u8>| async move {
+                let Some(raft) = app.raft.as_ref() else {
+                    return Err("this node does not run Raft".to_string());
+                };
+                raft.handle(kind, &body).await.map_err(|e| e.to_string())
+            },
+        );
+    }
+    handlers
+}
+
+/// Serve the node-to-node ports of a cluster node (none in standalone mode). If one fails the
+/// whole server stops: a node that peers cannot reach must not keep serving clients as if it
+/// were part of the cluster.
+pub fn start(
+    app: &AppState,
+    cluster_listener: Option<TcpListener>,
+    raft_listener: Option<TcpListener>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    if app.cluster.is_none() {
+        return Vec::new();
+    }
+    let mut tasks = Vec::new();
+    if let Some(listener) = cluster_listener {
+        let edge = PeerEdge::new(
+            Arc::clone(app),
+            cluster_handlers(),
+            app.settings.grpc.max_inbound_message,
+        );
+        tasks.push(spawn(app, listener, edge, "cluster"));
+    }
+    match (&app.raft, raft_listener) {
+        (Some(_), Some(listener)) => {
+            let edge = PeerEdge::new(Arc::clone(app), raft_handlers(), usize::MAX);
+            tasks.push(spawn(app, listener, edge, "raft"));
+        }
+        (Some(_), None) => tracing::error!(
+            "embedded cluster without a bound Raft port: peers cannot reach this node"
+        ),
+        (None, _) => {}
+    }
+    tasks
+}
+
+fn spawn(
+    app: &AppState,
+    listener: TcpListener,
+    edge: PeerEdge,
+    name: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let token = app.shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, edge, name).await {
+            tracing::error!("the {name} port failed: {e}; shutting down");
+            token.cancel();
+        }
+    })
 }

@@ -8,15 +8,17 @@
 //! hashing the client id) and answers with the owner's result. When the owner cannot be reached,
 //! the node adopts the client: the copy becomes its own and it carries on (and tells its peers).
 
+use std::sync::Arc;
+
 use nacos_core::{Instance, ServiceKey};
 use serde::{Deserialize, Serialize};
 
-use super::health::{Beat, BeatOutcome};
-use super::{ClientId, NamingError, NamingResult};
-use crate::app::AppState;
-use crate::cluster::edge::PeerHandlers;
-use crate::cluster::members::NodeState;
-use crate::cluster::peer::{PeerError, PeerRequest};
+use super::Cluster;
+use super::distro::Distro;
+use super::members::NodeState;
+use super::peer::{PeerError, PeerRequest};
+use crate::naming::health::{Beat, BeatOutcome};
+use crate::naming::{ClientId, NamingError, NamingResult, NamingService};
 use crate::protocol::error::{GrpcError, GrpcResult, code};
 use crate::protocol::message::grpc_response;
 
@@ -67,11 +69,10 @@ impl PeerRequest for EphemeralClientForwardRequest {
 
 /// Run `op` for `client` here, without forwarding.
 async fn execute(
-    app: &AppState,
+    naming: &NamingService,
     client: &ClientId,
     op: ClientOp,
 ) -> NamingResult<Option<BeatOutcome>> {
-    let naming = &app.naming;
     match op {
         ClientOp::Register { service, instance } => {
             naming.register_instance(&service, instance, client).await?;
@@ -104,14 +105,14 @@ async fn execute(
 /// Run a v1 client's write where it belongs: on its owner when this node only holds a copy,
 /// else here. Returns the beat outcome for beats.
 pub async fn run(
-    app: &AppState,
+    naming: &NamingService,
+    cluster: Option<&Cluster>,
+    distro: Option<&Arc<Distro>>,
     client: &ClientId,
     op: ClientOp,
 ) -> NamingResult<Option<BeatOutcome>> {
-    let owner = app
-        .cluster
-        .as_ref()
-        .zip(app.naming.remote_owner(client))
+    let owner = cluster
+        .zip(naming.remote_owner(client))
         .filter(|(cluster, owner)| {
             cluster
                 .members
@@ -119,7 +120,7 @@ pub async fn run(
                 .is_some_and(|m| m.state != NodeState::Down)
         });
     let Some((cluster, owner)) = owner else {
-        return execute(app, client, op).await;
+        return execute(naming, client, op).await;
     };
     let request = EphemeralClientForwardRequest {
         client_id: client.as_str().to_string(),
@@ -146,9 +147,9 @@ pub async fn run(
         }),
         Err(e) => {
             tracing::info!(client = %client, owner = %owner, error = %e, "the owner of a v1 client cannot be reached; this node takes the client over");
-            app.naming.adopt_remote_client(client);
-            let result = execute(app, client, op).await;
-            if let Some(distro) = &app.distro {
+            naming.adopt_remote_client(client);
+            let result = execute(naming, client, op).await;
+            if let Some(distro) = distro {
                 distro.sync_client(client.clone()).await;
             }
             result
@@ -156,13 +157,14 @@ pub async fn run(
     }
 }
 
-async fn on_forward(
-    app: AppState,
+/// A peer forwarded a write of a client this node owns: run it here.
+pub async fn on_forward(
+    naming: &NamingService,
     req: EphemeralClientForwardRequest,
 ) -> GrpcResult<EphemeralClientForwardResponse> {
     let client = ClientId::of(&req.client_id);
     // Executed here whatever this node thinks of the client: forwarding again could loop.
-    match execute(&app, &client, req.operation).await {
+    match execute(naming, &client, req.operation).await {
         Ok(beat) => Ok(EphemeralClientForwardResponse {
             beat_code: beat.map(|b| b.code),
             beat_interval_ms: beat
@@ -174,8 +176,4 @@ async fn on_forward(
         Err(NamingError::Param(p)) => Err(GrpcError::fail(code::INVALID_PARAM, p.to_string())),
         Err(NamingError::Repo(e)) => Err(GrpcError::fail(code::SERVER_ERROR, e.to_string())),
     }
-}
-
-pub fn register(handlers: &mut PeerHandlers) {
-    handlers.add(on_forward);
 }
