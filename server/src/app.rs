@@ -8,11 +8,9 @@ use std::time::Instant;
 use nacos_core::Repos;
 use tokio_util::sync::CancellationToken;
 
+use crate::clients::{ConfigListeners, ConnectionManager, NamingSubscribers};
 use crate::config::ConfigService;
 use crate::error::StartError;
-use crate::grpc::ConnectionManager;
-use crate::grpc::config::ConfigListeners;
-use crate::grpc::naming::NamingSubscribers;
 use crate::naming::NamingService;
 use crate::settings::Settings;
 use crate::{auth, cluster, middleware, naming, storage};
@@ -110,6 +108,85 @@ impl App {
             op,
         )
         .await
+    }
+
+    /// The members as `/v1/core/cluster/nodes` lists them (standalone: this node alone).
+    pub fn member_view(&self) -> Vec<serde_json::Value> {
+        match &self.cluster {
+            Some(cluster) => {
+                let self_address = cluster.self_address().to_string();
+                let raft = self
+                    .raft
+                    .as_ref()
+                    .map(|r| serde_json::to_value(r.status()).unwrap_or_default());
+                cluster
+                    .members
+                    .all()
+                    .into_iter()
+                    .map(|m| {
+                        let is_self = m.address() == self_address;
+                        let mut json = if is_self {
+                            cluster.self_member().to_json()
+                        } else {
+                            m.to_json()
+                        };
+                        if let (true, Some(raft)) = (is_self, &raft) {
+                            json["extendInfo"]["raftMetaData"] = raft.clone();
+                        }
+                        json
+                    })
+                    .collect()
+            }
+            None => {
+                let ip = self
+                    .settings
+                    .cluster
+                    .self_ip
+                    .clone()
+                    .unwrap_or_else(cluster::detect_local_ip);
+                let raft_port = crate::settings::raft_port_of(self.settings.port);
+                let me = cluster::members::Member::this_node(ip, self.settings.port, raft_port);
+                vec![me.to_json()]
+            }
+        }
+    }
+
+    /// This node's `Member` JSON.
+    pub fn self_view(&self) -> serde_json::Value {
+        let self_address = self.cluster.as_ref().map(|c| c.self_address().to_string());
+        let all = self.member_view();
+        match self_address {
+            Some(addr) => all
+                .into_iter()
+                .find(|m| m["address"].as_str() == Some(addr.as_str()))
+                .unwrap_or_default(),
+            None => all.into_iter().next().unwrap_or_default(),
+        }
+    }
+
+    /// Members leave through the API (see [`Cluster::leave`]); standalone has none to remove.
+    pub fn leave(&self, addresses: &[String]) -> Result<Vec<String>, String> {
+        match &self.cluster {
+            Some(cluster) => cluster.leave(addresses),
+            None => Err("this node is standalone: it has no cluster members".to_string()),
+        }
+    }
+
+    /// Why this node should not take traffic, if it should not: storage does not answer a read,
+    /// or (embedded cluster) there is no Raft leader.
+    pub async fn readiness_problem(&self) -> Option<String> {
+        if let Some(raft) = &self.raft
+            && !raft.has_quorum(std::time::Duration::from_secs(1)).await
+        {
+            return Some(format!(
+                "no Raft leader: the embedded cluster has no quorum ({})",
+                serde_json::to_value(raft.status()).unwrap_or_default()
+            ));
+        }
+        match self.repos.namespaces.list().await {
+            Ok(_) => None,
+            Err(e) => Some(format!("storage is not ready: {e}")),
+        }
     }
 
     /// Open storage and build the services. Background tasks start with [`crate::run`].

@@ -21,6 +21,7 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod clients;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -30,7 +30,6 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::settings::ClusterSettings;
 use crate::settings::Settings;
 use members::{Member, MemberAddr, MemberSource, Members, NodeState};
@@ -264,85 +263,6 @@ impl Cluster {
                 }
             }
         })
-    }
-}
-
-/// The members as `/v1/core/cluster/nodes` lists them (standalone: this node alone).
-pub fn member_view(app: &AppState) -> Vec<serde_json::Value> {
-    match &app.cluster {
-        Some(cluster) => {
-            let self_address = cluster.self_address().to_string();
-            let raft = app
-                .raft
-                .as_ref()
-                .map(|r| serde_json::to_value(r.status()).unwrap_or_default());
-            cluster
-                .members
-                .all()
-                .into_iter()
-                .map(|m| {
-                    let is_self = m.address() == self_address;
-                    let mut json = if is_self {
-                        cluster.self_member().to_json()
-                    } else {
-                        m.to_json()
-                    };
-                    if let (true, Some(raft)) = (is_self, &raft) {
-                        json["extendInfo"]["raftMetaData"] = raft.clone();
-                    }
-                    json
-                })
-                .collect()
-        }
-        None => {
-            let ip = app
-                .settings
-                .cluster
-                .self_ip
-                .clone()
-                .unwrap_or_else(detect_local_ip);
-            let raft_port = crate::settings::raft_port_of(app.settings.port);
-            let me = Member::this_node(ip, app.settings.port, raft_port);
-            vec![me.to_json()]
-        }
-    }
-}
-
-/// This node's `Member` JSON.
-pub fn self_view(app: &AppState) -> serde_json::Value {
-    let self_address = app.cluster.as_ref().map(|c| c.self_address().to_string());
-    let all = member_view(app);
-    match self_address {
-        Some(addr) => all
-            .into_iter()
-            .find(|m| m["address"].as_str() == Some(addr.as_str()))
-            .unwrap_or_default(),
-        None => all.into_iter().next().unwrap_or_default(),
-    }
-}
-
-/// Members leave through the API (see [`Cluster::leave`]); standalone has none to remove.
-pub fn leave(app: &AppState, addresses: &[String]) -> Result<Vec<String>, String> {
-    match &app.cluster {
-        Some(cluster) => cluster.leave(addresses),
-        None => Err("this node is standalone: it has no cluster members".to_string()),
-    }
-}
-
-/// Why this node should not take traffic, if it should not: storage does not answer a read,
-/// or (embedded cluster) there is no Raft leader.
-pub async fn readiness_problem(app: &AppState) -> Option<String> {
-    if let Some(raft) = &app.raft
-        && !raft.has_quorum(std::time::Duration::from_secs(1)).await
-    {
-        return Some(format!(
-            "no Raft leader: the embedded cluster has no quorum ({})",
-            serde_json::to_value(raft.status()).unwrap_or_default()
-        ));
-    }
-    match app.repos.namespaces.list().await {
-        Ok(_) => None,
-        Err(e) => Some(format!("storage is not ready: {e}")),
     }
 }
 

@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::connection::Connection;
 use super::stream::TransportInfo;
 use crate::app::AppState;
+use crate::clients::connection::Connection;
 use crate::protocol::error::{GrpcError, code};
 use crate::protocol::message::{
     GrpcRequest, ResponseBase, encode, error_payload, failure_payload, ok_payload,

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
-use super::connection::{Connection, ConnectionManager, ConnectionMeta, RegisterError};
 use super::dispatch::{Ctx, Handlers, OPEN, Secured};
 use super::error::GrpcResult;
 use super::stream::TransportInfo;
+use crate::clients::connection::{Connection, ConnectionManager, ConnectionMeta, RegisterError};
 use crate::protocol::message::{grpc_request, grpc_response};
 use crate::protocol::transport::Payload;
 

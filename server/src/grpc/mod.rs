@@ -17,12 +17,10 @@
 //! and cuts whatever is still open after `nacos.remote.server.grpc.shutdown.graceMs`.
 
 pub mod config;
-pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod internal;
 pub mod naming;
-pub mod push;
 pub mod service;
 pub mod stream;
 
@@ -34,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Status, Streaming};
 
-pub use connection::{Connection, ConnectionManager};
+pub use crate::clients::{Connection, ConnectionManager};
 
 use crate::app::AppState;
 use crate::middleware::AccessLogLayer;

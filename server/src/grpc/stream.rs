@@ -21,7 +21,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 use tonic::transport::server::Connected;
 
-use super::connection::ConnectionManager;
+use crate::clients::{ConnectionManager, TransportState};
 use crate::protocol::transport::Payload;
 
 /// What every call on one TCP connection knows about it.
@@ -31,18 +31,6 @@ pub struct TransportInfo {
     pub id: Arc<str>,
     pub remote: SocketAddr,
     pub state: Arc<TransportState>,
-}
-
-/// Shared per-transport state.
-#[derive(Debug)]
-pub struct TransportState {
-    /// Cancelled to cut the TCP connection (ejection, forced shutdown).
-    pub kill: CancellationToken,
-    pub accepted: Instant,
-    /// Signalled when a connection registers on this transport.
-    pub registered: Notify,
-    /// Bi-streams currently open on this transport.
-    pub bi_streams: AtomicUsize,
 }
 
 /// A connection id as Nacos builds it.

@@ -115,7 +115,7 @@ async fn delete_namespace(State(app): State<AppState>, params: Params) -> Servic
 
 /// This node's state, `UP` while it can serve (`DOWN` otherwise), as Nacos names member states.
 async fn cluster_health(State(app): State<AppState>) -> Response {
-    let state = match crate::cluster::readiness_problem(&app).await {
+    let state = match app.readiness_problem().await {
         None => "UP",
         Some(_) => "DOWN",
     };
@@ -123,7 +123,7 @@ async fn cluster_health(State(app): State<AppState>) -> Response {
 }
 
 async fn readiness(State(app): State<AppState>) -> Response {
-    match crate::cluster::readiness_problem(&app).await {
+    match app.readiness_problem().await {
         None => text("OK"),
         Some(problem) => (StatusCode::INTERNAL_SERVER_ERROR, problem).into_response(),
     }
@@ -131,7 +131,8 @@ async fn readiness(State(app): State<AppState>) -> Response {
 
 async fn cluster_nodes(State(app): State<AppState>, params: Params) -> Response {
     let keyword = params.get("keyword").unwrap_or("");
-    let list: Vec<serde_json::Value> = crate::cluster::member_view(&app)
+    let list: Vec<serde_json::Value> = app
+        .member_view()
         .into_iter()
         .filter(|m| m["address"].as_str().is_some_and(|a| a.contains(keyword)))
         .collect();
@@ -145,16 +146,17 @@ async fn cluster_leave(State(app): State<AppState>, params: Params) -> ServiceRe
             "the body must be a JSON array of member addresses (\"ip:port\"): {e}"
         ))
     })?;
-    let left = crate::cluster::leave(&app, &addresses).map_err(ServiceError::bad)?;
+    let left = app.leave(&addresses).map_err(ServiceError::bad)?;
     Ok(rest_result(serde_json::json!(left), Some("ok")))
 }
 
 async fn cluster_self(State(app): State<AppState>) -> Response {
-    rest_result(crate::cluster::self_view(&app), None)
+    rest_result(app.self_view(), None)
 }
 
 async fn cluster_simple_nodes(State(app): State<AppState>) -> Response {
-    let list: Vec<serde_json::Value> = crate::cluster::member_view(&app)
+    let list: Vec<serde_json::Value> = app
+        .member_view()
         .into_iter()
         .map(|m| m["address"].clone())
         .collect();

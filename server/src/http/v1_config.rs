@@ -64,7 +64,7 @@ pub fn routes() -> Routes {
 
 /// `UP`, or `DOWN:` and why (Nacos's config health: its storage must be usable).
 async fn config_health(State(app): State<AppState>) -> Response {
-    match crate::cluster::readiness_problem(&app).await {
+    match app.readiness_problem().await {
         None => text("UP"),
         Some(problem) => text(format!("DOWN:{problem}")),
     }

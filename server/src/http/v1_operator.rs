@@ -66,7 +66,7 @@ fn system_usage() -> (f64, f64, f64) {
 /// writable database); the responsible counts leave out copies of other nodes' clients.
 async fn metrics(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let only_status = params.bool("onlyStatus")?.unwrap_or(true);
-    let status = match crate::cluster::readiness_problem(&app).await {
+    let status = match app.readiness_problem().await {
         None => "UP",
         Some(_) => "DOWN",
     };

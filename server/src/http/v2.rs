@@ -180,7 +180,7 @@ async fn namespace_delete(State(app): State<AppState>, params: Params) -> V2Resu
 }
 
 async fn readiness(State(app): State<AppState>) -> Response {
-    match crate::cluster::readiness_problem(&app).await {
+    match app.readiness_problem().await {
         None => ok("ok"),
         Some(problem) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -193,13 +193,14 @@ async fn readiness(State(app): State<AppState>) -> Response {
 }
 
 async fn node_self(State(app): State<AppState>) -> Response {
-    ok(crate::cluster::self_view(&app))
+    ok(app.self_view())
 }
 
 async fn node_list(State(app): State<AppState>, params: Params) -> Response {
     let address = params.get("address").unwrap_or("");
     let state = params.get("state").unwrap_or("");
-    let list: Vec<serde_json::Value> = crate::cluster::member_view(&app)
+    let list: Vec<serde_json::Value> = app
+        .member_view()
         .into_iter()
         .filter(|m| m["address"].as_str().is_some_and(|a| a.contains(address)))
         .filter(|m| state.is_empty() || m["state"].as_str() == Some(state))

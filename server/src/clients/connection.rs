@@ -6,16 +6,27 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::stream::TransportState;
 use crate::protocol::transport::Payload;
 use crate::settings::GrpcSettings;
+
+/// Shared per-transport state.
+#[derive(Debug)]
+pub struct TransportState {
+    /// Cancelled to cut the TCP connection (ejection, forced shutdown).
+    pub kill: CancellationToken,
+    pub accepted: Instant,
+    /// Signalled when a connection registers on this transport.
+    pub registered: Notify,
+    /// Bi-streams currently open on this transport.
+    pub bi_streams: AtomicUsize,
+}
 
 /// What a client told us about itself in `ConnectionSetupRequest`.
 #[derive(Debug, Clone)]
