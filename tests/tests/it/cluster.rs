@@ -12,7 +12,7 @@ use nacos_sdk::api::naming::{
     NamingChangeEvent, NamingEventListener, NamingServiceBuilder, ServiceInstance,
 };
 use nacos_sdk::api::props::ClientProps;
-use nacos_server::grpc::proto::{Metadata, Payload};
+use nacos_server::protocol::transport::{Metadata, Payload};
 use serde_json::{Value, json};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_prost::ProstCodec;

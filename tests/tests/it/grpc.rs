@@ -12,7 +12,7 @@ use nacos_sdk::api::config::{
     ConfigChangeListener, ConfigResponse, ConfigService, ConfigServiceBuilder,
 };
 use nacos_sdk::api::props::ClientProps;
-use nacos_server::grpc::proto::{Metadata, Payload};
+use nacos_server::protocol::transport::{Metadata, Payload};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
