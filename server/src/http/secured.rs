@@ -303,7 +303,7 @@ async fn enforce(
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    let client_ip = super::params::client_ip(&parts.headers, peer);
+    let client_ip = super::params::client_ip(&parts.headers, peer, &app.settings.trusted_proxies);
     let identity = auth.identity(
         &client_ip,
         |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
