@@ -1,6 +1,7 @@
 //! The one integration test binary of the workspace: each module is one area.
 
 mod auth;
+mod auth_login;
 mod cluster;
 mod config_v1;
 mod conformance_embedded;
