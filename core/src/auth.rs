@@ -155,7 +155,8 @@ impl fmt::Display for Resource {
 #[derive(Clone, Default)]
 pub struct IdentityContext {
     entries: Vec<(String, String)>,
-    /// The client's address (`X-Forwarded-For`, `X-Real-IP`, the peer), for rate limits.
+    /// The client's address, for rate limits: the socket peer, or what a trusted proxy says
+    /// (HTTP: `nacos.core.auth.trusted.proxies`).
     pub client_ip: String,
 }
 
@@ -245,7 +246,7 @@ pub enum AuthError {
     /// No permission matches.
     #[error("authorization failed!")]
     AuthorizationFailed,
-    /// Too many failed logins from this user and address; retry later.
+    /// Too many failed logins of this user or from this address; retry later.
     #[error("too many failed login attempts, retry later")]
     TooManyAttempts,
     /// The plugin offers no login.

@@ -91,6 +91,14 @@ pub fn lenient_base64(text: &str) -> Vec<u8> {
     out
 }
 
+/// Whether decoded key bytes are those of a [`SAMPLE_SECRETS`] entry, however the Base64 was
+/// spelled (padding, URL-safe alphabet, whitespace all decode to the same bytes).
+pub fn is_sample_key(key: &[u8]) -> bool {
+    SAMPLE_SECRETS
+        .iter()
+        .any(|sample| crate::ct_eq(&lenient_base64(sample), key))
+}
+
 /// Why a secret is refused, naming the property to set.
 pub fn check_secret(secret: &str, property: &str) -> Result<Vec<u8>, String> {
     let secret = secret.trim();
@@ -100,13 +108,13 @@ pub fn check_secret(secret: &str, property: &str) -> Result<Vec<u8>, String> {
              {MIN_KEY_BYTES} bytes (e.g. `openssl rand -base64 32`), the same on every node"
         ));
     }
-    if SAMPLE_SECRETS.contains(&secret) {
+    let key = lenient_base64(secret);
+    if is_sample_key(&key) {
         return Err(format!(
             "{property} is the public sample key from the Nacos docs, which anyone can use to \
              forge tokens; set {property} to your own Base64 key of at least {MIN_KEY_BYTES} bytes"
         ));
     }
-    let key = lenient_base64(secret);
     if key.len() < MIN_KEY_BYTES {
         return Err(format!(
             "{property} decodes to {} bytes; set it to a Base64 key of at least {MIN_KEY_BYTES} \
@@ -204,7 +212,7 @@ impl JwtKey {
             .decode(signature.trim_end_matches('='))
             .map_err(|_| AuthError::InvalidSignature)?;
         let expected = self.mac(algorithm, format!("{header}.{payload}").as_bytes());
-        if !constant_time_eq(&expected, &signature) {
+        if !crate::ct_eq(&expected, &signature) {
             return Err(AuthError::InvalidSignature);
         }
         let payload = URL_SAFE_NO_PAD
@@ -223,10 +231,6 @@ impl JwtKey {
         }
         Ok(sub)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -259,6 +263,20 @@ mod tests {
             let err = check_secret(sample, prop).expect_err("sample refused");
             assert!(err.contains(prop), "{err}");
         }
+        // Every spelling of a sample key decodes to its bytes and is refused.
+        let spellings = [
+            SAMPLE_SECRETS[1].trim_end_matches('='),
+            " VGhpc0lzTXlDdXN0b21TZWNy\nZXRLZXkwMTIzNDU2Nzg= ",
+            "VGhpc0lzTXlDdXN0b21TZWNyZXRLZXkwMTIzNDU2Nzg==",
+            "SecretKey012345678901234567890123456789012345678901234567890123456789==",
+        ];
+        for spelling in spellings {
+            let err = check_secret(spelling, prop).expect_err(spelling);
+            assert!(err.contains("public sample key"), "{err}");
+        }
+        // The URL-safe alphabet spells the same bytes as the standard one.
+        let url_safe = URL_SAFE_NO_PAD.encode(lenient_base64(SAMPLE_SECRETS[0]));
+        assert!(check_secret(&url_safe, prop).is_err());
         assert!(check_secret("", prop).is_err());
         assert!(check_secret("c2hvcnQ=", prop).is_err());
         assert!(check_secret("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5YWI=", prop).is_ok());

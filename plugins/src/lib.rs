@@ -20,6 +20,13 @@ use std::sync::Arc;
 
 use nacos_core::{AuthPlugin, UserRepo};
 
+/// Equality of secrets (tokens, signatures, digests, the server identity) in time that does
+/// not depend on where the inputs differ. The length is not hidden.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 /// What a plugin factory gets: whether auth is enforced, the `nacos.core.auth.*` properties and
 /// the user repository of the configured backend. `Debug` prints property names only.
 #[derive(Clone)]

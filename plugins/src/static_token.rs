@@ -116,7 +116,7 @@ impl AuthPlugin for StaticTokenPlugin {
             .ok_or(AuthError::UserNotFound)?;
         self.entries
             .iter()
-            .find(|e| e.token.as_bytes() == presented.trim().as_bytes())
+            .find(|e| crate::ct_eq(e.token.as_bytes(), presented.trim().as_bytes()))
             .map(|e| Principal {
                 name: e.name.clone(),
             })

@@ -20,6 +20,8 @@ pub const ENABLED: &str = "nacos.core.auth.enabled";
 pub const SYSTEM_TYPE: &str = "nacos.core.auth.system.type";
 pub const IDENTITY_KEY: &str = "nacos.core.auth.server.identity.key";
 pub const IDENTITY_VALUE: &str = "nacos.core.auth.server.identity.value";
+/// The identity pair in Nacos's shipped `application.properties` (refused with auth on).
+pub const SAMPLE_IDENTITY: (&str, &str) = ("serverIdentity", "security");
 
 /// The auth service of a running server.
 pub struct Auth {
@@ -38,6 +40,12 @@ pub fn server_identity(props: &Properties) -> Option<(String, String)> {
     let key = props.get(IDENTITY_KEY).unwrap_or("").trim();
     let value = props.get(IDENTITY_VALUE).unwrap_or("");
     (!key.is_empty() && !value.is_empty()).then(|| (key.to_string(), value.to_string()))
+}
+
+/// Whether the identity is Nacos's sample pair (the key is a header name: any case; the value
+/// as given, surrounding blanks aside).
+fn is_sample_identity(key: &str, value: &str) -> bool {
+    key.trim().eq_ignore_ascii_case(SAMPLE_IDENTITY.0) && value.trim() == SAMPLE_IDENTITY.1
 }
 
 impl fmt::Debug for Auth {
@@ -81,6 +89,15 @@ impl Auth {
                     ));
                 }
             }
+            if is_sample_identity(&identity_key, &identity_value) {
+                return Err(format!(
+                    "{IDENTITY_KEY}={} with {IDENTITY_VALUE}={} is the sample pair from Nacos's \
+                     application.properties, which anyone can send to pass as a cluster node; \
+                     set {IDENTITY_VALUE} (and {IDENTITY_KEY}) to your own values, the same on \
+                     every node",
+                    SAMPLE_IDENTITY.0, SAMPLE_IDENTITY.1
+                ));
+            }
         }
         let ctx = PluginContext {
             enabled,
@@ -113,7 +130,7 @@ impl Auth {
     pub fn is_server_request<'a>(&self, header: impl Fn(&str) -> Option<&'a str>) -> bool {
         !self.identity_key.is_empty()
             && header(&self.identity_key)
-                .is_some_and(|v| v.as_bytes() == self.identity_value.as_bytes())
+                .is_some_and(|v| nacos_plugins::ct_eq(v.as_bytes(), self.identity_value.as_bytes()))
     }
 
     /// Identity, then authority. Returns who the request is.

@@ -14,6 +14,7 @@
 //! - [`cluster`]: cluster mode: members, the node-to-node edges (cluster port main + 1001,
 //!   Raft port main - 1000), member reports, config change sync, the Raft wiring.
 //! - [`auth`]: the selected auth plugin and the server identity; both edges enforce through it.
+//! - [`trusted_proxies`]: the proxies whose forwarding headers name the client address.
 //! - [`middleware`]: the tower layer both edges share (access log, counters).
 //! - [`App`] and [`run`]: wiring, and serving on bound [`Listeners`] until a shutdown future
 //!   resolves, so tests bind port 0 and run the real thing.
@@ -34,6 +35,7 @@ pub mod peer_edge;
 pub mod protocol;
 pub mod settings;
 pub mod storage;
+pub mod trusted_proxies;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::Mode;
+use crate::trusted_proxies::{TRUSTED_PROXIES, TrustedProxies};
 
 /// Raw properties: the merged key/value view, for the few places that read ad-hoc keys.
 /// `Debug` redacts the values of secret-looking keys (secret, password, token, identity value).
@@ -335,6 +336,8 @@ pub struct Settings {
     pub long_poll_min_hold_ms: u64,
     /// Bytes of config content kept in the read cache.
     pub config_cache_bytes: u64,
+    /// `nacos.core.auth.trusted.proxies`: peers whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
     pub properties: Properties,
 }
 
@@ -407,7 +410,14 @@ impl Settings {
         )?;
         let grpc = GrpcSettings::from_properties(&props)?;
         let cluster = ClusterSettings::from_properties(&props)?;
+        let proxies = props.get(TRUSTED_PROXIES).unwrap_or("");
+        let trusted_proxies = TrustedProxies::parse(proxies).map_err(|_| SettingsError::Value {
+            key: TRUSTED_PROXIES.to_string(),
+            value: proxies.to_string(),
+            expected: "a comma-separated list of IP addresses or CIDR blocks",
+        })?;
         Ok(Self {
+            trusted_proxies,
             grpc,
             cluster,
             long_poll_min_hold_ms,

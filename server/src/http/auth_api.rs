@@ -114,36 +114,65 @@ async fn has_admin(app: &AppState) -> ServiceResult<bool> {
     Ok(page.total_count > 0)
 }
 
-/// `POST /v1/auth/users/admin`: create the first admin while none exists.
+const HAVE_ADMIN: &str = "have admin user cannot use it";
+
+/// Whether the first admin may be created by this client. With auth on, anyone may while no
+/// admin exists (as Nacos). With auth off only a loopback client may: nothing checks who calls,
+/// and an admin planted now would hold the keys once auth is turned on.
+fn bootstrap_allowed(auth_enabled: bool, client_ip: &str) -> Result<(), String> {
+    let loopback = client_ip
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback());
+    if auth_enabled || loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "auth is disabled ({}=false): the first admin can only be created from this host \
+             (loopback), or with auth enabled",
+            crate::auth::ENABLED
+        ))
+    }
+}
+
+/// `POST /v1/auth/users/admin`: create the first admin while none exists. The user is created
+/// only if absent, so of racing calls exactly one wins and an existing password is never
+/// replaced.
 async fn init_admin(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
+    bootstrap_allowed(app.auth.enabled(), params.client_ip()).map_err(ServiceError::Forbidden)?;
     if has_admin(&app).await? {
-        return Ok(rest_code(409, "have admin user cannot use it"));
+        return Ok(rest_code(409, HAVE_ADMIN));
     }
     let password = params
         .raw("password")
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let hash = hash_password(&password).map_err(ServiceError::Internal)?;
+    let hash = hash_password(&password)
+        .await
+        .map_err(ServiceError::Internal)?;
     let users = &app.repos.users;
     match users
         .create_user(User {
             username: DEFAULT_ADMIN.to_string(),
-            password_hash: hash.clone(),
+            password_hash: hash,
             enabled: true,
         })
         .await
     {
         Ok(()) => {}
-        Err(RepoError::AlreadyExists(_)) => users.update_password(DEFAULT_ADMIN, &hash).await?,
+        Err(RepoError::AlreadyExists(_)) => return Ok(rest_code(409, HAVE_ADMIN)),
         Err(e) => return Err(e.into()),
     }
-    users
+    match users
         .add_role(RoleBinding {
             role: ROLE_ADMIN.to_string(),
             username: DEFAULT_ADMIN.to_string(),
         })
-        .await?;
+        .await
+    {
+        Ok(()) | Err(RepoError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     app.auth.plugin().invalidate();
     Ok(axum::Json(json!({ "username": DEFAULT_ADMIN, "password": password })).into_response())
 }
@@ -216,7 +245,9 @@ async fn create_user(State(app): State<AppState>, params: Params) -> ServiceResu
             "User `nacos` is default admin user. Please use `/nacos/v1/auth/users/admin` API to init `nacos` users. Detail see `https://nacos.io/docs/latest/manual/admin/auth/#31-%E8%AE%BE%E7%BD%AE%E7%AE%A1%E7%90%86%E5%91%98%E5%AF%86%E7%A0%81`",
         ));
     }
-    let hash = hash_password(password).map_err(ServiceError::Internal)?;
+    let hash = hash_password(password)
+        .await
+        .map_err(ServiceError::Internal)?;
     match app
         .repos
         .users
@@ -282,7 +313,9 @@ async fn update_password(
             ));
         }
     }
-    let hash = hash_password(password).map_err(ServiceError::Internal)?;
+    let hash = hash_password(password)
+        .await
+        .map_err(ServiceError::Internal)?;
     match app.repos.users.update_password(username, &hash).await {
         Ok(()) => Ok(done(&app, "update user ok!")),
         Err(RepoError::NotFound(_)) => {
@@ -411,4 +444,28 @@ async fn remove_permission(State(app): State<AppState>, params: Params) -> Servi
     let permission = permission(&params)?;
     app.repos.users.remove_permission(&permission).await?;
     Ok(done(&app, "delete permission ok!"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_with_auth_off_is_for_loopback_clients_only() {
+        for ip in ["127.0.0.1", "127.3.4.5", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(bootstrap_allowed(false, ip), Ok(()), "{ip}");
+        }
+        for ip in [
+            "192.0.2.2",
+            "10.0.0.1",
+            "fd00::2",
+            "0.0.0.0",
+            "",
+            "localhost",
+        ] {
+            let err = bootstrap_allowed(false, ip).expect_err(ip);
+            assert!(err.contains("nacos.core.auth.enabled=false"), "{err}");
+        }
+        assert_eq!(bootstrap_allowed(true, "192.0.2.2"), Ok(()));
+    }
 }

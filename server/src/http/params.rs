@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 
 use super::error::ServiceError;
 use crate::app::AppState;
+use crate::trusted_proxies::TrustedProxies;
 
 /// Parameters that select what a request touches, or who sends it. Nacos clients send each
 /// once; a repeated one is refused (see [`Params::read`]).
@@ -41,6 +42,8 @@ pub struct Params {
     pub headers: HeaderMap,
     /// The socket peer, when the server knows it.
     peer: Option<std::net::SocketAddr>,
+    /// `nacos.core.auth.trusted.proxies`: whose forwarding headers [`Params::client_ip`] reads.
+    trusted: TrustedProxies,
     /// The client address, worked out on first use (most reads never need it).
     client_ip: std::sync::OnceLock<String>,
     /// The raw body when it was not a form (JSON bodies of clone, multipart of import).
@@ -48,10 +51,10 @@ pub struct Params {
 }
 
 impl Params {
-    /// First `X-Forwarded-For` entry, else `X-Real-IP`, else the socket peer.
+    /// The client address: the socket peer, or what a trusted proxy says (see [`client_ip`]).
     pub fn client_ip(&self) -> &str {
         self.client_ip
-            .get_or_init(|| client_ip(&self.headers, self.peer))
+            .get_or_init(|| client_ip(&self.headers, self.peer, &self.trusted))
     }
 
     pub fn from_query(query: &str) -> Self {
@@ -92,6 +95,7 @@ impl Params {
         parts: &Parts,
         body: Body,
         limit: usize,
+        trusted: &TrustedProxies,
     ) -> Result<Self, ServiceError> {
         let peer = parts
             .extensions
@@ -99,6 +103,7 @@ impl Params {
             .map(|c| c.0);
         let mut params = Params {
             peer,
+            trusted: trusted.clone(),
             headers: parts.headers.clone(),
             ..Params::default()
         };
@@ -203,25 +208,55 @@ impl Params {
     }
 }
 
-pub(crate) fn client_ip(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+/// `X-Forwarded-For`, a trusted proxy's `X-Real-IP` is used. Otherwise: the socket peer.
+pub(crate) fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trusted: &TrustedProxies,
+) -> String {
+    fn address(entry: &str) -> Option<std::net::IpAddr> {
+        let entry = entry.trim();
+        entry
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+            .or_else(|_| {
+                let bracketed = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']'));
+                bracketed.unwrap_or(entry).parse::<std::net::IpAddr>()
+            })
+            .ok()
+            .map(|ip| ip.to_canonical())
+    }
+    let Some(peer) = peer.map(|p| p.ip().to_canonical()) else {
+        return String::new();
     };
-    if let Some(first) = header("x-forwarded-for")
-        .and_then(|f| f.split(',').next())
+    if !trusted.contains(peer) {
+        return peer.to_string();
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|s| !s.is_empty())
-    {
-        return first.to_string();
+        .collect();
+    if !hops.is_empty() {
+        let mut source = peer;
+        for hop in hops.iter().rev() {
+            let Some(ip) = address(hop) else { break };
+            source = ip;
+            if !trusted.contains(ip) {
+                break;
+            }
+        }
+        return source.to_string();
     }
-    if let Some(real) = header("x-real-ip") {
-        return real.to_string();
-    }
-    peer.map(|p| p.ip().to_string()).unwrap_or_default()
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(address)
+        .unwrap_or(peer)
+        .to_string()
 }
 
 impl FromRequest<AppState> for Params {
@@ -234,7 +269,13 @@ impl FromRequest<AppState> for Params {
         if let Some(params) = parts.extensions.remove::<Params>() {
             return Ok(params);
         }
-        Params::read(&parts, body, state.settings.max_body).await
+        Params::read(
+            &parts,
+            body,
+            state.settings.max_body,
+            &state.settings.trusted_proxies,
+        )
+        .await
     }
 }
 
@@ -270,13 +311,42 @@ mod tests {
     }
 
     #[test]
-    fn client_ip_precedence() {
+    fn client_ip_trusts_headers_only_from_trusted_proxies() {
+        let none = TrustedProxies::default();
+        let trusted = TrustedProxies::parse("10.0.0.0/24, 127.0.0.1/32").expect("cidrs");
+        let proxy = Some("10.0.0.9:1234".parse().expect("addr"));
+        let stranger = Some("192.0.2.7:1234".parse().expect("addr"));
         let mut h = HeaderMap::new();
-        let peer = Some("10.0.0.9:1234".parse().expect("addr"));
-        assert_eq!(client_ip(&h, peer), "10.0.0.9");
-        h.insert("x-real-ip", "10.0.0.8".parse().expect("hv"));
-        assert_eq!(client_ip(&h, peer), "10.0.0.8");
-        h.insert("x-forwarded-for", "10.0.0.7, 10.0.0.6".parse().expect("hv"));
-        assert_eq!(client_ip(&h, peer), "10.0.0.7");
+        assert_eq!(client_ip(&h, proxy, &trusted), "10.0.0.9");
+        assert_eq!(client_ip(&h, None, &trusted), "");
+        h.insert("x-real-ip", "203.0.113.8".parse().expect("hv"));
+        assert_eq!(client_ip(&h, proxy, &trusted), "203.0.113.8");
+        assert_eq!(client_ip(&h, proxy, &none), "10.0.0.9", "nothing trusted");
+        assert_eq!(client_ip(&h, stranger, &trusted), "192.0.2.7");
+        // The right-most entry that is not a trusted proxy; the left part is the client's own.
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7, 10.0.0.3".parse().expect("hv"),
+        );
+        assert_eq!(client_ip(&h, proxy, &trusted), "203.0.113.7");
+        assert_eq!(client_ip(&h, stranger, &trusted), "192.0.2.7");
+        assert_eq!(client_ip(&h, proxy, &none), "10.0.0.9");
+        // Several headers are one list; ports and brackets are dropped.
+        h.insert("x-forwarded-for", "6.6.6.6".parse().expect("hv"));
+        h.append("x-forwarded-for", "[2001:db8::5]:443".parse().expect("hv"));
+        assert_eq!(client_ip(&h, proxy, &trusted), "2001:db8::5");
+        h.insert("x-forwarded-for", "198.51.100.1:8080".parse().expect("hv"));
+        assert_eq!(client_ip(&h, proxy, &trusted), "198.51.100.1");
+        // All trusted: the left-most. Garbage: the trusted hop that passed it on.
+        h.insert("x-forwarded-for", "10.0.0.4, 10.0.0.5".parse().expect("hv"));
+        assert_eq!(client_ip(&h, proxy, &trusted), "10.0.0.4");
+        h.insert(
+            "x-forwarded-for",
+            "1.2.3.4, unknown, 10.0.0.5".parse().expect("hv"),
+        );
+        assert_eq!(client_ip(&h, proxy, &trusted), "10.0.0.5");
+        // IPv4-mapped peers are IPv4.
+        let mapped = Some("[::ffff:10.0.0.9]:80".parse().expect("addr"));
+        assert_eq!(client_ip(&HeaderMap::new(), mapped, &none), "10.0.0.9");
     }
 }

@@ -334,7 +334,7 @@ async fn enforce(
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    let client_ip = super::params::client_ip(&parts.headers, peer);
+    let client_ip = super::params::client_ip(&parts.headers, peer, &app.settings.trusted_proxies);
 
     // Credentials in a header or the query are checked before any body is read, so an
     // unauthenticated caller cannot make the server buffer a large body.
@@ -363,7 +363,7 @@ async fn enforce(
     } else {
         app.settings.max_body.min(UNAUTHENTICATED_BODY_LIMIT)
     };
-    let params = match Params::read(&parts, body, limit).await {
+    let params = match Params::read(&parts, body, limit, &app.settings.trusted_proxies).await {
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };

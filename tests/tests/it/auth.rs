@@ -34,9 +34,9 @@ on_every_backend!(
     resources_follow_the_request_parameters,
 );
 
-const SECRET: &str = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5YWI=";
-const ID_KEY: &str = "X-Peer-Identity";
-const ID_VALUE: &str = "peer-secret-value";
+pub(crate) const SECRET: &str = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5YWI=";
+pub(crate) const ID_KEY: &str = "X-Peer-Identity";
+pub(crate) const ID_VALUE: &str = "peer-secret-value";
 pub(crate) const ADMIN_PW: &str = "admin-pass-1";
 
 pub(crate) fn auth_props() -> Vec<(&'static str, &'static str)> {
@@ -89,15 +89,22 @@ pub(crate) async fn admin_post(s: &TestServer, token: &str, path: &str, form: &[
 
 /// A server with auth on: admin `nacos`, `alice` (role `devs`: rw on the public namespace, r on
 /// the cluster resources) and `bob` (role `others`: rw on namespace `other` only).
-struct Fixture {
-    server: TestServer,
-    admin: String,
-    alice: String,
-    bob: String,
+pub(crate) struct Fixture {
+    pub(crate) server: TestServer,
+    pub(crate) admin: String,
+    pub(crate) alice: String,
+    pub(crate) bob: String,
 }
 
 async fn fixture(storage: Storage) -> Fixture {
-    let server = TestServer::start_on(storage, &auth_props()).await;
+    fixture_with(storage, &[]).await
+}
+
+/// [`fixture`] with properties on top of [`auth_props`].
+pub(crate) async fn fixture_with(storage: Storage, extra: &[(&str, &str)]) -> Fixture {
+    let mut props: Vec<(&str, &str)> = auth_props();
+    props.extend_from_slice(extra);
+    let server = TestServer::start_on(storage, &props).await;
     let s = &server;
     let resp = s
         .client
@@ -583,7 +590,7 @@ async fn user_management_rules(storage: Storage) {
 // ---------------------------------------------------------------------------------------------
 // Start-up refusals
 
-async fn open_with(props: &[(&str, &str)]) -> Result<(), String> {
+pub(crate) async fn open_with(props: &[(&str, &str)]) -> Result<(), String> {
     let home = tempfile::tempdir().expect("home");
     let settings = Settings::from_properties(
         Mode::Standalone,
@@ -597,7 +604,7 @@ async fn open_with(props: &[(&str, &str)]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-fn with(overrides: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn with<'a>(overrides: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut props: HashMap<&str, &str> = auth_props().into_iter().collect();
     for (k, v) in overrides {
         props.insert(k, v);

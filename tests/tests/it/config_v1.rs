@@ -343,7 +343,12 @@ async fn history_lists_newest_first_with_previous_content(storage: Storage) {
 }
 
 async fn beta_and_tag_variants(storage: Storage) {
-    let s = TestServer::start_on(storage, &[]).await;
+    // The test client plays a proxy on loopback that forwards for the beta address.
+    let s = TestServer::start_on(
+        storage,
+        &[("nacos.core.auth.trusted.proxies", "127.0.0.1/32")],
+    )
+    .await;
     publish(
         &s,
         &[("dataId", "gray"), ("group", "G"), ("content", "formal")],

@@ -2,6 +2,7 @@
 
 mod attacker;
 mod auth;
+mod auth_login;
 mod cluster;
 mod config_v1;
 mod conformance_embedded;
