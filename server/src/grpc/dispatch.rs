@@ -98,7 +98,9 @@ async fn authorize(
     if auth.is_server_request(|name| ctx.header(name)) {
         return Ok(());
     }
-    let identity = auth.identity(&ctx.client_ip, |name| ctx.header(name), |_| None);
+    // Login limits key on the address: the socket peer, never the client's own claim.
+    let peer = ctx.conn.meta.remote.ip().to_canonical().to_string();
+    let identity = auth.identity(&peer, |name| ctx.header(name), |_| None);
     let refused = |e: nacos_core::AuthError| match e {
         nacos_core::AuthError::Unavailable(m) => GrpcError::fail(code::SERVER_ERROR, m),
         e => GrpcError::fail(code::NO_RIGHT, e.to_string()),
