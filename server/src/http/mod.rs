@@ -7,6 +7,7 @@ pub mod config_ops;
 pub mod config_params;
 pub mod console;
 pub mod error;
+pub mod import_report;
 pub mod naming_ops;
 pub mod naming_params;
 pub mod params;

@@ -20,6 +20,7 @@ use super::config_params::{
     import_namespace, is_import, operator, optional_tag, parse_ids, probed_configs, probes,
     publish_or_import,
 };
+use super::import_report;
 use super::secured::{Caller, Guard, M, OPEN, Routes};
 use super::wire;
 use super::{Params, ServiceError, ServiceResult, rest_result, text};
@@ -290,7 +291,7 @@ async fn post_configs(
 
 /// `POST /v1/cs/configs?import=true`: a multipart `file` holding a Nacos export zip.
 async fn import(app: &AppState, caller: &Caller, params: &Params) -> ServiceResult<Response> {
-    use crate::config::archive::{self, ImportPolicy};
+    use crate::config::archive::{self, Import, ImportPolicy};
     let namespace = import_namespace(params)?;
     let policy = match params.get("policy").unwrap_or("ABORT") {
         "ABORT" => ImportPolicy::Abort,
@@ -304,7 +305,7 @@ async fn import(app: &AppState, caller: &Caller, params: &Params) -> ServiceResu
         }
     };
     let content_type = params.header("content-type").unwrap_or("");
-    let file = archive::multipart_file(content_type, params.body.clone(), "file")
+    let file = import_report::multipart_file(content_type, params.body.clone(), "file")
         .await
         .map_err(|m| ServiceError::param("file", m))?;
     // Decompressing is CPU work on untrusted input: keep it off the async workers.
@@ -313,15 +314,27 @@ async fn import(app: &AppState, caller: &Caller, params: &Params) -> ServiceResu
         .map_err(|e| ServiceError::Internal(format!("import archive reader failed: {e}")))?;
     let items = match parsed {
         Ok(items) => items,
-        Err(failure) => return Ok(failure.into_rest_result()),
+        Err(failure) => return Ok(import_report::failure_response(failure)),
     };
     // Every entry is a write of its own key: all must be allowed before any is written.
     for item in items.iter().filter(|i| i.unrecognized.is_none()) {
         let resource = Resource::config(&namespace, &item.group, &item.data_id);
         caller.check(app, &resource, Action::Write).await?;
     }
-    let report = archive::import_items(app, &namespace, items, policy, &operator(params)).await?;
-    Ok(report.into_rest_result())
+    let operator = operator(params);
+    let report = archive::import_items(
+        &app.config,
+        app.repos.namespaces.as_ref(),
+        app.settings.max_content,
+        Import {
+            namespace: &namespace,
+            items,
+            policy,
+            operator: &operator,
+        },
+    )
+    .await?;
+    Ok(import_report::report_response(report))
 }
 
 // ---------------------------------------------------------------------------------------------
