@@ -14,7 +14,7 @@ use nacos_core::RepoError;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, RaftError};
 use openraft::{AnyError, BasicNode, ErrorSubject, ErrorVerb, StorageError, StorageIOError};
 
-use crate::raft::{TransportError, WireRepoError};
+use serde::{Deserialize, Serialize};
 
 /// Map any redb error (they all convert into [`redb::Error`]).
 pub(crate) fn storage(error: impl Into<redb::Error>) -> RepoError {
@@ -165,4 +165,31 @@ pub(crate) fn transport(addr: &str, error: &TransportError) -> RepoError {
 /// A Raft message (request or reply) that does not decode or encode.
 pub(crate) fn wire(what: &str, error: &serde_json::Error) -> RepoError {
     RepoError::InvalidArgument(format!("malformed Raft message {what}: {error}"))
+}
+
+/// [`RepoError`] in a serializable form (the core type is not serde), for Raft responses and
+/// forwarded writes. Conversions both ways are below.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireRepoError {
+    NotFound(String),
+    AlreadyExists(String),
+    PreconditionFailed(String),
+    InvalidArgument(String),
+    Unavailable(String),
+    Unsupported(String),
+    Internal(String),
+}
+
+/// Why a call through the transport failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The request was certainly NOT delivered (no connection, peer not serving). Writes
+    /// forwarded to the leader are retried only on this error, so an implementation must not
+    /// return it once the request may have reached the peer.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The request may have been delivered, but no reply came back (peer error, broken
+    /// connection, the peer's `handle` failed).
+    #[error("remote error: {0}")]
+    Remote(String),
 }

@@ -16,11 +16,18 @@ use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTabl
 
 use crate::command::{Command, CommandOutput, apply};
 use crate::error::{join_error, storage, with_path};
-use crate::raft::RaftNode;
 use crate::tables::{self, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// File name used inside a data directory.
 pub const FILE_NAME: &str = "nacos.redb";
+
+/// Where a replicated store sends its writes instead of applying them locally (the Raft node):
+/// `Ok` means the command was logged by a quorum and applied here; errors are the command's
+/// own or `Unavailable`.
+#[async_trait::async_trait]
+pub(crate) trait Replicator: Send + Sync + std::fmt::Debug {
+    async fn write(&self, command: Command) -> Result<CommandOutput, RepoError>;
+}
 
 /// The embedded store: one redb file holding configs, history, gray variants, namespaces,
 /// services and persistent instances. Cheap to share behind an `Arc`; every write is one
@@ -30,7 +37,7 @@ pub struct EmbeddedStore {
     path: PathBuf,
     /// `Some` when writes are replicated: they go through Raft, and the Raft state machine
     /// (not [`EmbeddedStore::execute`]) applies them to `db`.
-    raft: Option<Arc<RaftNode>>,
+    raft: Option<Arc<dyn Replicator>>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -79,7 +86,7 @@ impl EmbeddedStore {
 
     /// This store with its writes replicated through `node` (whose state machine applies
     /// them to this store's database).
-    pub(crate) fn replicated(self, node: Arc<RaftNode>) -> Self {
+    pub(crate) fn replicated(self, node: Arc<dyn Replicator>) -> Self {
         EmbeddedStore {
             raft: Some(node),
             ..self

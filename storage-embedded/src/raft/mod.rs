@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, CommandOutput};
 
-pub use network::{RaftTransport, TransportError};
+pub use crate::error::{TransportError, WireRepoError};
+pub use network::RaftTransport;
 pub use node::{RaftNode, RaftStatus};
 
 openraft::declare_raft_types!(
@@ -61,19 +62,6 @@ impl Response {
     pub fn into_result(self) -> Result<CommandOutput, RepoError> {
         self.result.map_err(RepoError::from)
     }
-}
-
-/// [`RepoError`] in a serializable form (the core type is not serde), for Raft responses and
-/// forwarded writes. Conversions both ways live in `crate::error`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WireRepoError {
-    NotFound(String),
-    AlreadyExists(String),
-    PreconditionFailed(String),
-    InvalidArgument(String),
-    Unavailable(String),
-    Unsupported(String),
-    Internal(String),
 }
 
 /// What a node's state machine applied, for cache invalidation by the server.

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::TypeConfig;
+use crate::error::TransportError;
 
 /// Request kinds on the wire (the `kind` argument of [`RaftTransport::call`]).
 pub(crate) const APPEND_ENTRIES: &str = "RaftAppendEntries";
@@ -36,20 +37,6 @@ pub(crate) const PROBE: &str = "RaftProbe";
 /// Bodies above this are refused before sending: the server's gRPC messages are capped at
 /// 8 MiB. An AppendEntries that large is split by openraft (we answer `PayloadTooLarge`).
 pub(crate) const MAX_BODY: usize = 6 * 1024 * 1024;
-
-/// Why a call through the transport failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    /// The request was certainly NOT delivered (no connection, peer not serving). Writes
-    /// forwarded to the leader are retried only on this error, so an implementation must not
-    /// return it once the request may have reached the peer.
-    #[error("unreachable: {0}")]
-    Unreachable(String),
-    /// The request may have been delivered, but no reply came back (peer error, broken
-    /// connection, the peer's `handle` failed).
-    #[error("remote error: {0}")]
-    Remote(String),
-}
 
 /// The byte pipe between Raft nodes, implemented by the server.
 #[async_trait::async_trait]

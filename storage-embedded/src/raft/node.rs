@@ -36,7 +36,7 @@ use tokio::sync::broadcast;
 use super::log_store::LogStore;
 use super::network::{
     APPEND_ENTRIES, FORWARD, INSTALL_SNAPSHOT, NetworkFactory, PROBE, READ_INDEX, RaftTransport,
-    TransportError, VOTE,
+    VOTE,
 };
 use super::snapshot::SnapshotFile;
 use super::state_machine::{self, StateMachine};
@@ -45,8 +45,9 @@ use super::{
     node_id,
 };
 use crate::command::{Command, CommandOutput};
+use crate::error::TransportError;
 use crate::error::{raft_fatal, raft_read, raft_write, transport, wire};
-use crate::store::{EmbeddedStore, FILE_NAME};
+use crate::store::{EmbeddedStore, FILE_NAME, Replicator};
 
 /// Snapshot chunks: 1 MiB of data is at most ~4 MiB as a JSON byte array, well under the
 /// server's 8 MiB message cap.
@@ -580,5 +581,12 @@ impl RaftNode {
                 "unknown Raft request kind {other}"
             ))),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Replicator for RaftNode {
+    async fn write(&self, command: Command) -> Result<CommandOutput, RepoError> {
+        RaftNode::write(self, command).await
     }
 }

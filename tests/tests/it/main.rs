@@ -12,6 +12,7 @@ mod conformance_raft;
 mod grpc;
 mod guard_differential;
 mod http_v2;
+mod module_cycles;
 mod mysql_e2e;
 mod mysql_ha;
 mod naming_v1;
