@@ -8,12 +8,14 @@ use std::time::Instant;
 use nacos_core::Repos;
 use tokio_util::sync::CancellationToken;
 
-use crate::clients::{ConfigListeners, ConnectionManager, NamingSubscribers};
-use crate::config::ConfigService;
-use crate::error::StartError;
-use crate::naming::NamingService;
-use crate::settings::Settings;
-use crate::{auth, cluster, middleware, naming, storage};
+use crate::cluster;
+use crate::foundation::error::StartError;
+use crate::foundation::settings::Settings;
+use crate::foundation::{middleware, storage};
+use crate::services::clients::{ConfigListeners, ConnectionManager, NamingSubscribers};
+use crate::services::config::ConfigService;
+use crate::services::naming::NamingService;
+use crate::services::{auth, naming};
 
 /// Shared state of a running server.
 #[derive(Debug)]
@@ -144,7 +146,7 @@ impl App {
                     .self_ip
                     .clone()
                     .unwrap_or_else(cluster::detect_local_ip);
-                let raft_port = crate::settings::raft_port_of(self.settings.port);
+                let raft_port = crate::foundation::settings::raft_port_of(self.settings.port);
                 let me = cluster::members::Member::this_node(ip, self.settings.port, raft_port);
                 vec![me.to_json()]
             }

@@ -1,41 +1,38 @@
 //! A Nacos-compatible service registry and configuration center.
 //!
 //! # Layout
-//! - [`cli`]: the command line, shaped like Nacos's `startup.sh` (`-m`, `-p`, `-D key=value`).
-//! - [`settings`]: `application.properties` loading and the typed [`Settings`].
-//! - [`storage`]: picks the storage backend named by the properties and opens it.
-//! - [`config`]: the config service (cache, writes, listeners) behind every config edge.
-//! - [`naming`]: the naming service (ephemeral registry, beats and expiry, persistent instances
-//!   through the repository, UDP push to v1 subscribers) behind every naming edge.
-//! - [`namespace`]: namespace rules over the namespace repository.
-//! - [`http`]: the axum router: v1 OpenAPI, console endpoints.
-//! - [`grpc`]: the Nacos 2.x gRPC edge for clients (port + 1000): connections, pushes, dispatch,
-//!   handlers.
-//! - [`cluster`]: cluster mode: members, the node-to-node edges (cluster port main + 1001,
-//!   Raft port main - 1000), member reports, config change sync, the Raft wiring.
-//! - [`auth`]: the selected auth plugin and the server identity; both edges enforce through it.
-//! - [`trusted_proxies`]: the proxies whose forwarding headers name the client address.
-//! - [`middleware`]: the tower layer both edges share (access log, counters).
-//! - [`App`] and [`run`]: wiring, and serving on bound [`Listeners`] until a shutdown future
-//!   resolves, so tests bind port 0 and run the real thing.
+//! Four layers, each a folder; every arrow points down (`tests/it/module_cycles.rs` fails the
+//! build on an import that points up or around a loop):
+//!
+//! - [`edges`]: presentation only — the HTTP router (v1 and v2 OpenAPI, console endpoints,
+//!   auth guards), the gRPC client edge (port + 1000: bi-streams, dispatch, handlers) and the
+//!   peer edge (cluster port + 1001, Raft port − 1000). Each parses its wire, calls into the
+//!   layers below through [`App`], and maps errors onto its codes in one place.
+//! - [`cluster`]: cluster protocols — members and reports, the peer client, distro, forwarding
+//!   of v1 client writes, config and persistent-naming change sync, the Raft glue. Each takes
+//!   the services it acts on, never the whole [`App`].
+//! - [`services`]: config, naming, namespaces, auth and client connections: the rules, over the
+//!   repositories and settings values they are given.
+//! - [`foundation`]: command line, settings, the shared middleware, the edge-neutral
+//!   [`foundation::error::ServiceError`] and [`StartError`], the gRPC protocol (messages,
+//!   envelopes, error codes), trusted proxies, opening the storage backend.
+//!
+//! [`app`] is the composition: [`App`] holds every service and handle of a running server, and
+//! edges read it as their state. This file is the root: it serves the edges on bound
+//! [`Listeners`] until a shutdown future resolves ([`run`]), so tests bind port 0 and run the
+//! real thing. A request's path: an edge parses and authorizes it, calls a service method (or a
+//! cluster protocol, when the write belongs to another node), and renders the result.
 
 pub mod app;
-pub mod auth;
-pub mod cli;
-pub mod clients;
 pub mod cluster;
-pub mod config;
-pub mod error;
-pub mod grpc;
-pub mod http;
-pub mod middleware;
-pub mod namespace;
-pub mod naming;
-pub mod peer_edge;
-pub mod protocol;
-pub mod settings;
-pub mod storage;
-pub mod trusted_proxies;
+pub mod edges;
+pub mod foundation;
+pub mod services;
+
+// The public paths tests and tools use.
+pub use edges::{grpc, http};
+pub use foundation::{cli, protocol, settings};
+pub use services::naming;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,8 +41,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
-pub use error::StartError;
-pub use settings::Settings;
+pub use foundation::error::StartError;
+pub use foundation::settings::Settings;
 
 /// The two bound listeners a server runs on.
 #[derive(Debug)]
@@ -118,7 +115,7 @@ pub async fn run(
     let mut background = app.naming.start(app.shutdown.clone());
     background.extend(grpc::start_background(&app));
     background.extend(app.start_cluster_tasks());
-    background.extend(peer_edge::start(&app, listeners.cluster, listeners.raft));
+    background.extend(edges::peer::start(&app, listeners.cluster, listeners.raft));
     let router = http::router(Arc::clone(&app));
     let token = app.shutdown.clone();
     let http_token = app.shutdown.clone();

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::peer::PeerRequest;
-use crate::config::ConfigService;
-use crate::protocol::error::GrpcResult;
-use crate::protocol::message::grpc_response;
+use crate::foundation::protocol::error::GrpcResult;
+use crate::foundation::protocol::message::grpc_response;
+use crate::services::config::ConfigService;
 
 /// Writes whose modification time lies this far before the newest one seen are still
 /// looked for by the scan: it covers clock skew between nodes and commits that finish after

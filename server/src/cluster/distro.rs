@@ -37,10 +37,10 @@ use tokio_util::sync::CancellationToken;
 use super::Cluster;
 use super::members::NodeState;
 use super::peer::{PeerError, PeerRequest};
-use crate::naming::remote::ClientSyncData;
-use crate::naming::{ClientId, NamingService};
-use crate::protocol::error::{GrpcError, GrpcResult, code};
-use crate::protocol::message::grpc_response;
+use crate::foundation::protocol::error::{GrpcError, GrpcResult, code};
+use crate::foundation::protocol::message::grpc_response;
+use crate::services::naming::remote::ClientSyncData;
+use crate::services::naming::{ClientId, NamingService};
 
 pub const RESOURCE_TYPE: &str = "Nacos:Naming:v2:ClientData";
 

@@ -17,10 +17,10 @@ use super::Cluster;
 use super::distro::Distro;
 use super::members::NodeState;
 use super::peer::{PeerError, PeerRequest};
-use crate::naming::health::{Beat, BeatOutcome};
-use crate::naming::{ClientId, NamingError, NamingResult, NamingService};
-use crate::protocol::error::{GrpcError, GrpcResult, code};
-use crate::protocol::message::grpc_response;
+use crate::foundation::protocol::error::{GrpcError, GrpcResult, code};
+use crate::foundation::protocol::message::grpc_response;
+use crate::services::naming::health::{Beat, BeatOutcome};
+use crate::services::naming::{ClientId, NamingError, NamingResult, NamingService};
 
 /// One write of a v1 ephemeral client.
 #[derive(Debug, Clone, Serialize, Deserialize)]

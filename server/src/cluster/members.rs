@@ -184,7 +184,7 @@ impl Member {
             port: addr.port,
             raft_port: addr
                 .raft_port
-                .or_else(|| crate::settings::raft_port_of(addr.port)),
+                .or_else(|| crate::foundation::settings::raft_port_of(addr.port)),
             state,
             fail_access_cnt: 0,
             last_refresh_ms: 0,
@@ -299,7 +299,7 @@ impl Members {
                 Some(mut existing) => {
                     existing.raft_port = addr
                         .raft_port
-                        .or_else(|| crate::settings::raft_port_of(addr.port));
+                        .or_else(|| crate::foundation::settings::raft_port_of(addr.port));
                     existing
                 }
                 None if key == self.self_address => Member::new(&addr, NodeState::Up),

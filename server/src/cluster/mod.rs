@@ -30,8 +30,8 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::settings::ClusterSettings;
-use crate::settings::Settings;
+use crate::foundation::settings::ClusterSettings;
+use crate::foundation::settings::Settings;
 use members::{Member, MemberAddr, MemberSource, Members, NodeState};
 use peer::PeerClient;
 
@@ -117,7 +117,7 @@ impl Cluster {
             .get(self.self_address())
             .and_then(|m| m.raft_port)
             .or(self.self_addr.raft_port)
-            .or_else(|| crate::settings::raft_port_of(self.self_addr.port));
+            .or_else(|| crate::foundation::settings::raft_port_of(self.self_addr.port));
         Member::this_node(self.self_addr.ip.clone(), self.self_addr.port, raft_port)
     }
 

@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::peer::PeerRequest;
-use crate::naming::NamingService;
-use crate::protocol::error::GrpcResult;
-use crate::protocol::message::grpc_response;
+use crate::foundation::protocol::error::GrpcResult;
+use crate::foundation::protocol::message::grpc_response;
+use crate::services::naming::NamingService;
 
 /// An [`InstanceRepo`] that reports the service of every successful write made through it.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use tonic::codegen::http;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
-use crate::protocol::transport::{Payload, REQUEST_PATH};
+use crate::foundation::protocol::transport::{Payload, REQUEST_PATH};
 
 /// A node-to-node request type: its wire name and the response it expects.
 pub trait PeerRequest: Serialize + DeserializeOwned + Send + Sync + 'static {

@@ -24,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::peer::PeerError;
-use crate::config::ConfigService;
-use crate::error::StartError;
-use crate::naming::NamingService;
-use crate::settings::Settings;
+use crate::foundation::error::StartError;
+use crate::foundation::settings::Settings;
+use crate::services::config::ConfigService;
+use crate::services::naming::NamingService;
 
 /// The server's handle on its Raft node.
 pub type RaftHandle = RaftNode;

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
 use super::peer::PeerRequest;
-use crate::protocol::error::{GrpcError, GrpcResult, code};
-use crate::protocol::message::grpc_response;
+use crate::foundation::protocol::error::{GrpcError, GrpcResult, code};
+use crate::foundation::protocol::message::grpc_response;
 
 /// `MemberReportRequest {node}`: the sender's `Member`.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]

@@ -358,17 +358,21 @@ fn cycles(graph: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>> {
     s.found
 }
 
-fn top(m: &ModPath) -> ModPath {
-    m.iter().take(1).cloned().collect()
+fn top(m: &ModPath, depth: usize) -> ModPath {
+    m.iter().take(depth).cloned().collect()
 }
 
-/// Collapse a graph onto the crate's top-level modules.
-fn layers(graph: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
+/// Collapse a graph onto the modules `depth` levels down (1: the crate's top-level modules, its
+/// layers; 2: the rooms inside each layer folder).
+fn layers(
+    graph: &BTreeMap<ModPath, BTreeSet<ModPath>>,
+    depth: usize,
+) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
     let mut out: BTreeMap<ModPath, BTreeSet<ModPath>> = BTreeMap::new();
     for (from, targets) in graph {
         for to in targets {
-            let (a, b) = (top(from), top(to));
-            if a != b {
+            let (a, b) = (top(from, depth), top(to, depth));
+            if a != b && !related(&a, &b) {
                 out.entry(a).or_default().insert(b);
             }
         }
@@ -398,23 +402,28 @@ fn problems(files: &[(ModPath, String)], composition_root: bool) -> Vec<String> 
     for cycle in cycles(&graph) {
         out.push(format!("module cycle: {}", show(&cycle)));
     }
-    let layered = layers(&graph);
-    for cycle in cycles(&layered) {
-        // Name the file-level imports behind each arrow of the loop, so it can be cut.
-        let mut why = Vec::new();
-        for (from, targets) in &graph {
-            for to in targets {
-                let (a, b) = (top(from), top(to));
-                if a != b && cycle.contains(&a) && cycle.contains(&b) {
-                    why.push(format!("{} -> {}", from.join("::"), to.join("::")));
+    for depth in [1, 2] {
+        for cycle in cycles(&layers(&graph, depth)) {
+            // Name the file-level imports behind each arrow of the loop, so it can be cut.
+            let mut why = Vec::new();
+            for (from, targets) in &graph {
+                for to in targets {
+                    let (a, b) = (top(from, depth), top(to, depth));
+                    if a != b && cycle.contains(&a) && cycle.contains(&b) {
+                        why.push(format!("{} -> {}", from.join("::"), to.join("::")));
+                    }
                 }
             }
+            let kind = if depth == 1 { "layer" } else { "room" };
+            let line = format!(
+                "{kind} cycle: {} (imports: {})",
+                show(&cycle),
+                why.join(", ")
+            );
+            if !out.contains(&line) {
+                out.push(line);
+            }
         }
-        out.push(format!(
-            "layer cycle: {} (imports: {})",
-            show(&cycle),
-            why.join(", ")
-        ));
     }
     out
 }

@@ -1,0 +1,86 @@
+//! The HTTP edge: routing under the context path, the shared middleware ([`crate::foundation::middleware`]),
+//! response helpers.
+//! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
+
+pub mod auth_api;
+pub mod config_ops;
+pub mod config_params;
+pub mod console;
+pub mod error;
+pub mod import_report;
+pub mod naming_ops;
+pub mod naming_params;
+pub mod params;
+pub mod secured;
+pub mod v1_config;
+pub mod v1_naming;
+pub mod v1_operator;
+pub mod v2;
+pub mod v2_client;
+pub mod v2_config;
+pub mod v2_naming;
+pub mod wire;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use std::sync::Arc;
+
+use crate::app::AppState;
+use crate::foundation::middleware::AccessLogLayer;
+
+pub use error::{ServiceError, ServiceResult};
+pub use params::Params;
+
+/// Every route with its auth declarations: the single source of truth for both the router and
+/// [`route_table`].
+fn all_routes() -> secured::Routes {
+    secured::Routes::new()
+        .merge(v1_config::routes())
+        .merge(v1_naming::routes())
+        .merge(v1_operator::routes())
+        .merge(console::routes())
+        .merge(auth_api::routes())
+        .merge(v2::routes())
+        .merge(v2_config::routes())
+        .merge(v2_naming::routes())
+        .merge(v2_client::routes())
+}
+
+/// Every (path, method, guard) the router serves, paths relative to the context path.
+pub fn route_table() -> Vec<secured::RouteDecl> {
+    all_routes().decls
+}
+
+/// The whole HTTP application: every route under `server.servlet.contextPath`.
+pub fn router(app: AppState) -> Router {
+    let router = all_routes()
+        .into_router(&app)
+        .fallback(not_found)
+        .with_state(app.clone());
+    router.layer(AccessLogLayer::new("http", Arc::clone(&app.traffic.http)))
+}
+
+async fn not_found(uri: Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+        format!("no such endpoint: {}", uri.path()),
+    )
+        .into_response()
+}
+
+/// Nacos's RestResult envelope `{code, message, data}` with HTTP 200.
+pub fn rest_result(data: serde_json::Value, message: Option<&str>) -> Response {
+    axum::Json(serde_json::json!({ "code": 200, "message": message, "data": data })).into_response()
+}
+
+/// Plain text with HTTP 200, as v1 endpoints answer `ok` / `true`.
+pub fn text(body: impl Into<String>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+        body.into(),
+    )
+        .into_response()
+}

@@ -1,0 +1,19 @@
+//! Foundation: what every layer may use and that uses nothing above it.
+//!
+//! # Layout
+//! - [`cli`]: the command line, shaped like Nacos's `startup.sh` (`-m`, `-p`, `-D key=value`).
+//! - [`settings`]: `application.properties` loading and the typed settings.
+//! - [`error`]: [`error::ServiceError`], the edge-neutral failure kinds, and
+//!   [`error::StartError`].
+//! - [`protocol`]: the Nacos 2.x gRPC wire shared by the client and peer edges.
+//! - [`middleware`]: the tower layer both edges share (access log, counters).
+//! - [`trusted_proxies`]: the proxies whose forwarding headers name the client address.
+//! - [`storage`]: picks the storage backend named by the properties and opens it.
+
+pub mod cli;
+pub mod error;
+pub mod middleware;
+pub mod protocol;
+pub mod settings;
+pub mod storage;
+pub mod trusted_proxies;

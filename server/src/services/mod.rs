@@ -1,0 +1,16 @@
+//! Services: the rules of a Nacos server, one implementation behind every edge. Each takes the
+//! repositories and settings values it needs, not the whole application.
+//!
+//! # Layout
+//! - [`config`]: config reads through a cache, writes, change events, import and export.
+//! - [`naming`]: the ephemeral registry, beats and expiry, persistent instances through the
+//!   repository, UDP push to v1 subscribers, copies of other nodes' clients.
+//! - [`namespace`]: namespace rules over the namespace repository.
+//! - [`auth`]: the selected auth plugin and the server identity; edges enforce through it.
+//! - [`clients`]: client connections, their listens and subscriptions, and pushes to them.
+
+pub mod auth;
+pub mod clients;
+pub mod config;
+pub mod namespace;
+pub mod naming;
