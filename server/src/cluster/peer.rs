@@ -1,5 +1,5 @@
 //! Calls to other nodes: one lazily connected tonic channel per peer address, the unary
-//! `Request/request` call with a [`Payload`], the server identity header when auth is on, and
+//! `Request/request` call with a [`Payload`], the server identity header when one is configured, and
 //! a per-call timeout. Used by every node-to-node protocol (member reports, distro, config
 //! change sync, Raft).
 
@@ -60,7 +60,7 @@ const MAX_PEER_MESSAGE: usize = 64 * 1024 * 1024;
 
 pub struct PeerClient {
     channels: Mutex<HashMap<String, Channel>>,
-    /// `(key, value)` of the server identity, sent on every call when auth is on.
+    /// `(key, value)` of the server identity, sent on every call when configured (auth on or off).
     identity: Option<(String, String)>,
     /// This node's IP, sent as `clientIp`.
     self_ip: String,

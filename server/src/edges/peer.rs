@@ -1,8 +1,9 @@
 //! The node-to-node gRPC edges: the cluster port (main + 1001: member reports, distro, config
 //! and persistent-naming change sync, forwarded client writes) and, in an embedded cluster, the
 //! Raft port (main - 1000). Both serve the same `Request/request` service as the client edge,
-//! with their own handler tables; client types are not served here, and when auth is on every
-//! call must carry the server identity. Each handler hands its message to the cluster protocol
+//! with their own handler tables; client types are not served here. Only members get in: with a
+//! server identity configured every call must carry it (auth on or off); without one, calls
+//! are accepted only from the addresses of the members in the member list. Each handler hands its message to the cluster protocol
 //! that owns it, with the services that protocol acts on.
 
 use std::collections::HashMap;
@@ -129,6 +130,7 @@ impl UnaryEdge for PeerEdge {
     }
 
     fn unary(&self, request: Request<Payload>) -> impl Future<Output = Payload> + Send {
+        let remote = request.remote_addr();
         let payload = request.into_inner();
         let app = Arc::clone(&self.app);
         let type_name = payload.type_name().to_string();
@@ -140,12 +142,23 @@ impl UnaryEdge for PeerEdge {
                 &format!("RequestHandler Not Found: {type_name} is not served on this port"),
                 None,
             )),
-            Some(_) if app.auth.enabled() && !is_peer(&app, &payload) => Err(error_payload(
-                code::NO_RIGHT,
-                code::NO_RIGHT,
-                "node-to-node requests must carry the server identity",
-                None,
-            )),
+            Some(_) if app.auth.has_server_identity() && !is_peer(&app, &payload) => {
+                Err(error_payload(
+                    code::NO_RIGHT,
+                    code::NO_RIGHT,
+                    "node-to-node requests must carry the server identity",
+                    None,
+                ))
+            }
+            Some(_) if !app.auth.has_server_identity() && !from_member(&app, remote) => {
+                Err(error_payload(
+                    code::NO_RIGHT,
+                    code::NO_RIGHT,
+                    "node-to-node requests are accepted only from cluster members (set \
+                     nacos.core.auth.server.identity.key/.value to admit members by identity)",
+                    None,
+                ))
+            }
             Some(handler) => Ok(handler(
                 app,
                 payload.body.map(|b| b.value).unwrap_or_default(),
@@ -158,6 +171,18 @@ impl UnaryEdge for PeerEdge {
             }
         }
     }
+}
+
+/// Without a server identity, a caller is a peer when its address is a member's address.
+fn from_member(app: &AppState, remote: Option<std::net::SocketAddr>) -> bool {
+    let (Some(cluster), Some(remote)) = (app.cluster.as_ref(), remote) else {
+        return false;
+    };
+    let ip = remote.ip().to_canonical();
+    cluster.members.all().iter().any(|m| {
+        m.ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|member| member.to_canonical() == ip)
+    })
 }
 
 fn is_peer(app: &AppState, payload: &Payload) -> bool {

@@ -31,12 +31,9 @@ pub struct Auth {
     identity_value: String,
 }
 
-/// The server identity `(key, value)` nodes send each other when auth is on; `None` when
-/// auth is off or no identity is configured.
+/// The server identity `(key, value)` nodes send each other on every node-to-node call, auth
+/// on or off; `None` when none is configured.
 pub fn server_identity(props: &Properties) -> Option<(String, String)> {
-    if !props.bool_or(ENABLED, false).unwrap_or(false) {
-        return None;
-    }
     let key = props.get(IDENTITY_KEY).unwrap_or("").trim();
     let value = props.get(IDENTITY_VALUE).unwrap_or("");
     (!key.is_empty() && !value.is_empty()).then(|| (key.to_string(), value.to_string()))
@@ -123,6 +120,12 @@ impl Auth {
 
     pub fn plugin(&self) -> &Arc<dyn AuthPlugin> {
         &self.plugin
+    }
+
+    /// Whether a server identity is configured (then node-to-node calls must carry it, auth on
+    /// or off).
+    pub fn has_server_identity(&self) -> bool {
+        !self.identity_key.trim().is_empty() && !self.identity_value.is_empty()
     }
 
     /// Whether a request carries the server identity (header lookup is the caller's, so HTTP

@@ -542,6 +542,10 @@ impl RaftNode {
             }
             FORWARD => {
                 let command: Command = decode(kind, body)?;
+                let command = match command.vetted_for_forwarding() {
+                    Ok(command) => command,
+                    Err(e) => return encode(kind, &ForwardReply::Failed(e.into())),
+                };
                 let reply = match self.write_local(command).await {
                     Attempt::Done(Ok(output)) => {
                         ForwardReply::Applied(Response { result: Ok(output) })

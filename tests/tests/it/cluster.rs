@@ -510,8 +510,16 @@ fn payload(type_name: &str, body: &Value, headers: &[(&str, &str)]) -> Payload {
 }
 
 async fn unary(port: u16, p: Payload) -> Value {
+    unary_from("127.0.0.1", port, p).await
+}
+
+/// A unary call to `127.0.0.1:port` from the local address `from` (any 127.x address works on
+/// Linux loopback, so a test can call from an address that is not a member's).
+async fn unary_from(from: &str, port: u16, p: Payload) -> Value {
+    let local: std::net::IpAddr = from.parse().expect("local address");
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .expect("endpoint")
+        .local_address(Some(local))
         .connect()
         .await
         .expect("connect");
@@ -529,6 +537,92 @@ async fn unary(port: u16, p: Payload) -> Value {
     let mut v: Value = serde_json::from_slice(resp.body_bytes()).expect("response JSON");
     v["$type"] = json!(resp.type_name());
     v
+}
+
+#[tokio::test]
+async fn without_an_identity_the_peer_ports_admit_member_addresses_only() {
+    let cluster = TestCluster::start(Storage::Embedded, 3, &[]).await;
+    all_up(&cluster).await;
+    let cluster_port = cluster.ports[0] + 1001;
+    let raft_port = cluster.ports[0] - 1000;
+    let report = json!({"node": {"address": format!("127.0.0.1:{}", cluster.ports[1])}});
+    // Every member lives at 127.0.0.1 here: from there, reports are served.
+    let ok = unary(cluster_port, payload("MemberReportRequest", &report, &[])).await;
+    assert_eq!(ok["$type"], "MemberReportResponse", "{ok}");
+    // Another process on the same host, at an address no member has, is refused on both
+    // node-to-node ports, and so is a forged write forwarded to Raft.
+    let stranger = unary_from(
+        "127.0.0.9",
+        cluster_port,
+        payload("MemberReportRequest", &report, &[]),
+    )
+    .await;
+    assert_eq!(stranger["errorCode"], 403, "{stranger}");
+    assert!(
+        stranger["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cluster members"),
+        "{stranger}"
+    );
+    let probe = unary_from(
+        "127.0.0.9",
+        raft_port,
+        payload("RaftProbe", &json!({}), &[]),
+    )
+    .await;
+    assert_eq!(probe["errorCode"], 403, "{probe}");
+    let forward = unary_from(
+        "127.0.0.9",
+        raft_port,
+        payload("RaftForward", &json!({"CreateUser": {"user": {}}}), &[]),
+    )
+    .await;
+    assert_eq!(forward["errorCode"], 403, "{forward}");
+}
+
+#[tokio::test]
+async fn with_an_identity_the_peer_ports_want_it_even_with_auth_off() {
+    let props = [
+        ("nacos.core.auth.server.identity.key", "peer-key"),
+        ("nacos.core.auth.server.identity.value", "peer-secret-value"),
+    ];
+    let cluster = TestCluster::start(Storage::Embedded, 3, &props).await;
+    // Auth is off, yet the nodes send the identity, so they see each other.
+    all_up(&cluster).await;
+    let cluster_port = cluster.ports[0] + 1001;
+    let report = json!({"node": {"address": format!("127.0.0.1:{}", cluster.ports[1])}});
+    // A member's address alone is not enough: the identity decides.
+    let refused = unary(cluster_port, payload("MemberReportRequest", &report, &[])).await;
+    assert_eq!(refused["errorCode"], 403, "{refused}");
+    let wrong = unary(
+        cluster_port,
+        payload("MemberReportRequest", &report, &[("peer-key", "guess")]),
+    )
+    .await;
+    assert_eq!(wrong["errorCode"], 403, "{wrong}");
+    let accepted = unary(
+        cluster_port,
+        payload(
+            "MemberReportRequest",
+            &report,
+            &[("peer-key", "peer-secret-value")],
+        ),
+    )
+    .await;
+    assert_eq!(accepted["$type"], "MemberReportResponse", "{accepted}");
+    let raft = unary(
+        cluster.ports[0] - 1000,
+        payload("RaftProbe", &json!({}), &[]),
+    )
+    .await;
+    assert_eq!(raft["errorCode"], 403, "{raft}");
+    // Writes still replicate between the members.
+    publish(cluster.node(0), "identity-on", "v1").await;
+    eventually(Duration::from_secs(10), "replicated", || async {
+        read(cluster.node(2), "identity-on").await.as_deref() == Some("v1")
+    })
+    .await;
 }
 
 /// Auth on, with the same secret and server identity on every node.
