@@ -175,6 +175,12 @@ pub struct GrpcSettings {
     /// `nacos.remote.server.grpc.maxConnections`: registered SDK connections beyond this are
     /// refused at setup.
     pub max_connections: usize,
+    /// `nacos.remote.server.grpc.maxInflightPerConnection`: requests one TCP connection may
+    /// have in progress; further ones wait (HTTP/2 flow control holds the client back).
+    pub max_inflight_per_connection: usize,
+    /// TCP connections accepted at once, registered or not (`maxConnections` plus a margin
+    /// for connections still setting up); beyond it new ones are closed at once.
+    pub max_transports: usize,
     /// A connection silent this long is probed with `ClientDetectionRequest`
     /// (`nacos.remote.server.grpc.ejector.idleMs`).
     pub detect_idle: Duration,
@@ -200,7 +206,7 @@ pub struct GrpcSettings {
 impl GrpcSettings {
     fn from_properties(props: &Properties) -> Result<Self, SettingsError> {
         let ms = |key: &str, default: u64| props.millis_or(key, default);
-        Ok(Self {
+        let mut settings = Self {
             port_offset: props.parse_or(
                 "nacos.server.grpc.port.offset",
                 1000u16,
@@ -216,6 +222,12 @@ impl GrpcSettings {
                 10_000usize,
                 "a connection count",
             )?,
+            max_inflight_per_connection: props.parse_or(
+                "nacos.remote.server.grpc.maxInflightPerConnection",
+                256usize,
+                "a request count",
+            )?,
+            max_transports: 0,
             detect_idle: ms("nacos.remote.server.grpc.ejector.idleMs", 20_000)?,
             detect_interval: ms("nacos.remote.server.grpc.ejector.intervalMs", 3_000)?,
             detect_timeout: ms("nacos.remote.server.grpc.ejector.timeoutMs", 5_000)?,
@@ -229,7 +241,19 @@ impl GrpcSettings {
             keepalive_time: ms("nacos.remote.server.grpc.sdk.keep-alive-time", 7_200_000)?,
             keepalive_timeout: ms("nacos.remote.server.grpc.sdk.keep-alive-timeout", 20_000)?,
             shutdown_grace: ms("nacos.remote.server.grpc.shutdown.graceMs", 3_000)?,
-        })
+        };
+        if settings.max_inflight_per_connection == 0 {
+            return Err(SettingsError::Value {
+                key: "nacos.remote.server.grpc.maxInflightPerConnection".to_string(),
+                value: "0".to_string(),
+                expected: "at least 1",
+            });
+        }
+        settings.max_transports = settings
+            .max_connections
+            .saturating_add(settings.max_connections / 4)
+            .saturating_add(64);
+        Ok(settings)
     }
 }
 

@@ -902,6 +902,40 @@ async fn connection_limit_refuses_extra_setups() {
 }
 
 #[tokio::test]
+async fn open_tcp_connections_are_bounded() {
+    use tokio::io::AsyncReadExt;
+    // maxConnections 1: at most 1 + 0 + 64 TCP connections are held, registered or not.
+    let s = TestServer::start_with(&[("nacos.remote.server.grpc.maxConnections", "1")]).await;
+    let cap = s.app().settings.grpc.max_transports;
+    assert_eq!(cap, 65);
+    let mut held = Vec::new();
+    for _ in 0..cap {
+        held.push(
+            tokio::net::TcpStream::connect(s.grpc_addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Let the server accept them all, then one more is closed at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = tokio::net::TcpStream::connect(s.grpc_addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection over the cap is closed: {read:?}"
+    );
+    // Freeing the held ones makes room again: a real client gets served.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let raw = Raw::connect(&s).await;
+    let (t, _) = raw.call("ServerCheckRequest", json!({})).await;
+    assert_eq!(t, "ServerCheckResponse");
+}
+
+#[tokio::test]
 async fn a_flood_of_connections_leaves_the_server_answering() {
     let s = TestServer::start().await;
     let addr = s.grpc_addr;

@@ -145,6 +145,7 @@ pub async fn serve(listener: TcpListener, app: AppState) -> std::io::Result<()> 
         .layer(AccessLogLayer::new("grpc", Arc::clone(&app.traffic.grpc)))
         .http2_keepalive_interval(Some(settings.keepalive_time))
         .http2_keepalive_timeout(Some(settings.keepalive_timeout))
+        .concurrency_limit_per_connection(settings.max_inflight_per_connection)
         .add_service(RequestService::new(Arc::clone(&edge)))
         .add_service(BiStreamService::new(edge))
         .serve_with_incoming_shutdown(incoming, signal);

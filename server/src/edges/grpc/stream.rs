@@ -183,6 +183,14 @@ impl Stream for Incoming {
         }
         match this.listener.poll_accept(cx) {
             Poll::Ready(Ok((stream, remote))) => {
+                if this.manager.transport_count() >= this.manager.settings().max_transports {
+                    // Closed at once: the client tries another server, and a flood of
+                    // connections that never register cannot pile up here.
+                    tracing::warn!(%remote, "gRPC connection refused: too many connections");
+                    drop(stream);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 let _ = stream.set_nodelay(true);
                 let id = connection_id(remote);
                 let state = Arc::new(TransportState {
