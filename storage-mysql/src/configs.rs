@@ -24,13 +24,16 @@ use crate::error::is_duplicate;
 use crate::sql::{NOW_MS, filter, id, int, ms_of, placeholders, text, to_second};
 use crate::store::{Failure, MysqlStore, Route};
 
+// Every selected column is named, and rows are read by those names (`rows.rs`).
 static CONFIG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "CAST(c.id AS SIGNED), c.data_id, c.group_id, c.tenant_id, c.content, c.md5, c.type, \
-         c.app_name, c.c_desc, c.c_use, c.effect, c.c_schema, c.encrypted_data_key, c.src_user, \
-         c.src_ip, {}, {}, \
+        "CAST(c.id AS SIGNED) AS id, c.data_id AS data_id, c.group_id AS group_id, \
+         c.tenant_id AS tenant_id, c.content AS content, c.md5 AS md5, c.type AS type, \
+         c.app_name AS app_name, c.c_desc AS c_desc, c.c_use AS c_use, c.effect AS effect, \
+         c.c_schema AS c_schema, c.encrypted_data_key AS encrypted_data_key, \
+         c.src_user AS src_user, c.src_ip AS src_ip, {} AS created_ms, {} AS modified_ms, \
          (SELECT GROUP_CONCAT(t.tag_name ORDER BY t.nid SEPARATOR ',') \
-          FROM config_tags_relation t WHERE t.id = c.id)",
+          FROM config_tags_relation t WHERE t.id = c.id) AS tags",
         ms_of("c.gmt_create"),
         ms_of("c.gmt_modified")
     )
@@ -38,18 +41,24 @@ static CONFIG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 
 static HISTORY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "CAST(h.nid AS SIGNED), CAST(h.id AS SIGNED), h.data_id, h.group_id, h.tenant_id, \
-         h.content, h.md5, h.app_name, h.src_user, h.src_ip, h.op_type, h.encrypted_data_key, \
-         {}, {}",
+        "CAST(h.nid AS SIGNED) AS nid, CAST(h.id AS SIGNED) AS id, h.data_id AS data_id, \
+         h.group_id AS group_id, h.tenant_id AS tenant_id, h.content AS content, h.md5 AS md5, \
+         h.app_name AS app_name, h.src_user AS src_user, h.src_ip AS src_ip, \
+         h.op_type AS op_type, h.encrypted_data_key AS encrypted_data_key, \
+         {} AS created_ms, {} AS modified_ms",
         ms_of("h.gmt_create"),
         ms_of("h.gmt_modified")
     )
 });
 
+/// Beta and tag rows share one shape: `gray_marker` is `beta_ips` or `tag_id`.
 static BETA_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "CAST(g.id AS SIGNED), g.data_id, g.group_id, g.tenant_id, g.content, g.md5, g.beta_ips, \
-         g.app_name, g.encrypted_data_key, g.src_user, g.src_ip, {}, {}",
+        "CAST(g.id AS SIGNED) AS id, g.data_id AS data_id, g.group_id AS group_id, \
+         g.tenant_id AS tenant_id, g.content AS content, g.md5 AS md5, \
+         g.beta_ips AS gray_marker, g.app_name AS app_name, \
+         g.encrypted_data_key AS encrypted_data_key, g.src_user AS src_user, \
+         g.src_ip AS src_ip, {} AS created_ms, {} AS modified_ms",
         ms_of("g.gmt_create"),
         ms_of("g.gmt_modified")
     )
@@ -57,8 +66,10 @@ static BETA_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 
 static TAG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "CAST(g.id AS SIGNED), g.data_id, g.group_id, g.tenant_id, g.content, g.md5, g.tag_id, \
-         g.app_name, '', g.src_user, g.src_ip, {}, {}",
+        "CAST(g.id AS SIGNED) AS id, g.data_id AS data_id, g.group_id AS group_id, \
+         g.tenant_id AS tenant_id, g.content AS content, g.md5 AS md5, \
+         g.tag_id AS gray_marker, g.app_name AS app_name, '' AS encrypted_data_key, \
+         g.src_user AS src_user, g.src_ip AS src_ip, {} AS created_ms, {} AS modified_ms",
         ms_of("g.gmt_create"),
         ms_of("g.gmt_modified")
     )
@@ -74,25 +85,33 @@ fn md5_or_compute(stored: String, content: &str) -> String {
     }
 }
 
+fn key_of(row: &MySqlRow) -> Result<ConfigKey, sqlx::Error> {
+    Ok(ConfigKey::new(
+        text(row, "tenant_id")?,
+        text(row, "group_id")?,
+        text(row, "data_id")?,
+    ))
+}
+
 fn config_from_row(row: &MySqlRow) -> Result<ConfigItem, sqlx::Error> {
-    let content = text(row, 4)?;
+    let content = text(row, "content")?;
     Ok(ConfigItem {
-        id: id(row, 0)?,
-        key: ConfigKey::new(text(row, 3)?, text(row, 2)?, text(row, 1)?),
-        md5: md5_or_compute(text(row, 5)?, &content),
+        id: id(row, "id")?,
+        key: key_of(row)?,
+        md5: md5_or_compute(text(row, "md5")?, &content),
         content,
-        config_type: text(row, 6)?,
-        app_name: text(row, 7)?,
-        desc: text(row, 8)?,
-        usage: text(row, 9)?,
-        effect: text(row, 10)?,
-        schema: text(row, 11)?,
-        encrypted_data_key: text(row, 12)?,
-        src_user: text(row, 13)?,
-        src_ip: text(row, 14)?,
-        created_ms: int(row, 15)?,
-        modified_ms: int(row, 16)?,
-        tags: text(row, 17)?
+        config_type: text(row, "type")?,
+        app_name: text(row, "app_name")?,
+        desc: text(row, "c_desc")?,
+        usage: text(row, "c_use")?,
+        effect: text(row, "effect")?,
+        schema: text(row, "c_schema")?,
+        encrypted_data_key: text(row, "encrypted_data_key")?,
+        src_user: text(row, "src_user")?,
+        src_ip: text(row, "src_ip")?,
+        created_ms: int(row, "created_ms")?,
+        modified_ms: int(row, "modified_ms")?,
+        tags: text(row, "tags")?
             .split(',')
             .filter(|t| !t.is_empty())
             .map(str::to_string)
@@ -101,34 +120,34 @@ fn config_from_row(row: &MySqlRow) -> Result<ConfigItem, sqlx::Error> {
 }
 
 fn history_from_row(row: &MySqlRow) -> Result<HistoryEntry, sqlx::Error> {
-    let content = text(row, 5)?;
-    let op = text(row, 10)?;
+    let content = text(row, "content")?;
+    let op = text(row, "op_type")?;
     Ok(HistoryEntry {
-        nid: id(row, 0)?,
-        config_id: id(row, 1)?,
-        key: ConfigKey::new(text(row, 4)?, text(row, 3)?, text(row, 2)?),
-        md5: md5_or_compute(text(row, 6)?, &content),
+        nid: id(row, "nid")?,
+        config_id: id(row, "id")?,
+        key: key_of(row)?,
+        md5: md5_or_compute(text(row, "md5")?, &content),
         content,
-        app_name: text(row, 7)?,
-        src_user: text(row, 8)?,
-        src_ip: text(row, 9)?,
+        app_name: text(row, "app_name")?,
+        src_user: text(row, "src_user")?,
+        src_ip: text(row, "src_ip")?,
         op: match op.trim() {
             "I" => HistoryOp::Insert,
             "D" => HistoryOp::Delete,
             _ => HistoryOp::Update,
         },
-        encrypted_data_key: text(row, 11)?,
-        created_ms: int(row, 12)?,
-        modified_ms: int(row, 13)?,
+        encrypted_data_key: text(row, "encrypted_data_key")?,
+        created_ms: int(row, "created_ms")?,
+        modified_ms: int(row, "modified_ms")?,
     })
 }
 
 /// A beta row (`BETA_COLUMNS`) or a tag row (`TAG_COLUMNS`).
 fn gray_from_row(row: &MySqlRow, beta: bool) -> Result<GrayConfig, sqlx::Error> {
-    let content = text(row, 4)?;
-    let sixth = text(row, 6)?;
+    let content = text(row, "content")?;
+    let marker = text(row, "gray_marker")?;
     let (gray, beta_ips) = if beta {
-        let ips = sixth
+        let ips = marker
             .split(',')
             .map(str::trim)
             .filter(|ip| !ip.is_empty())
@@ -136,21 +155,21 @@ fn gray_from_row(row: &MySqlRow, beta: bool) -> Result<GrayConfig, sqlx::Error> 
             .collect();
         (Gray::Beta, ips)
     } else {
-        (Gray::Tag(sixth), Vec::new())
+        (Gray::Tag(marker), Vec::new())
     };
     Ok(GrayConfig {
-        id: id(row, 0)?,
-        key: ConfigKey::new(text(row, 3)?, text(row, 2)?, text(row, 1)?),
+        id: id(row, "id")?,
+        key: key_of(row)?,
         gray,
-        md5: md5_or_compute(text(row, 5)?, &content),
+        md5: md5_or_compute(text(row, "md5")?, &content),
         content,
         beta_ips,
-        app_name: text(row, 7)?,
-        encrypted_data_key: text(row, 8)?,
-        src_user: text(row, 9)?,
-        src_ip: text(row, 10)?,
-        created_ms: int(row, 11)?,
-        modified_ms: int(row, 12)?,
+        app_name: text(row, "app_name")?,
+        encrypted_data_key: text(row, "encrypted_data_key")?,
+        src_user: text(row, "src_user")?,
+        src_ip: text(row, "src_ip")?,
+        created_ms: int(row, "created_ms")?,
+        modified_ms: int(row, "modified_ms")?,
     })
 }
 
@@ -880,7 +899,7 @@ impl ConfigRepo for MysqlStore {
         self.read("config changes", Route::Primary, move |c| {
             Box::pin(async move {
                 let rows = sqlx::query(
-                    "SELECT data_id, group_id, tenant_id, CAST(modified_ms AS SIGNED) \
+                    "SELECT data_id, group_id, tenant_id, CAST(modified_ms AS SIGNED) AS modified_ms \
                      FROM ext_config_change WHERE modified_ms >= ? ORDER BY modified_ms, id",
                 )
                 .bind(since_ms)
@@ -889,8 +908,8 @@ impl ConfigRepo for MysqlStore {
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     out.push(ConfigChange {
-                        key: ConfigKey::new(text(&row, 2)?, text(&row, 1)?, text(&row, 0)?),
-                        modified_ms: int(&row, 3)?,
+                        key: key_of(&row)?,
+                        modified_ms: int(&row, "modified_ms")?,
                     });
                 }
                 Ok(out)

@@ -14,13 +14,15 @@ use sqlx::{MySqlConnection, Row};
 use crate::sql::{id, int, text};
 use crate::store::{Failure, MysqlStore, Route};
 
-const SERVICE_COLUMNS: &str = "CAST(id AS SIGNED), namespace_id, group_name, service_name, \
-     CAST(ephemeral AS SIGNED), protect_threshold, metadata, selector, clusters, \
-     CAST(gmt_create AS SIGNED), CAST(gmt_modified AS SIGNED)";
+// Rows are read by these column names.
+const SERVICE_COLUMNS: &str = "CAST(id AS SIGNED) AS id, namespace_id, group_name, service_name, \
+     CAST(ephemeral AS SIGNED) AS ephemeral, protect_threshold, metadata, selector, clusters, \
+     CAST(gmt_create AS SIGNED) AS gmt_create, CAST(gmt_modified AS SIGNED) AS gmt_modified";
 
-const INSTANCE_COLUMNS: &str = "i.ip, CAST(i.port AS SIGNED), i.cluster_name, i.weight, \
-     CAST(i.healthy AS SIGNED), CAST(i.enabled AS SIGNED), CAST(i.ephemeral AS SIGNED), \
-     i.metadata, i.instance_id";
+const INSTANCE_COLUMNS: &str = "i.ip AS ip, CAST(i.port AS SIGNED) AS port, \
+     i.cluster_name AS cluster_name, i.weight AS weight, CAST(i.healthy AS SIGNED) AS healthy, \
+     CAST(i.enabled AS SIGNED) AS enabled, CAST(i.ephemeral AS SIGNED) AS ephemeral, \
+     i.metadata AS metadata, i.instance_id AS instance_id";
 
 fn decode_json<T: serde::de::DeserializeOwned + Default>(
     raw: &str,
@@ -39,36 +41,42 @@ fn encode_json<T: serde::Serialize>(value: &T, what: &str) -> Result<String, Rep
 
 /// `(row id, meta)` of a service row.
 fn service_from_row(row: &MySqlRow) -> Result<(u64, ServiceMeta), sqlx::Error> {
-    let metadata: BTreeMap<String, String> = decode_json(&text(row, 6)?, "service metadata")?;
-    let clusters: BTreeMap<String, ClusterMeta> = decode_json(&text(row, 8)?, "service clusters")?;
-    let threshold: f64 = row.try_get(5)?;
+    let metadata: BTreeMap<String, String> =
+        decode_json(&text(row, "metadata")?, "service metadata")?;
+    let clusters: BTreeMap<String, ClusterMeta> =
+        decode_json(&text(row, "clusters")?, "service clusters")?;
+    let threshold: f64 = row.try_get("protect_threshold")?;
     Ok((
-        id(row, 0)?,
+        id(row, "id")?,
         ServiceMeta {
-            key: ServiceKey::new(text(row, 1)?, text(row, 2)?, text(row, 3)?),
-            ephemeral: int(row, 4)? != 0,
+            key: ServiceKey::new(
+                text(row, "namespace_id")?,
+                text(row, "group_name")?,
+                text(row, "service_name")?,
+            ),
+            ephemeral: int(row, "ephemeral")? != 0,
             #[allow(clippy::cast_possible_truncation)]
             protect_threshold: threshold as f32,
             metadata,
-            selector: text(row, 7)?,
+            selector: text(row, "selector")?,
             clusters,
-            created_ms: int(row, 9)?,
-            modified_ms: int(row, 10)?,
+            created_ms: int(row, "gmt_create")?,
+            modified_ms: int(row, "gmt_modified")?,
         },
     ))
 }
 
 fn instance_from_row(row: &MySqlRow) -> Result<Instance, sqlx::Error> {
-    let instance_id = row.try_get_unchecked::<Option<String>, _>(8)?;
+    let instance_id = row.try_get_unchecked::<Option<String>, _>("instance_id")?;
     Ok(Instance {
-        ip: text(row, 0)?,
-        port: u16::try_from(int(row, 1)?).unwrap_or_default(),
-        cluster: text(row, 2)?,
-        weight: row.try_get(3)?,
-        healthy: int(row, 4)? != 0,
-        enabled: int(row, 5)? != 0,
-        ephemeral: int(row, 6)? != 0,
-        metadata: decode_json(&text(row, 7)?, "instance metadata")?,
+        ip: text(row, "ip")?,
+        port: u16::try_from(int(row, "port")?).unwrap_or_default(),
+        cluster: text(row, "cluster_name")?,
+        weight: row.try_get("weight")?,
+        healthy: int(row, "healthy")? != 0,
+        enabled: int(row, "enabled")? != 0,
+        ephemeral: int(row, "ephemeral")? != 0,
+        metadata: decode_json(&text(row, "metadata")?, "instance metadata")?,
         instance_id,
     })
 }

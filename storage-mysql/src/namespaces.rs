@@ -10,16 +10,17 @@ use sqlx::mysql::MySqlRow;
 use crate::sql::{int, text};
 use crate::store::{MysqlStore, Route};
 
-const COLUMNS: &str = "tenant_id, tenant_name, tenant_desc, CAST(gmt_create AS SIGNED), \
-                       CAST(gmt_modified AS SIGNED)";
+const COLUMNS: &str = "tenant_id, tenant_name, tenant_desc, \
+                       CAST(gmt_create AS SIGNED) AS gmt_create, \
+                       CAST(gmt_modified AS SIGNED) AS gmt_modified";
 
 fn from_row(row: &MySqlRow) -> Result<Namespace, sqlx::Error> {
     Ok(Namespace {
-        id: text(row, 0)?,
-        name: text(row, 1)?,
-        desc: text(row, 2)?,
-        created_ms: int(row, 3)?,
-        modified_ms: int(row, 4)?,
+        id: text(row, "tenant_id")?,
+        name: text(row, "tenant_name")?,
+        desc: text(row, "tenant_desc")?,
+        created_ms: int(row, "gmt_create")?,
+        modified_ms: int(row, "gmt_modified")?,
     })
 }
 
