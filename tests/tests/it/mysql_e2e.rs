@@ -563,9 +563,7 @@ async fn tls_settings_are_honoured() {
     let key = nacos_core::ConfigKey::new("", "TLS", "secret.txt");
     repos
         .configs
-        .publish(nacos_tests::conformance::fixtures::publish(
-            &key, "over tls",
-        ))
+        .publish(nacos_conformance::fixtures::publish(&key, "over tls"))
         .await
         .expect("publish over TLS");
     assert_eq!(

@@ -414,7 +414,7 @@ async fn console_reads_use_a_replica_only_when_asked() {
     let first = nacos_core::ConfigKey::new("", "RO", "first");
     spread_repos
         .configs
-        .publish(nacos_tests::conformance::fixtures::publish(&first, "1"))
+        .publish(nacos_conformance::fixtures::publish(&first, "1"))
         .await
         .expect("publish first");
     wait_for("first replicated", Duration::from_secs(20), || {
@@ -432,7 +432,7 @@ async fn console_reads_use_a_replica_only_when_asked() {
     let second = nacos_core::ConfigKey::new("", "RO", "second");
     spread_repos
         .configs
-        .publish(nacos_tests::conformance::fixtures::publish(&second, "2"))
+        .publish(nacos_conformance::fixtures::publish(&second, "2"))
         .await
         .expect("writes go to the primary");
 

@@ -2,20 +2,17 @@
 //! database of the shared private server (see `nacos_tests::postgres`), schema created by
 //! the backend itself (`init_schema`). Skipped loudly where PostgreSQL is not installed.
 //!
-//! Also: the user repository, the start-up schema check, and error kinds only a real database
-//! produces.
+//! Also: the start-up schema check, node selection, TLS, and error kinds only a real database
+//! produces. (The user repository is an area of the suite.)
 
-use nacos_core::{
-    ConfigKey, ConfigPublish, MatchMode, Operator, PageRequest, Permission, RepoError, Repos,
-    RoleBinding, User, UserRepo,
-};
+use nacos_core::{ConfigKey, ConfigPublish, Operator, PageRequest, RepoError, Repos};
 use nacos_storage_postgres::{PgOptions, PgStore};
 use nacos_tests::postgres::{PgServer, TestDatabase};
 
 /// Each case gets a new database; reopening opens a new store on the same database.
 struct Postgres;
 
-impl nacos_tests::Backend for Postgres {
+impl nacos_conformance::Backend for Postgres {
     type Guard = TestDatabase<'static>;
 
     async fn build(&self) -> (Repos, TestDatabase<'static>) {
@@ -41,220 +38,7 @@ impl nacos_tests::Backend for Postgres {
     }
 }
 
-nacos_tests::conformance_suite!(Postgres);
-
-/// A fresh database with the schema, its store's user repository, and the guard.
-async fn users(test: &str) -> Option<(std::sync::Arc<dyn UserRepo>, TestDatabase<'static>)> {
-    let server = PgServer::shared_or_skip(test)?;
-    let db = server.create_database();
-    let store = PgStore::open(&db.datasource(), &PgOptions::with_schema_init(true))
-        .await
-        .expect("open the PostgreSQL store");
-    Some((store.users(), db))
-}
-
-fn user(name: &str) -> User {
-    User {
-        username: name.to_string(),
-        password_hash: format!("$2a$10$hash-of-{name}"),
-        enabled: true,
-    }
-}
-
-fn page(no: u32, size: u32) -> PageRequest {
-    PageRequest::new(no, size)
-}
-
-#[tokio::test]
-async fn users_create_get_update_delete() {
-    let Some((repo, _db)) = users("users_create_get_update_delete").await else {
-        return;
-    };
-    repo.create_user(user("alice")).await.expect("create");
-    assert!(matches!(
-        repo.create_user(user("alice")).await,
-        Err(RepoError::AlreadyExists(_))
-    ));
-    assert_eq!(
-        repo.get_user("alice").await.expect("get"),
-        Some(user("alice"))
-    );
-    assert_eq!(
-        repo.get_user("Alice").await.expect("get"),
-        None,
-        "case-sensitive"
-    );
-    repo.update_password("alice", "$2a$10$new")
-        .await
-        .expect("update");
-    assert_eq!(
-        repo.get_user("alice")
-            .await
-            .expect("get")
-            .expect("exists")
-            .password_hash,
-        "$2a$10$new"
-    );
-    assert!(matches!(
-        repo.update_password("ghost", "x").await,
-        Err(RepoError::NotFound(_))
-    ));
-    repo.add_role(RoleBinding {
-        role: "ROLE_ADMIN".to_string(),
-        username: "alice".to_string(),
-    })
-    .await
-    .expect("role");
-    assert!(repo.delete_user("alice").await.expect("delete"));
-    assert!(!repo.delete_user("alice").await.expect("delete again"));
-    let roles = repo
-        .list_roles("alice", "", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("roles");
-    assert_eq!(roles.total_count, 0, "deleting a user deletes its roles");
-}
-
-#[tokio::test]
-async fn users_list_filters_and_pages() {
-    let Some((repo, _db)) = users("users_list_filters_and_pages").await else {
-        return;
-    };
-    for name in ["bob", "Zed", "alice", "al_x", "carol"] {
-        repo.create_user(user(name)).await.expect("create");
-    }
-    let all = repo
-        .list_users("", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("all");
-    let names: Vec<&str> = all.items.iter().map(|u| u.username.as_str()).collect();
-    assert_eq!(
-        names,
-        vec!["Zed", "al_x", "alice", "bob", "carol"],
-        "byte order"
-    );
-    assert_eq!(all.total_count, 5);
-    let second = repo
-        .list_users("", MatchMode::Exact, page(2, 2))
-        .await
-        .expect("page 2");
-    let names: Vec<&str> = second.items.iter().map(|u| u.username.as_str()).collect();
-    assert_eq!(names, vec!["alice", "bob"]);
-    assert_eq!(second.pages_available, 3);
-    let blur = repo
-        .list_users("al*", MatchMode::Blur, page(1, 10))
-        .await
-        .expect("blur");
-    assert_eq!(blur.total_count, 2);
-    let underscore = repo
-        .list_users("al_*", MatchMode::Blur, page(1, 10))
-        .await
-        .expect("literal underscore");
-    let names: Vec<&str> = underscore
-        .items
-        .iter()
-        .map(|u| u.username.as_str())
-        .collect();
-    assert_eq!(names, vec!["al_x"], "_ is not a wildcard");
-    let exact = repo
-        .list_users("al*", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("exact");
-    assert_eq!(exact.total_count, 0);
-    let count = repo
-        .list_users("", MatchMode::Exact, page(1, 0))
-        .await
-        .expect("count");
-    assert!(count.items.is_empty());
-    assert_eq!(count.total_count, 5);
-}
-
-#[tokio::test]
-async fn roles_and_permissions() {
-    let Some((repo, _db)) = users("roles_and_permissions").await else {
-        return;
-    };
-    let bind = |role: &str, username: &str| RoleBinding {
-        role: role.to_string(),
-        username: username.to_string(),
-    };
-    for (role, username) in [("ROLE_B", "x"), ("ROLE_A", "y"), ("ROLE_A", "x")] {
-        repo.add_role(bind(role, username)).await.expect("add role");
-    }
-    assert!(matches!(
-        repo.add_role(bind("ROLE_A", "x")).await,
-        Err(RepoError::AlreadyExists(_))
-    ));
-    let all = repo
-        .list_roles("", "", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("roles");
-    assert_eq!(
-        all.items,
-        vec![
-            bind("ROLE_A", "x"),
-            bind("ROLE_A", "y"),
-            bind("ROLE_B", "x")
-        ],
-        "ordered by role then user"
-    );
-    let of_x = repo
-        .list_roles("x", "", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("x");
-    assert_eq!(of_x.total_count, 2);
-    let blur = repo
-        .list_roles("", "ROLE_*", MatchMode::Blur, page(1, 10))
-        .await
-        .expect("blur");
-    assert_eq!(blur.total_count, 3);
-    assert_eq!(repo.remove_role("ROLE_A", Some("x")).await.expect("one"), 1);
-    assert_eq!(repo.remove_role("ROLE_B", None).await.expect("all"), 1);
-    assert_eq!(repo.remove_role("ROLE_B", None).await.expect("none"), 0);
-
-    let perm = |role: &str, resource: &str, action: &str| Permission {
-        role: role.to_string(),
-        resource: resource.to_string(),
-        action: action.to_string(),
-    };
-    for p in [
-        perm("ROLE_A", "ns:*:*", "rw"),
-        perm("ROLE_A", "dev:*:*", "r"),
-        perm("ROLE_B", "ns:*:*", "r"),
-    ] {
-        repo.add_permission(p).await.expect("add permission");
-    }
-    assert!(matches!(
-        repo.add_permission(perm("ROLE_A", "dev:*:*", "r")).await,
-        Err(RepoError::AlreadyExists(_))
-    ));
-    let of_a = repo
-        .list_permissions("ROLE_A", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("perms");
-    assert_eq!(
-        of_a.items,
-        vec![
-            perm("ROLE_A", "dev:*:*", "r"),
-            perm("ROLE_A", "ns:*:*", "rw")
-        ]
-    );
-    let all = repo
-        .list_permissions("", MatchMode::Exact, page(1, 10))
-        .await
-        .expect("all perms");
-    assert_eq!(all.total_count, 3);
-    assert!(
-        repo.remove_permission(&perm("ROLE_B", "ns:*:*", "r"))
-            .await
-            .expect("remove")
-    );
-    assert!(
-        !repo
-            .remove_permission(&perm("ROLE_B", "ns:*:*", "r"))
-            .await
-            .expect("remove again")
-    );
-}
+nacos_conformance::conformance_suite!(Postgres);
 
 /// Without `init_schema`, an empty database is refused with the missing tables named; with
 /// it, the schema is created, and opening again (twice) is harmless.

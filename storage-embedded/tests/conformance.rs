@@ -1,12 +1,14 @@
-//! The backend conformance suite against the embedded store written through Raft: a
-//! one-node cluster, so every write goes through `client_write`, the replicated log and the
-//! state machine, and comes back as the entry's response. (Replication between nodes is
-//! covered by the cluster tests; this checks that the Raft path keeps every repository
+//! The backend conformance suite against the embedded store: `redb::*` on the plain redb
+//! store (a new temporary directory per case), `raft::*` on the same store written through
+//! Raft — a one-node cluster, so every write goes through `client_write`, the replicated log
+//! and the state machine, and comes back as the entry's response. (Replication between nodes
+//! is covered by the cluster tests; this checks that the Raft path keeps every repository
 //! contract: results, error kinds, atomicity, persistence.)
 
 use std::sync::{Arc, Mutex};
 
 use nacos_core::Repos;
+use nacos_storage_embedded::open_repos;
 use nacos_storage_embedded::raft::{RaftNode, RaftSettings, RaftTransport, TransportError};
 use tempfile::TempDir;
 
@@ -57,7 +59,7 @@ async fn start(dir: &std::path::Path) -> (Arc<RaftNode>, Repos) {
     (node, repos)
 }
 
-impl nacos_tests::Backend for Raft {
+impl nacos_conformance::Backend for Raft {
     type Guard = Guard;
 
     async fn build(&self) -> (Repos, Guard) {
@@ -83,4 +85,23 @@ impl nacos_tests::Backend for Raft {
     }
 }
 
-nacos_tests::conformance_suite!(Raft);
+nacos_conformance::conformance_suite!(raft, Raft);
+
+/// Each case gets a new temporary directory holding a new database file.
+struct Embedded;
+
+impl nacos_conformance::Backend for Embedded {
+    type Guard = TempDir;
+
+    async fn build(&self) -> (Repos, TempDir) {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let repos = open_repos(dir.path()).expect("open the embedded store");
+        (repos, dir)
+    }
+
+    async fn reopen(&self, guard: &TempDir) -> Option<Repos> {
+        Some(open_repos(guard.path()).expect("reopen the embedded store"))
+    }
+}
+
+nacos_conformance::conformance_suite!(redb, Embedded);

@@ -17,7 +17,7 @@ fn options(init: bool) -> MysqlOptions {
 }
 
 /// A fresh database with the schema, and a store on it.
-pub async fn fresh_store() -> Option<(Arc<MysqlStore>, TestDatabase<'static>)> {
+async fn fresh_store() -> Option<(Arc<MysqlStore>, TestDatabase<'static>)> {
     let server = MariaDb::shared()?;
     let db = server.create_database();
     let store = MysqlStore::open(db.datasource(), options(true))
@@ -29,7 +29,7 @@ pub async fn fresh_store() -> Option<(Arc<MysqlStore>, TestDatabase<'static>)> {
 /// Each case gets a new database on the shared server.
 struct Mysql;
 
-impl nacos_tests::Backend for Mysql {
+impl nacos_conformance::Backend for Mysql {
     type Guard = TestDatabase<'static>;
 
     async fn build(&self) -> (Repos, TestDatabase<'static>) {
@@ -53,4 +53,4 @@ impl nacos_tests::Backend for Mysql {
     }
 }
 
-nacos_tests::conformance_suite!(Mysql);
+nacos_conformance::conformance_suite!(Mysql);
