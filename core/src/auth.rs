@@ -59,15 +59,6 @@ pub enum Resource {
     Fixed(String),
 }
 
-fn normalise_namespace(ns: &str) -> &str {
-    let ns = ns.trim();
-    if ns.is_empty() || ns == "public" || ns == "null" {
-        ""
-    } else {
-        ns
-    }
-}
-
 fn or_star(s: &str) -> &str {
     let s = s.trim();
     if s.is_empty() { "*" } else { s }
@@ -76,7 +67,7 @@ fn or_star(s: &str) -> &str {
 impl Resource {
     pub fn config(namespace: &str, group: &str, data_id: &str) -> Self {
         Resource::Config {
-            namespace: normalise_namespace(namespace).to_string(),
+            namespace: crate::rules::normalise_namespace(namespace).to_string(),
             group: group.trim().to_string(),
             data_id: data_id.trim().to_string(),
         }
@@ -95,7 +86,7 @@ impl Resource {
             group.trim()
         };
         Resource::Naming {
-            namespace: normalise_namespace(namespace).to_string(),
+            namespace: crate::rules::normalise_namespace(namespace).to_string(),
             group: group.to_string(),
             service: bare.to_string(),
         }
@@ -109,7 +100,7 @@ impl Resource {
     /// The resource of a validated service key (its group and bare name, never re-split).
     pub fn of_service(key: &crate::ServiceKey) -> Self {
         Resource::Naming {
-            namespace: normalise_namespace(&key.namespace).to_string(),
+            namespace: crate::rules::normalise_namespace(&key.namespace).to_string(),
             group: key.group.clone(),
             service: key.name.clone(),
         }

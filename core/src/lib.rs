@@ -17,6 +17,7 @@ pub mod datasource;
 pub mod error;
 pub mod model;
 pub mod repo;
+pub mod rules;
 pub mod validate;
 
 pub use auth::{Action, AuthError, AuthPlugin, IdentityContext, LoginResult, Principal, Resource};

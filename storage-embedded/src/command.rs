@@ -10,6 +10,7 @@
 //! `apply` does no I/O besides the transaction it is handed, and never commits: the caller
 //! commits on `Ok` and aborts on `Err` (an error leaves nothing written once aborted).
 
+use nacos_core::rules::updated_field;
 use nacos_core::validate::{self, ParamError};
 use nacos_core::{
     ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
@@ -551,11 +552,6 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
     }
 }
 
-/// `new` when set, else the stored value.
-fn keep(new: &Option<String>, stored: &str) -> String {
-    new.clone().unwrap_or_else(|| stored.to_string())
-}
-
 fn publish_config(
     t: &mut WriteTables<'_>,
     publish: &ConfigPublish,
@@ -565,7 +561,7 @@ fn publish_config(
     nacos_core::check_cas(
         publish.cas_md5.as_deref(),
         stored.as_ref().map(|item| item.md5.as_str()),
-        &format!("config {}", describe(&publish.key)),
+        &format!("config {}", publish.key.describe()),
     )?;
     let operator = &publish.operator;
     let (item, history) = match stored {
@@ -600,14 +596,17 @@ fn publish_config(
                 key: publish.key.clone(),
                 content: publish.content.clone(),
                 md5: md5_hex(&publish.content),
-                config_type: keep(&publish.config_type, &old.config_type),
-                app_name: keep(&publish.app_name, &old.app_name),
-                desc: keep(&publish.desc, &old.desc),
-                usage: keep(&publish.usage, &old.usage),
-                effect: keep(&publish.effect, &old.effect),
-                schema: keep(&publish.schema, &old.schema),
+                config_type: updated_field(&publish.config_type, &old.config_type),
+                app_name: updated_field(&publish.app_name, &old.app_name),
+                desc: updated_field(&publish.desc, &old.desc),
+                usage: updated_field(&publish.usage, &old.usage),
+                effect: updated_field(&publish.effect, &old.effect),
+                schema: updated_field(&publish.schema, &old.schema),
                 tags: publish.tags.clone().unwrap_or_else(|| old.tags.clone()),
-                encrypted_data_key: keep(&publish.encrypted_data_key, &old.encrypted_data_key),
+                encrypted_data_key: updated_field(
+                    &publish.encrypted_data_key,
+                    &old.encrypted_data_key,
+                ),
                 src_user: operator.user.clone(),
                 src_ip: operator.ip.clone(),
                 created_ms: old.created_ms,
@@ -655,7 +654,7 @@ fn publish_gray(
     nacos_core::check_cas(
         publish.cas_md5.as_deref(),
         stored.as_ref().map(|variant| variant.md5.as_str()),
-        &format!("{gray:?} of config {}", describe(&publish.key)),
+        &format!("{gray:?} of config {}", publish.key.describe()),
     )?;
     let (id, created_ms, app_name, encrypted_data_key) = match stored {
         Some(old) => (old.id, old.created_ms, old.app_name, old.encrypted_data_key),
@@ -671,8 +670,8 @@ fn publish_gray(
             Gray::Beta => publish.beta_ips.clone(),
             Gray::Tag(_) => Vec::new(),
         },
-        app_name: keep(&publish.app_name, &app_name),
-        encrypted_data_key: keep(&publish.encrypted_data_key, &encrypted_data_key),
+        app_name: updated_field(&publish.app_name, &app_name),
+        encrypted_data_key: updated_field(&publish.encrypted_data_key, &encrypted_data_key),
         src_user: publish.operator.user.clone(),
         src_ip: publish.operator.ip.clone(),
         created_ms,
@@ -772,13 +771,6 @@ fn service_not_found(key: &ServiceKey) -> RepoError {
         key.grouped_name(),
         key.namespace
     ))
-}
-
-fn describe(key: &ConfigKey) -> String {
-    format!(
-        "(namespace {:?}, group {:?}, dataId {:?})",
-        key.namespace, key.group, key.data_id
-    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The formal config inside a write transaction: reading the row, tags, history rows, the
 //! change index, publish and delete.
 
+use nacos_core::rules::{clean_tags, updated_field};
 use nacos_core::{ConfigItem, ConfigKey, ConfigPublish, HistoryOp, Operator, md5_hex};
 use sqlx::MySqlConnection;
 
@@ -49,18 +50,6 @@ pub(super) async fn select_config_by_id(
         .fetch_optional(&mut *c)
         .await?;
     row.as_ref().map(config_from_row).transpose()
-}
-
-/// Tags without blanks and repeats, in the order given (one row each; the unique key would
-/// refuse a repeat).
-pub(super) fn clean_tags(tags: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(tags.len());
-    for tag in tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        if !out.iter().any(|t| t == tag) {
-            out.push(tag.to_string());
-        }
-    }
-    out
 }
 
 pub(super) async fn write_tags(
@@ -153,10 +142,6 @@ pub(super) async fn record_change(
     Ok(())
 }
 
-pub(super) fn keep(new: &Option<String>, stored: &str) -> String {
-    new.clone().unwrap_or_else(|| stored.to_string())
-}
-
 pub(super) async fn publish_tx(
     c: &mut MySqlConnection,
     p: &ConfigPublish,
@@ -165,7 +150,7 @@ pub(super) async fn publish_tx(
     nacos_core::check_cas(
         p.cas_md5.as_deref(),
         stored.as_ref().map(|item| item.md5.as_str()),
-        &format!("config {}", describe(&p.key)),
+        &format!("config {}", p.key.describe()),
     )?;
     let now = now_ms(c).await?;
     let secs = now.div_euclid(1000);
@@ -232,17 +217,17 @@ pub(super) async fn publish_tx(
                 key: p.key.clone(),
                 content: p.content.clone(),
                 md5,
-                config_type: keep(&p.config_type, &old.config_type),
-                app_name: keep(&p.app_name, &old.app_name),
-                desc: keep(&p.desc, &old.desc),
-                usage: keep(&p.usage, &old.usage),
-                effect: keep(&p.effect, &old.effect),
-                schema: keep(&p.schema, &old.schema),
+                config_type: updated_field(&p.config_type, &old.config_type),
+                app_name: updated_field(&p.app_name, &old.app_name),
+                desc: updated_field(&p.desc, &old.desc),
+                usage: updated_field(&p.usage, &old.usage),
+                effect: updated_field(&p.effect, &old.effect),
+                schema: updated_field(&p.schema, &old.schema),
                 tags: match &p.tags {
                     Some(tags) => clean_tags(tags),
                     None => old.tags.clone(),
                 },
-                encrypted_data_key: keep(&p.encrypted_data_key, &old.encrypted_data_key),
+                encrypted_data_key: updated_field(&p.encrypted_data_key, &old.encrypted_data_key),
                 src_user: operator.user.clone(),
                 src_ip: operator.ip.clone(),
                 created_ms: old.created_ms,

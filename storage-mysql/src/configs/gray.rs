@@ -1,5 +1,6 @@
 //! Gray variants (beta, tag) inside a write transaction.
 
+use nacos_core::rules::updated_field;
 use nacos_core::{ConfigKey, Gray, GrayConfig, GrayPublish, md5_hex};
 use sqlx::MySqlConnection;
 
@@ -60,7 +61,7 @@ pub(super) async fn publish_gray_tx(
     nacos_core::check_cas(
         p.cas_md5.as_deref(),
         stored.as_ref().map(|variant| variant.md5.as_str()),
-        &format!("{gray:?} of config {}", describe(&p.key)),
+        &format!("{gray:?} of config {}", p.key.describe()),
     )?;
     let now = now_ms(c).await?;
     let secs = now.div_euclid(1000);
@@ -84,10 +85,10 @@ pub(super) async fn publish_gray_tx(
         } else {
             Vec::new()
         },
-        app_name: keep(&p.app_name, &old_app),
+        app_name: updated_field(&p.app_name, &old_app),
         // config_info_tag has no encrypted_data_key column (as in Nacos 2.x).
         encrypted_data_key: if is_beta {
-            keep(&p.encrypted_data_key, &old_edk)
+            updated_field(&p.encrypted_data_key, &old_edk)
         } else {
             String::new()
         },

@@ -159,13 +159,6 @@ pub(super) fn gray_from_row(row: &MySqlRow, beta: bool) -> Result<GrayConfig, sq
     })
 }
 
-pub(super) fn describe(key: &ConfigKey) -> String {
-    format!(
-        "(namespace {:?}, group {:?}, dataId {:?})",
-        key.namespace, key.group, key.data_id
-    )
-}
-
 /// The `WHERE` clause and binds of a config search.
 pub(super) fn search_where(query: &ConfigQuery) -> (String, Vec<String>) {
     let mut conditions = vec!["c.tenant_id = ?".to_string()];

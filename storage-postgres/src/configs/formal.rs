@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use nacos_core::rules::updated_field;
 use nacos_core::{ConfigItem, ConfigKey, ConfigPublish, HistoryOp, Operator, RepoError, md5_hex};
 
 use crate::convert::{db_now, dedup, timestamp};
@@ -177,7 +178,7 @@ pub(super) async fn publish_tx(
         check_cas(
             publish.cas_md5.as_ref(),
             stored_md5.as_deref(),
-            &format!("config {}", describe(key)),
+            &format!("config {}", key.describe()),
         )?;
         let now_ms = db_now(conn).await?;
         let now = timestamp(now_ms);
@@ -223,9 +224,6 @@ pub(super) async fn publish_tx(
             Some(old) => {
                 let old_id = old.id;
                 let old = load_item(conn, old).await?;
-                let keep = |new: &Option<String>, stored: &str| -> String {
-                    new.clone().unwrap_or_else(|| stored.to_string())
-                };
                 let row: ConfigRow = diesel::update(ci::table.filter(ci::id.eq(old_id)))
                     .set((
                         ci::content.eq(&publish.content),
@@ -233,14 +231,16 @@ pub(super) async fn publish_tx(
                         ci::gmt_modified.eq(now),
                         ci::src_user.eq(&operator.user),
                         ci::src_ip.eq(&operator.ip),
-                        ci::app_name.eq(keep(&publish.app_name, &old.app_name)),
-                        ci::c_desc.eq(keep(&publish.desc, &old.desc)),
-                        ci::c_use.eq(keep(&publish.usage, &old.usage)),
-                        ci::effect.eq(keep(&publish.effect, &old.effect)),
-                        ci::config_type.eq(keep(&publish.config_type, &old.config_type)),
-                        ci::c_schema.eq(keep(&publish.schema, &old.schema)),
-                        ci::encrypted_data_key
-                            .eq(keep(&publish.encrypted_data_key, &old.encrypted_data_key)),
+                        ci::app_name.eq(updated_field(&publish.app_name, &old.app_name)),
+                        ci::c_desc.eq(updated_field(&publish.desc, &old.desc)),
+                        ci::c_use.eq(updated_field(&publish.usage, &old.usage)),
+                        ci::effect.eq(updated_field(&publish.effect, &old.effect)),
+                        ci::config_type.eq(updated_field(&publish.config_type, &old.config_type)),
+                        ci::c_schema.eq(updated_field(&publish.schema, &old.schema)),
+                        ci::encrypted_data_key.eq(updated_field(
+                            &publish.encrypted_data_key,
+                            &old.encrypted_data_key,
+                        )),
                     ))
                     .returning(ConfigRow::as_returning())
                     .get_result(conn)
@@ -258,7 +258,7 @@ pub(super) async fn publish_tx(
     }
     Err(RepoError::Unavailable(format!(
         "config {} kept changing under concurrent inserts; retry",
-        describe(key)
+        key.describe()
     ))
     .into())
 }

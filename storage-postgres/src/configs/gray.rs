@@ -19,7 +19,7 @@ pub(super) async fn publish_gray_tx(
     let key = &publish.key;
     let operator = &publish.operator;
     let md5 = md5_hex(&publish.content);
-    let what = format!("{gray:?} of config {}", describe(key));
+    let what = format!("{gray:?} of config {}", key.describe());
     for _ in 0..MAX_ROUNDS {
         let (written, now_ms) = match gray {
             Gray::Beta => {

@@ -205,14 +205,6 @@ impl TagRow {
     }
 }
 
-/// `(namespace, group, dataId)` for messages.
-pub(super) fn describe(key: &ConfigKey) -> String {
-    format!(
-        "(namespace {:?}, group {:?}, dataId {:?})",
-        key.namespace, key.group, key.data_id
-    )
-}
-
 /// The formal configs matching a query's filters (namespace included), unordered.
 pub(super) fn matching(query: &ConfigQuery) -> ci::BoxedQuery<'_, Pg> {
     let mut q = ci::table

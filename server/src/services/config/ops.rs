@@ -7,11 +7,10 @@ use nacos_core::{
     ConfigKey, ConfigPublish, DEFAULT_CONFIG_TYPE, Gray, GrayPublish, Operator, RepoError,
 };
 
+use nacos_core::rules::{CONFIG_TYPES, normalise_namespace};
+
 use super::ConfigService;
 use crate::foundation::error::ServiceError;
-
-/// Types Nacos accepts; anything else is stored as `text`.
-pub const CONFIG_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
 
 /// A failed config operation: a rejected parameter or a storage outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,16 +22,6 @@ pub enum ConfigOpError {
 }
 
 pub type ConfigOpResult<T = ()> = Result<T, ConfigOpError>;
-
-/// The config namespace as stored: `public`, `null` and blank all mean the default `""`.
-pub fn normalise_namespace(raw: &str) -> &str {
-    let raw = raw.trim();
-    if raw == "public" || raw == "null" {
-        ""
-    } else {
-        raw
-    }
-}
 
 /// A validated config namespace (`param` names the parameter in messages).
 pub fn namespace(param: &'static str, raw: &str) -> Result<String, ParamError> {

@@ -1,5 +1,6 @@
 //! Publishing what an archive holds into a namespace, under a conflict policy.
 
+use nacos_core::rules::CONFIG_TYPES;
 use nacos_core::validate;
 use nacos_core::{
     ConfigKey, ConfigPublish, DEFAULT_CONFIG_TYPE, NamespaceRepo, Operator, RepoError,
@@ -7,7 +8,6 @@ use nacos_core::{
 
 use super::{
     CODE_NAMESPACE_MISSING, ImportFailure, ImportItem, ImportPolicy, ImportReport, ImportedKey,
-    KNOWN_TYPES,
 };
 use crate::services::config::ConfigService;
 
@@ -27,7 +27,7 @@ pub(super) fn import_type(item: &ImportItem) -> String {
         && !named.is_empty()
     {
         let lower = named.to_ascii_lowercase();
-        return if KNOWN_TYPES.contains(&lower.as_str()) {
+        return if CONFIG_TYPES.contains(&lower.as_str()) {
             lower
         } else {
             DEFAULT_CONFIG_TYPE.to_string()
@@ -41,7 +41,7 @@ pub(super) fn import_type(item: &ImportItem) -> String {
     match extension.as_str() {
         "yml" => "yaml".to_string(),
         "htm" => "html".to_string(),
-        ext if KNOWN_TYPES.contains(&ext) => ext.to_string(),
+        ext if CONFIG_TYPES.contains(&ext) => ext.to_string(),
         _ => DEFAULT_CONFIG_TYPE.to_string(),
     }
 }

@@ -55,10 +55,6 @@ pub const CODE_BAD_METADATA: i32 = 100_002;
 pub const CODE_PARSE_FAILED: i32 = 100_004;
 pub const CODE_EMPTY: i32 = 100_005;
 
-/// Config types Nacos knows; others are imported as `text`.
-pub(super) const KNOWN_TYPES: &[&str] =
-    &["text", "json", "xml", "yaml", "html", "properties", "toml"];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportPolicy {
     /// Stop at the first config that already exists.
