@@ -34,10 +34,7 @@ impl From<RepoError> for GrpcError {
 
 impl From<ConfigOpError> for GrpcError {
     fn from(e: ConfigOpError) -> Self {
-        match e {
-            ConfigOpError::Param(p) => p.into(),
-            ConfigOpError::Repo(r) => r.into(),
-        }
+        ServiceError::from(e).into()
     }
 }
 

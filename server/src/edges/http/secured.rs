@@ -82,6 +82,18 @@ impl std::fmt::Debug for Guard {
 }
 
 pub const OPEN: Guard = Guard::Open;
+
+/// The guards of a resource route: `read` for GET, `write` for POST, DELETE, PUT and PATCH (in
+/// that order, so `&rw[..4]` leaves PATCH out).
+pub const fn read_write(read: Guard, write: Guard) -> [(M, Guard); 5] {
+    [
+        (M::Get, read),
+        (M::Post, write),
+        (M::Delete, write),
+        (M::Put, write),
+        (M::Patch, write),
+    ]
+}
 pub const NAMESPACES_R: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Read);
 pub const NAMESPACES_W: Guard = Guard::Fixed(fixed::CONSOLE_NAMESPACES, Action::Write);
 /// Admin-only views (`nacos/admin`; no ordinary grant names it).

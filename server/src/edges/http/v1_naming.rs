@@ -27,7 +27,7 @@ use super::naming_params::{
     grouped_service_key, json_metadata, listed_group_of, names_namespace, naming_namespace,
     page_of, parse_metadata, required_ip, required_page, required_port, statuses_key,
 };
-use super::secured::{M, Routes};
+use super::secured::{M, Routes, read_write};
 use super::{Params, ServiceError, ServiceResult, text};
 use crate::app::AppState;
 use crate::cluster::forward::ClientOp;
@@ -35,13 +35,7 @@ use crate::services::naming::service_info::InstanceWire;
 use crate::services::naming::{ClientId, Host};
 
 pub fn routes() -> Routes {
-    let rw = &[
-        (M::Get, SERVICE_R),
-        (M::Post, SERVICE_W),
-        (M::Delete, SERVICE_W),
-        (M::Put, SERVICE_W),
-        (M::Patch, SERVICE_W),
-    ];
+    let rw = &read_write(SERVICE_R, SERVICE_W);
     Routes::new()
         .route(
             "/v1/ns/instance",

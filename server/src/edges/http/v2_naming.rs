@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::naming_ops;
 use super::naming_params::{self, naming_namespace};
-use super::secured::{Guard, M, Routes};
+use super::secured::{Guard, M, Routes, read_write};
 use super::v2::{V2Error, V2Result, ok};
 use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
@@ -25,13 +25,7 @@ fn named_service(params: &Params) -> ServiceResult<Vec<Resource>> {
 }
 
 pub fn routes() -> Routes {
-    let rw = &[
-        (M::Get, SERVICE_R),
-        (M::Post, SERVICE_W),
-        (M::Delete, SERVICE_W),
-        (M::Put, SERVICE_W),
-        (M::Patch, SERVICE_W),
-    ];
+    let rw = &read_write(SERVICE_R, SERVICE_W);
     Routes::new()
         .route(
             "/v2/ns/instance",
