@@ -14,6 +14,8 @@
 //!   get [`Repos`](nacos_core::Repos) whose writes go through Raft, barrier, status, RPC
 //!   dispatch), the Raft log in `raft-log.redb`, the state machine over the store's database,
 //!   snapshots, and [`raft::RaftTransport`], the byte pipe the server provides.
+//! - `forwarded`: the leader's check of a write a follower forwards (only what the public API
+//!   could have produced; the leader's clock).
 //! - `error`: the one place where redb, serde_json, task, openraft and transport errors become
 //!   [`RepoError`] kinds.
 //!
@@ -36,6 +38,7 @@
 
 pub mod command;
 mod error;
+mod forwarded;
 pub mod raft;
 pub mod store;
 mod tables;

@@ -270,7 +270,13 @@ mod tests {
     #[test]
     fn the_case_list_names_every_case_function_and_nothing_else() {
         let sources = [
-            ("configs", include_str!("configs.rs")),
+            (
+                "configs",
+                concat!(
+                    include_str!("configs/mod.rs"),
+                    include_str!("configs/search.rs")
+                ),
+            ),
             ("history", include_str!("history.rs")),
             ("gray", include_str!("gray.rs")),
             ("namespaces", include_str!("namespaces.rs")),
