@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::auth::{ADMIN_PW, admin_post, auth_props, grpc_connect, login, payload, unary};
+use crate::auth::{
+    admin_post, auth_props, create_namespaces, grant_user, grpc_connect, init_admin, payload, unary,
+};
 use crate::support::{Storage, TestServer, on_every_backend};
 
 on_every_backend!(
@@ -37,47 +39,14 @@ struct Scene {
 async fn scene(storage: Storage) -> Scene {
     let server = TestServer::start_on(storage, &auth_props()).await;
     let s = &server;
-    let resp = s
-        .client
-        .post(s.url("/v1/auth/users/admin"))
-        .form(&[("password", ADMIN_PW)])
-        .send()
-        .await
-        .expect("init admin");
-    assert_eq!(resp.status(), 200);
-    let admin = login(s, "nacos", ADMIN_PW).await;
-    for ns in ["dev", "prod"] {
-        admin_post(
-            s,
-            &admin,
-            "/v1/console/namespaces",
-            &[("customNamespaceId", ns), ("namespaceName", ns)],
-        )
-        .await;
-    }
-    admin_post(
+    let admin = init_admin(s).await;
+    create_namespaces(s, &admin, &["dev", "prod"]).await;
+    let mallory = grant_user(
         s,
         &admin,
-        "/v1/auth/users",
-        &[("username", "mallory"), ("password", "pw-of-mallory")],
-    )
-    .await;
-    admin_post(
-        s,
-        &admin,
-        "/v1/auth/roles",
-        &[("role", "dev-team"), ("username", "mallory")],
-    )
-    .await;
-    admin_post(
-        s,
-        &admin,
-        "/v1/auth/permissions",
-        &[
-            ("role", "dev-team"),
-            ("resource", "dev:*:*"),
-            ("action", "rw"),
-        ],
+        ("mallory", "pw-of-mallory"),
+        "dev-team",
+        ("dev:*:*", "rw"),
     )
     .await;
     for (tenant, group, data_id, content) in [
@@ -116,7 +85,6 @@ async fn scene(storage: Storage) -> Scene {
         )
         .await;
     }
-    let mallory = login(s, "mallory", "pw-of-mallory").await;
     Scene {
         server,
         admin,

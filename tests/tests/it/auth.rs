@@ -87,6 +87,64 @@ pub(crate) async fn admin_post(s: &TestServer, token: &str, path: &str, form: &[
     assert_eq!(status, 200, "{path}: {body}");
 }
 
+/// Create the first admin (`nacos` / [`ADMIN_PW`]) and log in; the admin's token.
+pub(crate) async fn init_admin(s: &TestServer) -> String {
+    let resp = s
+        .client
+        .post(s.url("/v1/auth/users/admin"))
+        .form(&[("password", ADMIN_PW)])
+        .send()
+        .await
+        .expect("init admin");
+    assert_eq!(resp.status(), 200);
+    login(s, "nacos", ADMIN_PW).await
+}
+
+/// As the admin: namespaces with these ids (their names the same).
+pub(crate) async fn create_namespaces(s: &TestServer, admin: &str, ids: &[&str]) {
+    for ns in ids {
+        admin_post(
+            s,
+            admin,
+            "/v1/console/namespaces",
+            &[("customNamespaceId", ns), ("namespaceName", ns)],
+        )
+        .await;
+    }
+}
+
+/// As the admin: a user with one role holding `action` on `resource`; the user's token.
+pub(crate) async fn grant_user(
+    s: &TestServer,
+    admin: &str,
+    (user, password): (&str, &str),
+    role: &str,
+    (resource, action): (&str, &str),
+) -> String {
+    admin_post(
+        s,
+        admin,
+        "/v1/auth/users",
+        &[("username", user), ("password", password)],
+    )
+    .await;
+    admin_post(
+        s,
+        admin,
+        "/v1/auth/roles",
+        &[("role", role), ("username", user)],
+    )
+    .await;
+    admin_post(
+        s,
+        admin,
+        "/v1/auth/permissions",
+        &[("role", role), ("resource", resource), ("action", action)],
+    )
+    .await;
+    login(s, user, password).await
+}
+
 /// A server with auth on: admin `nacos`, `alice` (role `devs`: rw on the public namespace, r on
 /// the cluster resources) and `bob` (role `others`: rw on namespace `other` only).
 pub(crate) struct Fixture {

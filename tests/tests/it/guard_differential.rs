@@ -18,7 +18,9 @@ use nacos_core::{ConfigQuery, PageRequest};
 use nacos_server::grpc::dispatch::GrpcGuard;
 use serde_json::{Value, json};
 
-use crate::auth::{ADMIN_PW, admin_post, auth_props, grpc_connect, login, payload, unary};
+use crate::auth::{
+    admin_post, auth_props, create_namespaces, grant_user, grpc_connect, init_admin, payload, unary,
+};
 use crate::support::{Storage, TestServer};
 
 /// Variants per route method and per payload type.
@@ -229,24 +231,8 @@ fn leaks(body: &str) -> Vec<String> {
 /// `probe` with `rw` on `ns1:G1:*` only.
 async fn grid() -> (TestServer, String, String) {
     let s = TestServer::start_on(Storage::Embedded, &auth_props()).await;
-    let resp = s
-        .client
-        .post(s.url("/v1/auth/users/admin"))
-        .form(&[("password", ADMIN_PW)])
-        .send()
-        .await
-        .expect("init admin");
-    assert_eq!(resp.status(), 200);
-    let admin = login(&s, "nacos", ADMIN_PW).await;
-    for ns in ["ns1", "ns2"] {
-        admin_post(
-            &s,
-            &admin,
-            "/v1/console/namespaces",
-            &[("customNamespaceId", ns), ("namespaceName", ns)],
-        )
-        .await;
-    }
+    let admin = init_admin(&s).await;
+    create_namespaces(&s, &admin, &["ns1", "ns2"]).await;
     for (ns, n) in NAMESPACES {
         let tenant = if ns == "public" { "" } else { ns };
         for (group, g) in GROUPS {
@@ -278,32 +264,14 @@ async fn grid() -> (TestServer, String, String) {
             .await;
         }
     }
-    admin_post(
+    let probe = grant_user(
         &s,
         &admin,
-        "/v1/auth/users",
-        &[("username", "probe"), ("password", "pw-of-probe")],
+        ("probe", "pw-of-probe"),
+        "corner",
+        ("ns1:G1:*", "rw"),
     )
     .await;
-    admin_post(
-        &s,
-        &admin,
-        "/v1/auth/roles",
-        &[("role", "corner"), ("username", "probe")],
-    )
-    .await;
-    admin_post(
-        &s,
-        &admin,
-        "/v1/auth/permissions",
-        &[
-            ("role", "corner"),
-            ("resource", "ns1:G1:*"),
-            ("action", "rw"),
-        ],
-    )
-    .await;
-    let probe = login(&s, "probe", "pw-of-probe").await;
     (s, admin, probe)
 }
 
