@@ -8,6 +8,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::rules::normalise_namespace;
+
 /// What a request wants to do with a resource. Stored permissions spell it `r`, `w` or `rw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -57,15 +59,6 @@ pub enum Resource {
     },
     /// One of the [`fixed`] resources, compared verbatim.
     Fixed(String),
-}
-
-fn normalise_namespace(ns: &str) -> &str {
-    let ns = ns.trim();
-    if ns.is_empty() || ns == "public" || ns == "null" {
-        ""
-    } else {
-        ns
-    }
 }
 
 fn or_star(s: &str) -> &str {

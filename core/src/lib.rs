@@ -6,6 +6,8 @@
 //! - [`error`]: [`RepoError`], the one error enum of kinds every backend maps its driver errors onto.
 //! - [`repo`]: the object-safe repository traits ([`ConfigRepo`], [`NamespaceRepo`],
 //!   [`InstanceRepo`], [`UserRepo`]) and [`Capabilities`], the contract the conformance suite checks.
+//! - [`rules`]: the domain rules every backend applies alike (what a publish stores, tag and
+//!   beta-IP cleaning, namespace spellings, config types, storable services and instances).
 //! - [`validate`]: Nacos's parameter rules (allowed characters and lengths), shared by every edge.
 //!
 //! - [`auth`]: the [`AuthPlugin`] contract (identity, resources, actions, Nacos's refusals).
@@ -17,6 +19,7 @@ pub mod datasource;
 pub mod error;
 pub mod model;
 pub mod repo;
+pub mod rules;
 pub mod validate;
 
 pub use auth::{Action, AuthError, AuthPlugin, IdentityContext, LoginResult, Principal, Resource};

@@ -10,7 +10,7 @@ use nacos_core::{
     Capabilities, ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo,
     Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceRepo, MatchMode, Namespace,
     NamespaceRepo, Operator, Page, PageRequest, Permission, RepoError, Repos, RoleBinding,
-    ServiceKey, ServiceMeta, User, UserRepo, glob_match,
+    ServiceKey, ServiceMeta, User, UserRepo, glob_match, rules,
 };
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
@@ -93,13 +93,7 @@ impl EmbeddedStore {
 
     /// The repositories, all backed by this store.
     pub fn repos(self: Arc<Self>) -> Repos {
-        Repos {
-            configs: self.clone(),
-            namespaces: self.clone(),
-            instances: self.clone(),
-            users: self,
-            capabilities: Capabilities::ALL,
-        }
+        Repos::of(self, Capabilities::ALL)
     }
 
     /// Run one command in its own write transaction and commit it durably: when this returns
@@ -366,11 +360,7 @@ impl NamespaceRepo for EmbeddedStore {
         self.read(|txn| {
             let mut all =
                 tables::read_namespaces(&txn.open_table(tables::NAMESPACES).map_err(storage)?)?;
-            all.sort_by(|a, b| {
-                a.created_ms
-                    .cmp(&b.created_ms)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
+            rules::sort_namespaces(&mut all);
             Ok(all)
         })
         .await

@@ -22,6 +22,7 @@ use std::io::{Cursor, Read, Write};
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use nacos_core::rules::is_config_type;
 use nacos_core::validate::{self, DEFAULT_MAX_CONTENT};
 use nacos_core::{ConfigItem, ConfigKey, ConfigPublish, DEFAULT_CONFIG_TYPE, Operator, RepoError};
 use zip::write::SimpleFileOptions;
@@ -46,9 +47,6 @@ pub const CODE_NAMESPACE_MISSING: i32 = 100_001;
 pub const CODE_BAD_METADATA: i32 = 100_002;
 pub const CODE_PARSE_FAILED: i32 = 100_004;
 pub const CODE_EMPTY: i32 = 100_005;
-
-/// Config types Nacos knows; others are imported as `text`.
-const KNOWN_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportPolicy {
@@ -1242,7 +1240,7 @@ fn import_type(item: &ImportItem) -> String {
         && !named.is_empty()
     {
         let lower = named.to_ascii_lowercase();
-        return if KNOWN_TYPES.contains(&lower.as_str()) {
+        return if is_config_type(&lower) {
             lower
         } else {
             DEFAULT_CONFIG_TYPE.to_string()
@@ -1256,7 +1254,7 @@ fn import_type(item: &ImportItem) -> String {
     match extension.as_str() {
         "yml" => "yaml".to_string(),
         "htm" => "html".to_string(),
-        ext if KNOWN_TYPES.contains(&ext) => ext.to_string(),
+        ext if is_config_type(ext) => ext.to_string(),
         _ => DEFAULT_CONFIG_TYPE.to_string(),
     }
 }

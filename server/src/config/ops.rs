@@ -2,6 +2,7 @@
 //! namespace rule and the same mapping of a publish onto formal, beta or tag writes. Edges only
 //! collect their inputs and shape the answer.
 
+use nacos_core::rules::normalise_namespace;
 use nacos_core::validate::{self, ParamError};
 use nacos_core::{
     ConfigKey, ConfigPublish, DEFAULT_CONFIG_TYPE, Gray, GrayPublish, Operator, RepoError,
@@ -9,8 +10,8 @@ use nacos_core::{
 
 use super::ConfigService;
 
-/// Types Nacos accepts; anything else is stored as `text`.
-pub const CONFIG_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
+/// Comma-separated list, trimmed, blanks dropped (the rule lives in `nacos_core::rules`).
+pub use nacos_core::rules::split_list;
 
 /// A failed config operation: a rejected parameter or a storage outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,16 +23,6 @@ pub enum ConfigOpError {
 }
 
 pub type ConfigOpResult<T = ()> = Result<T, ConfigOpError>;
-
-/// The config namespace as stored: `public`, `null` and blank all mean the default `""`.
-pub fn normalise_namespace(raw: &str) -> &str {
-    let raw = raw.trim();
-    if raw == "public" || raw == "null" {
-        ""
-    } else {
-        raw
-    }
-}
 
 /// A validated config namespace (`param` names the parameter in messages).
 pub fn namespace(param: &'static str, raw: &str) -> Result<String, ParamError> {
@@ -56,19 +47,6 @@ pub fn optional_tag(tag: Option<&str>) -> Result<Option<String>, ParamError> {
             Ok(Some(t.to_string()))
         }
     }
-}
-
-/// Comma-separated list, trimmed, blanks dropped.
-pub fn split_list(value: Option<&str>) -> Vec<String> {
-    value
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Everything a publish can carry, whichever edge it came through. `None` means "not sent";
@@ -194,7 +172,7 @@ pub async fn publish(
     let usage = limited("use", usage, 32)?;
     let effect = limited("effect", effect, 32)?;
     let config_type = config_type
-        .filter(|t| CONFIG_TYPES.contains(&t.as_str()))
+        .filter(|t| nacos_core::rules::is_config_type(t))
         .unwrap_or_else(|| DEFAULT_CONFIG_TYPE.to_string());
     config
         .publish(ConfigPublish {
