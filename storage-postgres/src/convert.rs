@@ -88,28 +88,6 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| error::corrupt(what, e).into())
 }
 
-/// Comma list column (`beta_ips`) to its items, dropping blanks.
-pub(crate) fn split_list(value: Option<&str>) -> Vec<String> {
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Keep the first of each repeated item, in order (the tag rows have a unique key).
-pub(crate) fn dedup<'a>(items: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
-    let mut out: Vec<&String> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,13 +118,5 @@ mod tests {
             text_filter("a*", MatchMode::Exact),
             TextFilter::Equal("a*".into())
         );
-    }
-
-    #[test]
-    fn lists_split_and_dedup() {
-        assert_eq!(split_list(Some("a, b,,c")), vec!["a", "b", "c"]);
-        assert!(split_list(None).is_empty());
-        let tags = vec!["x".to_string(), "y".to_string(), "x".to_string()];
-        assert_eq!(dedup(&tags), vec!["x", "y"]);
     }
 }
