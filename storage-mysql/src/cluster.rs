@@ -226,11 +226,11 @@ fn probe(
     Box::pin(async move {
         let ask = async {
             let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-            let row = sqlx::query("SELECT CAST(@@global.read_only AS CHAR)")
+            let row = sqlx::query("SELECT CAST(@@global.read_only AS CHAR) AS read_only")
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| e.to_string())?;
-            crate::sql::text(&row, 0).map_err(|e| e.to_string())
+            crate::sql::text(&row, "read_only").map_err(|e| e.to_string())
         };
         // The pool's own acquire timeout bounds connecting; this bounds a server that accepts the
         // connection but never answers.

@@ -10,16 +10,17 @@ use sqlx::mysql::MySqlRow;
 use crate::sql::{int, text};
 use crate::store::{MysqlStore, Route};
 
-const COLUMNS: &str = "tenant_id, tenant_name, tenant_desc, CAST(gmt_create AS SIGNED), \
-                       CAST(gmt_modified AS SIGNED)";
+const COLUMNS: &str = "tenant_id, tenant_name, tenant_desc, \
+                       CAST(gmt_create AS SIGNED) AS gmt_create, \
+                       CAST(gmt_modified AS SIGNED) AS gmt_modified";
 
 fn from_row(row: &MySqlRow) -> Result<Namespace, sqlx::Error> {
     Ok(Namespace {
-        id: text(row, 0)?,
-        name: text(row, 1)?,
-        desc: text(row, 2)?,
-        created_ms: int(row, 3)?,
-        modified_ms: int(row, 4)?,
+        id: text(row, "tenant_id")?,
+        name: text(row, "tenant_name")?,
+        desc: text(row, "tenant_desc")?,
+        created_ms: int(row, "gmt_create")?,
+        modified_ms: int(row, "gmt_modified")?,
     })
 }
 
@@ -38,6 +39,8 @@ impl NamespaceRepo for MysqlStore {
                 for row in &rows {
                     out.push(from_row(row)?);
                 }
+                // Byte order of ids on ties, whatever the database's collation.
+                nacos_core::rules::sort_namespaces(&mut out);
                 Ok(out)
             })
         })
@@ -94,7 +97,7 @@ impl NamespaceRepo for MysqlStore {
         self.write("update namespace", move |c| {
             let (id, name, desc) = (id.clone(), name.clone(), desc.clone());
             Box::pin(async move {
-                let now = crate::configs::now_ms(c).await?;
+                let now = crate::sql::now_ms(c).await?;
                 let done = sqlx::query(
                     "UPDATE tenant_info SET tenant_name = ?, tenant_desc = ?, gmt_modified = ? \
                      WHERE kp = '1' AND tenant_id = ?",

@@ -169,13 +169,7 @@ impl MysqlStore {
 
     /// The repositories, all backed by this store.
     pub fn repos(self: Arc<Self>) -> Repos {
-        Repos {
-            configs: self.clone(),
-            namespaces: self.clone(),
-            instances: self.clone(),
-            users: self,
-            capabilities: Capabilities::ALL,
-        }
+        Repos::of(self, Capabilities::ALL)
     }
 
     /// Whether a writable primary is known right now (cheap: no I/O). A readiness probe.

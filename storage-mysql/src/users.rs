@@ -14,9 +14,9 @@ use crate::store::{Failure, MysqlStore, Route};
 
 fn user_from_row(row: &MySqlRow) -> Result<User, sqlx::Error> {
     Ok(User {
-        username: text(row, 0)?,
-        password_hash: text(row, 1)?,
-        enabled: int(row, 2)? != 0,
+        username: text(row, "username")?,
+        password_hash: text(row, "password")?,
+        enabled: int(row, "enabled")? != 0,
     })
 }
 
@@ -40,12 +40,12 @@ async fn page_of<T>(
             .collect::<Vec<_>>()
             .join(" AND ")
     };
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {condition}");
+    let count_sql = format!("SELECT COUNT(*) AS total FROM {table} WHERE {condition}");
     let mut count = sqlx::query(&count_sql);
     for (_, bind) in &filters {
         count = count.bind(bind);
     }
-    let total = u64::try_from(int(&count.fetch_one(&mut *c).await?, 0)?).unwrap_or_default();
+    let total = u64::try_from(int(&count.fetch_one(&mut *c).await?, "total")?).unwrap_or_default();
     let mut items = Vec::new();
     if page.page_size > 0 && (page.offset() as u64) < total {
         let sql = format!(
@@ -75,7 +75,7 @@ impl UserRepo for MysqlStore {
         self.read("get user", Route::Primary, move |c| {
             Box::pin(async move {
                 let row = sqlx::query(
-                    "SELECT username, password, CAST(enabled AS SIGNED) FROM users \
+                    "SELECT username, password, CAST(enabled AS SIGNED) AS enabled FROM users \
                      WHERE username = ?",
                 )
                 .bind(&username)
@@ -99,7 +99,7 @@ impl UserRepo for MysqlStore {
                 page_of(
                     c,
                     "users",
-                    "username, password, CAST(enabled AS SIGNED)",
+                    "username, password, CAST(enabled AS SIGNED) AS enabled",
                     filters,
                     "username",
                     page,
@@ -187,8 +187,8 @@ impl UserRepo for MysqlStore {
                     page,
                     |row| {
                         Ok(RoleBinding {
-                            role: text(row, 0)?,
-                            username: text(row, 1)?,
+                            role: text(row, "role")?,
+                            username: text(row, "username")?,
                         })
                     },
                 )
@@ -257,9 +257,9 @@ impl UserRepo for MysqlStore {
                     page,
                     |row| {
                         Ok(Permission {
-                            role: text(row, 0)?,
-                            resource: text(row, 1)?,
-                            action: text(row, 2)?,
+                            role: text(row, "role")?,
+                            resource: text(row, "resource")?,
+                            action: text(row, "action")?,
                         })
                     },
                 )
