@@ -23,6 +23,6 @@ pub mod rules;
 pub mod validate;
 
 pub use auth::{Action, AuthError, AuthPlugin, IdentityContext, LoginResult, Principal, Resource};
-pub use error::{RepoError, RepoResult};
+pub use error::{Detail, RepoError, RepoResult};
 pub use model::*;
 pub use repo::{Capabilities, ConfigRepo, InstanceRepo, NamespaceRepo, Repos, UserRepo};

@@ -57,10 +57,9 @@ impl EmbeddedStore {
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                RepoError::Unavailable(format!(
-                    "cannot create data directory {}: {e}",
-                    parent.display()
-                ))
+                RepoError::Unavailable(
+                    format!("cannot create data directory {}: {e}", parent.display()).into(),
+                )
             })?;
         }
         // No full integrity scan at start: it reads the whole file on every start. redb checks
@@ -148,10 +147,13 @@ fn init(db: &Database) -> Result<(), RepoError> {
             }
             Some(SCHEMA_VERSION) => {}
             Some(other) => {
-                return Err(RepoError::Internal(format!(
-                    "layout version {other} is not supported by this build (it reads version \
+                return Err(RepoError::Internal(
+                    format!(
+                        "layout version {other} is not supported by this build (it reads version \
                      {SCHEMA_VERSION})"
-                )));
+                    )
+                    .into(),
+                ));
             }
         }
     }
@@ -176,9 +178,7 @@ fn execute_blocking(db: &Database, command: &Command) -> Result<CommandOutput, R
 }
 
 fn unexpected(output: CommandOutput) -> RepoError {
-    RepoError::Internal(format!(
-        "embedded store: unexpected command output {output:?}"
-    ))
+    RepoError::Internal(format!("embedded store: unexpected command output {output:?}").into())
 }
 
 /// Open the embedded store in `data_dir` (file `data_dir/nacos.redb`) and hand out its repos.
@@ -264,7 +264,7 @@ impl ConfigRepo for EmbeddedStore {
             let mut items = Vec::with_capacity(nids.items.len());
             for nid in &nids.items {
                 let entry = tables::read_history(&rows, *nid)?.ok_or_else(|| {
-                    RepoError::Internal(format!("history index points at missing nid {nid}"))
+                    RepoError::Internal(format!("history index points at missing nid {nid}").into())
                 })?;
                 items.push(entry);
             }

@@ -156,7 +156,7 @@ pub(crate) fn ensure<'a>(
              or start once with nacos.db.schema.init=true to create what is missing",
                 if missing.len() == 1 { "" } else { "s" },
                 missing.join(", ")
-            )))
+            ).into()))
         }
     })
 }

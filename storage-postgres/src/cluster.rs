@@ -58,7 +58,8 @@ impl Node {
             let mapped = error::pool(&self.label, e);
             match (mapped, self.last_error()) {
                 (RepoError::Unavailable(m), Some(last)) => {
-                    RepoError::Unavailable(format!("{m}; last connection error: {last}"))
+                    let message = format!("{m}; last connection error: {last}");
+                    RepoError::Unavailable(m.reworded(message))
                 }
                 (other, _) => other,
             }
@@ -183,10 +184,9 @@ impl Cluster {
                 Err(e) => problems.push(e.to_string()),
             }
         }
-        Err(RepoError::Unavailable(format!(
-            "no writable PostgreSQL node: {}",
-            problems.join("; ")
-        )))
+        Err(RepoError::Unavailable(
+            format!("no writable PostgreSQL node: {}", problems.join("; ")).into(),
+        ))
     }
 
     /// Keep the current node if it is still writable, else move to the first one that is.

@@ -35,8 +35,9 @@ pub(crate) async fn db_now(conn: &mut AsyncPgConnection) -> Result<i64> {
 
 /// A stored id as the model's `u64`.
 pub(crate) fn id(value: i64, what: &str) -> Result<u64> {
-    u64::try_from(value)
-        .map_err(|_| RepoError::Internal(format!("negative {what} {value} in PostgreSQL")).into())
+    u64::try_from(value).map_err(|_| {
+        RepoError::Internal(format!("negative {what} {value} in PostgreSQL").into()).into()
+    })
 }
 
 /// A model id as a column value; `None` when it cannot be stored (so it matches no row).

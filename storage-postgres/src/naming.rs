@@ -68,7 +68,7 @@ struct InstanceRow {
 impl InstanceRow {
     fn into_instance(self) -> Result<Instance> {
         let port = u16::try_from(self.port).map_err(|_| {
-            RepoError::Internal(format!("naming_instance holds port {}", self.port))
+            RepoError::Internal(format!("naming_instance holds port {}", self.port).into())
         })?;
         Ok(Instance {
             ip: self.ip,
@@ -173,10 +173,13 @@ async fn register_tx(
         }
     }
     if !present {
-        return Err(RepoError::Unavailable(format!(
-            "{} kept changing under concurrent writes; retry",
-            service.describe()
-        ))
+        return Err(RepoError::Unavailable(
+            format!(
+                "{} kept changing under concurrent writes; retry",
+                service.describe()
+            )
+            .into(),
+        )
         .into());
     }
     let metadata = to_json(&instance.metadata, "instance metadata")?;

@@ -110,8 +110,9 @@ async fn write_tags(
 
 /// A stored id as a column value.
 fn row_id(item: &ConfigItem) -> Result<i64> {
-    i64::try_from(item.id)
-        .map_err(|_| RepoError::Internal(format!("config id {} out of range", item.id)).into())
+    i64::try_from(item.id).map_err(|_| {
+        RepoError::Internal(format!("config id {} out of range", item.id).into()).into()
+    })
 }
 
 /// Insert or update the formal row of a key, with its tags, history and change entry.
@@ -194,10 +195,13 @@ pub(super) async fn publish_tx(
         record_change(conn, key, now_ms).await?;
         return Ok(item);
     }
-    Err(RepoError::Unavailable(format!(
-        "config {} kept changing under concurrent inserts; retry",
-        key.describe()
-    ))
+    Err(RepoError::Unavailable(
+        format!(
+            "config {} kept changing under concurrent inserts; retry",
+            key.describe()
+        )
+        .into(),
+    )
     .into())
 }
 

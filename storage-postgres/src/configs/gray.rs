@@ -75,7 +75,7 @@ pub(super) async fn list(conn: &mut AsyncPgConnection, key: &ConfigKey) -> Resul
 /// A stored variant id as a column value.
 fn row_id(variant: &GrayConfig) -> Result<i64> {
     i64::try_from(variant.id).map_err(|_| {
-        RepoError::Internal(format!("gray config id {} out of range", variant.id)).into()
+        RepoError::Internal(format!("gray config id {} out of range", variant.id).into()).into()
     })
 }
 
@@ -194,9 +194,9 @@ pub(super) async fn publish_tx(
         record_change(conn, key, now_ms).await?;
         return Ok(variant);
     }
-    Err(RepoError::Unavailable(format!(
-        "{what} kept changing under concurrent inserts; retry"
-    ))
+    Err(RepoError::Unavailable(
+        format!("{what} kept changing under concurrent inserts; retry").into(),
+    )
     .into())
 }
 

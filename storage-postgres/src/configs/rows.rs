@@ -86,11 +86,14 @@ pub(super) struct HistoryRow {
 impl HistoryRow {
     pub fn into_entry(self) -> Result<HistoryEntry> {
         let Some(op) = self.op_type.as_deref().and_then(HistoryOp::from_code) else {
-            return Err(RepoError::Internal(format!(
-                "his_config_info nid {} has op_type {:?}, not I, U or D",
-                self.nid,
-                self.op_type.as_deref().map(str::trim)
-            ))
+            return Err(RepoError::Internal(
+                format!(
+                    "his_config_info nid {} has op_type {:?}, not I, U or D",
+                    self.nid,
+                    self.op_type.as_deref().map(str::trim)
+                )
+                .into(),
+            )
             .into());
         };
         Ok(HistoryEntry {
