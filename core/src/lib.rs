@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`model`]: configs (formal, gray variants, history), namespaces, services and instances.
 //! - [`datasource`]: the `db.*` properties and JDBC URLs that SQL backends share.
+//! - [`ha`]: which of several database nodes takes writes ([`ha::Topology`]), the probe
+//!   trait the SQL backends implement and the monitor task they share.
 //! - [`error`]: [`RepoError`], the one error enum of kinds every backend maps its driver errors onto.
 //! - [`repo`]: the object-safe repository traits ([`ConfigRepo`], [`NamespaceRepo`],
 //!   [`InstanceRepo`], [`UserRepo`]) and [`Capabilities`], the contract the conformance suite checks.
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod datasource;
 pub mod error;
+pub mod ha;
 pub mod model;
 pub mod repo;
 pub mod rules;

@@ -118,7 +118,6 @@ impl MysqlStore {
             let probe_pool =
                 options::probe_pool_options(connect_timeout).connect_lazy_with(connect);
             nodes.push(Node {
-                index,
                 label: options::label(db),
                 pool,
                 probe_pool,
