@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use diesel::pg::Pg;
+use diesel::pg::data_types::PgTimestamp;
 use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper, TextExpressionMethods,
+    AsChangeset, ExpressionMethods, Insertable, OptionalExtension, QueryDsl, SelectableHelper,
+    TextExpressionMethods,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use nacos_core::{
@@ -108,6 +110,43 @@ async fn write_tags(
     Ok(())
 }
 
+/// The columns a publish writes on insert and update alike.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = ci)]
+struct ConfigValues<'a> {
+    content: &'a str,
+    md5: &'a str,
+    gmt_modified: PgTimestamp,
+    src_user: &'a str,
+    src_ip: &'a str,
+    app_name: &'a str,
+    c_desc: &'a str,
+    c_use: &'a str,
+    effect: &'a str,
+    config_type: &'a str,
+    c_schema: &'a str,
+    encrypted_data_key: &'a str,
+}
+
+impl<'a> ConfigValues<'a> {
+    fn of(item: &'a ConfigItem, now: PgTimestamp) -> Self {
+        ConfigValues {
+            content: &item.content,
+            md5: &item.md5,
+            gmt_modified: now,
+            src_user: &item.src_user,
+            src_ip: &item.src_ip,
+            app_name: &item.app_name,
+            c_desc: &item.desc,
+            c_use: &item.usage,
+            effect: &item.effect,
+            config_type: &item.config_type,
+            c_schema: &item.schema,
+            encrypted_data_key: &item.encrypted_data_key,
+        }
+    }
+}
+
 /// A stored id as a column value.
 fn row_id(item: &ConfigItem) -> Result<i64> {
     i64::try_from(item.id).map_err(|_| {
@@ -139,19 +178,8 @@ pub(super) async fn publish_tx(
                         ci::data_id.eq(&key.data_id),
                         ci::group_id.eq(&key.group),
                         ci::tenant_id.eq(&key.namespace),
-                        ci::content.eq(&item.content),
-                        ci::md5.eq(&item.md5),
                         ci::gmt_create.eq(now),
-                        ci::gmt_modified.eq(now),
-                        ci::src_user.eq(&item.src_user),
-                        ci::src_ip.eq(&item.src_ip),
-                        ci::app_name.eq(&item.app_name),
-                        ci::c_desc.eq(&item.desc),
-                        ci::c_use.eq(&item.usage),
-                        ci::effect.eq(&item.effect),
-                        ci::config_type.eq(&item.config_type),
-                        ci::c_schema.eq(&item.schema),
-                        ci::encrypted_data_key.eq(&item.encrypted_data_key),
+                        ConfigValues::of(&item, now),
                     ))
                     .on_conflict_do_nothing()
                     .returning(ci::id)
@@ -170,20 +198,7 @@ pub(super) async fn publish_tx(
             Some(old) => {
                 let config_id = row_id(old)?;
                 diesel::update(ci::table.filter(ci::id.eq(config_id)))
-                    .set((
-                        ci::content.eq(&item.content),
-                        ci::md5.eq(&item.md5),
-                        ci::gmt_modified.eq(now),
-                        ci::src_user.eq(&item.src_user),
-                        ci::src_ip.eq(&item.src_ip),
-                        ci::app_name.eq(&item.app_name),
-                        ci::c_desc.eq(&item.desc),
-                        ci::c_use.eq(&item.usage),
-                        ci::effect.eq(&item.effect),
-                        ci::config_type.eq(&item.config_type),
-                        ci::c_schema.eq(&item.schema),
-                        ci::encrypted_data_key.eq(&item.encrypted_data_key),
-                    ))
+                    .set(ConfigValues::of(&item, now))
                     .execute(conn)
                     .await?;
                 if publish.tags.is_some() {

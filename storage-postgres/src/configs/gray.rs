@@ -2,7 +2,10 @@
 //! (`config_info_tag`). Writes record the key in the change index; no history is written (as
 //! Nacos 2.4).
 
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::pg::data_types::PgTimestamp;
+use diesel::{
+    AsChangeset, ExpressionMethods, Insertable, OptionalExtension, QueryDsl, SelectableHelper,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use nacos_core::{ConfigKey, Gray, GrayConfig, GrayPublish, RepoError, rules};
 
@@ -79,26 +82,73 @@ fn row_id(variant: &GrayConfig) -> Result<i64> {
     })
 }
 
+/// The `config_info_beta` columns a publish writes on insert and update alike.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = cb)]
+struct BetaValues<'a> {
+    app_name: &'a str,
+    content: &'a str,
+    beta_ips: String,
+    md5: &'a str,
+    gmt_modified: PgTimestamp,
+    src_user: &'a str,
+    src_ip: &'a str,
+    encrypted_data_key: &'a str,
+}
+
+/// The `config_info_tag` columns a publish writes on insert and update alike.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = ct)]
+struct TagValues<'a> {
+    app_name: &'a str,
+    content: &'a str,
+    md5: &'a str,
+    gmt_modified: PgTimestamp,
+    src_user: &'a str,
+    src_ip: &'a str,
+}
+
+impl<'a> BetaValues<'a> {
+    fn of(variant: &'a GrayConfig) -> Self {
+        BetaValues {
+            app_name: &variant.app_name,
+            content: &variant.content,
+            beta_ips: variant.beta_ips.join(","),
+            md5: &variant.md5,
+            gmt_modified: timestamp(variant.modified_ms),
+            src_user: &variant.src_user,
+            src_ip: &variant.src_ip,
+            encrypted_data_key: &variant.encrypted_data_key,
+        }
+    }
+}
+
+impl<'a> TagValues<'a> {
+    fn of(variant: &'a GrayConfig) -> Self {
+        TagValues {
+            app_name: &variant.app_name,
+            content: &variant.content,
+            md5: &variant.md5,
+            gmt_modified: timestamp(variant.modified_ms),
+            src_user: &variant.src_user,
+            src_ip: &variant.src_ip,
+        }
+    }
+}
+
 /// Insert `variant`; its new id, or `None` when a concurrent insert of the same variant
 /// committed first.
 async fn insert(conn: &mut AsyncPgConnection, variant: &GrayConfig) -> Result<Option<i64>> {
     let key = &variant.key;
-    let now = timestamp(variant.modified_ms);
+    let created = timestamp(variant.created_ms);
     let inserted = match &variant.gray {
         Gray::Beta => diesel::insert_into(cb::table)
             .values((
                 cb::data_id.eq(&key.data_id),
                 cb::group_id.eq(&key.group),
                 cb::tenant_id.eq(&key.namespace),
-                cb::app_name.eq(&variant.app_name),
-                cb::content.eq(&variant.content),
-                cb::beta_ips.eq(variant.beta_ips.join(",")),
-                cb::md5.eq(&variant.md5),
-                cb::gmt_create.eq(now),
-                cb::gmt_modified.eq(now),
-                cb::src_user.eq(&variant.src_user),
-                cb::src_ip.eq(&variant.src_ip),
-                cb::encrypted_data_key.eq(&variant.encrypted_data_key),
+                cb::gmt_create.eq(created),
+                BetaValues::of(variant),
             ))
             .on_conflict_do_nothing()
             .returning(cb::id)
@@ -111,13 +161,8 @@ async fn insert(conn: &mut AsyncPgConnection, variant: &GrayConfig) -> Result<Op
                 ct::group_id.eq(&key.group),
                 ct::tenant_id.eq(&key.namespace),
                 ct::tag_id.eq(tag),
-                ct::app_name.eq(&variant.app_name),
-                ct::content.eq(&variant.content),
-                ct::md5.eq(&variant.md5),
-                ct::gmt_create.eq(now),
-                ct::gmt_modified.eq(now),
-                ct::src_user.eq(&variant.src_user),
-                ct::src_ip.eq(&variant.src_ip),
+                ct::gmt_create.eq(created),
+                TagValues::of(variant),
             ))
             .on_conflict_do_nothing()
             .returning(ct::id)
@@ -131,33 +176,16 @@ async fn insert(conn: &mut AsyncPgConnection, variant: &GrayConfig) -> Result<Op
 /// Overwrite the stored (locked) row of `variant`.
 async fn update(conn: &mut AsyncPgConnection, variant: &GrayConfig) -> Result<()> {
     let id = row_id(variant)?;
-    let now = timestamp(variant.modified_ms);
     match &variant.gray {
         Gray::Beta => {
             diesel::update(cb::table.filter(cb::id.eq(id)))
-                .set((
-                    cb::app_name.eq(&variant.app_name),
-                    cb::content.eq(&variant.content),
-                    cb::beta_ips.eq(variant.beta_ips.join(",")),
-                    cb::md5.eq(&variant.md5),
-                    cb::gmt_modified.eq(now),
-                    cb::src_user.eq(&variant.src_user),
-                    cb::src_ip.eq(&variant.src_ip),
-                    cb::encrypted_data_key.eq(&variant.encrypted_data_key),
-                ))
+                .set(BetaValues::of(variant))
                 .execute(conn)
                 .await?
         }
         Gray::Tag(_) => {
             diesel::update(ct::table.filter(ct::id.eq(id)))
-                .set((
-                    ct::app_name.eq(&variant.app_name),
-                    ct::content.eq(&variant.content),
-                    ct::md5.eq(&variant.md5),
-                    ct::gmt_modified.eq(now),
-                    ct::src_user.eq(&variant.src_user),
-                    ct::src_ip.eq(&variant.src_ip),
-                ))
+                .set(TagValues::of(variant))
                 .execute(conn)
                 .await?
         }
