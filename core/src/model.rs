@@ -53,6 +53,14 @@ impl ConfigKey {
             data_id: data_id.into(),
         }
     }
+
+    /// `(namespace "…", group "…", dataId "…")`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "(namespace {:?}, group {:?}, dataId {:?})",
+            self.namespace, self.group, self.data_id
+        )
+    }
 }
 
 /// Who performed a write, recorded in history (`src_user`, `src_ip`).
@@ -391,6 +399,15 @@ impl ServiceKey {
     /// `group@@name`, the form Nacos puts on the wire.
     pub fn grouped_name(&self) -> String {
         format!("{}@@{}", self.group, self.name)
+    }
+
+    /// `service group@@name in namespace ns`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "service {} in namespace {}",
+            self.grouped_name(),
+            self.namespace
+        )
     }
 }
 

@@ -206,3 +206,19 @@ pub struct Repos {
     pub users: Arc<dyn UserRepo>,
     pub capabilities: Capabilities,
 }
+
+impl Repos {
+    /// Every repository served by one store that implements them all, with `capabilities`.
+    pub fn of<S>(store: Arc<S>, capabilities: Capabilities) -> Repos
+    where
+        S: ConfigRepo + NamespaceRepo + InstanceRepo + UserRepo + 'static,
+    {
+        Repos {
+            configs: store.clone(),
+            namespaces: store.clone(),
+            instances: store.clone(),
+            users: store,
+            capabilities,
+        }
+    }
+}

@@ -10,11 +10,10 @@
 //! `apply` does no I/O besides the transaction it is handed, and never commits: the caller
 //! commits on `Ok` and aborts on `Err` (an error leaves nothing written once aborted).
 
-use nacos_core::rules::updated_field;
 use nacos_core::{
     ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
     Instance, Namespace, Operator, Permission, RepoError, RoleBinding, ServiceKey, ServiceMeta,
-    User, md5_hex, now_millis,
+    User, now_millis, rules,
 };
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -360,21 +359,17 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
             Ok(CommandOutput::NamespaceDeleted(existed))
         }
         Command::CreateService { meta } => {
-            check_service(meta)?;
+            rules::check_service(meta)?;
             if read_service(&t.services, &meta.key)?.is_some() {
-                return Err(RepoError::AlreadyExists(format!(
-                    "service {} in namespace {}",
-                    meta.key.grouped_name(),
-                    meta.key.namespace
-                )));
+                return Err(rules::service_exists(&meta.key));
             }
             write_service(&mut t, meta)?;
             Ok(CommandOutput::Done)
         }
         Command::UpdateService { meta } => {
-            check_service(meta)?;
+            rules::check_service(meta)?;
             let Some(stored) = read_service(&t.services, &meta.key)? else {
-                return Err(service_not_found(&meta.key));
+                return Err(rules::service_not_found(&meta.key));
             };
             let mut meta = meta.clone();
             meta.created_ms = stored.created_ms;
@@ -383,14 +378,10 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
         }
         Command::DeleteService { key } => {
             if read_service(&t.services, key)?.is_none() {
-                return Err(service_not_found(key));
+                return Err(rules::service_not_found(key));
             }
             if !read_instances(&t.instances, key, 1)?.is_empty() {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "service {} in namespace {} still has persistent instances",
-                    key.grouped_name(),
-                    key.namespace
-                )));
+                return Err(rules::service_in_use(key));
             }
             t.services.remove(service_key(key)).map_err(storage)?;
             Ok(CommandOutput::Done)
@@ -400,20 +391,10 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
             instance,
             now_ms,
         } => {
-            if !instance.weight.is_finite() {
-                return Err(RepoError::InvalidArgument(format!(
-                    "instance weight must be finite, got {}",
-                    instance.weight
-                )));
-            }
+            rules::check_instance(instance)?;
             match read_service(&t.services, service)? {
                 Some(meta) if meta.ephemeral => {
-                    return Err(RepoError::PreconditionFailed(format!(
-                        "service {} in namespace {} is ephemeral; it cannot hold persistent \
-                         instances",
-                        service.grouped_name(),
-                        service.namespace
-                    )));
+                    return Err(rules::service_is_ephemeral(service));
                 }
                 Some(_) => {}
                 None => {
@@ -459,24 +440,8 @@ fn publish_config(
     let operator = &publish.operator;
     let (item, history) = match stored {
         None => {
-            let item = ConfigItem {
-                id: t.next_id(CONFIG_ID)?,
-                key: publish.key.clone(),
-                content: publish.content.clone(),
-                md5: md5_hex(&publish.content),
-                config_type: publish.config_type.clone().unwrap_or_default(),
-                app_name: publish.app_name.clone().unwrap_or_default(),
-                desc: publish.desc.clone().unwrap_or_default(),
-                usage: publish.usage.clone().unwrap_or_default(),
-                effect: publish.effect.clone().unwrap_or_default(),
-                schema: publish.schema.clone().unwrap_or_default(),
-                tags: publish.tags.clone().unwrap_or_default(),
-                encrypted_data_key: publish.encrypted_data_key.clone().unwrap_or_default(),
-                src_user: operator.user.clone(),
-                src_ip: operator.ip.clone(),
-                created_ms: now_ms,
-                modified_ms: now_ms,
-            };
+            let id = t.next_id(CONFIG_ID)?;
+            let item = rules::published_config(publish, None, id, now_ms);
             let history = history_row(&item, 0, HistoryOp::Insert, operator, now_ms);
             t.config_ids
                 .insert(item.id, config_key(&item.key))
@@ -484,27 +449,7 @@ fn publish_config(
             (item, history)
         }
         Some(old) => {
-            let item = ConfigItem {
-                id: old.id,
-                key: publish.key.clone(),
-                content: publish.content.clone(),
-                md5: md5_hex(&publish.content),
-                config_type: updated_field(&publish.config_type, &old.config_type),
-                app_name: updated_field(&publish.app_name, &old.app_name),
-                desc: updated_field(&publish.desc, &old.desc),
-                usage: updated_field(&publish.usage, &old.usage),
-                effect: updated_field(&publish.effect, &old.effect),
-                schema: updated_field(&publish.schema, &old.schema),
-                tags: publish.tags.clone().unwrap_or_else(|| old.tags.clone()),
-                encrypted_data_key: updated_field(
-                    &publish.encrypted_data_key,
-                    &old.encrypted_data_key,
-                ),
-                src_user: operator.user.clone(),
-                src_ip: operator.ip.clone(),
-                created_ms: old.created_ms,
-                modified_ms: now_ms,
-            };
+            let item = rules::published_config(publish, Some(&old), old.id, now_ms);
             let history = history_row(&old, old.id, HistoryOp::Update, operator, now_ms);
             (item, history)
         }
@@ -549,27 +494,11 @@ fn publish_gray(
         stored.as_ref().map(|variant| variant.md5.as_str()),
         &format!("{gray:?} of config {}", publish.key.describe()),
     )?;
-    let (id, created_ms, app_name, encrypted_data_key) = match stored {
-        Some(old) => (old.id, old.created_ms, old.app_name, old.encrypted_data_key),
-        None => (t.next_id(GRAY_ID)?, now_ms, String::new(), String::new()),
+    let id = match &stored {
+        Some(old) => old.id,
+        None => t.next_id(GRAY_ID)?,
     };
-    let variant = GrayConfig {
-        id,
-        key: publish.key.clone(),
-        gray: gray.clone(),
-        content: publish.content.clone(),
-        md5: md5_hex(&publish.content),
-        beta_ips: match gray {
-            Gray::Beta => publish.beta_ips.clone(),
-            Gray::Tag(_) => Vec::new(),
-        },
-        app_name: updated_field(&publish.app_name, &app_name),
-        encrypted_data_key: updated_field(&publish.encrypted_data_key, &encrypted_data_key),
-        src_user: publish.operator.user.clone(),
-        src_ip: publish.operator.ip.clone(),
-        created_ms,
-        modified_ms: now_ms,
-    };
+    let variant = rules::published_gray(gray, publish, stored.as_ref(), id, now_ms);
     let bytes = encode(&variant, "grays")?;
     t.grays
         .insert(gray_key(&variant.key, gray), bytes.as_slice())
@@ -639,29 +568,10 @@ fn record_change(t: &mut WriteTables<'_>, key: &ConfigKey, now_ms: i64) -> Resul
     Ok(())
 }
 
-fn check_service(meta: &ServiceMeta) -> Result<(), RepoError> {
-    if meta.protect_threshold.is_finite() {
-        Ok(())
-    } else {
-        Err(RepoError::InvalidArgument(format!(
-            "protect threshold must be finite, got {}",
-            meta.protect_threshold
-        )))
-    }
-}
-
 fn write_service(t: &mut WriteTables<'_>, meta: &ServiceMeta) -> Result<(), RepoError> {
     let bytes = encode(meta, "services")?;
     t.services
         .insert(service_key(&meta.key), bytes.as_slice())
         .map_err(storage)?;
     Ok(())
-}
-
-fn service_not_found(key: &ServiceKey) -> RepoError {
-    RepoError::NotFound(format!(
-        "service {} in namespace {}",
-        key.grouped_name(),
-        key.namespace
-    ))
 }

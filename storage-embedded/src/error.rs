@@ -18,46 +18,54 @@ use serde::{Deserialize, Serialize};
 
 /// Map any redb error (they all convert into [`redb::Error`]).
 pub(crate) fn storage(error: impl Into<redb::Error>) -> RepoError {
-    match error.into() {
+    let error = error.into();
+    let mapped = match &error {
         redb::Error::DatabaseAlreadyOpen => RepoError::Unavailable(
             "the embedded store file is locked: another process (or another handle in this \
              process) has it open"
-                .to_string(),
+                .into(),
         ),
         redb::Error::LockProtocolMismatch => RepoError::Unavailable(
             "the embedded store file is open in another process running an incompatible redb \
              version"
-                .to_string(),
+                .into(),
         ),
         redb::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            RepoError::Internal(format!("the file is not a valid redb database: {e}"))
+            RepoError::Internal(format!("the file is not a valid redb database: {e}").into())
         }
-        redb::Error::Io(e) => RepoError::Unavailable(format!("embedded store I/O error: {e}")),
+        redb::Error::Io(e) => {
+            RepoError::Unavailable(format!("embedded store I/O error: {e}").into())
+        }
         redb::Error::PreviousIo => RepoError::Unavailable(
-            "an earlier I/O error left the embedded store unusable; restart the server".to_string(),
+            "an earlier I/O error left the embedded store unusable; restart the server".into(),
         ),
         redb::Error::DatabaseClosed => {
-            RepoError::Unavailable("the embedded store is closed".to_string())
+            RepoError::Unavailable("the embedded store is closed".into())
         }
         redb::Error::ValueTooLarge(len) => RepoError::InvalidArgument(format!(
             "a value of {len} bytes is too large for the embedded store"
         )),
         redb::Error::Corrupted(msg) => {
-            RepoError::Internal(format!("the embedded store file is corrupt: {msg}"))
+            RepoError::Internal(format!("the embedded store file is corrupt: {msg}").into())
         }
-        redb::Error::UpgradeRequired(version) => RepoError::Internal(format!(
-            "the embedded store file uses redb file format {version}, which this build cannot \
+        redb::Error::UpgradeRequired(version) => RepoError::Internal(
+            format!(
+                "the embedded store file uses redb file format {version}, which this build cannot \
              open without an upgrade"
-        )),
-        other => RepoError::Internal(format!("embedded store: {other}")),
-    }
+            )
+            .into(),
+        ),
+        other => RepoError::Internal(format!("embedded store: {other}").into()),
+    };
+    mapped.caused_by(error)
 }
 
 /// A stored value that does not decode: corruption or a layout this build does not know.
 pub(crate) fn decode_error(table: &str, error: serde_json::Error) -> RepoError {
-    RepoError::Internal(format!(
-        "undecodable value in embedded table {table}: {error}"
-    ))
+    RepoError::internal_from(
+        format!("undecodable value in embedded table {table}: {error}"),
+        error,
+    )
 }
 
 /// A value that does not encode (a non-finite float, for example).
@@ -69,7 +77,7 @@ pub(crate) fn encode_error(table: &str, error: serde_json::Error) -> RepoError {
 
 /// A blocking storage task panicked or was cancelled.
 pub(crate) fn join_error(error: tokio::task::JoinError) -> RepoError {
-    RepoError::Internal(format!("embedded store task failed: {error}"))
+    RepoError::internal_from(format!("embedded store task failed: {error}"), error)
 }
 
 /// Prefix an error with the file it concerns (for open).
@@ -77,10 +85,12 @@ pub(crate) fn with_path(path: &std::path::Path, error: RepoError) -> RepoError {
     let at = path.display();
     match error {
         RepoError::Unavailable(m) => {
-            RepoError::Unavailable(format!("cannot open embedded store {at}: {m}"))
+            let message = format!("cannot open embedded store {at}: {m}");
+            RepoError::Unavailable(m.reworded(message))
         }
         RepoError::Internal(m) => {
-            RepoError::Internal(format!("cannot open embedded store {at}: {m}"))
+            let message = format!("cannot open embedded store {at}: {m}");
+            RepoError::Internal(m.reworded(message))
         }
         RepoError::InvalidArgument(m) => {
             RepoError::InvalidArgument(format!("cannot open embedded store {at}: {m}"))
@@ -96,9 +106,9 @@ impl From<RepoError> for WireRepoError {
             RepoError::AlreadyExists(m) => WireRepoError::AlreadyExists(m),
             RepoError::PreconditionFailed(m) => WireRepoError::PreconditionFailed(m),
             RepoError::InvalidArgument(m) => WireRepoError::InvalidArgument(m),
-            RepoError::Unavailable(m) => WireRepoError::Unavailable(m),
+            RepoError::Unavailable(m) => WireRepoError::Unavailable(m.into()),
             RepoError::Unsupported(m) => WireRepoError::Unsupported(m),
-            RepoError::Internal(m) => WireRepoError::Internal(m),
+            RepoError::Internal(m) => WireRepoError::Internal(m.into()),
             // `RepoError` is non-exhaustive: a kind added later travels as Internal.
             other => WireRepoError::Internal(other.to_string()),
         }
@@ -112,9 +122,9 @@ impl From<WireRepoError> for RepoError {
             WireRepoError::AlreadyExists(m) => RepoError::AlreadyExists(m),
             WireRepoError::PreconditionFailed(m) => RepoError::PreconditionFailed(m),
             WireRepoError::InvalidArgument(m) => RepoError::InvalidArgument(m),
-            WireRepoError::Unavailable(m) => RepoError::Unavailable(m),
+            WireRepoError::Unavailable(m) => RepoError::Unavailable(m.into()),
             WireRepoError::Unsupported(m) => RepoError::Unsupported(m),
-            WireRepoError::Internal(m) => RepoError::Internal(m),
+            WireRepoError::Internal(m) => RepoError::Internal(m.into()),
         }
     }
 }
@@ -131,7 +141,7 @@ pub(crate) fn raft_storage(
 
 /// The Raft core stopped (shutdown, panic or a storage failure).
 pub(crate) fn raft_fatal(error: &Fatal<u64>) -> RepoError {
-    RepoError::Unavailable(format!("Raft node is not running: {error}"))
+    RepoError::Unavailable(format!("Raft node is not running: {error}").into())
 }
 
 /// A write the local leader could not take (other than "not leader", handled by the caller).
@@ -139,7 +149,7 @@ pub(crate) fn raft_write(error: &RaftError<u64, ClientWriteError<u64, BasicNode>
     match error {
         RaftError::Fatal(fatal) => raft_fatal(fatal),
         RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
-            RepoError::Unavailable("this node lost Raft leadership; retry the write".to_string())
+            RepoError::Unavailable("this node lost Raft leadership; retry the write".into())
         }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
             RepoError::PreconditionFailed(format!("Raft membership change refused: {e}"))
@@ -152,14 +162,14 @@ pub(crate) fn raft_read(error: &RaftError<u64, CheckIsLeaderError<u64, BasicNode
     match error {
         RaftError::Fatal(fatal) => raft_fatal(fatal),
         RaftError::APIError(e) => {
-            RepoError::Unavailable(format!("cannot confirm Raft leadership: {e}"))
+            RepoError::Unavailable(format!("cannot confirm Raft leadership: {e}").into())
         }
     }
 }
 
 /// A peer could not be asked.
 pub(crate) fn transport(addr: &str, error: &TransportError) -> RepoError {
-    RepoError::Unavailable(format!("Raft peer {addr}: {error}"))
+    RepoError::Unavailable(format!("Raft peer {addr}: {error}").into())
 }
 
 /// A Raft message (request or reply) that does not decode or encode.

@@ -10,7 +10,7 @@ use nacos_core::{
     Capabilities, ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo,
     Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceRepo, MatchMode, Namespace,
     NamespaceRepo, Operator, Page, PageRequest, Permission, RepoError, Repos, RoleBinding,
-    ServiceKey, ServiceMeta, User, UserRepo, glob_match,
+    ServiceKey, ServiceMeta, User, UserRepo, glob_match, rules,
 };
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
@@ -64,10 +64,9 @@ impl EmbeddedStore {
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                RepoError::Unavailable(format!(
-                    "cannot create data directory {}: {e}",
-                    parent.display()
-                ))
+                RepoError::Unavailable(
+                    format!("cannot create data directory {}: {e}", parent.display()).into(),
+                )
             })?;
         }
         // No full integrity scan at start: it reads the whole file on every start. redb checks
@@ -100,13 +99,7 @@ impl EmbeddedStore {
 
     /// The repositories, all backed by this store.
     pub fn repos(self: Arc<Self>) -> Repos {
-        Repos {
-            configs: self.clone(),
-            namespaces: self.clone(),
-            instances: self.clone(),
-            users: self,
-            capabilities: Capabilities::ALL,
-        }
+        Repos::of(self, Capabilities::ALL)
     }
 
     /// Run one command in its own write transaction and commit it durably: when this returns
@@ -161,10 +154,13 @@ fn init(db: &Database) -> Result<(), RepoError> {
             }
             Some(SCHEMA_VERSION) => {}
             Some(other) => {
-                return Err(RepoError::Internal(format!(
-                    "layout version {other} is not supported by this build (it reads version \
+                return Err(RepoError::Internal(
+                    format!(
+                        "layout version {other} is not supported by this build (it reads version \
                      {SCHEMA_VERSION})"
-                )));
+                    )
+                    .into(),
+                ));
             }
         }
     }
@@ -189,9 +185,7 @@ fn execute_blocking(db: &Database, command: &Command) -> Result<CommandOutput, R
 }
 
 fn unexpected(output: CommandOutput) -> RepoError {
-    RepoError::Internal(format!(
-        "embedded store: unexpected command output {output:?}"
-    ))
+    RepoError::Internal(format!("embedded store: unexpected command output {output:?}").into())
 }
 
 /// Open the embedded store in `data_dir` (file `data_dir/nacos.redb`) and hand out its repos.
@@ -277,7 +271,7 @@ impl ConfigRepo for EmbeddedStore {
             let mut items = Vec::with_capacity(nids.items.len());
             for nid in &nids.items {
                 let entry = tables::read_history(&rows, *nid)?.ok_or_else(|| {
-                    RepoError::Internal(format!("history index points at missing nid {nid}"))
+                    RepoError::Internal(format!("history index points at missing nid {nid}").into())
                 })?;
                 items.push(entry);
             }
@@ -373,11 +367,7 @@ impl NamespaceRepo for EmbeddedStore {
         self.read(|txn| {
             let mut all =
                 tables::read_namespaces(&txn.open_table(tables::NAMESPACES).map_err(storage)?)?;
-            all.sort_by(|a, b| {
-                a.created_ms
-                    .cmp(&b.created_ms)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
+            rules::sort_namespaces(&mut all);
             Ok(all)
         })
         .await

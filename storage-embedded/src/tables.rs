@@ -450,7 +450,7 @@ impl<'txn> WriteTables<'txn> {
             .map_or(0, |g| g.value());
         let next = current
             .checked_add(1)
-            .ok_or_else(|| RepoError::Internal(format!("counter {counter} overflowed")))?;
+            .ok_or_else(|| RepoError::Internal(format!("counter {counter} overflowed").into()))?;
         self.counters.insert(counter, next).map_err(storage)?;
         Ok(next)
     }

@@ -1,5 +1,7 @@
 //! High availability over `db.url.N`: which node is the writable primary, which are readable
-//! replicas, and the monitor task that keeps that answer fresh.
+//! replicas, and the monitor task that keeps that answer fresh. The policy (who is primary,
+//! when to re-check) is [`nacos_core::ha`]'s, shared with the PostgreSQL backend; this module
+//! only asks the nodes.
 //!
 //! The primary is found without writing anything: each node is asked
 //! `SELECT @@global.read_only`; a node that answers `0`/`OFF` is writable. The current primary
@@ -15,21 +17,21 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
+pub use nacos_core::ha::Topology;
+use nacos_core::ha::{self, Monitor, NodeProbe};
 use sqlx::MySqlPool;
-use tokio::sync::Notify;
 
 /// Shortest pause between two probes triggered by failing queries, so an outage under load
 /// does not turn into a busy loop of probes.
 const MIN_PROBE_GAP: Duration = Duration::from_millis(200);
 
-/// One configured database (`db.url.N`).
+/// One configured database (`db.url.N`: its position in [`Cluster::nodes`] is N).
 #[derive(Debug)]
 pub(crate) struct Node {
-    /// N of `db.url.N`.
-    pub index: usize,
     /// `host:port/db`, for logs and errors (no credentials).
     pub label: String,
     pub pool: MySqlPool,
@@ -41,15 +43,11 @@ pub(crate) struct Node {
     pub op_timeout: Duration,
 }
 
-/// What the last probe found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Topology {
-    /// Index (N of `db.url.N`) of the writable primary, if any node is writable.
-    pub primary: Option<usize>,
-    /// Reachable read-only nodes.
-    pub replicas: Vec<usize>,
-    /// Nodes that did not answer, with why.
-    pub down: Vec<(usize, String)>,
+#[async_trait]
+impl NodeProbe for Node {
+    async fn is_writable(&self) -> Result<bool, String> {
+        probe(self.probe_pool.clone(), self.connect_timeout).await
+    }
 }
 
 /// The nodes and the current topology.
@@ -60,7 +58,7 @@ pub(crate) struct Cluster {
     /// `topology.primary` for the hot path (`usize::MAX`: none), read without a lock.
     primary: AtomicUsize,
     /// Wakes the monitor for an immediate probe.
-    wake: Arc<Notify>,
+    monitor: Arc<Monitor>,
     read_from_replicas: bool,
     /// Round-robin position among replicas.
     next_replica: AtomicUsize,
@@ -72,7 +70,7 @@ impl Cluster {
             nodes,
             topology: RwLock::new(Topology::default()),
             primary: AtomicUsize::new(usize::MAX),
-            wake: Arc::new(Notify::new()),
+            monitor: Arc::new(Monitor::default()),
             read_from_replicas,
             next_replica: AtomicUsize::new(0),
         }
@@ -105,7 +103,7 @@ impl Cluster {
 
     /// A query failed in a way that says its node may be gone or demoted: probe now.
     pub fn suspect(&self) {
-        self.wake.notify_one();
+        self.monitor.suspect();
     }
 
     /// Probe every node (concurrently) and install the new topology. Returns it.
@@ -114,39 +112,9 @@ impl Cluster {
     }
 
     async fn refresh_inner(&self) -> Topology {
-        let mut probes = tokio::task::JoinSet::new();
-        for node in &self.nodes {
-            let (index, pool, timeout) =
-                (node.index, node.probe_pool.clone(), node.connect_timeout);
-            probes.spawn(async move { (index, probe(pool, timeout).await) });
-        }
-        let mut writable = Vec::new();
-        let mut replicas = Vec::new();
-        let mut down = Vec::new();
-        while let Some(joined) = probes.join_next().await {
-            match joined {
-                Ok((index, Ok(true))) => writable.push(index),
-                Ok((index, Ok(false))) => replicas.push(index),
-                Ok((index, Err(why))) => down.push((index, why)),
-                Err(e) => tracing::warn!(error = %e, "a database probe task failed"),
-            }
-        }
-        writable.sort_unstable();
-        replicas.sort_unstable();
-        down.sort();
+        let answers = ha::probe_all(&self.nodes).await;
         let previous = self.topology();
-        let primary = match previous.primary {
-            Some(current) if writable.contains(&current) => Some(current),
-            _ => writable.first().copied(),
-        };
-        // A second writable node is served as a replica: reads only, never writes.
-        replicas.extend(writable.iter().filter(|i| Some(**i) != primary));
-        replicas.sort_unstable();
-        let topology = Topology {
-            primary,
-            replicas,
-            down,
-        };
+        let topology = Topology::next(previous.primary, answers);
         self.log_change(&previous, &topology);
         match self.topology.write() {
             Ok(mut t) => *t = topology.clone(),
@@ -193,28 +161,22 @@ impl Cluster {
     /// Start the monitor: it probes every `interval`, and soon after [`Cluster::suspect`],
     /// until the cluster is dropped.
     pub fn spawn_monitor(self: &Arc<Self>, interval: Duration) {
-        let weak: Weak<Cluster> = Arc::downgrade(self);
-        let wake = Arc::clone(&self.wake);
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = async {
-                        wake.notified().await;
-                        tokio::time::sleep(MIN_PROBE_GAP.min(interval)).await;
-                    } => {}
-                }
-                let Some(cluster) = weak.upgrade() else {
-                    break;
-                };
-                cluster.refresh().await;
-            }
-        });
+        ha::spawn_monitor(
+            Arc::downgrade(self),
+            Arc::clone(&self.monitor),
+            interval,
+            MIN_PROBE_GAP,
+            |cluster: Arc<Cluster>| {
+                Box::pin(async move {
+                    cluster.refresh().await;
+                })
+            },
+        );
     }
 
     /// Stop the monitor promptly (it exits once the cluster is gone).
     pub fn wake_monitor(&self) {
-        self.wake.notify_one();
+        self.monitor.suspect();
     }
 }
 
@@ -226,11 +188,11 @@ fn probe(
     Box::pin(async move {
         let ask = async {
             let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-            let row = sqlx::query("SELECT CAST(@@global.read_only AS CHAR)")
+            let row = sqlx::query("SELECT CAST(@@global.read_only AS CHAR) AS read_only")
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| e.to_string())?;
-            crate::sql::text(&row, 0).map_err(|e| e.to_string())
+            crate::sql::text(&row, "read_only").map_err(|e| e.to_string())
         };
         // The pool's own acquire timeout bounds connecting; this bounds a server that accepts the
         // connection but never answers.

@@ -70,7 +70,7 @@ pub(crate) fn is_duplicate(error: &sqlx::Error) -> bool {
 /// Map a sqlx error met while doing `what` on `node` (`host:port/db`).
 pub(crate) fn map(error: sqlx::Error, what: &str, node: &str) -> RepoError {
     let at = format!("{what} on {node}");
-    match &error {
+    let mapped = match &error {
         sqlx::Error::Database(_) => match number(&error) {
             Some(
                 code::DUP_KEY | code::DUP_ENTRY | code::DUP_UNIQUE | code::DUP_ENTRY_WITH_KEY_NAME,
@@ -79,9 +79,9 @@ pub(crate) fn map(error: sqlx::Error, what: &str, node: &str) -> RepoError {
                 code::OPTION_PREVENTS_STATEMENT
                 | code::CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
                 | code::READ_ONLY_MODE,
-            ) => RepoError::Unavailable(format!(
-                "{at}: the database is read-only (not the primary): {error}"
-            )),
+            ) => RepoError::Unavailable(
+                format!("{at}: the database is read-only (not the primary): {error}").into(),
+            ),
             Some(
                 code::CON_COUNT
                 | code::DBACCESS_DENIED
@@ -93,26 +93,30 @@ pub(crate) fn map(error: sqlx::Error, what: &str, node: &str) -> RepoError {
                 | code::QUERY_INTERRUPTED
                 | code::CONNECTION_KILLED
                 | code::CLIENT_INTERACTION_TIMEOUT,
-            ) => RepoError::Unavailable(format!("{at}: {error}")),
+            ) => RepoError::Unavailable(format!("{at}: {error}").into()),
             Some(
                 code::DATA_TOO_LONG
                 | code::TRUNCATED_WRONG_VALUE_FOR_FIELD
                 | code::WARN_DATA_OUT_OF_RANGE,
             ) => RepoError::InvalidArgument(format!("{at}: value does not fit: {error}")),
-            Some(code::NO_SUCH_TABLE) => RepoError::Internal(format!(
-                "{at}: {error} (create the schema from conf/mysql-schema.sql, or start once \
+            Some(code::NO_SUCH_TABLE) => RepoError::Internal(
+                format!(
+                    "{at}: {error} (create the schema from conf/mysql-schema.sql, or start once \
                  with nacos.db.schema.init=true)"
-            )),
-            _ => RepoError::Internal(format!("{at}: {error}")),
+                )
+                .into(),
+            ),
+            _ => RepoError::Internal(format!("{at}: {error}").into()),
         },
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => RepoError::Unavailable(format!("{at}: {error}")),
-        _ => RepoError::Internal(format!("{at}: {error}")),
-    }
+        | sqlx::Error::Protocol(_) => RepoError::Unavailable(format!("{at}: {error}").into()),
+        _ => RepoError::Internal(format!("{at}: {error}").into()),
+    };
+    mapped.caused_by(error)
 }
 
 /// Whether an error means "this node cannot serve us right now", so the monitor should look

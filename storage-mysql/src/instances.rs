@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use nacos_core::{
-    ClusterMeta, Instance, InstanceRepo, RepoError, RepoResult, ServiceKey, ServiceMeta,
+    ClusterMeta, Instance, InstanceRepo, RepoError, RepoResult, ServiceKey, ServiceMeta, rules,
 };
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlConnection, Row};
@@ -14,15 +14,14 @@ use sqlx::{MySqlConnection, Row};
 use crate::sql::{id, int, text};
 use crate::store::{Failure, MysqlStore, Route};
 
-// Rows are read by these column names.
-const SERVICE_COLUMNS: &str = "CAST(id AS SIGNED) AS id, namespace_id, group_name, service_name, \
-     CAST(ephemeral AS SIGNED) AS ephemeral, protect_threshold, metadata, selector, clusters, \
-     CAST(gmt_create AS SIGNED) AS gmt_create, CAST(gmt_modified AS SIGNED) AS gmt_modified";
+const SERVICE_COLUMNS: &str = "CAST(id AS SIGNED) AS id, namespace_id, group_name, \
+     service_name, CAST(ephemeral AS SIGNED) AS ephemeral, protect_threshold, metadata, selector, \
+     clusters, CAST(gmt_create AS SIGNED) AS gmt_create, \
+     CAST(gmt_modified AS SIGNED) AS gmt_modified";
 
-const INSTANCE_COLUMNS: &str = "i.ip AS ip, CAST(i.port AS SIGNED) AS port, \
-     i.cluster_name AS cluster_name, i.weight AS weight, CAST(i.healthy AS SIGNED) AS healthy, \
-     CAST(i.enabled AS SIGNED) AS enabled, CAST(i.ephemeral AS SIGNED) AS ephemeral, \
-     i.metadata AS metadata, i.instance_id AS instance_id";
+const INSTANCE_COLUMNS: &str = "i.ip, CAST(i.port AS SIGNED) AS port, i.cluster_name, i.weight, \
+     CAST(i.healthy AS SIGNED) AS healthy, CAST(i.enabled AS SIGNED) AS enabled, \
+     CAST(i.ephemeral AS SIGNED) AS ephemeral, i.metadata, i.instance_id";
 
 fn decode_json<T: serde::de::DeserializeOwned + Default>(
     raw: &str,
@@ -100,17 +99,6 @@ async fn select_service(
     row.as_ref().map(service_from_row).transpose()
 }
 
-fn check_service(meta: &ServiceMeta) -> Result<(), RepoError> {
-    if meta.protect_threshold.is_finite() {
-        Ok(())
-    } else {
-        Err(RepoError::InvalidArgument(format!(
-            "protect threshold must be finite, got {}",
-            meta.protect_threshold
-        )))
-    }
-}
-
 /// Insert a service row; a duplicate key means a concurrent writer created it first.
 async fn insert_service(c: &mut MySqlConnection, meta: &ServiceMeta) -> Result<u64, Failure> {
     let metadata = encode_json(&meta.metadata, "service metadata")?;
@@ -133,14 +121,6 @@ async fn insert_service(c: &mut MySqlConnection, meta: &ServiceMeta) -> Result<u
     .execute(&mut *c)
     .await?;
     Ok(done.last_insert_id())
-}
-
-fn service_not_found(key: &ServiceKey) -> RepoError {
-    RepoError::NotFound(format!(
-        "service {} in namespace {}",
-        key.grouped_name(),
-        key.namespace
-    ))
 }
 
 #[async_trait]
@@ -173,7 +153,7 @@ impl InstanceRepo for MysqlStore {
     }
 
     async fn create_service(&self, meta: ServiceMeta) -> RepoResult<()> {
-        check_service(&meta)?;
+        rules::check_service(&meta)?;
         let key = meta.key.clone();
         let result = self
             .write("create service", move |c| {
@@ -182,17 +162,13 @@ impl InstanceRepo for MysqlStore {
             })
             .await;
         match result {
-            Err(RepoError::AlreadyExists(_)) => Err(RepoError::AlreadyExists(format!(
-                "service {} in namespace {}",
-                key.grouped_name(),
-                key.namespace
-            ))),
+            Err(RepoError::AlreadyExists(_)) => Err(rules::service_exists(&key)),
             other => other,
         }
     }
 
     async fn update_service(&self, meta: ServiceMeta) -> RepoResult<()> {
-        check_service(&meta)?;
+        rules::check_service(&meta)?;
         let metadata = encode_json(&meta.metadata, "service metadata")?;
         let clusters = encode_json(&meta.clusters, "service clusters")?;
         self.write("update service", move |c| {
@@ -215,7 +191,7 @@ impl InstanceRepo for MysqlStore {
                 .execute(&mut *c)
                 .await?;
                 if done.rows_affected() == 0 {
-                    return Err(service_not_found(&meta.key).into());
+                    return Err(rules::service_not_found(&meta.key).into());
                 }
                 Ok(())
             })
@@ -229,7 +205,7 @@ impl InstanceRepo for MysqlStore {
             let key = key.clone();
             Box::pin(async move {
                 let Some((service_id, _)) = select_service(c, &key, true).await? else {
-                    return Err(service_not_found(&key).into());
+                    return Err(rules::service_not_found(&key).into());
                 };
                 let remaining =
                     sqlx::query("SELECT 1 FROM ext_instance WHERE service_id = ? LIMIT 1")
@@ -237,12 +213,7 @@ impl InstanceRepo for MysqlStore {
                         .fetch_optional(&mut *c)
                         .await?;
                 if remaining.is_some() {
-                    return Err(RepoError::PreconditionFailed(format!(
-                        "service {} in namespace {} still has persistent instances",
-                        key.grouped_name(),
-                        key.namespace
-                    ))
-                    .into());
+                    return Err(rules::service_in_use(&key).into());
                 }
                 sqlx::query("DELETE FROM ext_service WHERE id = ?")
                     .bind(service_id)
@@ -255,12 +226,7 @@ impl InstanceRepo for MysqlStore {
     }
 
     async fn register_instance(&self, service: &ServiceKey, instance: Instance) -> RepoResult<()> {
-        if !instance.weight.is_finite() {
-            return Err(RepoError::InvalidArgument(format!(
-                "instance weight must be finite, got {}",
-                instance.weight
-            )));
-        }
+        rules::check_instance(&instance)?;
         let metadata = encode_json(&instance.metadata, "instance metadata")?;
         let service = service.clone();
         self.write("register persistent instance", move |c| {
@@ -269,17 +235,11 @@ impl InstanceRepo for MysqlStore {
             Box::pin(async move {
                 let service_id = match select_service(c, &service, true).await? {
                     Some((_, meta)) if meta.ephemeral => {
-                        return Err(RepoError::PreconditionFailed(format!(
-                            "service {} in namespace {} is ephemeral; it cannot hold \
-                             persistent instances",
-                            service.grouped_name(),
-                            service.namespace
-                        ))
-                        .into());
+                        return Err(rules::service_is_ephemeral(&service).into());
                     }
                     Some((service_id, _)) => service_id,
                     None => {
-                        let now = crate::configs::now_ms(c).await?;
+                        let now = crate::sql::now_ms(c).await?;
                         let mut meta = ServiceMeta::new(service.clone(), false);
                         meta.created_ms = now;
                         meta.modified_ms = now;

@@ -39,6 +39,8 @@ impl NamespaceRepo for MysqlStore {
                 for row in &rows {
                     out.push(from_row(row)?);
                 }
+                // Byte order of ids on ties, whatever the database's collation.
+                nacos_core::rules::sort_namespaces(&mut out);
                 Ok(out)
             })
         })
@@ -95,7 +97,7 @@ impl NamespaceRepo for MysqlStore {
         self.write("update namespace", move |c| {
             let (id, name, desc) = (id.clone(), name.clone(), desc.clone());
             Box::pin(async move {
-                let now = crate::configs::now_ms(c).await?;
+                let now = crate::sql::now_ms(c).await?;
                 let done = sqlx::query(
                     "UPDATE tenant_info SET tenant_name = ?, tenant_desc = ?, gmt_modified = ? \
                      WHERE kp = '1' AND tenant_id = ?",

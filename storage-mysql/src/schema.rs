@@ -66,12 +66,12 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 fn present_tables(conn: &mut MySqlConnection) -> Boxed<'_, Result<BTreeSet<String>, sqlx::Error>> {
     Box::pin(async move {
         let rows = sqlx::query(
-            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
+            "SELECT CAST(TABLE_NAME AS CHAR) AS table_name FROM information_schema.TABLES \
          WHERE TABLE_SCHEMA = DATABASE()",
         )
         .fetch_all(&mut *conn)
         .await?;
-        rows.iter().map(|r| text(r, 0)).collect()
+        rows.iter().map(|r| text(r, "table_name")).collect()
     })
 }
 
@@ -156,7 +156,7 @@ pub(crate) fn ensure<'a>(
              or start once with nacos.db.schema.init=true to create what is missing",
                 if missing.len() == 1 { "" } else { "s" },
                 missing.join(", ")
-            )))
+            ).into()))
         }
     })
 }

@@ -1,35 +1,26 @@
-//! Small SQL helpers: typed column reads that tolerate the shapes Nacos's tables come in, glob
+//! Small SQL helpers: typed column reads by name that tolerate the shapes Nacos's tables come in, glob
 //! filters, and the conversions between epoch milliseconds and `datetime` columns.
 
-use nacos_core::MatchMode;
+use nacos_core::{MatchMode, PageRequest};
 use sqlx::mysql::MySqlRow;
-use sqlx::{ColumnIndex, Row};
+use sqlx::{MySqlConnection, Row};
 
 /// A text column, `NULL` read as `""`. Binary collations (`utf8mb4_bin`, Nacos's `utf8_bin`)
 /// mark columns BINARY on the wire, which sqlx's checked `String` decode refuses, so this
 /// decodes without the check (the bytes are still validated as UTF-8).
-pub(crate) fn text<I>(row: &MySqlRow, col: I) -> Result<String, sqlx::Error>
-where
-    I: ColumnIndex<MySqlRow>,
-{
+pub(crate) fn text(row: &MySqlRow, col: &str) -> Result<String, sqlx::Error> {
     Ok(row
         .try_get_unchecked::<Option<String>, _>(col)?
         .unwrap_or_default())
 }
 
 /// An integer column selected as `CAST(... AS SIGNED)`, `NULL` read as 0.
-pub(crate) fn int<I>(row: &MySqlRow, col: I) -> Result<i64, sqlx::Error>
-where
-    I: ColumnIndex<MySqlRow>,
-{
+pub(crate) fn int(row: &MySqlRow, col: &str) -> Result<i64, sqlx::Error> {
     Ok(row.try_get::<Option<i64>, _>(col)?.unwrap_or_default())
 }
 
 /// An id: stored ids are positive.
-pub(crate) fn id<I>(row: &MySqlRow, col: I) -> Result<u64, sqlx::Error>
-where
-    I: ColumnIndex<MySqlRow>,
-{
+pub(crate) fn id(row: &MySqlRow, col: &str) -> Result<u64, sqlx::Error> {
     Ok(u64::try_from(int(row, col)?).unwrap_or_default())
 }
 
@@ -39,7 +30,20 @@ pub(crate) fn ms_of(column: &str) -> String {
 }
 
 /// The database clock in epoch ms: one clock for every server node.
-pub(crate) const NOW_MS: &str = "SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED)";
+pub(crate) async fn now_ms(c: &mut MySqlConnection) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT CAST(ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000) AS SIGNED) AS now_ms")
+        .fetch_one(&mut *c)
+        .await?;
+    int(&row, "now_ms")
+}
+
+/// `LIMIT` and `OFFSET` of a page.
+pub(crate) fn limit_offset(page: PageRequest) -> (i64, i64) {
+    (
+        i64::from(page.page_size),
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    )
+}
 
 /// Milliseconds rounded down to what a `datetime` column keeps (whole seconds).
 pub(crate) fn to_second(ms: i64) -> i64 {

@@ -118,7 +118,6 @@ impl MysqlStore {
             let probe_pool =
                 options::probe_pool_options(connect_timeout).connect_lazy_with(connect);
             nodes.push(Node {
-                index,
                 label: options::label(db),
                 pool,
                 probe_pool,
@@ -138,17 +137,19 @@ impl MysqlStore {
                 .iter()
                 .map(|(i, e)| format!("db.url.{i} ({}): {e}", cluster.nodes[*i].label))
                 .collect();
-            return Err(RepoError::Unavailable(format!(
-                "no database answers: {}",
-                why.join("; ")
-            )));
+            return Err(RepoError::Unavailable(
+                format!("no database answers: {}", why.join("; ")).into(),
+            ));
         };
         if options.schema_init && topology.primary.is_none() {
-            return Err(RepoError::Unavailable(format!(
-                "{} is read-only and no other database is writable: cannot create the schema \
+            return Err(RepoError::Unavailable(
+                format!(
+                    "{} is read-only and no other database is writable: cannot create the schema \
                  (nacos.db.schema.init=true)",
-                node.label
-            )));
+                    node.label
+                )
+                .into(),
+            ));
         }
         let mut conn = node
             .pool
@@ -169,13 +170,7 @@ impl MysqlStore {
 
     /// The repositories, all backed by this store.
     pub fn repos(self: Arc<Self>) -> Repos {
-        Repos {
-            configs: self.clone(),
-            namespaces: self.clone(),
-            instances: self.clone(),
-            users: self,
-            capabilities: Capabilities::ALL,
-        }
+        Repos::of(self, Capabilities::ALL)
     }
 
     /// Whether a writable primary is known right now (cheap: no I/O). A readiness probe.
@@ -202,15 +197,18 @@ impl MysqlStore {
             .iter()
             .map(|(i, e)| format!("{}: {e}", self.cluster.nodes[*i].label))
             .collect();
-        RepoError::Unavailable(format!(
-            "{what}: no writable database (read-only: {}, down: {})",
-            topology.replicas.len(),
-            if down.is_empty() {
-                "none".to_string()
-            } else {
-                down.join("; ")
-            }
-        ))
+        RepoError::Unavailable(
+            format!(
+                "{what}: no writable database (read-only: {}, down: {})",
+                topology.replicas.len(),
+                if down.is_empty() {
+                    "none".to_string()
+                } else {
+                    down.join("; ")
+                }
+            )
+            .into(),
+        )
     }
 
     /// Run `body` in one transaction on the primary and commit it. Deadlocks, lock-wait
@@ -246,18 +244,19 @@ impl MysqlStore {
                     }
                 }
             };
-            let failure = match tokio::time::timeout(node.op_timeout, run).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(failure)) => failure,
-                Err(_) => {
-                    self.cluster.suspect();
-                    return Err(RepoError::Unavailable(format!(
+            let failure =
+                match tokio::time::timeout(node.op_timeout, run).await {
+                    Ok(Ok(value)) => return Ok(value),
+                    Ok(Err(failure)) => failure,
+                    Err(_) => {
+                        self.cluster.suspect();
+                        return Err(RepoError::Unavailable(format!(
                         "{what} on {}: no answer within {:?}; the write may or may not have \
                          been applied",
                         node.label, node.op_timeout
-                    )));
-                }
-            };
+                    ).into()));
+                    }
+                };
             let retry = match &failure {
                 Failure::Retry => true,
                 Failure::Db(e) => error::is_retryable(e),
@@ -269,9 +268,12 @@ impl MysqlStore {
             }
             return Err(match failure {
                 Failure::Repo(e) => e,
-                Failure::Retry => RepoError::Unavailable(format!(
-                    "{what}: still conflicting with concurrent writes after {attempt} attempts"
-                )),
+                Failure::Retry => RepoError::Unavailable(
+                    format!(
+                        "{what}: still conflicting with concurrent writes after {attempt} attempts"
+                    )
+                    .into(),
+                ),
                 Failure::Db(e) => {
                     let mapped = error::map(e, what, &node.label);
                     if error::is_node_trouble(&mapped) {
@@ -301,9 +303,9 @@ impl MysqlStore {
         match tokio::time::timeout(node.op_timeout, run).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(Failure::Repo(e))) => Err(e),
-            Ok(Err(Failure::Retry)) => Err(RepoError::Internal(format!(
-                "{what}: a read asked to be retried"
-            ))),
+            Ok(Err(Failure::Retry)) => Err(RepoError::Internal(
+                format!("{what}: a read asked to be retried").into(),
+            )),
             Ok(Err(Failure::Db(e))) => {
                 let mapped = error::map(e, what, &node.label);
                 if error::is_node_trouble(&mapped) {
@@ -313,10 +315,13 @@ impl MysqlStore {
             }
             Err(_) => {
                 self.cluster.suspect();
-                Err(RepoError::Unavailable(format!(
-                    "{what} on {}: no answer within {:?}",
-                    node.label, node.op_timeout
-                )))
+                Err(RepoError::Unavailable(
+                    format!(
+                        "{what} on {}: no answer within {:?}",
+                        node.label, node.op_timeout
+                    )
+                    .into(),
+                ))
             }
         }
     }

@@ -40,12 +40,12 @@ async fn page_of<T>(
             .collect::<Vec<_>>()
             .join(" AND ")
     };
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {condition}");
+    let count_sql = format!("SELECT COUNT(*) AS total FROM {table} WHERE {condition}");
     let mut count = sqlx::query(&count_sql);
     for (_, bind) in &filters {
         count = count.bind(bind);
     }
-    let total = u64::try_from(int(&count.fetch_one(&mut *c).await?, 0)?).unwrap_or_default();
+    let total = u64::try_from(int(&count.fetch_one(&mut *c).await?, "total")?).unwrap_or_default();
     let mut items = Vec::new();
     if page.page_size > 0 && (page.offset() as u64) < total {
         let sql = format!(

@@ -2,7 +2,8 @@
 //! writable one (not `pg_is_in_recovery()`, sessions not read-only), and a background re-check
 //! (every `nacos.db.ha.checkIntervalMs`, and at once after a call failed with `Unavailable`)
 //! that moves to another node when the current one becomes a standby, read-only or unreachable
-//! (as Nacos re-selects its MySQL master).
+//! (as Nacos re-selects its MySQL master). The policy (who is primary, when to re-check) is
+//! [`nacos_core::ha`]'s, shared with the MySQL backend; this module only asks the nodes.
 //!
 //! JDBC URL parameters honoured, with PostgreSQL JDBC's meaning:
 //!
@@ -22,8 +23,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use diesel::sql_types::Bool;
 use diesel_async::AsyncPgConnection;
@@ -31,6 +34,7 @@ use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use nacos_core::RepoError;
 use nacos_core::datasource::{DataSourceConfig, DbNode, PoolConfig};
+use nacos_core::ha::{self, Monitor, NodeProbe};
 
 use crate::{error, tls};
 
@@ -58,7 +62,8 @@ impl Node {
             let mapped = error::pool(&self.label, e);
             match (mapped, self.last_error()) {
                 (RepoError::Unavailable(m), Some(last)) => {
-                    RepoError::Unavailable(format!("{m}; last connection error: {last}"))
+                    let message = format!("{m}; last connection error: {last}");
+                    RepoError::Unavailable(m.reworded(message))
                 }
                 (other, _) => other,
             }
@@ -92,6 +97,17 @@ impl Node {
     }
 }
 
+#[async_trait]
+impl NodeProbe for Node {
+    async fn is_writable(&self) -> Result<bool, String> {
+        self.probe().await.map_err(|e| e.to_string())
+    }
+}
+
+/// After a failed call wakes the re-check, it waits this long first: several failing calls
+/// wake it at once; let them settle.
+const SETTLE: Duration = Duration::from_millis(200);
+
 /// The configured nodes and which one is in use.
 pub(crate) struct Cluster {
     nodes: Vec<Node>,
@@ -101,7 +117,7 @@ pub(crate) struct Cluster {
     /// one repository call.
     pub socket_timeout: Option<Duration>,
     /// Wakes the re-check early (after a call failed with `Unavailable`).
-    recheck: Arc<tokio::sync::Notify>,
+    monitor: Arc<Monitor>,
 }
 
 impl fmt::Debug for Cluster {
@@ -142,15 +158,21 @@ impl Cluster {
             nodes,
             current: AtomicUsize::new(0),
             socket_timeout,
-            recheck: Arc::new(tokio::sync::Notify::new()),
+            monitor: Arc::new(Monitor::default()),
         });
         let chosen = cluster.select_writable().await?;
         cluster.current.store(chosen, Ordering::Relaxed);
         if cluster.nodes.len() > 1 {
-            spawn_recheck(
+            ha::spawn_monitor(
                 Arc::downgrade(&cluster),
-                Arc::clone(&cluster.recheck),
+                Arc::clone(&cluster.monitor),
                 check_interval,
+                SETTLE,
+                |cluster: Arc<Cluster>| {
+                    Box::pin(async move {
+                        cluster.recheck_once().await;
+                    })
+                },
             );
         }
         Ok(cluster)
@@ -166,69 +188,62 @@ impl Cluster {
     /// Ask the background task to check the nodes now (no-op with a single node).
     pub fn suspect(&self) {
         if self.nodes.len() > 1 {
-            self.recheck.notify_one();
+            self.monitor.suspect();
         }
     }
 
-    /// The first node (in `db.url.N` order) that is reachable and writable.
+    /// The node to use: `current` while it is writable, else the first node (in `db.url.N`
+    /// order) that is reachable and writable ([`ha::first_writable`]); with what is wrong with
+    /// the nodes it asked.
+    async fn choose(&self, current: Option<usize>) -> (Option<usize>, Vec<String>) {
+        let (chosen, answers) = ha::first_writable(&self.nodes, current).await;
+        let problems = answers
+            .iter()
+            .filter_map(|(index, answer)| match answer {
+                Ok(true) => None,
+                Ok(false) => Some(format!(
+                    "{} is read-only (a standby?)",
+                    self.nodes[*index].label
+                )),
+                Err(e) => Some(e.clone()),
+            })
+            .collect();
+        (chosen, problems)
+    }
+
+    /// The first writable node, or `Unavailable` naming each node's problem.
     async fn select_writable(&self) -> Result<usize, RepoError> {
-        let mut problems = Vec::new();
-        for (index, node) in self.nodes.iter().enumerate() {
-            match node.probe().await {
-                Ok(true) => {
-                    tracing::info!(node = %node.label, "using PostgreSQL node");
-                    return Ok(index);
-                }
-                Ok(false) => problems.push(format!("{} is read-only (a standby?)", node.label)),
-                Err(e) => problems.push(e.to_string()),
+        match self.choose(None).await {
+            (Some(index), _) => {
+                tracing::info!(node = %self.nodes[index].label, "using PostgreSQL node");
+                Ok(index)
             }
+            (None, problems) => Err(RepoError::Unavailable(
+                format!("no writable PostgreSQL node: {}", problems.join("; ")).into(),
+            )),
         }
-        Err(RepoError::Unavailable(format!(
-            "no writable PostgreSQL node: {}",
-            problems.join("; ")
-        )))
     }
 
     /// Keep the current node if it is still writable, else move to the first one that is.
     async fn recheck_once(&self) {
         let current = self.current.load(Ordering::Relaxed);
-        let node = self.current();
-        match node.probe().await {
-            Ok(true) => return,
-            Ok(false) => tracing::warn!(node = %node.label, "PostgreSQL node became read-only"),
-            Err(e) => tracing::warn!(node = %node.label, error = %e, "PostgreSQL node unreachable"),
-        }
-        match self.select_writable().await {
-            Ok(index) if index != current => {
+        match self.choose(Some(current)).await {
+            (Some(index), _) if index == current => {}
+            (Some(index), problems) => {
                 tracing::warn!(
                     from = %self.nodes[current].label,
                     to = %self.nodes[index].label,
+                    why = %problems.join("; "),
                     "switched PostgreSQL node"
                 );
                 self.current.store(index, Ordering::Relaxed);
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "no writable PostgreSQL node"),
+            (None, problems) => tracing::error!(
+                why = %problems.join("; "),
+                "no writable PostgreSQL node"
+            ),
         }
     }
-}
-
-/// Re-check every `every` (or when woken) until the cluster is dropped.
-fn spawn_recheck(cluster: Weak<Cluster>, wake: Arc<tokio::sync::Notify>, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            // Wait without keeping the cluster alive: a dropped store ends the task.
-            let woken = tokio::time::timeout(every, wake.notified()).await.is_ok();
-            if woken {
-                // Several failing calls wake us at once; let them settle.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            let Some(strong) = cluster.upgrade() else {
-                return;
-            };
-            strong.recheck_once().await;
-        }
-    });
 }
 
 /// Seconds from a JDBC parameter; `None` when absent, unparsable or 0 (PostgreSQL JDBC's "no

@@ -35,8 +35,9 @@ pub(crate) async fn db_now(conn: &mut AsyncPgConnection) -> Result<i64> {
 
 /// A stored id as the model's `u64`.
 pub(crate) fn id(value: i64, what: &str) -> Result<u64> {
-    u64::try_from(value)
-        .map_err(|_| RepoError::Internal(format!("negative {what} {value} in PostgreSQL")).into())
+    u64::try_from(value).map_err(|_| {
+        RepoError::Internal(format!("negative {what} {value} in PostgreSQL").into()).into()
+    })
 }
 
 /// A model id as a column value; `None` when it cannot be stored (so it matches no row).
@@ -88,28 +89,6 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| error::corrupt(what, e).into())
 }
 
-/// Comma list column (`beta_ips`) to its items, dropping blanks.
-pub(crate) fn split_list(value: Option<&str>) -> Vec<String> {
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Keep the first of each repeated item, in order (the tag rows have a unique key).
-pub(crate) fn dedup<'a>(items: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
-    let mut out: Vec<&String> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,13 +119,5 @@ mod tests {
             text_filter("a*", MatchMode::Exact),
             TextFilter::Equal("a*".into())
         );
-    }
-
-    #[test]
-    fn lists_split_and_dedup() {
-        assert_eq!(split_list(Some("a, b,,c")), vec!["a", "b", "c"]);
-        assert!(split_list(None).is_empty());
-        let tags = vec!["x".to_string(), "y".to_string(), "x".to_string()];
-        assert_eq!(dedup(&tags), vec!["x", "y"]);
     }
 }

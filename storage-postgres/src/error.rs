@@ -53,7 +53,7 @@ pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Map a diesel query error.
 pub(crate) fn db(error: DieselError) -> RepoError {
-    match error {
+    let mapped = match &error {
         DieselError::DatabaseError(kind, info) => {
             let message = info.message().to_string();
             let detail = info
@@ -68,32 +68,39 @@ pub(crate) fn db(error: DieselError) -> RepoError {
                         .unwrap_or_default()
                 )),
                 DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection => {
-                    RepoError::Unavailable(format!("PostgreSQL connection failed: {message}"))
+                    RepoError::Unavailable(
+                        format!("PostgreSQL connection failed: {message}").into(),
+                    )
                 }
-                DatabaseErrorKind::SerializationFailure => RepoError::Unavailable(format!(
-                    "PostgreSQL serialization failure, retry: {message}"
-                )),
-                DatabaseErrorKind::ReadOnlyTransaction => RepoError::Unavailable(format!(
-                    "the PostgreSQL node is read-only (a standby?): {message}"
-                )),
+                DatabaseErrorKind::SerializationFailure => RepoError::Unavailable(
+                    format!("PostgreSQL serialization failure, retry: {message}").into(),
+                ),
+                DatabaseErrorKind::ReadOnlyTransaction => RepoError::Unavailable(
+                    format!("the PostgreSQL node is read-only (a standby?): {message}").into(),
+                ),
                 DatabaseErrorKind::NotNullViolation | DatabaseErrorKind::CheckViolation => {
                     RepoError::InvalidArgument(format!("{message}{detail}"))
                 }
                 _ => classify_message(message, detail),
             }
         }
-        DieselError::NotFound => RepoError::Internal("PostgreSQL: row not found".to_string()),
+        DieselError::NotFound => {
+            RepoError::Internal("PostgreSQL: row not found".to_string().into())
+        }
         DieselError::BrokenTransactionManager => RepoError::Unavailable(
-            "PostgreSQL connection left in a broken transaction state".to_string(),
+            "PostgreSQL connection left in a broken transaction state"
+                .to_string()
+                .into(),
         ),
         DieselError::SerializationError(e) => {
             RepoError::InvalidArgument(format!("value cannot be sent to PostgreSQL: {e}"))
         }
         DieselError::DeserializationError(e) => {
-            RepoError::Internal(format!("undecodable value from PostgreSQL: {e}"))
+            RepoError::Internal(format!("undecodable value from PostgreSQL: {e}").into())
         }
-        other => RepoError::Internal(format!("PostgreSQL: {other}")),
-    }
+        other => RepoError::Internal(format!("PostgreSQL: {other}").into()),
+    };
+    mapped.caused_by(error)
 }
 
 /// SQLSTATEs diesel-async folds into `Unknown`, recognised by PostgreSQL's message text.
@@ -121,50 +128,55 @@ fn classify_message(message: String, detail: String) -> RepoError {
     if INVALID.iter().any(|m| message.contains(m)) {
         RepoError::InvalidArgument(format!("{message}{detail}"))
     } else if UNAVAILABLE.iter().any(|m| message.contains(m)) {
-        RepoError::Unavailable(format!("PostgreSQL: {message}{detail}"))
+        RepoError::Unavailable(format!("PostgreSQL: {message}{detail}").into())
     } else {
-        RepoError::Internal(format!("PostgreSQL: {message}{detail}"))
+        RepoError::Internal(format!("PostgreSQL: {message}{detail}").into())
     }
 }
 
 /// Map a pool error (no connection within `connectionTimeout`, or establishing one failed).
 pub(crate) fn pool(node: &str, error: diesel_async::pooled_connection::bb8::RunError) -> RepoError {
     match error {
-        diesel_async::pooled_connection::bb8::RunError::TimedOut => {
-            RepoError::Unavailable(format!(
+        diesel_async::pooled_connection::bb8::RunError::TimedOut => RepoError::Unavailable(
+            format!(
                 "no PostgreSQL connection to {node} became available within the pool's connection \
              timeout"
-            ))
-        }
+            )
+            .into(),
+        ),
         diesel_async::pooled_connection::bb8::RunError::User(e) => pool_error(node, e),
     }
 }
 
 pub(crate) fn pool_error(node: &str, error: PoolError) -> RepoError {
     match error {
-        PoolError::ConnectionError(e) => connection(node, &e),
-        PoolError::QueryError(e) => RepoError::Unavailable(format!(
-            "PostgreSQL connection to {node} failed its check: {e}"
-        )),
+        PoolError::ConnectionError(e) => connection(node, &e).caused_by(e),
+        PoolError::QueryError(e) => RepoError::unavailable_from(
+            format!("PostgreSQL connection to {node} failed its check: {e}"),
+            e,
+        ),
     }
 }
 
 /// Establishing a connection failed.
 pub(crate) fn connection(node: &str, error: &diesel::ConnectionError) -> RepoError {
-    RepoError::Unavailable(format!("cannot connect to PostgreSQL {node}: {error}"))
+    RepoError::Unavailable(format!("cannot connect to PostgreSQL {node}: {error}").into())
 }
 
 /// An operation ran longer than `socketTimeout`.
 pub(crate) fn timed_out(node: &str, timeout: std::time::Duration) -> RepoError {
-    RepoError::Unavailable(format!(
-        "PostgreSQL {node} did not answer within socketTimeout ({} ms)",
-        timeout.as_millis()
-    ))
+    RepoError::Unavailable(
+        format!(
+            "PostgreSQL {node} did not answer within socketTimeout ({} ms)",
+            timeout.as_millis()
+        )
+        .into(),
+    )
 }
 
 /// A stored value this backend wrote (or Nacos wrote) does not decode.
 pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> RepoError {
-    RepoError::Internal(format!("undecodable {what} in PostgreSQL: {error}"))
+    RepoError::Internal(format!("undecodable {what} in PostgreSQL: {error}").into())
 }
 
 /// A value cannot be encoded for storage.

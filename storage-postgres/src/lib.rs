@@ -59,8 +59,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::PooledConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use nacos_core::datasource::DataSourceConfig;
 use nacos_core::{Capabilities, RepoError, Repos, UserRepo};
 
@@ -115,13 +115,7 @@ impl PgStore {
 
     /// Every repository (configs, namespaces, naming, users), all backed by this store.
     pub fn repos(self: Arc<Self>) -> Repos {
-        Repos {
-            configs: self.clone(),
-            namespaces: self.clone(),
-            instances: self.clone(),
-            users: self,
-            capabilities: Capabilities::ALL,
-        }
+        Repos::of(self, Capabilities::ALL)
     }
 
     /// The user repository (users, roles, permissions) backed by this store.
@@ -158,6 +152,51 @@ impl PgStore {
             self.cluster.suspect();
         }
         result
+    }
+}
+
+/// A repository call's body: an async closure over one connection whose future is `Send` (as
+/// `#[async_trait]` methods need). Every `async |conn| { … }` closure with a `Send` future is
+/// one; callers never implement this.
+pub(crate) trait Body<'c, T>: FnOnce(&'c mut AsyncPgConnection) -> Self::Fut {
+    type Fut: Future<Output = error::Result<T>> + Send;
+}
+
+impl<'c, T, F, Fut> Body<'c, T> for F
+where
+    F: FnOnce(&'c mut AsyncPgConnection) -> Fut,
+    Fut: Future<Output = error::Result<T>> + Send,
+{
+    type Fut = Fut;
+}
+
+impl PgStore {
+    /// Run `body` on one connection of the node in use (no explicit transaction), as one
+    /// repository call ([`PgStore::call`]: errors mapped, bounded by `socketTimeout`).
+    async fn run<T, F>(&self, body: F) -> Result<T, RepoError>
+    where
+        F: for<'c> Body<'c, T>
+            + for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> error::Result<T>
+            + Send,
+    {
+        self.call(async {
+            let mut conn = self.conn().await?;
+            body(&mut conn).await
+        })
+        .await
+    }
+
+    /// Run `body` as one transaction on the node in use: committed when it returns `Ok`,
+    /// rolled back when it returns `Err` (or the call is cut short).
+    async fn in_tx<T, F>(&self, body: F) -> Result<T, RepoError>
+    where
+        T: Send,
+        F: for<'c> Body<'c, T>
+            + for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> error::Result<T>
+            + Send,
+    {
+        self.run(async |conn: &mut AsyncPgConnection| conn.transaction(body).await)
+            .await
     }
 }
 

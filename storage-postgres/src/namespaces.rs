@@ -41,34 +41,28 @@ impl NamespaceRow {
 #[async_trait]
 impl NamespaceRepo for PgStore {
     async fn list(&self) -> Result<Vec<Namespace>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let rows: Vec<NamespaceRow> = t::table
                 .filter(t::kp.eq(KP))
                 .select(NamespaceRow::as_select())
-                .load(&mut conn)
+                .load(conn)
                 .await?;
             let mut all: Vec<Namespace> =
                 rows.into_iter().map(NamespaceRow::into_namespace).collect();
             // Byte order of ids on ties, whatever the database's collation.
-            all.sort_by(|a, b| {
-                a.created_ms
-                    .cmp(&b.created_ms)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
+            nacos_core::rules::sort_namespaces(&mut all);
             Ok(all)
         })
         .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Namespace>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let row: Option<NamespaceRow> = t::table
                 .filter(t::kp.eq(KP))
                 .filter(t::tenant_id.eq(id))
                 .select(NamespaceRow::as_select())
-                .first(&mut conn)
+                .first(conn)
                 .await
                 .optional()?;
             Ok(row.map(NamespaceRow::into_namespace))
@@ -78,8 +72,7 @@ impl NamespaceRepo for PgStore {
 
     async fn create(&self, namespace: Namespace) -> Result<(), RepoError> {
         let result = self
-            .call(async {
-                let mut conn = self.conn().await?;
+            .run(async |conn| {
                 diesel::insert_into(t::table)
                     .values((
                         t::kp.eq(KP),
@@ -90,7 +83,7 @@ impl NamespaceRepo for PgStore {
                         t::gmt_create.eq(namespace.created_ms),
                         t::gmt_modified.eq(namespace.modified_ms),
                     ))
-                    .execute(&mut conn)
+                    .execute(conn)
                     .await?;
                 Ok(())
             })
@@ -105,16 +98,15 @@ impl NamespaceRepo for PgStore {
     }
 
     async fn update(&self, id: &str, name: &str, desc: &str) -> Result<(), RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
-            let now = db_now(&mut conn).await?;
+        self.run(async |conn| {
+            let now = db_now(conn).await?;
             let updated = diesel::update(t::table.filter(t::kp.eq(KP)).filter(t::tenant_id.eq(id)))
                 .set((
                     t::tenant_name.eq(name),
                     t::tenant_desc.eq(desc),
                     t::gmt_modified.eq(now),
                 ))
-                .execute(&mut conn)
+                .execute(conn)
                 .await?;
             if updated == 0 {
                 return Err(RepoError::NotFound(format!("namespace {id}")).into());
@@ -125,10 +117,9 @@ impl NamespaceRepo for PgStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let deleted = diesel::delete(t::table.filter(t::kp.eq(KP)).filter(t::tenant_id.eq(id)))
-                .execute(&mut conn)
+                .execute(conn)
                 .await?;
             Ok(deleted > 0)
         })

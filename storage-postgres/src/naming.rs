@@ -10,8 +10,8 @@ use diesel::upsert::excluded;
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use nacos_core::{ClusterMeta, Instance, InstanceRepo, RepoError, ServiceKey, ServiceMeta};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use nacos_core::{ClusterMeta, Instance, InstanceRepo, RepoError, ServiceKey, ServiceMeta, rules};
 
 use crate::PgStore;
 use crate::convert::{db_now, from_json, to_json};
@@ -68,7 +68,7 @@ struct InstanceRow {
 impl InstanceRow {
     fn into_instance(self) -> Result<Instance> {
         let port = u16::try_from(self.port).map_err(|_| {
-            RepoError::Internal(format!("naming_instance holds port {}", self.port))
+            RepoError::Internal(format!("naming_instance holds port {}", self.port).into())
         })?;
         Ok(Instance {
             ip: self.ip,
@@ -81,26 +81,6 @@ impl InstanceRow {
             metadata: from_json(&self.metadata, "instance metadata")?,
             instance_id: self.instance_id,
         })
-    }
-}
-
-fn service_name(key: &ServiceKey) -> String {
-    format!(
-        "service {} in namespace {}",
-        key.grouped_name(),
-        key.namespace
-    )
-}
-
-fn check_service(meta: &ServiceMeta) -> Result<()> {
-    if meta.protect_threshold.is_finite() {
-        Ok(())
-    } else {
-        Err(RepoError::InvalidArgument(format!(
-            "protect threshold must be finite, got {}",
-            meta.protect_threshold
-        ))
-        .into())
     }
 }
 
@@ -144,7 +124,7 @@ async fn insert_service(conn: &mut AsyncPgConnection, meta: &ServiceMeta) -> Res
 
 async fn delete_service_tx(conn: &mut AsyncPgConnection, key: &ServiceKey) -> Result<()> {
     let Some((id, _)) = lock_service(conn, key).await? else {
-        return Err(RepoError::NotFound(service_name(key)).into());
+        return Err(rules::service_not_found(key).into());
     };
     let remaining: i64 = ni::table
         .filter(ni::namespace_id.eq(&key.namespace))
@@ -154,11 +134,7 @@ async fn delete_service_tx(conn: &mut AsyncPgConnection, key: &ServiceKey) -> Re
         .get_result(conn)
         .await?;
     if remaining > 0 {
-        return Err(RepoError::PreconditionFailed(format!(
-            "{} still has {remaining} persistent instance(s)",
-            service_name(key)
-        ))
-        .into());
+        return Err(rules::service_in_use(key).into());
     }
     diesel::delete(ns::table.filter(ns::id.eq(id)))
         .execute(conn)
@@ -177,11 +153,7 @@ async fn register_tx(
     for _ in 0..4 {
         match lock_service(conn, service).await? {
             Some((_, true)) => {
-                return Err(RepoError::PreconditionFailed(format!(
-                    "{} is ephemeral; it cannot hold persistent instances",
-                    service_name(service)
-                ))
-                .into());
+                return Err(rules::service_is_ephemeral(service).into());
             }
             Some((_, false)) => {
                 present = true;
@@ -201,10 +173,13 @@ async fn register_tx(
         }
     }
     if !present {
-        return Err(RepoError::Unavailable(format!(
-            "{} kept changing under concurrent writes; retry",
-            service_name(service)
-        ))
+        return Err(RepoError::Unavailable(
+            format!(
+                "{} kept changing under concurrent writes; retry",
+                service.describe()
+            )
+            .into(),
+        )
         .into());
     }
     let metadata = to_json(&instance.metadata, "instance metadata")?;
@@ -248,12 +223,9 @@ async fn register_tx(
 #[async_trait]
 impl InstanceRepo for PgStore {
     async fn list_services(&self) -> Result<Vec<ServiceMeta>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
-            let rows: Vec<ServiceRow> = ns::table
-                .select(ServiceRow::as_select())
-                .load(&mut conn)
-                .await?;
+        self.run(async |conn| {
+            let rows: Vec<ServiceRow> =
+                ns::table.select(ServiceRow::as_select()).load(conn).await?;
             let mut all = rows
                 .into_iter()
                 .map(ServiceRow::into_meta)
@@ -266,14 +238,13 @@ impl InstanceRepo for PgStore {
     }
 
     async fn get_service(&self, key: &ServiceKey) -> Result<Option<ServiceMeta>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let row: Option<ServiceRow> = ns::table
                 .filter(ns::namespace_id.eq(&key.namespace))
                 .filter(ns::group_name.eq(&key.group))
                 .filter(ns::service_name.eq(&key.name))
                 .select(ServiceRow::as_select())
-                .first(&mut conn)
+                .first(conn)
                 .await
                 .optional()?;
             row.map(ServiceRow::into_meta).transpose()
@@ -282,21 +253,19 @@ impl InstanceRepo for PgStore {
     }
 
     async fn create_service(&self, meta: ServiceMeta) -> Result<(), RepoError> {
-        self.call(async {
-            check_service(&meta)?;
-            let mut conn = self.conn().await?;
-            match insert_service(&mut conn, &meta).await? {
+        self.run(async |conn| {
+            rules::check_service(&meta)?;
+            match insert_service(conn, &meta).await? {
                 Some(_) => Ok(()),
-                None => Err(RepoError::AlreadyExists(service_name(&meta.key)).into()),
+                None => Err(rules::service_exists(&meta.key).into()),
             }
         })
         .await
     }
 
     async fn update_service(&self, meta: ServiceMeta) -> Result<(), RepoError> {
-        self.call(async {
-            check_service(&meta)?;
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
+            rules::check_service(&meta)?;
             let key = &meta.key;
             let updated = diesel::update(
                 ns::table
@@ -312,10 +281,10 @@ impl InstanceRepo for PgStore {
                 ns::clusters.eq(to_json(&meta.clusters, "service clusters")?),
                 ns::gmt_modified.eq(meta.modified_ms),
             ))
-            .execute(&mut conn)
+            .execute(conn)
             .await?;
             if updated == 0 {
-                return Err(RepoError::NotFound(service_name(key)).into());
+                return Err(rules::service_not_found(key).into());
             }
             Ok(())
         })
@@ -323,12 +292,8 @@ impl InstanceRepo for PgStore {
     }
 
     async fn delete_service(&self, key: &ServiceKey) -> Result<(), RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
-            conn.transaction(async |conn| delete_service_tx(conn, key).await)
-                .await
-        })
-        .await
+        self.in_tx(async |conn| delete_service_tx(conn, key).await)
+            .await
     }
 
     async fn register_instance(
@@ -336,18 +301,9 @@ impl InstanceRepo for PgStore {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<(), RepoError> {
-        if !instance.weight.is_finite() {
-            return Err(RepoError::InvalidArgument(format!(
-                "instance weight must be finite, got {}",
-                instance.weight
-            )));
-        }
-        self.call(async {
-            let mut conn = self.conn().await?;
-            conn.transaction(async |conn| register_tx(conn, service, &instance).await)
-                .await
-        })
-        .await
+        rules::check_instance(&instance)?;
+        self.in_tx(async |conn| register_tx(conn, service, &instance).await)
+            .await
     }
 
     async fn deregister_instance(
@@ -357,8 +313,7 @@ impl InstanceRepo for PgStore {
         port: u16,
         cluster: &str,
     ) -> Result<Option<Instance>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let row: Option<InstanceRow> = diesel::delete(
                 ni::table
                     .filter(ni::namespace_id.eq(&service.namespace))
@@ -369,7 +324,7 @@ impl InstanceRepo for PgStore {
                     .filter(ni::cluster_name.eq(cluster)),
             )
             .returning(InstanceRow::as_returning())
-            .get_result(&mut conn)
+            .get_result(conn)
             .await
             .optional()?;
             row.map(InstanceRow::into_instance).transpose()
@@ -378,26 +333,19 @@ impl InstanceRepo for PgStore {
     }
 
     async fn list_instances(&self, service: &ServiceKey) -> Result<Vec<Instance>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let rows: Vec<InstanceRow> = ni::table
                 .filter(ni::namespace_id.eq(&service.namespace))
                 .filter(ni::group_name.eq(&service.group))
                 .filter(ni::service_name.eq(&service.name))
                 .select(InstanceRow::as_select())
-                .load(&mut conn)
+                .load(conn)
                 .await?;
             let mut all = rows
                 .into_iter()
                 .map(InstanceRow::into_instance)
                 .collect::<Result<Vec<_>>>()?;
-            all.sort_by(|a, b| {
-                (a.ip.as_str(), a.port, a.cluster.as_str()).cmp(&(
-                    b.ip.as_str(),
-                    b.port,
-                    b.cluster.as_str(),
-                ))
-            });
+            rules::sort_instances(&mut all);
             Ok(all)
         })
         .await

@@ -57,11 +57,14 @@ pub(crate) async fn ensure_schema(
                 // A user without CREATE rights on a complete schema can still run the server.
                 let missing = missing_tables(conn).await?;
                 if !missing.is_empty() {
-                    return Err(RepoError::Internal(format!(
-                        "creating the Nacos schema on PostgreSQL {node} failed ({mapped}); \
+                    return Err(RepoError::Internal(
+                        format!(
+                            "creating the Nacos schema on PostgreSQL {node} failed ({mapped}); \
                          missing table(s): {}",
-                        missing.join(", ")
-                    )));
+                            missing.join(", ")
+                        )
+                        .into(),
+                    ));
                 }
                 tracing::warn!(
                     node,
@@ -75,10 +78,13 @@ pub(crate) async fn ensure_schema(
     if missing.is_empty() {
         return Ok(());
     }
-    Err(RepoError::Internal(format!(
-        "PostgreSQL {node} is missing table(s) {}: create them with conf/postgresql-schema.sql \
+    Err(RepoError::Internal(
+        format!(
+            "PostgreSQL {node} is missing table(s) {}: create them with conf/postgresql-schema.sql \
          or start once with {}=true",
-        missing.join(", "),
-        crate::PROP_SCHEMA_INIT
-    )))
+            missing.join(", "),
+            crate::PROP_SCHEMA_INIT
+        )
+        .into(),
+    ))
 }

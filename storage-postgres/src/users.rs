@@ -9,7 +9,7 @@ use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
     TextExpressionMethods,
 };
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use nacos_core::{
     MatchMode, Page, PageRequest, Permission, RepoError, RoleBinding, User, UserRepo,
 };
@@ -82,12 +82,11 @@ fn total(count: i64) -> u64 {
 #[async_trait]
 impl UserRepo for PgStore {
     async fn get_user(&self, username: &str) -> Result<Option<User>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let row: Option<UserRow> = u::table
                 .filter(u::username.eq(username))
                 .select(UserRow::as_select())
-                .first(&mut conn)
+                .first(conn)
                 .await
                 .optional()?;
             Ok(row.map(User::from))
@@ -101,11 +100,10 @@ impl UserRepo for PgStore {
         mode: MatchMode,
         page: PageRequest,
     ) -> Result<Page<User>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let count: i64 = users_matching(username, mode)
                 .count()
-                .get_result(&mut conn)
+                .get_result(conn)
                 .await?;
             let mut items = Vec::new();
             if page.page_size > 0 && count > 0 {
@@ -115,7 +113,7 @@ impl UserRepo for PgStore {
                     .limit(limit)
                     .offset(offset)
                     .select(UserRow::as_select())
-                    .load(&mut conn)
+                    .load(conn)
                     .await?;
                 items = rows.into_iter().map(User::from).collect();
             }
@@ -126,15 +124,14 @@ impl UserRepo for PgStore {
 
     async fn create_user(&self, user: User) -> Result<(), RepoError> {
         let result = self
-            .call(async {
-                let mut conn = self.conn().await?;
+            .run(async |conn| {
                 diesel::insert_into(u::table)
                     .values((
                         u::username.eq(&user.username),
                         u::password.eq(&user.password_hash),
                         u::enabled.eq(user.enabled),
                     ))
-                    .execute(&mut conn)
+                    .execute(conn)
                     .await?;
                 Ok(())
             })
@@ -148,11 +145,10 @@ impl UserRepo for PgStore {
     }
 
     async fn update_password(&self, username: &str, password_hash: &str) -> Result<(), RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let updated = diesel::update(u::table.filter(u::username.eq(username)))
                 .set(u::password.eq(password_hash))
-                .execute(&mut conn)
+                .execute(conn)
                 .await?;
             if updated == 0 {
                 return Err(RepoError::NotFound(format!("user {username}")).into());
@@ -163,18 +159,14 @@ impl UserRepo for PgStore {
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
-            conn.transaction(async |conn| {
-                diesel::delete(r::table.filter(r::username.eq(username)))
-                    .execute(conn)
-                    .await?;
-                let deleted = diesel::delete(u::table.filter(u::username.eq(username)))
-                    .execute(conn)
-                    .await?;
-                Ok(deleted > 0)
-            })
-            .await
+        self.in_tx(async |conn| {
+            diesel::delete(r::table.filter(r::username.eq(username)))
+                .execute(conn)
+                .await?;
+            let deleted = diesel::delete(u::table.filter(u::username.eq(username)))
+                .execute(conn)
+                .await?;
+            Ok(deleted > 0)
         })
         .await
     }
@@ -186,11 +178,10 @@ impl UserRepo for PgStore {
         mode: MatchMode,
         page: PageRequest,
     ) -> Result<Page<RoleBinding>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let count: i64 = roles_matching(username, role, mode)
                 .count()
-                .get_result(&mut conn)
+                .get_result(conn)
                 .await?;
             let mut items = Vec::new();
             if page.page_size > 0 && count > 0 {
@@ -203,7 +194,7 @@ impl UserRepo for PgStore {
                     .limit(limit)
                     .offset(offset)
                     .select((r::role, r::username))
-                    .load(&mut conn)
+                    .load(conn)
                     .await?;
                 items = rows
                     .into_iter()
@@ -217,11 +208,10 @@ impl UserRepo for PgStore {
 
     async fn add_role(&self, binding: RoleBinding) -> Result<(), RepoError> {
         let result = self
-            .call(async {
-                let mut conn = self.conn().await?;
+            .run(async |conn| {
                 diesel::insert_into(r::table)
                     .values((r::username.eq(&binding.username), r::role.eq(&binding.role)))
-                    .execute(&mut conn)
+                    .execute(conn)
                     .await?;
                 Ok(())
             })
@@ -236,8 +226,7 @@ impl UserRepo for PgStore {
     }
 
     async fn remove_role(&self, role: &str, username: Option<&str>) -> Result<u64, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let removed = match username {
                 Some(user) => {
                     diesel::delete(
@@ -245,12 +234,12 @@ impl UserRepo for PgStore {
                             .filter(r::role.eq(role))
                             .filter(r::username.eq(user)),
                     )
-                    .execute(&mut conn)
+                    .execute(conn)
                     .await?
                 }
                 None => {
                     diesel::delete(r::table.filter(r::role.eq(role)))
-                        .execute(&mut conn)
+                        .execute(conn)
                         .await?
                 }
             };
@@ -265,11 +254,10 @@ impl UserRepo for PgStore {
         mode: MatchMode,
         page: PageRequest,
     ) -> Result<Page<Permission>, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let count: i64 = permissions_matching(role, mode)
                 .count()
-                .get_result(&mut conn)
+                .get_result(conn)
                 .await?;
             let mut items = Vec::new();
             if page.page_size > 0 && count > 0 {
@@ -283,7 +271,7 @@ impl UserRepo for PgStore {
                     .limit(limit)
                     .offset(offset)
                     .select((p::role, p::resource, p::action))
-                    .load(&mut conn)
+                    .load(conn)
                     .await?;
                 items = rows
                     .into_iter()
@@ -301,15 +289,14 @@ impl UserRepo for PgStore {
 
     async fn add_permission(&self, permission: Permission) -> Result<(), RepoError> {
         let result = self
-            .call(async {
-                let mut conn = self.conn().await?;
+            .run(async |conn| {
                 diesel::insert_into(p::table)
                     .values((
                         p::role.eq(&permission.role),
                         p::resource.eq(&permission.resource),
                         p::action.eq(&permission.action),
                     ))
-                    .execute(&mut conn)
+                    .execute(conn)
                     .await?;
                 Ok(())
             })
@@ -324,15 +311,14 @@ impl UserRepo for PgStore {
     }
 
     async fn remove_permission(&self, permission: &Permission) -> Result<bool, RepoError> {
-        self.call(async {
-            let mut conn = self.conn().await?;
+        self.run(async |conn| {
             let removed = diesel::delete(
                 p::table
                     .filter(p::role.eq(&permission.role))
                     .filter(p::resource.eq(&permission.resource))
                     .filter(p::action.eq(&permission.action)),
             )
-            .execute(&mut conn)
+            .execute(conn)
             .await?;
             Ok(removed > 0)
         })

@@ -143,7 +143,7 @@ pub async fn run(
         Err(PeerError::Refused { code, message, .. }) => Err(match code {
             code::NOT_FOUND => NamingError::NotFound(message),
             code::INVALID_PARAM => NamingError::Invalid(message),
-            _ => NamingError::Repo(nacos_core::RepoError::Unavailable(message)),
+            _ => NamingError::Repo(nacos_core::RepoError::Unavailable(message.into())),
         }),
         Err(e) => {
             tracing::info!(client = %client, owner = %owner, error = %e, "the owner of a v1 client cannot be reached; this node takes the client over");

@@ -195,7 +195,7 @@ fn role(state: ServerState) -> &'static str {
 fn wait_error(what: &str, error: WaitError) -> RepoError {
     match error {
         WaitError::Timeout(after, _) => {
-            RepoError::Unavailable(format!("{what}: nothing after {after:?}"))
+            RepoError::Unavailable(format!("{what}: nothing after {after:?}").into())
         }
         WaitError::ShuttingDown => RepoError::Unavailable("Raft node is shutting down".into()),
     }
@@ -355,21 +355,22 @@ impl RaftNode {
             )
             .await
             .map_err(|e| match e {
-                WaitError::Timeout(after, _) => RepoError::Unavailable(format!(
-                    "no Raft leader after {after:?} (cluster forming or quorum lost)"
-                )),
+                WaitError::Timeout(after, _) => RepoError::Unavailable(
+                    format!("no Raft leader after {after:?} (cluster forming or quorum lost)")
+                        .into(),
+                ),
                 other => wait_error("waiting for a Raft leader", other),
             })?;
         let id = m
             .current_leader
-            .ok_or_else(|| RepoError::Unavailable("no Raft leader".to_string()))?;
+            .ok_or_else(|| RepoError::Unavailable("no Raft leader".to_string().into()))?;
         let addr = m
             .membership_config
             .membership()
             .get_node(&id)
             .map(|n| n.addr.clone())
             .ok_or_else(|| {
-                RepoError::Unavailable(format!("Raft leader {id} is not in the membership"))
+                RepoError::Unavailable(format!("Raft leader {id} is not in the membership").into())
             })?;
         Ok((id, addr))
     }
@@ -395,7 +396,9 @@ impl RaftNode {
             }
         }
         Err(RepoError::Unavailable(
-            "Raft leadership kept changing; the write was not accepted".to_string(),
+            "Raft leadership kept changing; the write was not accepted"
+                .to_string()
+                .into(),
         ))
     }
 
@@ -408,10 +411,13 @@ impl RaftNode {
                 Attempt::NotAccepted("this node is not the leader".to_string())
             }
             Ok(Err(e)) => Attempt::Done(Err(raft_write(&e))),
-            Err(_) => Attempt::Done(Err(RepoError::Unavailable(format!(
-                "Raft write not applied within {:?}; its outcome is unknown",
-                self.settings.write_timeout
-            )))),
+            Err(_) => Attempt::Done(Err(RepoError::Unavailable(
+                format!(
+                    "Raft write not applied within {:?}; its outcome is unknown",
+                    self.settings.write_timeout
+                )
+                .into(),
+            ))),
         }
     }
 
@@ -422,11 +428,14 @@ impl RaftNode {
         };
         let call = self.transport.call(addr, FORWARD, body);
         match tokio::time::timeout(self.settings.write_timeout, call).await {
-            Err(_) => Attempt::Done(Err(RepoError::Unavailable(format!(
-                "write forwarded to Raft leader {addr} got no reply within {:?}; its outcome \
+            Err(_) => Attempt::Done(Err(RepoError::Unavailable(
+                format!(
+                    "write forwarded to Raft leader {addr} got no reply within {:?}; its outcome \
                  is unknown",
-                self.settings.write_timeout
-            )))),
+                    self.settings.write_timeout
+                )
+                .into(),
+            ))),
             Ok(Err(e @ TransportError::Unreachable(_))) => Attempt::NotAccepted(e.to_string()),
             Ok(Err(e)) => Attempt::Done(Err(transport(addr, &e))),
             Ok(Ok(reply)) => match decode::<ForwardReply>("RaftForward reply", &reply) {
@@ -452,9 +461,9 @@ impl RaftNode {
                 Ok(Ok((read, _))) => read.map(|l| l.index),
                 Ok(Err(e)) => return Err(raft_read(&e)),
                 Err(_) => {
-                    return Err(RepoError::Unavailable(format!(
-                        "Raft leadership not confirmed within {timeout:?}"
-                    )));
+                    return Err(RepoError::Unavailable(
+                        format!("Raft leadership not confirmed within {timeout:?}").into(),
+                    ));
                 }
             }
         } else {
@@ -463,17 +472,17 @@ impl RaftNode {
                 Ok(Ok(reply)) => reply,
                 Ok(Err(e)) => return Err(transport(&addr, &e)),
                 Err(_) => {
-                    return Err(RepoError::Unavailable(format!(
-                        "Raft leader {addr} gave no read index within {timeout:?}"
-                    )));
+                    return Err(RepoError::Unavailable(
+                        format!("Raft leader {addr} gave no read index within {timeout:?}").into(),
+                    ));
                 }
             };
             match decode::<ReadIndexReply>("RaftReadIndex reply", &reply)? {
                 ReadIndexReply::Index(index) => index,
                 ReadIndexReply::NotLeader => {
-                    return Err(RepoError::Unavailable(format!(
-                        "{addr} is not the Raft leader any more; retry"
-                    )));
+                    return Err(RepoError::Unavailable(
+                        format!("{addr} is not the Raft leader any more; retry").into(),
+                    ));
                 }
                 ReadIndexReply::Failed(e) => return Err(e.into()),
             }
@@ -520,7 +529,7 @@ impl RaftNode {
         self.raft
             .shutdown()
             .await
-            .map_err(|e| RepoError::Internal(format!("Raft shutdown failed: {e}")))
+            .map_err(|e| RepoError::Internal(format!("Raft shutdown failed: {e}").into()))
     }
 
     /// Serve one request from a peer (the server calls this from its Raft port): `kind` and

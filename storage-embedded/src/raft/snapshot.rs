@@ -114,9 +114,9 @@ impl<'a> Loader<'a> {
     /// Tables in the blob that this build does not know: refuse rather than drop data.
     pub(crate) fn finish(self) -> Result<(), RepoError> {
         match self.tables.keys().next() {
-            Some(name) => Err(RepoError::Internal(format!(
-                "snapshot carries table {name}, unknown to this build"
-            ))),
+            Some(name) => Err(RepoError::Internal(
+                format!("snapshot carries table {name}, unknown to this build").into(),
+            )),
             None => Ok(()),
         }
     }
@@ -146,7 +146,7 @@ pub(crate) type Meta = SnapshotMeta<u64, BasicNode>;
 
 pub(crate) fn encode(meta: &Meta, tables: &[(String, Rows)]) -> Result<Vec<u8>, RepoError> {
     let header = serde_json::to_vec(meta)
-        .map_err(|e| RepoError::Internal(format!("cannot encode snapshot meta: {e}")))?;
+        .map_err(|e| RepoError::Internal(format!("cannot encode snapshot meta: {e}").into()))?;
     let mut out = Vec::with_capacity(
         64 + header.len()
             + tables
@@ -169,8 +169,9 @@ pub(crate) fn encode(meta: &Meta, tables: &[(String, Rows)]) -> Result<Vec<u8>, 
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) -> Result<(), RepoError> {
-    let n = u32::try_from(n)
-        .map_err(|_| RepoError::Internal(format!("snapshot field of {n} bytes is too long")))?;
+    let n = u32::try_from(n).map_err(|_| {
+        RepoError::Internal(format!("snapshot field of {n} bytes is too long").into())
+    })?;
     out.extend_from_slice(&n.to_le_bytes());
     Ok(())
 }
@@ -190,7 +191,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], RepoError> {
         if self.rest.len() < n {
             return Err(RepoError::Internal(
-                "snapshot blob is truncated".to_string(),
+                "snapshot blob is truncated".to_string().into(),
             ));
         }
         let (head, tail) = self.rest.split_at(n);
@@ -220,11 +221,13 @@ fn open_blob(blob: &[u8]) -> Result<(Meta, Reader<'_>), RepoError> {
     let mut reader = Reader { rest: blob };
     if reader.take(MAGIC.len())? != MAGIC {
         return Err(RepoError::Internal(
-            "not an embedded store snapshot (bad magic)".to_string(),
+            "not an embedded store snapshot (bad magic)"
+                .to_string()
+                .into(),
         ));
     }
     let meta = serde_json::from_slice(reader.bytes()?)
-        .map_err(|e| RepoError::Internal(format!("undecodable snapshot meta: {e}")))?;
+        .map_err(|e| RepoError::Internal(format!("undecodable snapshot meta: {e}").into()))?;
     Ok((meta, reader))
 }
 
@@ -238,8 +241,9 @@ pub(crate) fn decode(blob: &[u8]) -> Result<(Meta, Vec<(String, Rows)>), RepoErr
     let count = reader.u32()?;
     let mut tables = Vec::with_capacity(count.min(64));
     for _ in 0..count {
-        let name = String::from_utf8(reader.bytes()?.to_vec())
-            .map_err(|_| RepoError::Internal("snapshot table name is not UTF-8".to_string()))?;
+        let name = String::from_utf8(reader.bytes()?.to_vec()).map_err(|_| {
+            RepoError::Internal("snapshot table name is not UTF-8".to_string().into())
+        })?;
         let rows = reader.u64()?;
         let mut out = Vec::new();
         for _ in 0..rows {
@@ -251,7 +255,7 @@ pub(crate) fn decode(blob: &[u8]) -> Result<(Meta, Vec<(String, Rows)>), RepoErr
     }
     if !reader.rest.is_empty() {
         return Err(RepoError::Internal(
-            "snapshot blob has trailing bytes".to_string(),
+            "snapshot blob has trailing bytes".to_string().into(),
         ));
     }
     Ok((meta, tables))
@@ -277,10 +281,13 @@ impl SnapshotFile {
     }
 
     fn io(&self, what: &str, error: std::io::Error) -> RepoError {
-        RepoError::Unavailable(format!(
-            "cannot {what} snapshot file {}: {error}",
-            self.path.display()
-        ))
+        RepoError::Unavailable(
+            format!(
+                "cannot {what} snapshot file {}: {error}",
+                self.path.display()
+            )
+            .into(),
+        )
     }
 
     /// The stored blob, if any.

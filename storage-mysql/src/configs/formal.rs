@@ -1,32 +1,28 @@
-//! The formal config inside a write transaction: reading the row, tags, history rows, the
-//! change index, publish and delete.
+//! Formal configs (`config_info` with `config_tags_relation`): reads, search, and the publish
+//! and remove transactions (each writes its history row and change entry too).
 
-use nacos_core::rules::{clean_tags, updated_field};
-use nacos_core::{ConfigItem, ConfigKey, ConfigPublish, HistoryOp, Operator, md5_hex};
+use nacos_core::{
+    ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, HistoryOp, MatchMode, Operator, Page, rules,
+};
 use sqlx::MySqlConnection;
 
+use super::history::{append_history, record_change};
+use super::rows;
 use crate::error::is_duplicate;
-use crate::sql::{NOW_MS, int, to_second};
+use crate::sql::{filter, int, limit_offset, now_ms, placeholders, to_second};
 use crate::store::Failure;
 
-use super::rows::*;
-
-/// The database clock, epoch ms.
-pub(crate) async fn now_ms(c: &mut MySqlConnection) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(NOW_MS).fetch_one(&mut *c).await?;
-    int(&row, 0)
-}
-
+/// The formal config of a key, locked for the transaction when `lock` is set.
 pub(super) async fn select_config(
     c: &mut MySqlConnection,
     key: &ConfigKey,
     lock: bool,
 ) -> Result<Option<ConfigItem>, sqlx::Error> {
     let sql = format!(
-        "SELECT {} FROM config_info c WHERE c.{KEY_WHERE_C}{}",
-        *CONFIG_COLUMNS,
+        "SELECT {} FROM config_info c \
+         WHERE c.data_id = ? AND c.group_id = ? AND c.tenant_id = ?{}",
+        *rows::CONFIG_COLUMNS,
         if lock { " FOR UPDATE" } else { "" },
-        KEY_WHERE_C = "data_id = ? AND c.group_id = ? AND c.tenant_id = ?"
     );
     let row = sqlx::query(&sql)
         .bind(&key.data_id)
@@ -34,25 +30,27 @@ pub(super) async fn select_config(
         .bind(&key.namespace)
         .fetch_optional(&mut *c)
         .await?;
-    row.as_ref().map(config_from_row).transpose()
+    row.as_ref().map(rows::config).transpose()
 }
 
-pub(super) async fn select_config_by_id(
+/// The formal config with this id, locked for the transaction.
+async fn select_config_by_id(
     c: &mut MySqlConnection,
     config_id: u64,
 ) -> Result<Option<ConfigItem>, sqlx::Error> {
     let sql = format!(
         "SELECT {} FROM config_info c WHERE c.id = ? FOR UPDATE",
-        *CONFIG_COLUMNS
+        *rows::CONFIG_COLUMNS
     );
     let row = sqlx::query(&sql)
         .bind(config_id)
         .fetch_optional(&mut *c)
         .await?;
-    row.as_ref().map(config_from_row).transpose()
+    row.as_ref().map(rows::config).transpose()
 }
 
-pub(super) async fn write_tags(
+/// One `config_tags_relation` row per (already cleaned) tag.
+async fn write_tags(
     c: &mut MySqlConnection,
     config_id: u64,
     key: &ConfigKey,
@@ -79,10 +77,7 @@ pub(super) async fn write_tags(
     Ok(())
 }
 
-pub(super) async fn delete_tags(
-    c: &mut MySqlConnection,
-    config_id: u64,
-) -> Result<(), sqlx::Error> {
+async fn delete_tags(c: &mut MySqlConnection, config_id: u64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM config_tags_relation WHERE id = ?")
         .bind(config_id)
         .execute(&mut *c)
@@ -90,58 +85,7 @@ pub(super) async fn delete_tags(
     Ok(())
 }
 
-/// Append a history row describing `source` (new row for I, previous for U, deleted for D).
-pub(super) async fn append_history(
-    c: &mut MySqlConnection,
-    source: &ConfigItem,
-    config_id: u64,
-    op: HistoryOp,
-    operator: &Operator,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, \
-         src_ip, src_user, gmt_create, gmt_modified, op_type, encrypted_data_key) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FROM_UNIXTIME(?), FROM_UNIXTIME(?), ?, ?)",
-    )
-    .bind(config_id)
-    .bind(&source.key.data_id)
-    .bind(&source.key.group)
-    .bind(&source.key.namespace)
-    .bind(&source.app_name)
-    .bind(&source.content)
-    .bind(&source.md5)
-    .bind(&operator.ip)
-    .bind(&operator.user)
-    .bind(now.div_euclid(1000))
-    .bind(now.div_euclid(1000))
-    .bind(op.code())
-    .bind(&source.encrypted_data_key)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// Move the key's row in the change index to `now`.
-pub(super) async fn record_change(
-    c: &mut MySqlConnection,
-    key: &ConfigKey,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO ext_config_change (data_id, group_id, tenant_id, modified_ms) \
-         VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE modified_ms = ?",
-    )
-    .bind(&key.data_id)
-    .bind(&key.group)
-    .bind(&key.namespace)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
+/// Insert or update the formal row of a key, with its tags, history and change entry.
 pub(super) async fn publish_tx(
     c: &mut MySqlConnection,
     p: &ConfigPublish,
@@ -155,27 +99,9 @@ pub(super) async fn publish_tx(
     let now = now_ms(c).await?;
     let secs = now.div_euclid(1000);
     let operator = &p.operator;
-    let md5 = md5_hex(&p.content);
-    let item = match stored {
+    let mut item = rules::published_config(p, stored.as_ref(), 0, to_second(now));
+    match &stored {
         None => {
-            let mut item = ConfigItem {
-                id: 0,
-                key: p.key.clone(),
-                content: p.content.clone(),
-                md5,
-                config_type: p.config_type.clone().unwrap_or_default(),
-                app_name: p.app_name.clone().unwrap_or_default(),
-                desc: p.desc.clone().unwrap_or_default(),
-                usage: p.usage.clone().unwrap_or_default(),
-                effect: p.effect.clone().unwrap_or_default(),
-                schema: p.schema.clone().unwrap_or_default(),
-                tags: clean_tags(p.tags.as_deref().unwrap_or_default()),
-                encrypted_data_key: p.encrypted_data_key.clone().unwrap_or_default(),
-                src_user: operator.user.clone(),
-                src_ip: operator.ip.clone(),
-                created_ms: to_second(now),
-                modified_ms: to_second(now),
-            };
             let inserted = sqlx::query(
                 "INSERT INTO config_info (data_id, group_id, tenant_id, app_name, content, md5, \
                  src_ip, src_user, gmt_create, gmt_modified, c_desc, c_use, effect, type, \
@@ -209,30 +135,8 @@ pub(super) async fn publish_tx(
             };
             write_tags(c, item.id, &item.key, &item.tags).await?;
             append_history(c, &item, 0, HistoryOp::Insert, operator, now).await?;
-            item
         }
         Some(old) => {
-            let item = ConfigItem {
-                id: old.id,
-                key: p.key.clone(),
-                content: p.content.clone(),
-                md5,
-                config_type: updated_field(&p.config_type, &old.config_type),
-                app_name: updated_field(&p.app_name, &old.app_name),
-                desc: updated_field(&p.desc, &old.desc),
-                usage: updated_field(&p.usage, &old.usage),
-                effect: updated_field(&p.effect, &old.effect),
-                schema: updated_field(&p.schema, &old.schema),
-                tags: match &p.tags {
-                    Some(tags) => clean_tags(tags),
-                    None => old.tags.clone(),
-                },
-                encrypted_data_key: updated_field(&p.encrypted_data_key, &old.encrypted_data_key),
-                src_user: operator.user.clone(),
-                src_ip: operator.ip.clone(),
-                created_ms: old.created_ms,
-                modified_ms: to_second(now),
-            };
             sqlx::query(
                 "UPDATE config_info SET content = ?, md5 = ?, src_ip = ?, src_user = ?, \
                  gmt_modified = FROM_UNIXTIME(?), app_name = ?, c_desc = ?, c_use = ?, \
@@ -257,16 +161,15 @@ pub(super) async fn publish_tx(
                 delete_tags(c, item.id).await?;
                 write_tags(c, item.id, &item.key, &item.tags).await?;
             }
-            append_history(c, &old, old.id, HistoryOp::Update, operator, now).await?;
-            item
+            append_history(c, old, old.id, HistoryOp::Update, operator, now).await?;
         }
-    };
+    }
     record_change(c, &item.key, now).await?;
     Ok(item)
 }
 
 /// Delete a locked row with its tags, append history D, record the change.
-pub(super) async fn delete_config(
+async fn delete_config(
     c: &mut MySqlConnection,
     item: &ConfigItem,
     operator: &Operator,
@@ -279,4 +182,95 @@ pub(super) async fn delete_config(
     delete_tags(c, item.id).await?;
     append_history(c, item, item.id, HistoryOp::Delete, operator, now).await?;
     record_change(c, &item.key, now).await
+}
+
+/// The `WHERE` clause and binds of a config search.
+fn search_where(query: &ConfigQuery) -> (String, Vec<String>) {
+    let mut conditions = vec!["c.tenant_id = ?".to_string()];
+    let mut binds = vec![query.namespace.clone()];
+    let mut add = |found: Option<(String, String)>| {
+        if let Some((condition, bind)) = found {
+            conditions.push(condition);
+            binds.push(bind);
+        }
+    };
+    add(filter("c.data_id", &query.data_id, query.mode));
+    add(filter("c.group_id", &query.group, query.mode));
+    add(filter("c.app_name", &query.app_name, MatchMode::Exact));
+    add(filter("c.content", &query.content, query.mode));
+    if !query.types.is_empty() {
+        conditions.push(format!("c.type IN ({})", placeholders(query.types.len())));
+        binds.extend(query.types.iter().cloned());
+    }
+    if !query.tags.is_empty() {
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM config_tags_relation t WHERE t.id = c.id AND t.tag_name IN \
+             ({}))",
+            placeholders(query.tags.len())
+        ));
+        binds.extend(query.tags.iter().cloned());
+    }
+    (conditions.join(" AND "), binds)
+}
+
+/// One page of the configs matching `query`, by id, with the total count.
+pub(super) async fn search(
+    c: &mut MySqlConnection,
+    query: &ConfigQuery,
+) -> Result<Page<ConfigItem>, Failure> {
+    let (condition, binds) = search_where(query);
+    let count_sql = format!("SELECT COUNT(*) AS total FROM config_info c WHERE {condition}");
+    let mut count = sqlx::query(&count_sql);
+    for bind in &binds {
+        count = count.bind(bind);
+    }
+    let total = int(&count.fetch_one(&mut *c).await?, "total")?;
+    let total = u64::try_from(total).unwrap_or_default();
+    let mut items = Vec::new();
+    if query.page.page_size > 0 && (query.page.offset() as u64) < total {
+        let sql = format!(
+            "SELECT {} FROM config_info c WHERE {condition} ORDER BY c.id LIMIT ? OFFSET ?",
+            *rows::CONFIG_COLUMNS
+        );
+        let mut rows = sqlx::query(&sql);
+        for bind in &binds {
+            rows = rows.bind(bind);
+        }
+        let (size, offset) = limit_offset(query.page);
+        for row in rows.bind(size).bind(offset).fetch_all(&mut *c).await? {
+            items.push(rows::config(&row)?);
+        }
+    }
+    Ok(Page::new(total, query.page, items))
+}
+
+/// Delete the formal config of a key (see [`delete_config`]); the deleted row, or `None`.
+pub(super) async fn remove_tx(
+    c: &mut MySqlConnection,
+    key: &ConfigKey,
+    operator: &Operator,
+) -> Result<Option<ConfigItem>, Failure> {
+    let Some(item) = select_config(c, key, true).await? else {
+        return Ok(None);
+    };
+    let now = now_ms(c).await?;
+    delete_config(c, &item, operator, now).await?;
+    Ok(Some(item))
+}
+
+/// Delete the formal configs with these ids (unknown ids skipped); the deleted rows.
+pub(super) async fn remove_by_ids_tx(
+    c: &mut MySqlConnection,
+    ids: &[u64],
+    operator: &Operator,
+) -> Result<Vec<ConfigItem>, Failure> {
+    let now = now_ms(c).await?;
+    let mut removed = Vec::new();
+    for config_id in ids {
+        if let Some(item) = select_config_by_id(c, *config_id).await? {
+            delete_config(c, &item, operator, now).await?;
+            removed.push(item);
+        }
+    }
+    Ok(removed)
 }

@@ -1,16 +1,17 @@
-//! Gray variants (beta, tag) inside a write transaction.
+//! Gray variants of configs: the beta (`config_info_beta`) and named tags
+//! (`config_info_tag`). Writes record the key in the change index; no history is written (as
+//! Nacos 2.4).
 
-use nacos_core::rules::updated_field;
-use nacos_core::{ConfigKey, Gray, GrayConfig, GrayPublish, md5_hex};
+use nacos_core::{ConfigKey, Gray, GrayConfig, GrayPublish, rules};
 use sqlx::MySqlConnection;
 
+use super::history::record_change;
+use super::rows;
 use crate::error::is_duplicate;
-use crate::sql::to_second;
+use crate::sql::{now_ms, to_second};
 use crate::store::Failure;
 
-use super::formal::*;
-use super::rows::*;
-
+/// The beta or tag variant of a key, locked for the transaction when `lock` is set.
 pub(super) async fn select_gray(
     c: &mut MySqlConnection,
     key: &ConfigKey,
@@ -23,7 +24,7 @@ pub(super) async fn select_gray(
             let sql = format!(
                 "SELECT {} FROM config_info_beta g WHERE g.data_id = ? AND g.group_id = ? \
                  AND g.tenant_id = ?{lock}",
-                *BETA_COLUMNS
+                *rows::BETA_COLUMNS
             );
             sqlx::query(&sql)
                 .bind(&key.data_id)
@@ -36,7 +37,7 @@ pub(super) async fn select_gray(
             let sql = format!(
                 "SELECT {} FROM config_info_tag g WHERE g.data_id = ? AND g.group_id = ? \
                  AND g.tenant_id = ? AND g.tag_id = ?{lock}",
-                *TAG_COLUMNS
+                *rows::TAG_COLUMNS
             );
             sqlx::query(&sql)
                 .bind(&key.data_id)
@@ -48,11 +49,12 @@ pub(super) async fn select_gray(
         }
     };
     row.as_ref()
-        .map(|r| gray_from_row(r, *gray == Gray::Beta))
+        .map(|r| rows::gray(r, *gray == Gray::Beta))
         .transpose()
 }
 
-pub(super) async fn publish_gray_tx(
+/// Insert or replace a variant and record the change.
+pub(super) async fn publish_tx(
     c: &mut MySqlConnection,
     gray: &Gray,
     p: &GrayPublish,
@@ -65,38 +67,7 @@ pub(super) async fn publish_gray_tx(
     )?;
     let now = now_ms(c).await?;
     let secs = now.div_euclid(1000);
-    let is_beta = *gray == Gray::Beta;
-    let (old_app, old_edk) = stored
-        .as_ref()
-        .map(|s| (s.app_name.clone(), s.encrypted_data_key.clone()))
-        .unwrap_or_default();
-    let mut variant = GrayConfig {
-        id: stored.as_ref().map_or(0, |s| s.id),
-        key: p.key.clone(),
-        gray: gray.clone(),
-        content: p.content.clone(),
-        md5: md5_hex(&p.content),
-        beta_ips: if is_beta {
-            p.beta_ips
-                .iter()
-                .map(|ip| ip.trim().to_string())
-                .filter(|ip| !ip.is_empty())
-                .collect()
-        } else {
-            Vec::new()
-        },
-        app_name: updated_field(&p.app_name, &old_app),
-        // config_info_tag has no encrypted_data_key column (as in Nacos 2.x).
-        encrypted_data_key: if is_beta {
-            updated_field(&p.encrypted_data_key, &old_edk)
-        } else {
-            String::new()
-        },
-        src_user: p.operator.user.clone(),
-        src_ip: p.operator.ip.clone(),
-        created_ms: stored.as_ref().map_or(to_second(now), |s| s.created_ms),
-        modified_ms: to_second(now),
-    };
+    let mut variant = rules::published_gray(gray, p, stored.as_ref(), 0, to_second(now));
     let ips = variant.beta_ips.join(",");
     let result =
         match (gray, &stored) {
@@ -181,4 +152,52 @@ pub(super) async fn publish_gray_tx(
     }
     record_change(c, &variant.key, now).await?;
     Ok(variant)
+}
+
+/// Every variant of a key: the beta first, then tags by name.
+pub(super) async fn list(
+    c: &mut MySqlConnection,
+    key: &ConfigKey,
+) -> Result<Vec<GrayConfig>, Failure> {
+    let mut out = Vec::new();
+    if let Some(beta) = select_gray(c, key, &Gray::Beta, false).await? {
+        out.push(beta);
+    }
+    let sql = format!(
+        "SELECT {} FROM config_info_tag g WHERE g.data_id = ? AND g.group_id = ? \
+         AND g.tenant_id = ? ORDER BY g.tag_id",
+        *rows::TAG_COLUMNS
+    );
+    for row in sqlx::query(&sql)
+        .bind(&key.data_id)
+        .bind(&key.group)
+        .bind(&key.namespace)
+        .fetch_all(&mut *c)
+        .await?
+    {
+        out.push(rows::gray(&row, false)?);
+    }
+    Ok(out)
+}
+
+/// Delete a variant and record the change; the deleted variant, or `None`.
+pub(super) async fn remove_tx(
+    c: &mut MySqlConnection,
+    key: &ConfigKey,
+    gray: &Gray,
+) -> Result<Option<GrayConfig>, Failure> {
+    let Some(variant) = select_gray(c, key, gray, true).await? else {
+        return Ok(None);
+    };
+    let table = match gray {
+        Gray::Beta => "config_info_beta",
+        Gray::Tag(_) => "config_info_tag",
+    };
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+        .bind(variant.id)
+        .execute(&mut *c)
+        .await?;
+    let now = now_ms(c).await?;
+    record_change(c, key, now).await?;
+    Ok(Some(variant))
 }

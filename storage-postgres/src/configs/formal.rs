@@ -1,28 +1,28 @@
-//! The formal config inside a write transaction: the locked row, tags, history rows, the
-//! change index, publish and remove.
+//! Formal configs (`config_info` with `config_tags_relation`): reads, search, and the publish
+//! and remove transactions (each writes its history row and change entry too).
 
 use std::collections::HashMap;
 
-use diesel::upsert::excluded;
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::pg::Pg;
+use diesel::pg::data_types::PgTimestamp;
+use diesel::{
+    AsChangeset, ExpressionMethods, Insertable, OptionalExtension, QueryDsl, SelectableHelper,
+    TextExpressionMethods,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use nacos_core::rules::updated_field;
-use nacos_core::{ConfigItem, ConfigKey, ConfigPublish, HistoryOp, Operator, RepoError, md5_hex};
-
-use crate::convert::{db_now, dedup, timestamp};
-use crate::error::Result;
-use crate::schema::{
-    config_changes as cc, config_info as ci, config_tags_relation as tr, his_config_info as h,
+use nacos_core::{
+    ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, HistoryOp, Operator, Page, RepoError, rules,
 };
 
-use super::rows::*;
-
-/// An insert that keeps losing races to concurrent inserts of the same key gives up after this
-/// many rounds (each lost round means another writer committed that key meanwhile).
-pub(super) const MAX_ROUNDS: usize = 8;
+use super::history::{append_history, record_change};
+use super::rows::ConfigRow;
+use super::{MAX_ROUNDS, check_cas};
+use crate::convert::{TextFilter, db_now, limit_offset, text_filter, timestamp};
+use crate::error::Result;
+use crate::schema::{config_info as ci, config_tags_relation as tr};
 
 /// The formal row of a key, locked for the rest of the transaction when `lock` is set.
-pub(super) async fn load_row(
+async fn load_row(
     conn: &mut AsyncPgConnection,
     key: &ConfigKey,
     lock: bool,
@@ -41,10 +41,7 @@ pub(super) async fn load_row(
 }
 
 /// Tags of the given configs, each list in the order they were written.
-pub(super) async fn load_tags(
-    conn: &mut AsyncPgConnection,
-    ids: &[i64],
-) -> Result<HashMap<i64, Vec<String>>> {
+async fn load_tags(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
@@ -61,7 +58,7 @@ pub(super) async fn load_tags(
     Ok(out)
 }
 
-pub(super) async fn load_item(conn: &mut AsyncPgConnection, row: ConfigRow) -> Result<ConfigItem> {
+async fn load_item(conn: &mut AsyncPgConnection, row: ConfigRow) -> Result<ConfigItem> {
     let tags = load_tags(conn, &[row.id])
         .await?
         .remove(&row.id)
@@ -69,24 +66,35 @@ pub(super) async fn load_item(conn: &mut AsyncPgConnection, row: ConfigRow) -> R
     row.into_item(tags)
 }
 
-/// Replace a config's tag rows.
-pub(super) async fn write_tags(
+/// The formal config of a key, with its tags; locked when `lock` is set.
+pub(super) async fn get(
+    conn: &mut AsyncPgConnection,
+    key: &ConfigKey,
+    lock: bool,
+) -> Result<Option<ConfigItem>> {
+    match load_row(conn, key, lock).await? {
+        Some(row) => load_item(conn, row).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Replace a config's tag rows with `tags` (already cleaned: one row each).
+async fn write_tags(
     conn: &mut AsyncPgConnection,
     config_id: i64,
     key: &ConfigKey,
     tags: &[String],
-) -> Result<Vec<String>> {
+) -> Result<()> {
     diesel::delete(tr::table.filter(tr::id.eq(config_id)))
         .execute(conn)
         .await?;
-    let unique = dedup(tags.iter().filter(|t| !t.is_empty()));
-    if !unique.is_empty() {
-        let rows: Vec<_> = unique
+    if !tags.is_empty() {
+        let rows: Vec<_> = tags
             .iter()
             .map(|tag| {
                 (
                     tr::id.eq(config_id),
-                    tr::tag_name.eq(*tag),
+                    tr::tag_name.eq(tag),
                     tr::tag_type.eq(""),
                     tr::data_id.eq(&key.data_id),
                     tr::group_id.eq(&key.group),
@@ -99,172 +107,121 @@ pub(super) async fn write_tags(
             .execute(conn)
             .await?;
     }
-    Ok(unique.into_iter().cloned().collect())
-}
-
-/// Append a history row describing `source` (the new row for `I`, the previous one for `U`,
-/// the deleted one for `D`), written by `operator` at `now_ms`.
-pub(super) async fn append_history(
-    conn: &mut AsyncPgConnection,
-    source: &ConfigItem,
-    config_id: i64,
-    op: HistoryOp,
-    operator: &Operator,
-    now_ms: i64,
-) -> Result<()> {
-    let now = timestamp(now_ms);
-    diesel::insert_into(h::table)
-        .values((
-            h::id.eq(config_id),
-            h::data_id.eq(&source.key.data_id),
-            h::group_id.eq(&source.key.group),
-            h::tenant_id.eq(&source.key.namespace),
-            h::app_name.eq(&source.app_name),
-            h::content.eq(&source.content),
-            h::md5.eq(&source.md5),
-            h::gmt_create.eq(now),
-            h::gmt_modified.eq(now),
-            h::src_user.eq(&operator.user),
-            h::src_ip.eq(&operator.ip),
-            h::op_type.eq(op.code()),
-            h::encrypted_data_key.eq(&source.encrypted_data_key),
-        ))
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
-/// Move the key's entry in the change index to `now_ms`.
-pub(super) async fn record_change(
-    conn: &mut AsyncPgConnection,
-    key: &ConfigKey,
-    now_ms: i64,
-) -> Result<()> {
-    diesel::insert_into(cc::table)
-        .values((
-            cc::tenant_id.eq(&key.namespace),
-            cc::group_id.eq(&key.group),
-            cc::data_id.eq(&key.data_id),
-            cc::gmt_modified.eq(timestamp(now_ms)),
-        ))
-        .on_conflict((cc::tenant_id, cc::group_id, cc::data_id))
-        .do_update()
-        .set(cc::gmt_modified.eq(excluded(cc::gmt_modified)))
-        .execute(conn)
-        .await?;
-    Ok(())
+/// The columns a publish writes on insert and update alike.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = ci)]
+struct ConfigValues<'a> {
+    content: &'a str,
+    md5: &'a str,
+    gmt_modified: PgTimestamp,
+    src_user: &'a str,
+    src_ip: &'a str,
+    app_name: &'a str,
+    c_desc: &'a str,
+    c_use: &'a str,
+    effect: &'a str,
+    config_type: &'a str,
+    c_schema: &'a str,
+    encrypted_data_key: &'a str,
 }
 
-pub(super) fn check_cas(expected: Option<&String>, stored: Option<&str>, what: &str) -> Result<()> {
-    Ok(nacos_core::check_cas(
-        expected.map(String::as_str),
-        stored,
-        what,
-    )?)
+impl<'a> ConfigValues<'a> {
+    fn of(item: &'a ConfigItem, now: PgTimestamp) -> Self {
+        ConfigValues {
+            content: &item.content,
+            md5: &item.md5,
+            gmt_modified: now,
+            src_user: &item.src_user,
+            src_ip: &item.src_ip,
+            app_name: &item.app_name,
+            c_desc: &item.desc,
+            c_use: &item.usage,
+            effect: &item.effect,
+            config_type: &item.config_type,
+            c_schema: &item.schema,
+            encrypted_data_key: &item.encrypted_data_key,
+        }
+    }
 }
 
+/// A stored id as a column value.
+fn row_id(item: &ConfigItem) -> Result<i64> {
+    i64::try_from(item.id).map_err(|_| {
+        RepoError::Internal(format!("config id {} out of range", item.id).into()).into()
+    })
+}
+
+/// Insert or update the formal row of a key, with its tags, history and change entry.
 pub(super) async fn publish_tx(
     conn: &mut AsyncPgConnection,
     publish: &ConfigPublish,
 ) -> Result<ConfigItem> {
     let key = &publish.key;
     let operator = &publish.operator;
-    let md5 = md5_hex(&publish.content);
     for _ in 0..MAX_ROUNDS {
-        let stored = load_row(conn, key, true).await?;
-        let stored_md5 = stored
-            .as_ref()
-            .map(|r| r.md5.clone().unwrap_or_else(|| md5_hex(&r.content)));
+        let stored = get(conn, key, true).await?;
         check_cas(
-            publish.cas_md5.as_ref(),
-            stored_md5.as_deref(),
+            publish.cas_md5.as_deref(),
+            stored.as_ref().map(|item| item.md5.as_str()),
             &format!("config {}", key.describe()),
         )?;
         let now_ms = db_now(conn).await?;
         let now = timestamp(now_ms);
-        let item = match stored {
+        let mut item = rules::published_config(publish, stored.as_ref(), 0, now_ms);
+        match &stored {
             None => {
-                let inserted: Option<ConfigRow> = diesel::insert_into(ci::table)
+                let inserted: Option<i64> = diesel::insert_into(ci::table)
                     .values((
                         ci::data_id.eq(&key.data_id),
                         ci::group_id.eq(&key.group),
                         ci::tenant_id.eq(&key.namespace),
-                        ci::content.eq(&publish.content),
-                        ci::md5.eq(&md5),
                         ci::gmt_create.eq(now),
-                        ci::gmt_modified.eq(now),
-                        ci::src_user.eq(&operator.user),
-                        ci::src_ip.eq(&operator.ip),
-                        ci::app_name.eq(publish.app_name.as_deref().unwrap_or_default()),
-                        ci::c_desc.eq(publish.desc.as_deref().unwrap_or_default()),
-                        ci::c_use.eq(publish.usage.as_deref().unwrap_or_default()),
-                        ci::effect.eq(publish.effect.as_deref().unwrap_or_default()),
-                        ci::config_type.eq(publish.config_type.as_deref().unwrap_or_default()),
-                        ci::c_schema.eq(publish.schema.as_deref().unwrap_or_default()),
-                        ci::encrypted_data_key
-                            .eq(publish.encrypted_data_key.as_deref().unwrap_or_default()),
+                        ConfigValues::of(&item, now),
                     ))
                     .on_conflict_do_nothing()
-                    .returning(ConfigRow::as_returning())
+                    .returning(ci::id)
                     .get_result(conn)
                     .await
                     .optional()?;
                 // A concurrent insert of this key committed first: read it (this statement's
                 // snapshot sees it) and update instead.
-                let Some(row) = inserted else { continue };
-                let config_id = row.id;
-                let tags = match &publish.tags {
-                    Some(tags) => write_tags(conn, config_id, key, tags).await?,
-                    None => Vec::new(),
-                };
-                let item = row.into_item(tags)?;
+                let Some(config_id) = inserted else { continue };
+                item.id = crate::convert::id(config_id, "config id")?;
+                if publish.tags.is_some() {
+                    write_tags(conn, config_id, key, &item.tags).await?;
+                }
                 append_history(conn, &item, 0, HistoryOp::Insert, operator, now_ms).await?;
-                item
             }
             Some(old) => {
-                let old_id = old.id;
-                let old = load_item(conn, old).await?;
-                let row: ConfigRow = diesel::update(ci::table.filter(ci::id.eq(old_id)))
-                    .set((
-                        ci::content.eq(&publish.content),
-                        ci::md5.eq(&md5),
-                        ci::gmt_modified.eq(now),
-                        ci::src_user.eq(&operator.user),
-                        ci::src_ip.eq(&operator.ip),
-                        ci::app_name.eq(updated_field(&publish.app_name, &old.app_name)),
-                        ci::c_desc.eq(updated_field(&publish.desc, &old.desc)),
-                        ci::c_use.eq(updated_field(&publish.usage, &old.usage)),
-                        ci::effect.eq(updated_field(&publish.effect, &old.effect)),
-                        ci::config_type.eq(updated_field(&publish.config_type, &old.config_type)),
-                        ci::c_schema.eq(updated_field(&publish.schema, &old.schema)),
-                        ci::encrypted_data_key.eq(updated_field(
-                            &publish.encrypted_data_key,
-                            &old.encrypted_data_key,
-                        )),
-                    ))
-                    .returning(ConfigRow::as_returning())
-                    .get_result(conn)
+                let config_id = row_id(old)?;
+                diesel::update(ci::table.filter(ci::id.eq(config_id)))
+                    .set(ConfigValues::of(&item, now))
+                    .execute(conn)
                     .await?;
-                let tags = match &publish.tags {
-                    Some(tags) => write_tags(conn, old_id, key, tags).await?,
-                    None => old.tags.clone(),
-                };
-                append_history(conn, &old, old_id, HistoryOp::Update, operator, now_ms).await?;
-                row.into_item(tags)?
+                if publish.tags.is_some() {
+                    write_tags(conn, config_id, key, &item.tags).await?;
+                }
+                append_history(conn, old, config_id, HistoryOp::Update, operator, now_ms).await?;
             }
-        };
+        }
         record_change(conn, key, now_ms).await?;
         return Ok(item);
     }
-    Err(RepoError::Unavailable(format!(
-        "config {} kept changing under concurrent inserts; retry",
-        key.describe()
-    ))
+    Err(RepoError::Unavailable(
+        format!(
+            "config {} kept changing under concurrent inserts; retry",
+            key.describe()
+        )
+        .into(),
+    )
     .into())
 }
 
 /// Delete one locked formal row with its tags, writing history `D` and the change entry.
-pub(super) async fn remove_row(
+async fn remove_row(
     conn: &mut AsyncPgConnection,
     item: &ConfigItem,
     row_id: i64,
@@ -286,13 +243,11 @@ pub(super) async fn remove_tx(
     key: &ConfigKey,
     operator: &Operator,
 ) -> Result<Option<ConfigItem>> {
-    let Some(row) = load_row(conn, key, true).await? else {
+    let Some(item) = get(conn, key, true).await? else {
         return Ok(None);
     };
-    let row_id = row.id;
-    let item = load_item(conn, row).await?;
     let now_ms = db_now(conn).await?;
-    remove_row(conn, &item, row_id, operator, now_ms).await?;
+    remove_row(conn, &item, row_id(&item)?, operator, now_ms).await?;
     Ok(Some(item))
 }
 
@@ -324,4 +279,75 @@ pub(super) async fn remove_by_ids_tx(
     }
     // In the order the ids were given.
     Ok(ids.iter().filter_map(|i| removed.remove(i)).collect())
+}
+
+/// The formal configs matching a query's filters (namespace included), unordered.
+fn matching(query: &ConfigQuery) -> ci::BoxedQuery<'_, Pg> {
+    let mut q = ci::table
+        .filter(ci::tenant_id.eq(&query.namespace))
+        .into_boxed();
+    if !query.data_id.is_empty() {
+        q = match text_filter(&query.data_id, query.mode) {
+            TextFilter::Equal(v) => q.filter(ci::data_id.eq(v)),
+            TextFilter::Like(p) => q.filter(ci::data_id.like(p)),
+        };
+    }
+    if !query.group.is_empty() {
+        q = match text_filter(&query.group, query.mode) {
+            TextFilter::Equal(v) => q.filter(ci::group_id.eq(v)),
+            TextFilter::Like(p) => q.filter(ci::group_id.like(p)),
+        };
+    }
+    if !query.app_name.is_empty() {
+        q = q.filter(ci::app_name.eq(&query.app_name));
+    }
+    if !query.types.is_empty() {
+        q = q.filter(ci::config_type.eq_any(&query.types));
+    }
+    if !query.content.is_empty() {
+        q = match text_filter(&query.content, query.mode) {
+            TextFilter::Equal(v) => q.filter(ci::content.eq(v)),
+            TextFilter::Like(p) => q.filter(ci::content.like(p)),
+        };
+    }
+    if !query.tags.is_empty() {
+        q = q.filter(
+            ci::id.eq_any(
+                tr::table
+                    .filter(tr::tag_name.eq_any(&query.tags))
+                    .select(tr::id),
+            ),
+        );
+    }
+    q
+}
+
+/// One page of the configs matching `query`, by id, with the total count.
+pub(super) async fn search(
+    conn: &mut AsyncPgConnection,
+    query: &ConfigQuery,
+) -> Result<Page<ConfigItem>> {
+    let total: i64 = matching(query).count().get_result(conn).await?;
+    let mut items = Vec::new();
+    if query.page.page_size > 0 && total > 0 {
+        let (limit, offset) = limit_offset(query.page);
+        let rows: Vec<ConfigRow> = matching(query)
+            .order(ci::id.asc())
+            .limit(limit)
+            .offset(offset)
+            .select(ConfigRow::as_select())
+            .load(conn)
+            .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut tags = load_tags(conn, &ids).await?;
+        for row in rows {
+            let row_tags = tags.remove(&row.id).unwrap_or_default();
+            items.push(row.into_item(row_tags)?);
+        }
+    }
+    Ok(Page::new(
+        u64::try_from(total).unwrap_or_default(),
+        query.page,
+        items,
+    ))
 }

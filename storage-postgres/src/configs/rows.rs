@@ -1,45 +1,43 @@
-//! The config, history and gray rows as diesel reads them, and the search filter.
+//! The rows of the config tables as diesel reads them, and their mapping onto the model.
 
 use diesel::pg::Pg;
 use diesel::pg::data_types::PgTimestamp;
-use diesel::{ExpressionMethods, QueryDsl, Queryable, Selectable, TextExpressionMethods};
+use diesel::{Queryable, Selectable};
 use nacos_core::{
-    ConfigItem, ConfigKey, ConfigQuery, Gray, GrayConfig, HistoryEntry, HistoryOp, RepoError,
-    md5_hex,
+    ConfigItem, ConfigKey, Gray, GrayConfig, HistoryEntry, HistoryOp, RepoError, rules,
 };
 
-use crate::convert::{TextFilter, id, millis, split_list, text_filter};
+use crate::convert::{id, millis};
 use crate::error::Result;
 use crate::schema::{
-    config_info as ci, config_info_beta as cb, config_info_tag as ct, config_tags_relation as tr,
-    his_config_info as h,
+    config_info as ci, config_info_beta as cb, config_info_tag as ct, his_config_info as h,
 };
 
+/// A `config_info` row (its tags live in `config_tags_relation`).
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ci, check_for_backend(Pg))]
 pub(super) struct ConfigRow {
-    pub(super) id: i64,
-    pub(super) data_id: String,
-    pub(super) group_id: Option<String>,
-    pub(super) content: String,
-    pub(super) md5: Option<String>,
-    pub(super) gmt_create: PgTimestamp,
-    pub(super) gmt_modified: PgTimestamp,
-    pub(super) src_user: Option<String>,
-    pub(super) src_ip: Option<String>,
-    pub(super) app_name: Option<String>,
-    pub(super) tenant_id: Option<String>,
-    pub(super) c_desc: Option<String>,
-    pub(super) c_use: Option<String>,
-    pub(super) effect: Option<String>,
-    pub(super) config_type: Option<String>,
-    pub(super) c_schema: Option<String>,
-    pub(super) encrypted_data_key: String,
+    pub id: i64,
+    data_id: String,
+    group_id: Option<String>,
+    content: String,
+    md5: Option<String>,
+    gmt_create: PgTimestamp,
+    gmt_modified: PgTimestamp,
+    src_user: Option<String>,
+    src_ip: Option<String>,
+    app_name: Option<String>,
+    tenant_id: Option<String>,
+    c_desc: Option<String>,
+    c_use: Option<String>,
+    effect: Option<String>,
+    config_type: Option<String>,
+    c_schema: Option<String>,
+    encrypted_data_key: String,
 }
 
 impl ConfigRow {
-    pub(super) fn into_item(self, tags: Vec<String>) -> Result<ConfigItem> {
-        let md5 = self.md5.unwrap_or_else(|| md5_hex(&self.content));
+    pub fn into_item(self, tags: Vec<String>) -> Result<ConfigItem> {
         Ok(ConfigItem {
             id: id(self.id, "config id")?,
             key: ConfigKey {
@@ -47,8 +45,8 @@ impl ConfigRow {
                 group: self.group_id.unwrap_or_default(),
                 data_id: self.data_id,
             },
+            md5: rules::stored_md5(self.md5, &self.content),
             content: self.content,
-            md5,
             config_type: self.config_type.unwrap_or_default(),
             app_name: self.app_name.unwrap_or_default(),
             desc: self.c_desc.unwrap_or_default(),
@@ -65,41 +63,39 @@ impl ConfigRow {
     }
 }
 
+/// A `his_config_info` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = h, check_for_backend(Pg))]
 pub(super) struct HistoryRow {
-    pub(super) id: i64,
-    pub(super) nid: i64,
-    pub(super) data_id: String,
-    pub(super) group_id: String,
-    pub(super) app_name: Option<String>,
-    pub(super) content: String,
-    pub(super) md5: Option<String>,
-    pub(super) gmt_create: PgTimestamp,
-    pub(super) gmt_modified: PgTimestamp,
-    pub(super) src_user: Option<String>,
-    pub(super) src_ip: Option<String>,
-    pub(super) op_type: Option<String>,
-    pub(super) tenant_id: Option<String>,
-    pub(super) encrypted_data_key: String,
+    id: i64,
+    nid: i64,
+    data_id: String,
+    group_id: String,
+    app_name: Option<String>,
+    content: String,
+    md5: Option<String>,
+    gmt_create: PgTimestamp,
+    gmt_modified: PgTimestamp,
+    src_user: Option<String>,
+    src_ip: Option<String>,
+    op_type: Option<String>,
+    tenant_id: Option<String>,
+    encrypted_data_key: String,
 }
 
 impl HistoryRow {
-    pub(super) fn into_entry(self) -> Result<HistoryEntry> {
-        // Nacos's column is char(10): trailing blanks may come back.
-        let op = match self.op_type.as_deref().map(str::trim) {
-            Some("I") => HistoryOp::Insert,
-            Some("U") => HistoryOp::Update,
-            Some("D") => HistoryOp::Delete,
-            other => {
-                return Err(RepoError::Internal(format!(
-                    "his_config_info nid {} has op_type {other:?}, not I, U or D",
-                    self.nid
-                ))
-                .into());
-            }
+    pub fn into_entry(self) -> Result<HistoryEntry> {
+        let Some(op) = self.op_type.as_deref().and_then(HistoryOp::from_code) else {
+            return Err(RepoError::Internal(
+                format!(
+                    "his_config_info nid {} has op_type {:?}, not I, U or D",
+                    self.nid,
+                    self.op_type.as_deref().map(str::trim)
+                )
+                .into(),
+            )
+            .into());
         };
-        let md5 = self.md5.unwrap_or_else(|| md5_hex(&self.content));
         Ok(HistoryEntry {
             nid: id(self.nid, "history nid")?,
             config_id: id(self.id, "history config id")?,
@@ -108,8 +104,8 @@ impl HistoryRow {
                 group: self.group_id,
                 data_id: self.data_id,
             },
+            md5: rules::stored_md5(self.md5, &self.content),
             content: self.content,
-            md5,
             app_name: self.app_name.unwrap_or_default(),
             src_user: self.src_user.unwrap_or_default(),
             src_ip: self.src_ip.unwrap_or_default(),
@@ -121,27 +117,27 @@ impl HistoryRow {
     }
 }
 
+/// A `config_info_beta` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = cb, check_for_backend(Pg))]
 pub(super) struct BetaRow {
-    pub(super) id: i64,
-    pub(super) data_id: String,
-    pub(super) group_id: String,
-    pub(super) app_name: Option<String>,
-    pub(super) content: String,
-    pub(super) beta_ips: Option<String>,
-    pub(super) md5: Option<String>,
-    pub(super) gmt_create: PgTimestamp,
-    pub(super) gmt_modified: PgTimestamp,
-    pub(super) src_user: Option<String>,
-    pub(super) src_ip: Option<String>,
-    pub(super) tenant_id: Option<String>,
-    pub(super) encrypted_data_key: String,
+    id: i64,
+    data_id: String,
+    group_id: String,
+    app_name: Option<String>,
+    content: String,
+    beta_ips: Option<String>,
+    md5: Option<String>,
+    gmt_create: PgTimestamp,
+    gmt_modified: PgTimestamp,
+    src_user: Option<String>,
+    src_ip: Option<String>,
+    tenant_id: Option<String>,
+    encrypted_data_key: String,
 }
 
 impl BetaRow {
-    pub(super) fn into_gray(self) -> Result<GrayConfig> {
-        let md5 = self.md5.unwrap_or_else(|| md5_hex(&self.content));
+    pub fn into_gray(self) -> Result<GrayConfig> {
         Ok(GrayConfig {
             id: id(self.id, "beta id")?,
             key: ConfigKey {
@@ -150,9 +146,9 @@ impl BetaRow {
                 data_id: self.data_id,
             },
             gray: Gray::Beta,
+            md5: rules::stored_md5(self.md5, &self.content),
             content: self.content,
-            md5,
-            beta_ips: split_list(self.beta_ips.as_deref()),
+            beta_ips: rules::split_list(self.beta_ips.as_deref()),
             app_name: self.app_name.unwrap_or_default(),
             encrypted_data_key: self.encrypted_data_key,
             src_user: self.src_user.unwrap_or_default(),
@@ -163,27 +159,27 @@ impl BetaRow {
     }
 }
 
+/// A `config_info_tag` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ct, check_for_backend(Pg))]
 pub(super) struct TagRow {
-    pub(super) id: i64,
-    pub(super) data_id: String,
-    pub(super) group_id: String,
-    pub(super) tenant_id: Option<String>,
-    pub(super) tag_id: String,
-    pub(super) app_name: Option<String>,
-    pub(super) content: String,
-    pub(super) md5: Option<String>,
-    pub(super) gmt_create: PgTimestamp,
-    pub(super) gmt_modified: PgTimestamp,
-    pub(super) src_user: Option<String>,
-    pub(super) src_ip: Option<String>,
+    id: i64,
+    data_id: String,
+    group_id: String,
+    tenant_id: Option<String>,
+    pub tag_id: String,
+    app_name: Option<String>,
+    content: String,
+    md5: Option<String>,
+    gmt_create: PgTimestamp,
+    gmt_modified: PgTimestamp,
+    src_user: Option<String>,
+    src_ip: Option<String>,
 }
 
 impl TagRow {
     /// Nacos's tag table has no `encrypted_data_key` column, so tag variants carry none.
-    pub(super) fn into_gray(self) -> Result<GrayConfig> {
-        let md5 = self.md5.unwrap_or_else(|| md5_hex(&self.content));
+    pub fn into_gray(self) -> Result<GrayConfig> {
         Ok(GrayConfig {
             id: id(self.id, "tag variant id")?,
             key: ConfigKey {
@@ -192,8 +188,8 @@ impl TagRow {
                 data_id: self.data_id,
             },
             gray: Gray::Tag(self.tag_id),
+            md5: rules::stored_md5(self.md5, &self.content),
             content: self.content,
-            md5,
             beta_ips: Vec::new(),
             app_name: self.app_name.unwrap_or_default(),
             encrypted_data_key: String::new(),
@@ -203,45 +199,4 @@ impl TagRow {
             modified_ms: millis(self.gmt_modified),
         })
     }
-}
-
-/// The formal configs matching a query's filters (namespace included), unordered.
-pub(super) fn matching(query: &ConfigQuery) -> ci::BoxedQuery<'_, Pg> {
-    let mut q = ci::table
-        .filter(ci::tenant_id.eq(&query.namespace))
-        .into_boxed();
-    if !query.data_id.is_empty() {
-        q = match text_filter(&query.data_id, query.mode) {
-            TextFilter::Equal(v) => q.filter(ci::data_id.eq(v)),
-            TextFilter::Like(p) => q.filter(ci::data_id.like(p)),
-        };
-    }
-    if !query.group.is_empty() {
-        q = match text_filter(&query.group, query.mode) {
-            TextFilter::Equal(v) => q.filter(ci::group_id.eq(v)),
-            TextFilter::Like(p) => q.filter(ci::group_id.like(p)),
-        };
-    }
-    if !query.app_name.is_empty() {
-        q = q.filter(ci::app_name.eq(&query.app_name));
-    }
-    if !query.types.is_empty() {
-        q = q.filter(ci::config_type.eq_any(&query.types));
-    }
-    if !query.content.is_empty() {
-        q = match text_filter(&query.content, query.mode) {
-            TextFilter::Equal(v) => q.filter(ci::content.eq(v)),
-            TextFilter::Like(p) => q.filter(ci::content.like(p)),
-        };
-    }
-    if !query.tags.is_empty() {
-        q = q.filter(
-            ci::id.eq_any(
-                tr::table
-                    .filter(tr::tag_name.eq_any(&query.tags))
-                    .select(tr::id),
-            ),
-        );
-    }
-    q
 }
