@@ -482,8 +482,31 @@ impl Instance {
         }
     }
 
-    pub fn same_address(&self, ip: &str, port: u16, cluster: &str) -> bool {
-        self.ip == ip && self.port == port && self.cluster == cluster
+    /// Where this instance is: its identity within its service.
+    pub fn addr(&self) -> InstanceAddr {
+        InstanceAddr::new(self.ip.clone(), self.port, self.cluster.clone())
+    }
+
+    pub fn is_at(&self, addr: &InstanceAddr) -> bool {
+        self.ip == addr.ip && self.port == addr.port && self.cluster == addr.cluster
+    }
+}
+
+/// An instance's identity within a service: `(ip, port, cluster)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InstanceAddr {
+    pub ip: String,
+    pub port: u16,
+    pub cluster: String,
+}
+
+impl InstanceAddr {
+    pub fn new(ip: impl Into<String>, port: u16, cluster: impl Into<String>) -> Self {
+        Self {
+            ip: ip.into(),
+            port,
+            cluster: cluster.into(),
+        }
     }
 }
 

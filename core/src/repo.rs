@@ -129,9 +129,7 @@ pub trait InstanceRepo: Send + Sync + std::fmt::Debug {
     async fn deregister_instance(
         &self,
         service: &ServiceKey,
-        ip: &str,
-        port: u16,
-        cluster: &str,
+        addr: &InstanceAddr,
     ) -> RepoResult<Option<Instance>>;
 
     /// Persistent instances of a service, ordered by `(ip, port, cluster)`.

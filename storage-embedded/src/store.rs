@@ -8,9 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use nacos_core::{
     Capabilities, ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo,
-    Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceRepo, MatchMode, Namespace,
-    NamespaceRepo, Operator, Page, PageRequest, Permission, RepoError, Repos, RoleBinding,
-    ServiceKey, ServiceMeta, User, UserRepo, glob_match, rules,
+    Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceAddr, InstanceRepo, MatchMode,
+    Namespace, NamespaceRepo, Operator, Page, PageRequest, Permission, RepoError, Repos,
+    RoleBinding, ServiceKey, ServiceMeta, User, UserRepo, glob_match, rules,
 };
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
@@ -463,15 +463,13 @@ impl InstanceRepo for EmbeddedStore {
     async fn deregister_instance(
         &self,
         service: &ServiceKey,
-        ip: &str,
-        port: u16,
-        cluster: &str,
+        addr: &InstanceAddr,
     ) -> Result<Option<Instance>, RepoError> {
         let command = Command::DeregisterInstance {
             service: service.clone(),
-            ip: ip.to_string(),
-            port,
-            cluster: cluster.to_string(),
+            ip: addr.ip.clone(),
+            port: addr.port,
+            cluster: addr.cluster.clone(),
         };
         match self.execute(command).await? {
             CommandOutput::RemovedInstance(instance) => Ok(instance),

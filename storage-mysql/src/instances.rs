@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use nacos_core::{
-    ClusterMeta, Instance, InstanceRepo, RepoError, RepoResult, ServiceKey, ServiceMeta, rules,
+    ClusterMeta, Instance, InstanceAddr, InstanceRepo, RepoError, RepoResult, ServiceKey,
+    ServiceMeta, rules,
 };
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlConnection, Row};
@@ -288,13 +289,11 @@ impl InstanceRepo for MysqlStore {
     async fn deregister_instance(
         &self,
         service: &ServiceKey,
-        ip: &str,
-        port: u16,
-        cluster: &str,
+        addr: &InstanceAddr,
     ) -> RepoResult<Option<Instance>> {
-        let (service, ip, cluster) = (service.clone(), ip.to_string(), cluster.to_string());
+        let (service, addr) = (service.clone(), addr.clone());
         self.write("deregister persistent instance", move |c| {
-            let (service, ip, cluster) = (service.clone(), ip.clone(), cluster.clone());
+            let (service, addr) = (service.clone(), addr.clone());
             Box::pin(async move {
                 let Some((service_id, _)) = select_service(c, &service, true).await? else {
                     return Ok(None);
@@ -304,9 +303,9 @@ impl InstanceRepo for MysqlStore {
                      AND i.ip = ? AND i.port = ? AND i.cluster_name = ? FOR UPDATE"
                 ))
                 .bind(service_id)
-                .bind(&ip)
-                .bind(port)
-                .bind(&cluster)
+                .bind(&addr.ip)
+                .bind(addr.port)
+                .bind(&addr.cluster)
                 .fetch_optional(&mut *c)
                 .await?;
                 let Some(row) = row else {
@@ -318,9 +317,9 @@ impl InstanceRepo for MysqlStore {
                      AND cluster_name = ?",
                 )
                 .bind(service_id)
-                .bind(&ip)
-                .bind(port)
-                .bind(&cluster)
+                .bind(&addr.ip)
+                .bind(addr.port)
+                .bind(&addr.cluster)
                 .execute(&mut *c)
                 .await?;
                 Ok(Some(instance))

@@ -11,7 +11,9 @@ use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use nacos_core::{ClusterMeta, Instance, InstanceRepo, RepoError, ServiceKey, ServiceMeta, rules};
+use nacos_core::{
+    ClusterMeta, Instance, InstanceAddr, InstanceRepo, RepoError, ServiceKey, ServiceMeta, rules,
+};
 
 use crate::PgStore;
 use crate::convert::{db_now, from_json, to_json};
@@ -309,9 +311,7 @@ impl InstanceRepo for PgStore {
     async fn deregister_instance(
         &self,
         service: &ServiceKey,
-        ip: &str,
-        port: u16,
-        cluster: &str,
+        addr: &InstanceAddr,
     ) -> Result<Option<Instance>, RepoError> {
         self.run(async |conn| {
             let row: Option<InstanceRow> = diesel::delete(
@@ -319,9 +319,9 @@ impl InstanceRepo for PgStore {
                     .filter(ni::namespace_id.eq(&service.namespace))
                     .filter(ni::group_name.eq(&service.group))
                     .filter(ni::service_name.eq(&service.name))
-                    .filter(ni::ip.eq(ip))
-                    .filter(ni::port.eq(i32::from(port)))
-                    .filter(ni::cluster_name.eq(cluster)),
+                    .filter(ni::ip.eq(&addr.ip))
+                    .filter(ni::port.eq(i32::from(addr.port)))
+                    .filter(ni::cluster_name.eq(&addr.cluster)),
             )
             .returning(InstanceRow::as_returning())
             .get_result(conn)

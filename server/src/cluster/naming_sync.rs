@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nacos_core::{Instance, InstanceRepo, RepoResult, ServiceKey, ServiceMeta};
+use nacos_core::{Instance, InstanceAddr, InstanceRepo, RepoResult, ServiceKey, ServiceMeta};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -87,14 +87,9 @@ impl InstanceRepo for AnnouncingInstanceRepo {
     async fn deregister_instance(
         &self,
         service: &ServiceKey,
-        ip: &str,
-        port: u16,
-        cluster: &str,
+        addr: &InstanceAddr,
     ) -> RepoResult<Option<Instance>> {
-        let result = self
-            .inner
-            .deregister_instance(service, ip, port, cluster)
-            .await;
+        let result = self.inner.deregister_instance(service, addr).await;
         self.announce(service, result)
     }
 

@@ -144,6 +144,15 @@ impl Properties {
         self.parse_or(key, default_ms, "milliseconds")
             .map(Duration::from_millis)
     }
+
+    /// A tuning duration in milliseconds read after start: a bad value is logged and the
+    /// default used, since refusing it would mean stopping a running server.
+    pub fn millis_or_warn(&self, key: &str, default_ms: u64) -> Duration {
+        self.millis_or(key, default_ms).unwrap_or_else(|e| {
+            tracing::warn!("{e}; using {default_ms} ms");
+            Duration::from_millis(default_ms)
+        })
+    }
 }
 
 /// Naming timings. Nacos's defaults; tests shorten them through properties.

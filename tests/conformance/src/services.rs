@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use nacos_core::{ClusterMeta, RepoError, Repos, ServiceKey, ServiceMeta};
+use nacos_core::{ClusterMeta, InstanceAddr, RepoError, Repos, ServiceKey, ServiceMeta};
 
 use super::fixtures::{instance, service, service_meta};
 
@@ -204,7 +204,7 @@ pub async fn service_delete_blocked_while_instances_remain(repos: &Repos) {
     assert_eq!(addresses(repos, &k).await.len(), 1, "instance kept");
     repos
         .instances
-        .deregister_instance(&k, "10.0.0.1", 80, "DEFAULT")
+        .deregister_instance(&k, &InstanceAddr::new("10.0.0.1", 80, "DEFAULT"))
         .await
         .expect("deregister")
         .expect("it was registered");
@@ -234,7 +234,7 @@ pub async fn instance_register_list_deregister(repos: &Repos) {
     assert_eq!(listed, vec![inst.clone()], "stored as sent");
     let removed = repos
         .instances
-        .deregister_instance(&k, "10.0.0.1", 8080, "DEFAULT")
+        .deregister_instance(&k, &InstanceAddr::new("10.0.0.1", 8080, "DEFAULT"))
         .await
         .expect("dereg");
     assert_eq!(removed, Some(inst));
@@ -371,7 +371,7 @@ pub async fn instance_deregister_missing_returns_none(repos: &Repos) {
     let k = service("empty");
     let none = repos
         .instances
-        .deregister_instance(&k, "10.0.0.1", 80, "DEFAULT")
+        .deregister_instance(&k, &InstanceAddr::new("10.0.0.1", 80, "DEFAULT"))
         .await;
     assert_eq!(none.expect("deregister from a missing service"), None);
     repos
@@ -381,7 +381,7 @@ pub async fn instance_deregister_missing_returns_none(repos: &Repos) {
         .expect("reg");
     let none = repos
         .instances
-        .deregister_instance(&k, "10.0.0.1", 80, "OTHER")
+        .deregister_instance(&k, &InstanceAddr::new("10.0.0.1", 80, "OTHER"))
         .await;
     assert_eq!(none.expect("deregister another cluster"), None);
     assert_eq!(addresses(repos, &k).await.len(), 1);
@@ -409,7 +409,7 @@ pub async fn instances_isolated_per_service(repos: &Repos) {
     assert_eq!(addresses(repos, &other_ns).await.len(), 1);
     repos
         .instances
-        .deregister_instance(&a, "10.0.0.1", 80, "DEFAULT")
+        .deregister_instance(&a, &InstanceAddr::new("10.0.0.1", 80, "DEFAULT"))
         .await
         .expect("dereg")
         .expect("existed");

@@ -133,18 +133,8 @@ async fn patch(State(app): State<AppState>, params: Params) -> ServiceResult<Res
 async fn instance_detail(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let host = find_instance(&app, &key, &params)?;
-    let inst = &host.instance;
-    Ok(Json(json!({
-        "service": key.grouped_name(),
-        "ip": inst.ip,
-        "port": inst.port,
-        "clusterName": inst.cluster,
-        "weight": inst.weight,
-        "healthy": inst.healthy,
-        "instanceId": host.instance_id,
-        "metadata": inst.metadata,
-    }))
-    .into_response())
+    let detail = super::naming_ops::instance_detail_json(&host, ("service", key.grouped_name()));
+    Ok(Json(detail).into_response())
 }
 
 async fn list(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {

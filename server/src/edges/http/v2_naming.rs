@@ -106,17 +106,10 @@ async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Resul
         ServiceError::NotFound(_) => V2Error::with_code(e, 21003, "instance not found"),
         other => other.into(),
     })?;
-    let inst = &host.instance;
-    Ok(ok(json!({
-        "serviceName": key.name,
-        "ip": inst.ip,
-        "port": inst.port,
-        "clusterName": inst.cluster,
-        "weight": inst.weight,
-        "healthy": inst.healthy,
-        "instanceId": host.instance_id,
-        "metadata": inst.metadata,
-    })))
+    Ok(ok(naming_ops::instance_detail_json(
+        &host,
+        ("serviceName", key.name.clone()),
+    )))
 }
 
 async fn instance_list(State(app): State<AppState>, params: Params) -> V2Result {

@@ -56,28 +56,24 @@ impl From<ConfigItem> for ConfigInfoJson {
     }
 }
 
-/// `ConfigAllInfo` (`show=all`).
+/// `ConfigAllInfo` (`show=all`): the advance info plus the config itself.
 pub fn config_all_info(c: &ConfigItem) -> serde_json::Value {
-    serde_json::json!({
-        "id": c.id.to_string(),
-        "dataId": c.key.data_id,
-        "group": c.key.group,
-        "content": c.content,
-        "md5": c.md5,
-        "encryptedDataKey": c.encrypted_data_key,
-        "tenant": c.key.namespace,
-        "appName": c.app_name,
-        "type": c.config_type,
-        "createTime": c.created_ms,
-        "modifyTime": c.modified_ms,
-        "createUser": c.src_user,
-        "createIp": c.src_ip,
-        "desc": c.desc,
-        "use": c.usage,
-        "effect": c.effect,
-        "schema": c.schema,
-        "configTags": c.tags.join(","),
-    })
+    let mut info = config_advance_info(c);
+    if let Some(fields) = info.as_object_mut() {
+        for (name, value) in [
+            ("id", serde_json::json!(c.id.to_string())),
+            ("dataId", serde_json::json!(c.key.data_id)),
+            ("group", serde_json::json!(c.key.group)),
+            ("content", serde_json::json!(c.content)),
+            ("md5", serde_json::json!(c.md5)),
+            ("encryptedDataKey", serde_json::json!(c.encrypted_data_key)),
+            ("tenant", serde_json::json!(c.key.namespace)),
+            ("appName", serde_json::json!(c.app_name)),
+        ] {
+            fields.insert(name.to_string(), value);
+        }
+    }
+    info
 }
 
 /// `ConfigAdvanceInfo` (catalog).

@@ -3,7 +3,6 @@
 //! expiry), since every change goes through the one [`NamingService`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use nacos_core::ServiceKey;
 use tokio::sync::broadcast;
@@ -71,14 +70,7 @@ impl NamingSubscribers {
         connections: &ConnectionManager,
     ) -> Arc<Self> {
         let props = &settings.properties;
-        let ms = |key: &str, default: u64| {
-            Duration::from_millis(props.parse_or(key, default, "milliseconds").unwrap_or_else(
-                |e| {
-                    tracing::warn!("{e}; using {default} ms");
-                    default
-                },
-            ))
-        };
+        let ms = |key: &str, default: u64| props.millis_or_warn(key, default);
         let kind = NamingPush {
             naming: Arc::clone(naming),
             policy: PushPolicy {

@@ -126,38 +126,23 @@ pub async fn publish(
         ..
     } = input;
 
-    if let Some(beta_ips) = beta_ips {
-        config
-            .publish_gray(
-                Gray::Beta,
-                GrayPublish {
-                    key,
-                    content,
-                    beta_ips: split_list(Some(&beta_ips)),
-                    app_name,
-                    encrypted_data_key,
-                    cas_md5,
-                    operator,
-                },
-            )
-            .await?;
-        return Ok(());
-    }
-    if let Some(tag) = tag {
-        config
-            .publish_gray(
-                Gray::Tag(tag),
-                GrayPublish {
-                    key,
-                    content,
-                    beta_ips: Vec::new(),
-                    app_name,
-                    encrypted_data_key,
-                    cas_md5,
-                    operator,
-                },
-            )
-            .await?;
+    // A beta (betaIps) or tag publish writes that variant only; the formal config is untouched.
+    let gray = match (beta_ips, tag) {
+        (Some(ips), _) => Some((Gray::Beta, split_list(Some(&ips)))),
+        (None, Some(tag)) => Some((Gray::Tag(tag), Vec::new())),
+        (None, None) => None,
+    };
+    if let Some((gray, beta_ips)) = gray {
+        let variant = GrayPublish {
+            key,
+            content,
+            beta_ips,
+            app_name,
+            encrypted_data_key,
+            cas_md5,
+            operator,
+        };
+        config.publish_gray(gray, variant).await?;
         return Ok(());
     }
 
@@ -238,11 +223,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn namespaces_and_keys() {
-        assert_eq!(normalise_namespace("public"), "");
-        assert_eq!(normalise_namespace("null"), "");
-        assert_eq!(normalise_namespace(" "), "");
-        assert_eq!(normalise_namespace("dev"), "dev");
+    fn keys_normalise_their_namespace() {
         let key = config_key("public", "G", "d").expect("valid");
         assert_eq!(key, ConfigKey::new("", "G", "d"));
         assert_eq!(config_key("", "G", "").expect_err("blank").param, "dataId");

@@ -191,9 +191,7 @@ impl NamingService {
         if ephemeral_service != Some(false) {
             return Ok(());
         }
-        self.repo
-            .deregister_instance(key, &instance.ip, instance.port, &instance.cluster)
-            .await?;
+        self.repo.deregister_instance(key, &instance.addr()).await?;
         let addr = InstanceAddr {
             ip: instance.ip.clone(),
             port: instance.port,

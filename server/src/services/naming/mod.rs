@@ -88,14 +88,7 @@ struct Timings {
 impl Timings {
     fn from_settings(settings: &Settings) -> Self {
         let props = &settings.properties;
-        let ms = |key: &str, default: u64| {
-            Duration::from_millis(props.parse_or(key, default, "milliseconds").unwrap_or_else(
-                |e| {
-                    tracing::warn!("{e}; using {default} ms");
-                    default
-                },
-            ))
-        };
+        let ms = |key: &str, default: u64| props.millis_or_warn(key, default);
         Timings {
             push_delay: ms("nacos.naming.push.pushTaskDelay", 500),
             udp_subscriber_ttl: Duration::from_millis(
