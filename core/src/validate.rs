@@ -66,6 +66,11 @@ pub fn group(value: &str) -> ParamResult {
 
 /// Config namespace (`tenant` / `namespaceId`): may be empty; same alphabet; at most 128.
 pub fn tenant(param: &'static str, value: &str) -> ParamResult {
+    optional_word(param, value, 128)
+}
+
+/// Empty, or letters, digits, `_` and `-` (Java's `[\w-]`) up to `max` characters.
+fn optional_word(param: &'static str, value: &str, max: usize) -> ParamResult {
     if value.is_empty() {
         return Ok(());
     }
@@ -78,7 +83,7 @@ pub fn tenant(param: &'static str, value: &str) -> ParamResult {
             format!("invalid {param}: only letters, digits, _ and - are allowed"),
         ));
     }
-    check_len(param, value, 128)
+    check_len(param, value, max)
 }
 
 /// Config tag (`tag`): same alphabet as dataId, at most 16 characters.
@@ -109,19 +114,7 @@ fn has_cjk_or_space(value: &str) -> bool {
 
 /// Naming namespace id: `[\w-]`, at most 64.
 pub fn namespace_id(param: &'static str, value: &str) -> ParamResult {
-    if value.is_empty() {
-        return Ok(());
-    }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-    {
-        return Err(ParamError::new(
-            param,
-            format!("invalid {param}: only [\\w-] is allowed"),
-        ));
-    }
-    check_len(param, value, 64)
+    optional_word(param, value, 64)
 }
 
 /// Bare service name (group already split off): required, no leading `@`, no `@@`, no CJK or

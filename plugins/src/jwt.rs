@@ -1,4 +1,4 @@
-//! Tokens exactly as Nacos's default plugin issues and checks them (fact sheet §2.1): a
+//! Tokens exactly as Nacos's default plugin issues and checks them (its JwtTokenManager): a
 //! leniently decoded Base64 secret of at least 32 bytes, the HMAC algorithm chosen by key
 //! length, one of three literal headers (no `typ`), payload `{"sub","exp"}`, base64url without
 //! padding.

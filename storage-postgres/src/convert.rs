@@ -4,7 +4,7 @@
 use diesel::pg::data_types::PgTimestamp;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use nacos_core::{MatchMode, PageRequest, RepoError};
+use nacos_core::{MatchMode, Page, PageRequest, RepoError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -50,6 +50,29 @@ pub(crate) fn limit_offset(page: PageRequest) -> (i64, i64) {
     let limit = i64::from(page.page_size);
     let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
     (limit, offset)
+}
+
+/// One page of `count` matching rows. `load(limit, offset)` runs only when the page asks for
+/// rows and there are some (a `pageSize` of 0 asks for the count alone).
+pub(crate) async fn page_of<T, E>(
+    count: i64,
+    page: PageRequest,
+    load: impl AsyncFnOnce(i64, i64) -> std::result::Result<Vec<T>, E>,
+) -> std::result::Result<Page<T>, E> {
+    let total = u64::try_from(count).unwrap_or_default();
+    if page.page_size == 0 || total == 0 {
+        return Ok(Page::new(total, page, Vec::new()));
+    }
+    let (limit, offset) = limit_offset(page);
+    Ok(Page::new(total, page, load(limit, offset).await?))
+}
+
+/// An update of one row by its key: no row touched means the row is missing.
+pub(crate) fn updated_row(rows: usize, missing: impl FnOnce() -> RepoError) -> Result<()> {
+    if rows == 0 {
+        return Err(missing().into());
+    }
+    Ok(())
 }
 
 /// How a non-empty text filter applies: equality, or `LIKE` with this pattern.

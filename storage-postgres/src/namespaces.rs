@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use nacos_core::{Namespace, NamespaceRepo, RepoError};
 
 use crate::PgStore;
-use crate::convert::db_now;
+use crate::convert::{db_now, updated_row};
 use crate::schema::tenant_info as t;
 
 /// Nacos's constant `kp` for namespaces.
@@ -108,10 +108,7 @@ impl NamespaceRepo for PgStore {
                 ))
                 .execute(conn)
                 .await?;
-            if updated == 0 {
-                return Err(RepoError::NotFound(format!("namespace {id}")).into());
-            }
-            Ok(())
+            updated_row(updated, || RepoError::NotFound(format!("namespace {id}")))
         })
         .await
     }

@@ -16,7 +16,7 @@ use nacos_core::{
 };
 
 use crate::PgStore;
-use crate::convert::{db_now, from_json, to_json};
+use crate::convert::{db_now, from_json, to_json, updated_row};
 use crate::error::Result;
 use crate::schema::{naming_instance as ni, naming_service as ns};
 
@@ -285,10 +285,7 @@ impl InstanceRepo for PgStore {
             ))
             .execute(conn)
             .await?;
-            if updated == 0 {
-                return Err(rules::service_not_found(key).into());
-            }
-            Ok(())
+            updated_row(updated, || rules::service_not_found(key))
         })
         .await
     }

@@ -15,7 +15,7 @@ use nacos_core::{
 };
 
 use crate::PgStore;
-use crate::convert::{TextFilter, limit_offset, text_filter};
+use crate::convert::{TextFilter, page_of, text_filter, updated_row};
 use crate::schema::{permissions as p, roles as r, users as u};
 
 #[derive(Queryable, Selectable)]
@@ -75,10 +75,6 @@ fn permissions_matching(role: &str, mode: MatchMode) -> p::BoxedQuery<'static, P
     }
 }
 
-fn total(count: i64) -> u64 {
-    u64::try_from(count).unwrap_or_default()
-}
-
 #[async_trait]
 impl UserRepo for PgStore {
     async fn get_user(&self, username: &str) -> Result<Option<User>, RepoError> {
@@ -105,9 +101,7 @@ impl UserRepo for PgStore {
                 .count()
                 .get_result(conn)
                 .await?;
-            let mut items = Vec::new();
-            if page.page_size > 0 && count > 0 {
-                let (limit, offset) = limit_offset(page);
+            page_of(count, page, async |limit, offset| {
                 let rows: Vec<UserRow> = users_matching(username, mode)
                     .order(sql::<Text>(r#"username COLLATE "C""#))
                     .limit(limit)
@@ -115,9 +109,9 @@ impl UserRepo for PgStore {
                     .select(UserRow::as_select())
                     .load(conn)
                     .await?;
-                items = rows.into_iter().map(User::from).collect();
-            }
-            Ok(Page::new(total(count), page, items))
+                Ok(rows.into_iter().map(User::from).collect())
+            })
+            .await
         })
         .await
     }
@@ -150,10 +144,7 @@ impl UserRepo for PgStore {
                 .set(u::password.eq(password_hash))
                 .execute(conn)
                 .await?;
-            if updated == 0 {
-                return Err(RepoError::NotFound(format!("user {username}")).into());
-            }
-            Ok(())
+            updated_row(updated, || RepoError::NotFound(format!("user {username}")))
         })
         .await
     }
@@ -183,9 +174,7 @@ impl UserRepo for PgStore {
                 .count()
                 .get_result(conn)
                 .await?;
-            let mut items = Vec::new();
-            if page.page_size > 0 && count > 0 {
-                let (limit, offset) = limit_offset(page);
+            page_of(count, page, async |limit, offset| {
                 let rows: Vec<(String, String)> = roles_matching(username, role, mode)
                     .order((
                         sql::<Text>(r#"role COLLATE "C""#),
@@ -196,12 +185,12 @@ impl UserRepo for PgStore {
                     .select((r::role, r::username))
                     .load(conn)
                     .await?;
-                items = rows
+                Ok(rows
                     .into_iter()
                     .map(|(role, username)| RoleBinding { role, username })
-                    .collect();
-            }
-            Ok(Page::new(total(count), page, items))
+                    .collect())
+            })
+            .await
         })
         .await
     }
@@ -259,9 +248,7 @@ impl UserRepo for PgStore {
                 .count()
                 .get_result(conn)
                 .await?;
-            let mut items = Vec::new();
-            if page.page_size > 0 && count > 0 {
-                let (limit, offset) = limit_offset(page);
+            page_of(count, page, async |limit, offset| {
                 let rows: Vec<(String, String, String)> = permissions_matching(role, mode)
                     .order((
                         sql::<Text>(r#"role COLLATE "C""#),
@@ -273,16 +260,16 @@ impl UserRepo for PgStore {
                     .select((p::role, p::resource, p::action))
                     .load(conn)
                     .await?;
-                items = rows
+                Ok(rows
                     .into_iter()
                     .map(|(role, resource, action)| Permission {
                         role,
                         resource,
                         action,
                     })
-                    .collect();
-            }
-            Ok(Page::new(total(count), page, items))
+                    .collect())
+            })
+            .await
         })
         .await
     }

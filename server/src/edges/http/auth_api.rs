@@ -1,5 +1,5 @@
 //! `/v1/auth`: login (any plugin that offers it) and the user, role and permission management
-//! of the default `nacos` plugin (fact sheet §2.4), over the backend's [`nacos_core::UserRepo`].
+//! of the default `nacos` plugin (Nacos's `/v1/auth/users`, `/roles`, `/permissions`), over the backend's [`nacos_core::UserRepo`].
 
 use axum::Extension;
 use axum::extract::State;

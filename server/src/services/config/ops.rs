@@ -48,18 +48,7 @@ pub fn optional_tag(tag: Option<&str>) -> Result<Option<String>, ParamError> {
     }
 }
 
-/// Comma-separated list, trimmed, blanks dropped.
-pub fn split_list(value: Option<&str>) -> Vec<String> {
-    value
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use nacos_core::rules::split_list;
 
 /// Everything a publish can carry, whichever edge it came through. `None` means "not sent";
 /// edges map blank values to `None` where Nacos treats them as absent.
