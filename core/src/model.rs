@@ -225,6 +225,18 @@ pub enum MatchMode {
     Blur,
 }
 
+impl MatchMode {
+    /// Whether `value` passes the list filter `filter`: an empty filter accepts everything.
+    /// Backends that filter in memory use this so every backend agrees on glob semantics.
+    pub fn accepts(self, filter: &str, value: &str) -> bool {
+        filter.is_empty()
+            || match self {
+                MatchMode::Exact => filter == value,
+                MatchMode::Blur => glob_match(filter, value),
+            }
+    }
+}
+
 /// 1-based page request. `page_size` 0 asks only for the total count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRequest {
@@ -317,13 +329,7 @@ impl ConfigQuery {
     /// Whether an item passes the filters (the namespace is checked too). Backends that filter
     /// in memory use this so every backend agrees on glob semantics.
     pub fn matches(&self, item: &ConfigItem) -> bool {
-        let field = |filter: &str, value: &str| -> bool {
-            filter.is_empty()
-                || match self.mode {
-                    MatchMode::Exact => filter == value,
-                    MatchMode::Blur => glob_match(filter, value),
-                }
-        };
+        let field = |filter: &str, value: &str| self.mode.accepts(filter, value);
         item.key.namespace == self.namespace
             && field(&self.data_id, &item.key.data_id)
             && field(&self.group, &item.key.group)

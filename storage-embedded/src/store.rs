@@ -10,7 +10,7 @@ use nacos_core::{
     Capabilities, ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo,
     Gray, GrayConfig, GrayPublish, HistoryEntry, Instance, InstanceAddr, InstanceRepo, MatchMode,
     Namespace, NamespaceRepo, Operator, Page, PageRequest, Permission, RepoError, Repos,
-    RoleBinding, ServiceKey, ServiceMeta, User, UserRepo, glob_match, rules,
+    RoleBinding, ServiceKey, ServiceMeta, User, UserRepo, rules,
 };
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
@@ -487,15 +487,6 @@ impl InstanceRepo for EmbeddedStore {
     }
 }
 
-/// A filter of `list_*`: empty matches everything; `Blur` treats `*` as a wildcard.
-fn filter_matches(filter: &str, mode: MatchMode, value: &str) -> bool {
-    filter.is_empty()
-        || match mode {
-            MatchMode::Exact => filter == value,
-            MatchMode::Blur => glob_match(filter, value),
-        }
-}
-
 #[async_trait]
 impl UserRepo for EmbeddedStore {
     async fn get_user(&self, username: &str) -> Result<Option<User>, RepoError> {
@@ -517,7 +508,7 @@ impl UserRepo for EmbeddedStore {
             let all = tables::read_users(&txn.open_table(tables::USERS).map_err(storage)?)?;
             let matching: Vec<User> = all
                 .into_iter()
-                .filter(|u| filter_matches(&username, mode, &u.username))
+                .filter(|u| mode.accepts(&username, &u.username))
                 .collect();
             Ok(page.slice(matching))
         })
@@ -564,10 +555,7 @@ impl UserRepo for EmbeddedStore {
             let all = tables::read_roles(&txn.open_table(tables::ROLES).map_err(storage)?)?;
             let matching: Vec<RoleBinding> = all
                 .into_iter()
-                .filter(|b| {
-                    filter_matches(&username, mode, &b.username)
-                        && filter_matches(&role, mode, &b.role)
-                })
+                .filter(|b| mode.accepts(&username, &b.username) && mode.accepts(&role, &b.role))
                 .collect();
             Ok(page.slice(matching))
         })
@@ -604,7 +592,7 @@ impl UserRepo for EmbeddedStore {
                 tables::read_permissions(&txn.open_table(tables::PERMISSIONS).map_err(storage)?)?;
             let matching: Vec<Permission> = all
                 .into_iter()
-                .filter(|p| filter_matches(&role, mode, &p.role))
+                .filter(|p| mode.accepts(&role, &p.role))
                 .collect();
             Ok(page.slice(matching))
         })
