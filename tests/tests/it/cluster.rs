@@ -12,11 +12,12 @@ use nacos_sdk::api::naming::{
     NamingChangeEvent, NamingEventListener, NamingServiceBuilder, ServiceInstance,
 };
 use nacos_sdk::api::props::ClientProps;
-use nacos_server::protocol::transport::{Metadata, Payload};
+use nacos_server::protocol::transport::Payload;
 use serde_json::{Value, json};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_prost::ProstCodec;
 
+use crate::helpers::{self, eventually, payload};
 use crate::support::{Storage, TestCluster, TestNode, on_every_backend};
 
 on_every_backend!(
@@ -25,21 +26,6 @@ on_every_backend!(
     a_stopped_nodes_clients_expire_and_it_converges_when_back,
     persistent_instances_and_services_reach_every_node,
 );
-
-async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
@@ -143,12 +129,7 @@ async fn all_up(cluster: &TestCluster) {
 }
 
 fn sdk_props(node: &TestNode, cache: &tempfile::TempDir) -> ClientProps {
-    ClientProps::new()
-        .server_addr(node.server_addr())
-        .env_first(false)
-        .cache_dir(cache.path())
-        .app_name("cluster-it")
-        .naming_push_empty_protection(false)
+    helpers::sdk_props(node.server_addr(), cache, "cluster-it").naming_push_empty_protection(false)
 }
 
 struct Events(Mutex<Vec<Vec<String>>>);
@@ -490,23 +471,6 @@ async fn members_are_listed_and_the_member_list_reloads() {
             == Some("DOWN")
     })
     .await;
-}
-
-fn payload(type_name: &str, body: &Value, headers: &[(&str, &str)]) -> Payload {
-    Payload {
-        metadata: Some(Metadata {
-            r#type: type_name.to_string(),
-            client_ip: "127.0.0.1".to_string(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }),
-        body: Some(prost_types::Any {
-            type_url: String::new(),
-            value: serde_json::to_vec(body).expect("json"),
-        }),
-    }
 }
 
 async fn unary(port: u16, p: Payload) -> Value {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
+use crate::helpers::get_config;
 use crate::support::{Storage, TestServer, on_every_backend};
 
 on_every_backend!(
@@ -33,15 +34,6 @@ async fn publish(s: &TestServer, form: &[(&str, &str)]) -> reqwest::Response {
         .send()
         .await
         .expect("publish request")
-}
-
-async fn get_config(s: &TestServer, query: &[(&str, &str)]) -> reqwest::Response {
-    s.client
-        .get(s.url("/v1/cs/configs"))
-        .query(query)
-        .send()
-        .await
-        .expect("get request")
 }
 
 fn md5_hex(content: &str) -> String {

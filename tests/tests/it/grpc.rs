@@ -12,7 +12,7 @@ use nacos_sdk::api::config::{
     ConfigChangeListener, ConfigResponse, ConfigService, ConfigServiceBuilder,
 };
 use nacos_sdk::api::props::ClientProps;
-use nacos_server::protocol::transport::{Metadata, Payload};
+use nacos_server::protocol::transport::Payload;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,6 +20,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
+use crate::helpers::{self, payload, until};
 use crate::support::{Storage, TestServer, on_every_backend};
 
 on_every_backend!(
@@ -36,22 +37,8 @@ on_every_backend!(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Poll `check` every 20 ms until it holds or `timeout` passes.
-async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn sdk_props(s: &TestServer, cache: &tempfile::TempDir) -> ClientProps {
-    ClientProps::new()
-        .server_addr(s.server_addr())
-        .remote_grpc_port(s.grpc_addr.port())
-        .env_first(false)
-        .cache_dir(cache.path())
-        .app_name("grpc-it")
+    helpers::sdk_props(s.server_addr(), cache, "grpc-it").remote_grpc_port(s.grpc_addr.port())
 }
 
 async fn sdk_config(s: &TestServer, cache: &tempfile::TempDir) -> ConfigService {
@@ -65,20 +52,6 @@ async fn sdk_config(s: &TestServer, cache: &tempfile::TempDir) -> ConfigService 
 #[derive(Clone)]
 struct Raw {
     channel: Channel,
-}
-
-fn payload(type_name: &str, body: &Value) -> Payload {
-    Payload {
-        metadata: Some(Metadata {
-            r#type: type_name.to_string(),
-            client_ip: "127.0.0.1".to_string(),
-            headers: HashMap::new(),
-        }),
-        body: Some(prost_types::Any {
-            type_url: String::new(),
-            value: serde_json::to_vec(body).expect("json"),
-        }),
-    }
 }
 
 fn decode(p: &Payload) -> (String, Value) {
@@ -110,7 +83,7 @@ impl BiStream {
 
     async fn send(&self, type_name: &str, body: Value) {
         self.tx
-            .send(payload(type_name, &body))
+            .send(payload(type_name, &body, &[]))
             .await
             .expect("bi-stream open");
     }
@@ -143,7 +116,7 @@ impl Raw {
 
     async fn call(&self, type_name: &str, body: Value) -> (String, Value) {
         let p = self
-            .call_payload(payload(type_name, &body))
+            .call_payload(payload(type_name, &body, &[]))
             .await
             .expect("unary call");
         decode(&p)
@@ -332,7 +305,7 @@ async fn sdk_listener_sees_changes_from_grpc_and_http(storage: Storage) {
         .expect("add listener");
     // The client registers its listen asynchronously.
     let listeners = s.app().config_listeners.clone();
-    eventually(
+    until(
         Duration::from_secs(5),
         "the listen to reach the server",
         || listeners.listener_count() > 0,
@@ -343,7 +316,7 @@ async fn sdk_listener_sees_changes_from_grpc_and_http(storage: Storage) {
         .publish_config("listened".into(), "G".into(), "v1 from grpc".into(), None)
         .await
         .expect("publish v1");
-    eventually(
+    until(
         Duration::from_secs(5),
         "the gRPC change to reach the listener",
         || {
@@ -357,7 +330,7 @@ async fn sdk_listener_sees_changes_from_grpc_and_http(storage: Storage) {
     .await;
 
     http_publish(&s, "listened", "G", "v2 from http").await;
-    eventually(
+    until(
         Duration::from_secs(5),
         "the HTTP change to reach the listener",
         || {
@@ -466,7 +439,7 @@ async fn unknown_type_is_302_and_malformed_json_is_502() {
     assert_eq!(body["message"], "RequestHandler Not Found");
 
     let _stream = raw.setup().await;
-    let mut bad = payload("ConfigQueryRequest", &json!({}));
+    let mut bad = payload("ConfigQueryRequest", &json!({}), &[]);
     if let Some(b) = bad.body.as_mut() {
         b.value = b"{not json".to_vec();
     }
@@ -704,7 +677,7 @@ async fn batch_listen_reports_stale_md5s_and_pushes_changes(storage: Storage) {
     drop(stream);
     drop(raw);
     let listeners = s.app().config_listeners.clone();
-    eventually(Duration::from_secs(5), "listens to be dropped", || {
+    until(Duration::from_secs(5), "listens to be dropped", || {
         listeners.listener_count() == 0
     })
     .await;
@@ -743,6 +716,7 @@ async fn oversized_message_is_refused_and_the_server_stays_up() {
         .call_payload(payload(
             "ConfigPublishRequest",
             &json!({"dataId": "big", "group": "G", "content": big}),
+            &[],
         ))
         .await;
     let status = result.expect_err("over 10 MiB is a gRPC error");
@@ -823,7 +797,7 @@ async fn a_client_that_never_acks_does_not_stall_others_and_is_dropped() {
         .expect("id")
         .to_string();
     let manager = s.app().connections.clone();
-    eventually(
+    until(
         Duration::from_secs(5),
         "the mute connection to be ejected",
         || manager.count() == 1,
@@ -872,7 +846,7 @@ async fn silent_connections_are_probed_and_ejected() {
     );
     // The ejected client's transport was cut: its calls fail or come back unregistered.
     match silent
-        .call_payload(payload("HealthCheckRequest", &json!({})))
+        .call_payload(payload("HealthCheckRequest", &json!({}), &[]))
         .await
     {
         Err(_) => {}
@@ -954,7 +928,7 @@ async fn a_flood_of_connections_leaves_the_server_answering() {
                 {
                     let raw = Raw { channel };
                     let _ = raw
-                        .call_payload(payload("ServerCheckRequest", &json!({})))
+                        .call_payload(payload("ServerCheckRequest", &json!({}), &[]))
                         .await;
                 }
             }
@@ -968,7 +942,7 @@ async fn a_flood_of_connections_leaves_the_server_answering() {
     assert_eq!(t, "ServerCheckResponse");
     let _stream = raw.setup().await;
     let manager = s.app().connections.clone();
-    eventually(Duration::from_secs(5), "flood transports to close", || {
+    until(Duration::from_secs(5), "flood transports to close", || {
         manager.transport_count() == 1
     })
     .await;
@@ -1185,7 +1159,7 @@ async fn sdk_subscriber_sees_changes_from_every_edge(storage: Storage) {
         .await
         .expect("subscribe");
     let subs = s.app().naming_subscribers.clone();
-    eventually(Duration::from_secs(5), "the subscription", || {
+    until(Duration::from_secs(5), "the subscription", || {
         subs.subscriber_count() == 1
     })
     .await;
@@ -1199,7 +1173,7 @@ async fn sdk_subscriber_sees_changes_from_every_edge(storage: Storage) {
         )
         .await
         .expect("register");
-    eventually(
+    until(
         Duration::from_secs(5),
         "the gRPC registration to be pushed",
         || events.saw(&["10.1.0.1:80"]),
@@ -1220,7 +1194,7 @@ async fn sdk_subscriber_sees_changes_from_every_edge(storage: Storage) {
         .await
         .expect("register over HTTP");
     assert_eq!(resp.text().await.expect("body"), "ok");
-    eventually(
+    until(
         Duration::from_secs(5),
         "the HTTP registration to be pushed",
         || events.saw(&["10.1.0.1:80", "10.1.0.2:80"]),
@@ -1236,7 +1210,7 @@ async fn sdk_subscriber_sees_changes_from_every_edge(storage: Storage) {
         )
         .await
         .expect("deregister");
-    eventually(
+    until(
         Duration::from_secs(5),
         "the deregistration to be pushed",
         || events.saw(&["10.1.0.2:80"]),

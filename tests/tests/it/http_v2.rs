@@ -4,6 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::helpers::status_and_json as json;
 use crate::support::{Storage, TestServer, on_every_backend};
 
 on_every_backend!(
@@ -12,11 +13,6 @@ on_every_backend!(
     namespaces_with_v2_codes,
     naming_instances_and_services,
 );
-
-async fn json(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    (status, resp.json().await.expect("json body"))
-}
 
 async fn config_publish_get_delete_and_history(storage: Storage) {
     let s = TestServer::start_on(storage, &[]).await;

@@ -7,6 +7,7 @@ mod cluster;
 mod config_v1;
 mod grpc;
 mod guard_differential;
+mod helpers;
 mod http_v2;
 mod module_cycles;
 mod mysql_e2e;

@@ -12,6 +12,7 @@ use nacos_server::settings::Properties;
 use nacos_tests::mariadb::{self, MariaDb, TestDatabase};
 use reqwest::StatusCode;
 
+use crate::helpers::get_config;
 use crate::support::TestServer;
 
 /// A server with `props` on top of the database's own properties.
@@ -47,15 +48,6 @@ async fn publish(s: &TestServer, form: &[(&str, &str)]) -> String {
         .expect("publish request");
     assert_eq!(resp.status(), StatusCode::OK, "publish {form:?}");
     resp.text().await.expect("body")
-}
-
-async fn get_config(s: &TestServer, query: &[(&str, &str)]) -> reqwest::Response {
-    s.client
-        .get(s.url("/v1/cs/configs"))
-        .query(query)
-        .send()
-        .await
-        .expect("get request")
 }
 
 async fn body_of(s: &TestServer, query: &[(&str, &str)]) -> (StatusCode, String) {
