@@ -3,9 +3,10 @@
 //! by Raft ([`raft`]).
 //!
 //! # Layout
-//! - [`store`]: [`EmbeddedStore`] — opening the file, [`EmbeddedStore::execute`] (one durable
-//!   write transaction per command) and the [`ConfigRepo`], [`NamespaceRepo`] and
-//!   [`InstanceRepo`] impls.
+//! - [`store`]: [`EmbeddedStore`] — opening the file, [`EmbeddedStore::execute`] and the
+//!   [`ConfigRepo`], [`NamespaceRepo`] and [`InstanceRepo`] impls.
+//! - `group_commit`: standalone writes — each command in its own transaction, every command
+//!   waiting at that moment made durable by one fsync, each caller answered with its own result.
 //! - [`command`]: [`Command`], every mutation as a serializable value, and [`apply`], the one
 //!   deterministic function that performs a command inside a write transaction (what the Raft
 //!   state machine replays).
@@ -20,8 +21,9 @@
 //!   [`RepoError`] kinds.
 //!
 //! # Durability
-//! Every command commits with [`redb::Durability::Immediate`] (fsync before the call returns),
-//! so an acknowledged write survives `kill -9` and power loss. Under Raft, an acknowledged
+//! No command is acknowledged before an fsync covers it (standalone: the group commit's durable
+//! commit after the batch; see `group_commit`), so an acknowledged write survives `kill -9` and
+//! power loss. Under Raft, an acknowledged
 //! write is fsynced in the Raft log of a quorum, and applied (fsynced) on the leader.
 //!
 //! # Use
@@ -39,6 +41,7 @@
 pub mod command;
 mod error;
 mod forwarded;
+mod group_commit;
 pub mod raft;
 pub mod store;
 mod tables;

@@ -14,8 +14,9 @@ use nacos_core::{
 };
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 
-use crate::command::{Command, CommandOutput, apply};
+use crate::command::{Command, CommandOutput};
 use crate::error::{join_error, storage, with_path};
+use crate::group_commit::GroupCommit;
 use crate::tables::{self, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 /// File name used inside a data directory.
@@ -30,14 +31,16 @@ pub(crate) trait Replicator: Send + Sync + std::fmt::Debug {
 }
 
 /// The embedded store: one redb file holding configs, history, gray variants, namespaces,
-/// services and persistent instances. Cheap to share behind an `Arc`; every write is one
-/// durable (fsynced) redb transaction.
+/// services and persistent instances. Cheap to share behind an `Arc`; every write is its own
+/// redb transaction, made durable (fsynced) before it is acknowledged.
 pub struct EmbeddedStore {
     pub(crate) db: Arc<Database>,
     path: PathBuf,
     /// `Some` when writes are replicated: they go through Raft, and the Raft state machine
     /// (not [`EmbeddedStore::execute`]) applies them to `db`.
     raft: Option<Arc<dyn Replicator>>,
+    /// Standalone writes: batched, one fsync per batch.
+    writer: Arc<GroupCommit>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -76,8 +79,10 @@ impl EmbeddedStore {
             .map_err(|e| with_path(&path, storage(e)))?;
         init(&db).map_err(|e| with_path(&path, e))?;
         tracing::info!(path = %path.display(), "opened embedded store");
+        let db = Arc::new(db);
         Ok(EmbeddedStore {
-            db: Arc::new(db),
+            writer: GroupCommit::new(Arc::clone(&db)),
+            db,
             path,
             raft: None,
         })
@@ -102,8 +107,9 @@ impl EmbeddedStore {
         Repos::of(self, Capabilities::ALL)
     }
 
-    /// Run one command in its own write transaction and commit it durably: when this returns
-    /// `Ok` the write is on disk. On `Err` nothing is written.
+    /// Run one command in its own write transaction and make it durable: when this returns
+    /// `Ok` the write is on disk. On `Err` nothing is written. Concurrent calls share one fsync
+    /// (group commit); each still gets its own outcome.
     ///
     /// Replicated store: the command goes through Raft (to the leader, forwarded when this
     /// node follows); `Ok` means a quorum logged it durably and this node's leader applied it.
@@ -113,10 +119,7 @@ impl EmbeddedStore {
         if let Some(node) = &self.raft {
             return node.write(command).await;
         }
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || execute_blocking(&db, &command))
-            .await
-            .map_err(join_error)?
+        self.writer.execute(command).await
     }
 
     /// Run a read-only closure on a fresh read transaction, off the async runtime.
@@ -165,23 +168,6 @@ fn init(db: &Database) -> Result<(), RepoError> {
         }
     }
     txn.commit().map_err(storage)
-}
-
-fn execute_blocking(db: &Database, command: &Command) -> Result<CommandOutput, RepoError> {
-    let mut txn = db.begin_write().map_err(storage)?;
-    txn.set_durability(Durability::Immediate).map_err(storage)?;
-    match apply(&txn, command) {
-        Ok(output) => {
-            txn.commit().map_err(storage)?;
-            Ok(output)
-        }
-        Err(error) => {
-            if let Err(abort) = txn.abort() {
-                tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
-            }
-            Err(error)
-        }
-    }
 }
 
 fn unexpected(output: CommandOutput) -> RepoError {

@@ -324,3 +324,67 @@ fn open_accepts_a_directory() {
     assert_eq!(repos.capabilities, nacos_core::Capabilities::ALL);
     let _ = Path::new(FILE_NAME);
 }
+
+/// Concurrent writes share fsyncs (group commit), yet each caller gets its own outcome: a CAS
+/// mismatch or a duplicate among them fails alone and writes nothing, and every acknowledged
+/// write is in the file when it is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_commit_together_and_fail_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.redb");
+    let store = Arc::new(EmbeddedStore::open(&path).expect("open"));
+    store
+        .execute(Command::PublishConfig {
+            publish: publish("guarded", "v1"),
+            now_ms: 1,
+        })
+        .await
+        .expect("seed");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let mut item = publish(&format!("k{i}"), &format!("v{i}"));
+            if i % 50 == 7 {
+                item = publish("guarded", "lost");
+                item.cas_md5 = Some("not-the-md5".to_string());
+            }
+            let result = store
+                .execute(Command::PublishConfig {
+                    publish: item,
+                    now_ms: 2,
+                })
+                .await;
+            (i, result)
+        });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.expect("task");
+        if i % 50 == 7 {
+            assert!(
+                matches!(result, Err(RepoError::PreconditionFailed(_))),
+                "write {i}: {result:?}"
+            );
+        } else {
+            result.unwrap_or_else(|e| panic!("write {i}: {e}"));
+            acknowledged.push(i);
+        }
+    }
+    assert_eq!(acknowledged.len(), 196);
+    drop(store);
+
+    let repos = Arc::new(EmbeddedStore::open(&path).expect("reopen")).repos();
+    for i in acknowledged {
+        let key = ConfigKey::new("", "DEFAULT_GROUP", format!("k{i}"));
+        let item = repos.configs.get(&key).await.expect("get");
+        assert_eq!(item.map(|c| c.content), Some(format!("v{i}")), "k{i}");
+    }
+    let guarded = repos
+        .configs
+        .get(&ConfigKey::new("", "DEFAULT_GROUP", "guarded"))
+        .await
+        .expect("get")
+        .expect("guarded exists");
+    assert_eq!(guarded.content, "v1", "failed CAS writes left nothing");
+}

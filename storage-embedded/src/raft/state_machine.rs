@@ -23,8 +23,7 @@ use openraft::{
     SnapshotMeta, StorageError, StoredMembership,
 };
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, TableDefinition, TableError,
-    WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, TableDefinition, TableError, WriteTransaction,
 };
 use tokio::sync::broadcast;
 
@@ -32,6 +31,7 @@ use super::snapshot::{self, Dumper, Loader, SnapshotFile, visit_data_tables};
 use super::{Applied, Response, TypeConfig, WireRepoError};
 use crate::command::{Command, CommandOutput, apply};
 use crate::error::{join_error, raft_storage, storage};
+use crate::group_commit::{begin_durable, begin_lazy};
 use crate::tables::{decode, encode};
 
 type Entry = openraft::Entry<TypeConfig>;
@@ -92,19 +92,6 @@ fn write_meta(
         .insert(MEMBERSHIP, membership.as_slice())
         .map_err(storage)?;
     Ok(())
-}
-
-/// A write transaction whose commit is not fsynced (made durable by a later durable commit).
-fn begin_lazy(db: &Database) -> Result<WriteTransaction, RepoError> {
-    let mut txn = db.begin_write().map_err(storage)?;
-    txn.set_durability(Durability::None).map_err(storage)?;
-    Ok(txn)
-}
-
-fn begin_durable(db: &Database) -> Result<WriteTransaction, RepoError> {
-    let mut txn = db.begin_write().map_err(storage)?;
-    txn.set_durability(Durability::Immediate).map_err(storage)?;
-    Ok(txn)
 }
 
 /// Whether an apply error is the command's deterministic outcome (the same on every node) or a
