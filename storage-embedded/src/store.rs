@@ -170,8 +170,54 @@ fn init(db: &Database) -> Result<(), RepoError> {
     txn.commit().map_err(storage)
 }
 
-fn unexpected(output: CommandOutput) -> RepoError {
-    RepoError::Internal(format!("embedded store: unexpected command output {output:?}").into())
+/// What a repository method takes out of its command's [`CommandOutput`] variant.
+trait FromOutput: Sized {
+    /// The value, or a description of the output when it is another variant.
+    fn from_output(output: CommandOutput) -> Result<Self, String>;
+}
+
+macro_rules! from_output {
+    ($($ty:ty => $($variant:ident)|+;)*) => {$(
+        impl FromOutput for $ty {
+            fn from_output(output: CommandOutput) -> Result<Self, String> {
+                match output {
+                    $(CommandOutput::$variant(value) => Ok(value),)+
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        }
+    )*};
+}
+
+from_output! {
+    ConfigItem => Config;
+    Option<ConfigItem> => RemovedConfig;
+    Vec<ConfigItem> => RemovedConfigs;
+    GrayConfig => Gray;
+    Option<GrayConfig> => RemovedGray;
+    Option<Instance> => RemovedInstance;
+    bool => NamespaceDeleted | Existed;
+    u64 => Removed;
+}
+
+impl FromOutput for () {
+    fn from_output(output: CommandOutput) -> Result<Self, String> {
+        match output {
+            CommandOutput::Done => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    }
+}
+
+impl EmbeddedStore {
+    /// Execute `command` and take its output as the method's result type.
+    async fn run<T: FromOutput>(&self, command: Command) -> Result<T, RepoError> {
+        T::from_output(self.execute(command).await?).map_err(|other| {
+            RepoError::Internal(
+                format!("embedded store: unexpected command output {other:?}").into(),
+            )
+        })
+    }
 }
 
 /// Open the embedded store in `data_dir` (file `data_dir/nacos.redb`) and hand out its repos.
@@ -190,10 +236,7 @@ impl ConfigRepo for EmbeddedStore {
     }
 
     async fn publish(&self, publish: ConfigPublish) -> Result<ConfigItem, RepoError> {
-        match self.execute(Command::publish_config(publish)).await? {
-            CommandOutput::Config(item) => Ok(item),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::publish_config(publish)).await
     }
 
     async fn remove(
@@ -201,13 +244,8 @@ impl ConfigRepo for EmbeddedStore {
         key: &ConfigKey,
         operator: &Operator,
     ) -> Result<Option<ConfigItem>, RepoError> {
-        match self
-            .execute(Command::remove_config(key.clone(), operator.clone()))
-            .await?
-        {
-            CommandOutput::RemovedConfig(item) => Ok(item),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::remove_config(key.clone(), operator.clone()))
+            .await
     }
 
     async fn remove_by_ids(
@@ -215,16 +253,11 @@ impl ConfigRepo for EmbeddedStore {
         ids: &[u64],
         operator: &Operator,
     ) -> Result<Vec<ConfigItem>, RepoError> {
-        match self
-            .execute(Command::remove_configs_by_ids(
-                ids.to_vec(),
-                operator.clone(),
-            ))
-            .await?
-        {
-            CommandOutput::RemovedConfigs(items) => Ok(items),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::remove_configs_by_ids(
+            ids.to_vec(),
+            operator.clone(),
+        ))
+        .await
     }
 
     async fn search(&self, query: &ConfigQuery) -> Result<Page<ConfigItem>, RepoError> {
@@ -315,10 +348,7 @@ impl ConfigRepo for EmbeddedStore {
         gray: Gray,
         publish: GrayPublish,
     ) -> Result<GrayConfig, RepoError> {
-        match self.execute(Command::publish_gray(gray, publish)).await? {
-            CommandOutput::Gray(variant) => Ok(variant),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::publish_gray(gray, publish)).await
     }
 
     async fn remove_gray(
@@ -326,13 +356,8 @@ impl ConfigRepo for EmbeddedStore {
         key: &ConfigKey,
         gray: &Gray,
     ) -> Result<Option<GrayConfig>, RepoError> {
-        match self
-            .execute(Command::remove_gray(key.clone(), gray.clone()))
-            .await?
-        {
-            CommandOutput::RemovedGray(variant) => Ok(variant),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::remove_gray(key.clone(), gray.clone()))
+            .await
     }
 
     async fn changed_since(&self, since_ms: i64) -> Result<Vec<ConfigChange>, RepoError> {
@@ -368,28 +393,17 @@ impl NamespaceRepo for EmbeddedStore {
     }
 
     async fn create(&self, namespace: Namespace) -> Result<(), RepoError> {
-        match self.execute(Command::CreateNamespace { namespace }).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::CreateNamespace { namespace }).await
     }
 
     async fn update(&self, id: &str, name: &str, desc: &str) -> Result<(), RepoError> {
         let command = Command::update_namespace(id.to_string(), name.to_string(), desc.to_string());
-        match self.execute(command).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(command).await
     }
 
     async fn delete(&self, id: &str) -> Result<bool, RepoError> {
-        match self
-            .execute(Command::DeleteNamespace { id: id.to_string() })
-            .await?
-        {
-            CommandOutput::NamespaceDeleted(existed) => Ok(existed),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::DeleteNamespace { id: id.to_string() })
+            .await
     }
 }
 
@@ -409,27 +423,15 @@ impl InstanceRepo for EmbeddedStore {
     }
 
     async fn create_service(&self, meta: ServiceMeta) -> Result<(), RepoError> {
-        match self.execute(Command::CreateService { meta }).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::CreateService { meta }).await
     }
 
     async fn update_service(&self, meta: ServiceMeta) -> Result<(), RepoError> {
-        match self.execute(Command::UpdateService { meta }).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::UpdateService { meta }).await
     }
 
     async fn delete_service(&self, key: &ServiceKey) -> Result<(), RepoError> {
-        match self
-            .execute(Command::DeleteService { key: key.clone() })
-            .await?
-        {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::DeleteService { key: key.clone() }).await
     }
 
     async fn register_instance(
@@ -437,13 +439,8 @@ impl InstanceRepo for EmbeddedStore {
         service: &ServiceKey,
         instance: Instance,
     ) -> Result<(), RepoError> {
-        match self
-            .execute(Command::register_instance(service.clone(), instance))
-            .await?
-        {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::register_instance(service.clone(), instance))
+            .await
     }
 
     async fn deregister_instance(
@@ -457,10 +454,7 @@ impl InstanceRepo for EmbeddedStore {
             port: addr.port,
             cluster: addr.cluster.clone(),
         };
-        match self.execute(command).await? {
-            CommandOutput::RemovedInstance(instance) => Ok(instance),
-            other => Err(unexpected(other)),
-        }
+        self.run(command).await
     }
 
     async fn list_instances(&self, service: &ServiceKey) -> Result<Vec<Instance>, RepoError> {
@@ -502,10 +496,7 @@ impl UserRepo for EmbeddedStore {
     }
 
     async fn create_user(&self, user: User) -> Result<(), RepoError> {
-        match self.execute(Command::CreateUser { user }).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::CreateUser { user }).await
     }
 
     async fn update_password(&self, username: &str, password_hash: &str) -> Result<(), RepoError> {
@@ -513,20 +504,14 @@ impl UserRepo for EmbeddedStore {
             username: username.to_string(),
             password_hash: password_hash.to_string(),
         };
-        match self.execute(command).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(command).await
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, RepoError> {
         let command = Command::DeleteUser {
             username: username.to_string(),
         };
-        match self.execute(command).await? {
-            CommandOutput::Existed(existed) => Ok(existed),
-            other => Err(unexpected(other)),
-        }
+        self.run(command).await
     }
 
     async fn list_roles(
@@ -549,10 +534,7 @@ impl UserRepo for EmbeddedStore {
     }
 
     async fn add_role(&self, binding: RoleBinding) -> Result<(), RepoError> {
-        match self.execute(Command::AddRole { binding }).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::AddRole { binding }).await
     }
 
     async fn remove_role(&self, role: &str, username: Option<&str>) -> Result<u64, RepoError> {
@@ -560,10 +542,7 @@ impl UserRepo for EmbeddedStore {
             role: role.to_string(),
             username: username.map(str::to_string),
         };
-        match self.execute(command).await? {
-            CommandOutput::Removed(n) => Ok(n),
-            other => Err(unexpected(other)),
-        }
+        self.run(command).await
     }
 
     async fn list_permissions(
@@ -586,19 +565,13 @@ impl UserRepo for EmbeddedStore {
     }
 
     async fn add_permission(&self, permission: Permission) -> Result<(), RepoError> {
-        match self.execute(Command::AddPermission { permission }).await? {
-            CommandOutput::Done => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.run(Command::AddPermission { permission }).await
     }
 
     async fn remove_permission(&self, permission: &Permission) -> Result<bool, RepoError> {
         let command = Command::RemovePermission {
             permission: permission.clone(),
         };
-        match self.execute(command).await? {
-            CommandOutput::Existed(existed) => Ok(existed),
-            other => Err(unexpected(other)),
-        }
+        self.run(command).await
     }
 }
