@@ -498,8 +498,8 @@ impl Instance {
     }
 }
 
-/// An instance's identity within a service: `(ip, port, cluster)`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An instance's identity within a service: `(ip, port, cluster)`, ordered in that order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceAddr {
     pub ip: String,
     pub port: u16,

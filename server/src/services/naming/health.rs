@@ -78,11 +78,8 @@ impl NamingService {
         {
             let mut shard = self.registry.write(key);
             let state = shard.get_mut(key)?;
-            for entry in state.entries.values_mut() {
-                if &entry.owner != owner
-                    || entry.host.instance.ip != ip
-                    || entry.host.instance.port != port
-                {
+            for entry in state.at_mut(ip, port) {
+                if &entry.owner != owner {
                     continue;
                 }
                 entry.last_beat = now;
@@ -111,7 +108,7 @@ impl NamingService {
             for (key, state) in shard.iter_mut() {
                 let mut service_changed = false;
                 let mut removed: Vec<ClientId> = Vec::new();
-                state.entries.retain(|_, entry| {
+                state.retain(|_, entry| {
                     if !entry.owner.is_ephemeral_ip_port() || remote.contains(&entry.owner) {
                         return true;
                     }

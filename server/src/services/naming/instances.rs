@@ -65,18 +65,30 @@ impl NamingService {
             if !state.ephemeral {
                 return Err(kind_mismatch(key, false));
             }
-            let addrs: HashSet<InstanceAddr> = hosts.iter().map(|h| InstanceAddr::of(h)).collect();
-            let before = state.entries.len();
-            state
-                .entries
-                .retain(|addr, e| &e.owner != owner || addrs.contains(addr));
-            let mut changed = state.entries.len() != before;
+            let addrs: HashSet<InstanceAddr> = hosts.iter().map(|h| h.instance.addr()).collect();
+            // The owner's instances that the new list drops; only when it has others here
+            // than the ones it lists is the service scanned for them.
+            let listed_and_owned = addrs
+                .iter()
+                .filter(|addr| {
+                    state
+                        .entries()
+                        .get(*addr)
+                        .is_some_and(|e| &e.owner == owner)
+                })
+                .count();
+            let mut changed = false;
+            if state.owned_by(owner) > listed_and_owned {
+                let before = state.entries().len();
+                state.retain(|addr, e| &e.owner != owner || addrs.contains(addr));
+                changed = state.entries().len() != before;
+            }
             for host in hosts {
-                let addr = InstanceAddr::of(&host);
-                match state.entries.get_mut(&addr) {
+                let addr = host.instance.addr();
+                match state.entry_mut(&addr) {
                     Some(e) if &e.owner == owner && *e.host == *host => e.last_beat = now,
                     _ => {
-                        state.entries.insert(
+                        state.insert(
                             addr,
                             Entry {
                                 host,
@@ -121,7 +133,7 @@ impl NamingService {
         let mut shard = self.registry.write(key);
         if shard
             .get(key)
-            .is_some_and(|s| s.entries.is_empty() && s.meta.is_none())
+            .is_some_and(|s| s.entries().is_empty() && s.meta.is_none())
         {
             shard.remove(key);
         }
@@ -150,7 +162,7 @@ impl NamingService {
             if state.meta.is_none() {
                 state.meta = Some(Arc::new(ServiceMeta::new(key.clone(), false)));
             }
-            state.entries.insert(addr, entry);
+            state.insert(addr, entry);
             state.touch_empty(now);
         }
         self.notify(key);
@@ -175,11 +187,11 @@ impl NamingService {
                 if !state.ephemeral {
                     return Ok(());
                 }
-                let before = state.entries.len();
-                state.entries.retain(|_, e| &e.owner != owner);
+                let before = state.entries().len();
+                state.remove_owner(owner);
                 state.touch_empty(Instant::now());
                 self.registry.index_remove(owner, key, Some(state));
-                state.entries.len() != before
+                state.entries().len() != before
             };
             if changed {
                 self.notify(key);
@@ -201,7 +213,7 @@ impl NamingService {
             let mut shard = self.registry.write(key);
             match shard.get_mut(key) {
                 Some(state) => {
-                    let removed = state.entries.remove(&addr).is_some();
+                    let removed = state.remove(&addr).is_some();
                     state.touch_empty(Instant::now());
                     removed
                 }
@@ -230,7 +242,7 @@ impl NamingService {
         if service_ephemeral {
             let changed = {
                 let mut shard = self.registry.write(key);
-                let Some(entry) = shard.get_mut(key).and_then(|s| s.entries.get_mut(addr)) else {
+                let Some(entry) = shard.get_mut(key).and_then(|s| s.entry_mut(addr)) else {
                     return Ok(Modified::NoInstance);
                 };
                 let updated = change(&entry.host.instance);
@@ -253,7 +265,7 @@ impl NamingService {
             .registry
             .read(key)
             .get(key)
-            .and_then(|s| s.entries.get(addr))
+            .and_then(|s| s.entries().get(addr))
             .map(|e| Arc::clone(&e.host));
         let Some(current) = current else {
             return Ok(Modified::NoInstance);
@@ -267,7 +279,7 @@ impl NamingService {
         self.repo.register_instance(key, updated).await?;
         {
             let mut shard = self.registry.write(key);
-            if let Some(entry) = shard.get_mut(key).and_then(|s| s.entries.get_mut(addr)) {
+            if let Some(entry) = shard.get_mut(key).and_then(|s| s.entry_mut(addr)) {
                 entry.host = Arc::new(host);
             }
         }
@@ -363,7 +375,7 @@ impl NamingService {
             match shard.get(key).filter(|s| s.ephemeral == ephemeral) {
                 Some(state) => {
                     let mut addrs: Vec<InstanceAddr> = state
-                        .entries
+                        .entries()
                         .keys()
                         .filter(|a| {
                             targets.is_empty()
@@ -441,7 +453,7 @@ impl NamingService {
         cluster: &str,
     ) -> NamingResult<Arc<Host>> {
         let shard = self.registry.read(key);
-        let Some(state) = shard.get(key).filter(|s| !s.entries.is_empty()) else {
+        let Some(state) = shard.get(key).filter(|s| !s.entries().is_empty()) else {
             return Err(NamingError::NotFound(format!(
                 "no ips found for cluster {cluster} in service {}",
                 key.grouped_name()
@@ -453,7 +465,7 @@ impl NamingService {
             cluster: cluster.to_string(),
         };
         state
-            .entries
+            .entries()
             .get(&addr)
             .map(|e| Arc::clone(&e.host))
             .ok_or_else(no_matched_ip)
@@ -503,10 +515,10 @@ impl NamingService {
                 let mut shard = self.registry.write(&key);
                 match shard.get_mut(&key) {
                     Some(state) => {
-                        let before = state.entries.len();
-                        state.entries.retain(|_, e| &e.owner != owner);
+                        let before = state.entries().len();
+                        state.remove_owner(owner);
                         state.touch_empty(Instant::now());
-                        state.entries.len() != before
+                        state.entries().len() != before
                     }
                     None => false,
                 }

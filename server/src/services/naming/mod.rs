@@ -179,7 +179,7 @@ fn publications_of(
     owner: Option<&ClientId>,
 ) -> impl Iterator<Item = Publication> {
     state
-        .entries
+        .entries()
         .values()
         .filter(move |e| owner.is_none_or(|o| &e.owner == o))
         .map(|e| Publication {
@@ -272,7 +272,7 @@ impl NamingService {
             state.ephemeral = meta.ephemeral;
             for instance in instances {
                 let (addr, entry) = self.persistent_entry(&key, instance, now);
-                state.entries.insert(addr, entry);
+                state.insert(addr, entry);
             }
             state.meta = Some(Arc::new(meta));
             state.touch_empty(now);

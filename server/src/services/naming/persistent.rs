@@ -14,7 +14,7 @@ impl NamingService {
         let owner = ClientId::ip_port(&instance.ip, instance.port, false);
         let host = Arc::new(Host::new(key, instance, &self.defaults));
         (
-            InstanceAddr::of(&host),
+            host.instance.addr(),
             Entry {
                 host,
                 owner,
@@ -47,12 +47,10 @@ impl NamingService {
             match loaded {
                 None => {
                     let gone = shard.get_mut(key).is_some_and(|state| {
-                        state
-                            .entries
-                            .retain(|_, e| !e.owner.is_persistent_ip_port());
+                        state.retain(|_, e| !e.owner.is_persistent_ip_port());
                         state.meta = None;
                         state.touch_empty(now);
-                        state.entries.is_empty()
+                        state.entries().is_empty()
                     });
                     if gone {
                         shard.remove(key);
@@ -63,12 +61,10 @@ impl NamingService {
                         .entry(key.clone())
                         .or_insert_with(|| ServiceState::new(meta.ephemeral));
                     state.ephemeral = meta.ephemeral;
-                    state
-                        .entries
-                        .retain(|_, e| !e.owner.is_persistent_ip_port());
+                    state.retain(|_, e| !e.owner.is_persistent_ip_port());
                     for instance in instances {
                         let (addr, entry) = self.persistent_entry(key, instance, now);
-                        state.entries.insert(addr, entry);
+                        state.insert(addr, entry);
                     }
                     state.meta = Some(Arc::new(meta));
                     state.touch_empty(now);

@@ -63,22 +63,7 @@ impl std::fmt::Display for ClientId {
 }
 
 /// Identity of an instance within a service.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstanceAddr {
-    pub ip: String,
-    pub port: u16,
-    pub cluster: String,
-}
-
-impl InstanceAddr {
-    pub fn of(host: &Host) -> Self {
-        InstanceAddr {
-            ip: host.instance.ip.clone(),
-            port: host.instance.port,
-            cluster: host.instance.cluster.clone(),
-        }
-    }
-}
+pub use nacos_core::InstanceAddr;
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -96,8 +81,13 @@ pub struct ServiceState {
     pub ephemeral: bool,
     /// Stored settings (in the repository), if any. Protect threshold applies only with them.
     pub meta: Option<Arc<ServiceMeta>>,
-    /// Ordered by (ip, port, cluster), so listings are stable.
-    pub entries: BTreeMap<InstanceAddr, Entry>,
+    /// Ordered by (ip, port, cluster), so listings are stable. Changed only through the
+    /// methods below, which keep `owned` in step.
+    entries: BTreeMap<InstanceAddr, Entry>,
+    /// How many entries each owner has here, so that re-registering, deregistering or
+    /// dropping a client costs the same in a service of ten instances as in one of ten
+    /// thousand.
+    owned: HashMap<ClientId, u32>,
     /// Since when the service holds no instance (for the empty-service cleanup).
     pub empty_since: Option<Instant>,
     /// Serialised selections (`instance/list` answers). Cleared on every change to what is
@@ -111,6 +101,7 @@ impl ServiceState {
             ephemeral,
             meta: None,
             entries: BTreeMap::new(),
+            owned: HashMap::new(),
             empty_since: Some(Instant::now()),
             rendered: RwLock::new(Vec::new()),
         }
@@ -140,6 +131,72 @@ impl ServiceState {
             .clear();
     }
 
+    pub fn entries(&self) -> &BTreeMap<InstanceAddr, Entry> {
+        &self.entries
+    }
+
+    /// The entry at `addr`, to change its host or beat. Callers never change its `owner`.
+    pub fn entry_mut(&mut self, addr: &InstanceAddr) -> Option<&mut Entry> {
+        self.entries.get_mut(addr)
+    }
+
+    /// The entries at `ip:port`, in any cluster (a v1 beat names no cluster).
+    pub fn at_mut<'a>(&'a mut self, ip: &str, port: u16) -> impl Iterator<Item = &'a mut Entry> {
+        let from = InstanceAddr::new(ip, port, "");
+        let ip = ip.to_string();
+        self.entries
+            .range_mut(from..)
+            .take_while(move |(addr, _)| addr.ip == ip && addr.port == port)
+            .map(|(_, entry)| entry)
+    }
+
+    pub fn insert(&mut self, addr: InstanceAddr, entry: Entry) -> Option<Entry> {
+        *self.owned.entry(entry.owner.clone()).or_default() += 1;
+        let replaced = self.entries.insert(addr, entry);
+        if let Some(old) = &replaced {
+            self.disown(&old.owner);
+        }
+        replaced
+    }
+
+    pub fn remove(&mut self, addr: &InstanceAddr) -> Option<Entry> {
+        let removed = self.entries.remove(addr);
+        if let Some(old) = &removed {
+            self.disown(&old.owner);
+        }
+        removed
+    }
+
+    /// Keep the entries `keep` accepts (it may update them, never their owner).
+    pub fn retain(&mut self, mut keep: impl FnMut(&InstanceAddr, &mut Entry) -> bool) {
+        let owned = &mut self.owned;
+        self.entries.retain(|addr, entry| {
+            let kept = keep(addr, entry);
+            if !kept {
+                disown(owned, &entry.owner);
+            }
+            kept
+        });
+    }
+
+    /// How many entries `owner` has in this service.
+    pub fn owned_by(&self, owner: &ClientId) -> usize {
+        self.owned.get(owner).map_or(0, |n| *n as usize)
+    }
+
+    /// Remove every entry of `owner`; scans the service only when it owns something here.
+    pub fn remove_owner(&mut self, owner: &ClientId) -> usize {
+        let owned = self.owned_by(owner);
+        if owned > 0 {
+            self.retain(|_, entry| &entry.owner != owner);
+        }
+        owned
+    }
+
+    fn disown(&mut self, owner: &ClientId) {
+        disown(&mut self.owned, owner);
+    }
+
     /// Keep `empty_since` in step with `entries`.
     pub fn touch_empty(&mut self, now: Instant) {
         if self.entries.is_empty() {
@@ -151,6 +208,15 @@ impl ServiceState {
 
     pub fn hosts(&self) -> impl Iterator<Item = &Arc<Host>> {
         self.entries.values().map(|e| &e.host)
+    }
+}
+
+fn disown(owned: &mut HashMap<ClientId, u32>, owner: &ClientId) {
+    if let Some(count) = owned.get_mut(owner) {
+        *count -= 1;
+        if *count == 0 {
+            owned.remove(owner);
+        }
     }
 }
 
@@ -222,7 +288,7 @@ impl Registry {
     /// Forget that `owner` publishes in `key` when it owns nothing there any more (call while
     /// holding that service's shard lock, passing the service's state after the change).
     pub fn index_remove(&self, owner: &ClientId, key: &ServiceKey, state: Option<&ServiceState>) {
-        if state.is_some_and(|s| s.entries.values().any(|e| &e.owner == owner)) {
+        if state.is_some_and(|s| s.owned_by(owner) > 0) {
             return;
         }
         let mut clients = self.clients();
