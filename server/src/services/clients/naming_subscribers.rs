@@ -27,8 +27,9 @@ pub fn service_info(
     serde_json::to_value(info.wire(WireStyle::Grpc)).unwrap_or(serde_json::Value::Null)
 }
 
-/// `NotifySubscriberRequest {serviceInfo}` with the subscriber's cluster filter, after
-/// `pushTaskDelay` (merging changes), retried every `pushTaskRetryDelay`.
+/// `NotifySubscriberRequest {serviceInfo}` with the subscriber's cluster filter: at once for a
+/// quiet service, then at most once per `pushTaskDelay` (merging changes), retried every
+/// `pushTaskRetryDelay`.
 #[derive(Debug)]
 pub struct NamingPush {
     naming: Arc<NamingService>,

@@ -3,8 +3,11 @@
 //! (`NotifySubscriberRequest`).
 //!
 //! Per (connection, key) at most one push task runs. A change while it runs marks it to push
-//! once more after its current try, so a burst of changes costs one or two pushes and the last
-//! state always reaches the client. Failed tries are retried per the kind's [`PushPolicy`].
+//! once more after its current try, so the last state always reaches the client. Pushes are
+//! debounced on the leading edge: the first change of a quiet key is pushed at once, and the
+//! changes that follow within the kind's delay are merged into one push at the end of that
+//! window — a burst costs at most one push per window, and the delay adds latency only to
+//! bursts. Failed tries are retried per the kind's [`PushPolicy`].
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -16,7 +19,8 @@ use super::connection::{Connection, ConnectionManager, PushError};
 /// How one kind of push is retried.
 #[derive(Debug, Clone)]
 pub struct PushPolicy {
-    /// Wait before the first try; changes arriving meanwhile ride along.
+    /// Least time between two pushes of one key to one connection; changes within it are
+    /// merged into the push at its end.
     pub delay: Duration,
     /// How long one try waits for the client's answer.
     pub timeout: Duration,
@@ -52,6 +56,8 @@ enum PushState {
 struct Entry<D> {
     data: D,
     push: PushState,
+    /// When the last push succeeded: the next one waits until `delay` after it.
+    last_push: Option<tokio::time::Instant>,
 }
 
 struct Index<K, D> {
@@ -128,6 +134,7 @@ impl<P: PushKind> Subscribers<P> {
                     Entry {
                         data,
                         push: PushState::Idle,
+                        last_push: None,
                     },
                 );
                 true
@@ -274,14 +281,19 @@ impl<P: PushKind> Subscribers<P> {
             self.with_entry(&conn_id, &key, |e| e.push = PushState::Idle);
             return;
         };
-        if !policy.delay.is_zero() {
-            tokio::select! {
-                _ = conn.closed() => return,
-                _ = tokio::time::sleep(policy.delay) => {}
-            }
-        }
         let mut tries: u32 = 0;
         loop {
+            let window_ends = self
+                .with_entry(&conn_id, &key, |e| e.last_push)
+                .flatten()
+                .map(|pushed| pushed + policy.delay);
+            if let Some(window_ends) = window_ends.filter(|end| *end > tokio::time::Instant::now())
+            {
+                tokio::select! {
+                    _ = conn.closed() => return,
+                    _ = tokio::time::sleep_until(window_ends) => {}
+                }
+            }
             // Whatever changed until now is covered by this try.
             let Some(data) = self.with_entry(&conn_id, &key, |e| {
                 e.push = PushState::InFlight { again: false };
@@ -296,6 +308,8 @@ impl<P: PushKind> Subscribers<P> {
             let failure = match outcome {
                 Ok(()) => {
                     tries = 0;
+                    let now = tokio::time::Instant::now();
+                    self.with_entry(&conn_id, &key, |e| e.last_push = Some(now));
                     None
                 }
                 Err(PushError::Closed) => return,

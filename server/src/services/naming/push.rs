@@ -412,6 +412,14 @@ pub(crate) async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty: HashSet<ServiceKey> = HashSet::new();
     let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut last_flush: Option<tokio::time::Instant> = None;
+    // Leading edge: the first change after a quiet `delay` is pushed at once; changes within
+    // `delay` of the last push wait for the end of that window and go out together.
+    let schedule = |flush_at: &mut Option<tokio::time::Instant>,
+                    last_flush: Option<tokio::time::Instant>| {
+        let now = tokio::time::Instant::now();
+        flush_at.get_or_insert_with(|| last_flush.map_or(now, |at| (at + delay).max(now)));
+    };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let deadline = flush_at;
@@ -427,18 +435,19 @@ pub(crate) async fn run(
                 Ok(key) => {
                     if naming.push.has_subscribers(&key) {
                         dirty.insert(key);
-                        flush_at.get_or_insert_with(|| tokio::time::Instant::now() + delay);
+                        schedule(&mut flush_at, last_flush);
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "push lagged behind changes; pushing every subscribed service");
                     dirty.extend(naming.push.subscribed_services());
-                    flush_at.get_or_insert_with(|| tokio::time::Instant::now() + delay);
+                    schedule(&mut flush_at, last_flush);
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = flush => {
                 flush_at = None;
+                last_flush = Some(tokio::time::Instant::now());
                 for key in std::mem::take(&mut dirty) {
                     naming.push_service(&socket, &key).await;
                 }
