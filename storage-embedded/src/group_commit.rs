@@ -2,10 +2,10 @@
 //! shares one fsync.
 //!
 //! A write joins a queue. When no batch is being written, the write that found the queue idle
-//! starts a blocking task that takes everything queued, applies each command in its own
-//! transaction committed without fsync (so a failed command, a CAS mismatch or a duplicate,
-//! is aborted alone and fails only its caller), then makes the whole batch durable with one
-//! empty durable commit, and only then answers each caller with its own result. Writes that
+//! starts a blocking task that takes everything queued, applies the commands in one durable
+//! transaction, and only then answers each caller with its own result. A failed command (a
+//! CAS mismatch, a duplicate) fails only its caller: the batch is then redone command by
+//! command (see [`write_batch`]). Writes that
 //! arrive meanwhile form the next batch. Nothing is acknowledged before it is on disk: a crash
 //! before the durable commit loses the batch's non-durable commits (redb reverts to the last
 //! durable commit), and none of them was acknowledged.
@@ -129,27 +129,77 @@ fn answer(replies: Vec<Reply>, results: Vec<Result<CommandOutput, RepoError>>) {
     }
 }
 
-/// Apply each command in its own non-durable transaction, then make all of them durable with
-/// one fsync. One result per command, in order.
+/// One result per command, in order; every `Ok` is on disk.
+///
+/// The batch first runs in one durable transaction (one commit, one fsync for all). Should any
+/// command fail (a CAS mismatch, a duplicate), that transaction is abandoned, since a failed
+/// command must leave nothing behind, and the batch runs again command by command: each in
+/// its own transaction committed without fsync (a failure aborts only its own), then one
+/// empty durable commit makes the successful ones durable together.
 pub(crate) fn write_batch(
     db: &Database,
     commands: &[Command],
 ) -> Vec<Result<CommandOutput, RepoError>> {
+    match apply_together(db, commands) {
+        Together::Committed(outputs) => outputs.into_iter().map(Ok).collect(),
+        Together::CommitFailed(error) => {
+            commands.iter().map(|_| Err(not_durable(&error))).collect()
+        }
+        Together::OneFailed(result) if commands.len() == 1 => vec![Err(result)],
+        Together::OneFailed(_) => apply_one_by_one(db, commands),
+    }
+}
+
+enum Together {
+    Committed(Vec<CommandOutput>),
+    /// A command failed; nothing was written.
+    OneFailed(RepoError),
+    /// Every command applied, but the commit did not reach the disk.
+    CommitFailed(RepoError),
+}
+
+fn apply_together(db: &Database, commands: &[Command]) -> Together {
+    let txn = match begin_durable(db) {
+        Ok(txn) => txn,
+        Err(error) => return Together::OneFailed(error),
+    };
+    let mut outputs = Vec::with_capacity(commands.len());
+    for command in commands {
+        match apply(&txn, command) {
+            Ok(output) => outputs.push(output),
+            Err(error) => {
+                if let Err(abort) = txn.abort() {
+                    tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
+                }
+                return Together::OneFailed(error);
+            }
+        }
+    }
+    match txn.commit() {
+        Ok(()) => Together::Committed(outputs),
+        Err(error) => Together::CommitFailed(storage(error)),
+    }
+}
+
+fn apply_one_by_one(db: &Database, commands: &[Command]) -> Vec<Result<CommandOutput, RepoError>> {
     let mut results: Vec<Result<CommandOutput, RepoError>> = commands
         .iter()
         .map(|command| apply_lazily(db, command))
         .collect();
     let wrote_any = results.iter().any(Result::is_ok);
     if let Err(error) = make_durable(db, wrote_any) {
-        // Not on disk, so not acknowledged; the message is the same for each caller.
-        let message = error.to_string();
         for result in results.iter_mut().filter(|r| r.is_ok()) {
-            *result = Err(RepoError::Unavailable(
-                format!("embedded store: the write could not be made durable: {message}").into(),
-            ));
+            *result = Err(not_durable(&error));
         }
     }
     results
+}
+
+/// Not on disk, so not acknowledged; the message is the same for each caller.
+fn not_durable(error: &RepoError) -> RepoError {
+    RepoError::Unavailable(
+        format!("embedded store: the write could not be made durable: {error}").into(),
+    )
 }
 
 /// One empty durable commit, which fsyncs every non-durable commit before it; none when the
