@@ -102,7 +102,7 @@ pub async fn patch_instance(app: &AppState, key: ServiceKey, params: &Params) ->
 
 /// The instance addressed by `ip`, `port` and `clusterName`. Shared with v2.
 /// One instance's detail; v1 names the service `service` (grouped), v2 `serviceName` (bare).
-pub fn instance_detail_json(host: &Host, service_field: (&str, String)) -> Value {
+pub fn instance_detail_json(host: &Host, key: &ServiceKey, service_field: (&str, String)) -> Value {
     let inst = &host.instance;
     let mut detail = json!({
         "ip": inst.ip,
@@ -110,7 +110,7 @@ pub fn instance_detail_json(host: &Host, service_field: (&str, String)) -> Value
         "clusterName": inst.cluster,
         "weight": inst.weight,
         "healthy": inst.healthy,
-        "instanceId": host.instance_id,
+        "instanceId": host.instance_id(key),
         "metadata": inst.metadata,
     });
     detail[service_field.0] = Value::String(service_field.1);

@@ -133,7 +133,8 @@ async fn patch(State(app): State<AppState>, params: Params) -> ServiceResult<Res
 async fn instance_detail(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
     let host = find_instance(&app, &key, &params)?;
-    let detail = super::naming_ops::instance_detail_json(&host, ("service", key.grouped_name()));
+    let detail =
+        super::naming_ops::instance_detail_json(&host, &key, ("service", key.grouped_name()));
     Ok(Json(detail).into_response())
 }
 
@@ -540,9 +541,10 @@ async fn catalog_instances(State(app): State<AppState>, params: Params) -> Servi
         .collect();
     hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
     let count = hosts.len();
+    let grouped = key.grouped_name();
     let list: Vec<Value> = page_of(hosts, page_no, page_size)
         .iter()
-        .map(|h| json!(InstanceWire::new(h, h.instance.healthy)))
+        .map(|h| json!(InstanceWire::new(h, h.instance.healthy, &key, &grouped)))
         .collect();
     Ok(Json(json!({ "list": list, "count": count })).into_response())
 }

@@ -108,6 +108,7 @@ async fn instance_detail(State(app): State<AppState>, params: Params) -> V2Resul
     })?;
     Ok(ok(naming_ops::instance_detail_json(
         &host,
+        &key,
         ("serviceName", key.name.clone()),
     )))
 }
@@ -169,8 +170,8 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result
                     "ip": h.instance.ip, "port": h.instance.port, "weight": h.instance.weight,
                     "healthy": h.instance.healthy, "enabled": h.instance.enabled,
                     "ephemeral": h.instance.ephemeral, "clusterName": h.instance.cluster,
-                    "serviceName": h.service_name, "metadata": h.instance.metadata,
-                    "instanceId": h.instance_id,
+                    "serviceName": key.grouped_name(), "metadata": h.instance.metadata,
+                    "instanceId": h.instance_id(&key),
                 })
             })
             .collect();

@@ -87,7 +87,7 @@ impl NamingService {
                     entry.host = Arc::new(entry.host.with_healthy(true));
                     revived = true;
                 }
-                interval = Some(entry.host.beat_interval);
+                interval = Some(entry.host.beat_interval());
             }
         }
         if revived {
@@ -113,22 +113,22 @@ impl NamingService {
                         return true;
                     }
                     let silent = now.saturating_duration_since(entry.last_beat);
-                    if expire && silent > entry.host.delete_timeout {
+                    if expire && silent > entry.host.delete_timeout() {
                         tracing::info!(
                             service = %key.grouped_name(),
                             namespace = %key.namespace,
-                            instance = %entry.host.instance_id,
+                            instance = %entry.host.instance_id(key),
                             "removing instance: no beat for {silent:?}"
                         );
                         removed.push(entry.owner.clone());
                         service_changed = true;
                         return false;
                     }
-                    if entry.host.instance.healthy && silent > entry.host.beat_timeout {
+                    if entry.host.instance.healthy && silent > entry.host.beat_timeout() {
                         tracing::info!(
                             service = %key.grouped_name(),
                             namespace = %key.namespace,
-                            instance = %entry.host.instance_id,
+                            instance = %entry.host.instance_id(key),
                             "instance unhealthy: no beat for {silent:?}"
                         );
                         entry.host = Arc::new(entry.host.with_healthy(false));

@@ -51,7 +51,7 @@ impl NamingService {
     ) -> NamingResult<()> {
         let hosts: Vec<Arc<Host>> = instances
             .into_iter()
-            .map(|i| Arc::new(Host::new(key, i, &self.defaults)))
+            .map(|i| Arc::new(Host::new(i, &self.defaults)))
             .collect();
         let now = Instant::now();
         let changed = {
@@ -61,7 +61,7 @@ impl NamingService {
             }
             let state = shard
                 .entry(key.clone())
-                .or_insert_with(|| ServiceState::new(true));
+                .or_insert_with(|| ServiceState::new(key, true));
             if !state.ephemeral {
                 return Err(kind_mismatch(key, false));
             }
@@ -104,7 +104,7 @@ impl NamingService {
             if addrs.is_empty() {
                 self.registry.index_remove(owner, key, Some(state));
             } else {
-                self.registry.index_add(owner, key);
+                self.registry.index_add(owner, &state.key);
             }
             changed
         };
@@ -122,7 +122,7 @@ impl NamingService {
             Some(s) if s.ephemeral != ephemeral => Err(kind_mismatch(key, s.ephemeral)),
             Some(_) => Ok(false),
             None => {
-                shard.insert(key.clone(), ServiceState::new(ephemeral));
+                shard.insert(key.clone(), ServiceState::new(key, ephemeral));
                 Ok(true)
             }
         }
@@ -152,12 +152,12 @@ impl NamingService {
             });
         }
         let now = Instant::now();
-        let (addr, entry) = self.persistent_entry(key, instance, now);
+        let (addr, entry) = self.persistent_entry(instance, now);
         {
             let mut shard = self.registry.write(key);
             let state = shard
                 .entry(key.clone())
-                .or_insert_with(|| ServiceState::new(false));
+                .or_insert_with(|| ServiceState::new(key, false));
             // The repository created the service row if it was missing.
             if state.meta.is_none() {
                 state.meta = Some(Arc::new(ServiceMeta::new(key.clone(), false)));
@@ -247,7 +247,7 @@ impl NamingService {
                 };
                 let updated = change(&entry.host.instance);
                 check_instance(&updated)?;
-                let host = Host::new(key, updated, &self.defaults);
+                let host = Host::new(updated, &self.defaults);
                 if host == *entry.host {
                     false
                 } else {
@@ -272,7 +272,7 @@ impl NamingService {
         };
         let updated = change(&current.instance);
         check_instance(&updated)?;
-        let host = Host::new(key, updated.clone(), &self.defaults);
+        let host = Host::new(updated.clone(), &self.defaults);
         if host == *current {
             return Ok(Modified::Done);
         }

@@ -268,10 +268,10 @@ impl NamingService {
             let mut shard = self.registry.write(&key);
             let state = shard
                 .entry(key.clone())
-                .or_insert_with(|| ServiceState::new(meta.ephemeral));
+                .or_insert_with(|| ServiceState::new(&meta.key, meta.ephemeral));
             state.ephemeral = meta.ephemeral;
             for instance in instances {
-                let (addr, entry) = self.persistent_entry(&key, instance, now);
+                let (addr, entry) = self.persistent_entry(instance, now);
                 state.insert(addr, entry);
             }
             state.meta = Some(Arc::new(meta));

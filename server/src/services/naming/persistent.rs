@@ -7,12 +7,11 @@ impl NamingService {
     /// A stored instance as held in memory: owned by `ip:port#false`, as Nacos names it.
     pub(super) fn persistent_entry(
         &self,
-        key: &ServiceKey,
         instance: Instance,
         now: Instant,
     ) -> (InstanceAddr, Entry) {
         let owner = ClientId::ip_port(&instance.ip, instance.port, false);
-        let host = Arc::new(Host::new(key, instance, &self.defaults));
+        let host = Arc::new(Host::new(instance, &self.defaults));
         (
             host.instance.addr(),
             Entry {
@@ -59,11 +58,11 @@ impl NamingService {
                 Some((meta, instances)) => {
                     let state = shard
                         .entry(key.clone())
-                        .or_insert_with(|| ServiceState::new(meta.ephemeral));
+                        .or_insert_with(|| ServiceState::new(&meta.key, meta.ephemeral));
                     state.ephemeral = meta.ephemeral;
                     state.retain(|_, e| !e.owner.is_persistent_ip_port());
                     for instance in instances {
-                        let (addr, entry) = self.persistent_entry(key, instance, now);
+                        let (addr, entry) = self.persistent_entry(instance, now);
                         state.insert(addr, entry);
                     }
                     state.meta = Some(Arc::new(meta));

@@ -76,6 +76,9 @@ pub struct Entry {
 /// One service.
 #[derive(Debug)]
 pub struct ServiceState {
+    /// The service's key, shared with the client index (one allocation per service, not one
+    /// per client that publishes in it).
+    pub key: Arc<ServiceKey>,
     /// Fixed when the service is created (first registration, or `POST /v1/ns/service`, which
     /// creates a persistent service). Instances of the other kind are refused.
     pub ephemeral: bool,
@@ -96,8 +99,9 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
-    pub fn new(ephemeral: bool) -> Self {
+    pub fn new(key: &ServiceKey, ephemeral: bool) -> Self {
         ServiceState {
+            key: Arc::new(key.clone()),
             ephemeral,
             meta: None,
             entries: BTreeMap::new(),
@@ -229,7 +233,7 @@ pub struct Registry {
     shards: Vec<RwLock<Shard>>,
     /// A superset: a client may be listed under a service where it no longer owns an instance
     /// (harmless; removal re-checks ownership).
-    clients: Mutex<HashMap<ClientId, HashSet<ServiceKey>>>,
+    clients: Mutex<HashMap<ClientId, ClientServices>>,
 }
 
 impl Default for Registry {
@@ -270,19 +274,23 @@ impl Registry {
         }
     }
 
-    pub fn clients(&self) -> MutexGuard<'_, HashMap<ClientId, HashSet<ServiceKey>>> {
+    pub fn clients(&self) -> MutexGuard<'_, HashMap<ClientId, ClientServices>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Record that `owner` publishes in `key` (call while holding that service's shard lock).
-    pub fn index_add(&self, owner: &ClientId, key: &ServiceKey) {
+    /// Record that `owner` publishes in `key` (call while holding that service's shard lock,
+    /// passing the service's shared key).
+    pub fn index_add(&self, owner: &ClientId, key: &Arc<ServiceKey>) {
         if owner.is_persistent_ip_port() {
             return;
         }
-        self.clients()
-            .entry(owner.clone())
-            .or_default()
-            .insert(key.clone());
+        let mut clients = self.clients();
+        match clients.get_mut(owner) {
+            Some(services) => services.insert(key),
+            None => {
+                clients.insert(owner.clone(), ClientServices::One(Arc::clone(key)));
+            }
+        }
     }
 
     /// Forget that `owner` publishes in `key` when it owns nothing there any more (call while
@@ -292,16 +300,60 @@ impl Registry {
             return;
         }
         let mut clients = self.clients();
-        if let Some(services) = clients.get_mut(owner) {
-            services.remove(key);
-            if services.is_empty() {
-                clients.remove(owner);
-            }
+        let emptied = clients
+            .get_mut(owner)
+            .is_some_and(|services| services.remove(key));
+        if emptied {
+            clients.remove(owner);
         }
     }
 
     /// Take a client out of the index; returns the services it may own instances in.
-    pub fn take_client(&self, owner: &ClientId) -> HashSet<ServiceKey> {
-        self.clients().remove(owner).unwrap_or_default()
+    pub fn take_client(&self, owner: &ClientId) -> Vec<Arc<ServiceKey>> {
+        self.clients()
+            .remove(owner)
+            .map(ClientServices::into_vec)
+            .unwrap_or_default()
+    }
+}
+
+/// The services one client publishes in. Most clients (every v1 client, most gRPC ones)
+/// publish in one service, which then costs no set.
+#[derive(Debug, Clone)]
+pub enum ClientServices {
+    One(Arc<ServiceKey>),
+    Many(HashSet<Arc<ServiceKey>>),
+}
+
+impl ClientServices {
+    fn insert(&mut self, key: &Arc<ServiceKey>) {
+        match self {
+            ClientServices::One(only) if only == key => {}
+            ClientServices::One(only) => {
+                let set = HashSet::from([Arc::clone(only), Arc::clone(key)]);
+                *self = ClientServices::Many(set);
+            }
+            ClientServices::Many(set) => {
+                set.insert(Arc::clone(key));
+            }
+        }
+    }
+
+    /// Remove `key`; returns whether none is left.
+    fn remove(&mut self, key: &ServiceKey) -> bool {
+        match self {
+            ClientServices::One(only) => **only == *key,
+            ClientServices::Many(set) => {
+                set.remove(key);
+                set.is_empty()
+            }
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Arc<ServiceKey>> {
+        match self {
+            ClientServices::One(only) => vec![only],
+            ClientServices::Many(set) => set.into_iter().collect(),
+        }
     }
 }

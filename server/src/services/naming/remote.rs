@@ -288,7 +288,11 @@ impl NamingService {
             ..Default::default()
         };
         let services = self.registry.clients().get(client).cloned()?;
-        let mut keys: Vec<ServiceKey> = services.into_iter().collect();
+        let mut keys: Vec<ServiceKey> = services
+            .into_vec()
+            .into_iter()
+            .map(|key| (*key).clone())
+            .collect();
         keys.sort();
         for key in keys {
             for publication in self.publications_in(&key) {

@@ -2,6 +2,7 @@
 //! `healthyOnly`, protect threshold) and the one `ServiceInfo` value every edge serialises
 //! (v1 HTTP, UDP push, v2 HTTP and gRPC differ only in how the name is spelled).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,53 +31,66 @@ pub fn metadata_ms(metadata: &BTreeMap<String, String>, key: &str) -> Option<Res
         .map(|v| v.trim().parse::<u64>().map_err(|_| ()))
 }
 
-/// One instance as served: the stored instance plus the values derived from it once, at write
-/// time, so reads only copy an `Arc`. Immutable; a change replaces the whole host.
+/// One instance as served: the stored instance plus the timings derived from its metadata
+/// once, at write time. Immutable; a change replaces the whole host. Kept small, since a
+/// registry holds one per instance: what can be derived cheaply when rendering (the generated
+/// instance id, the id generator, the service name) is not stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     pub instance: Instance,
-    /// The client's id, else `ip#port#cluster#group@@service`.
-    pub instance_id: String,
-    /// `group@@service`.
-    pub service_name: String,
-    /// Effective timings: metadata overrides, else the server defaults.
-    pub beat_interval: Duration,
-    pub beat_timeout: Duration,
-    pub delete_timeout: Duration,
-    pub id_generator: String,
+    /// Effective timings in milliseconds: metadata overrides, else the server defaults.
+    beat_interval_ms: u32,
+    beat_timeout_ms: u32,
+    delete_timeout_ms: u32,
 }
 
 impl Host {
-    pub fn new(key: &ServiceKey, instance: Instance, defaults: &HostDefaults) -> Self {
-        let service_name = key.grouped_name();
-        let instance_id = match instance.instance_id.as_deref() {
-            Some(id) if !id.trim().is_empty() => id.to_string(),
-            _ => format!(
-                "{}#{}#{}#{}",
-                instance.ip, instance.port, instance.cluster, service_name
-            ),
+    pub fn new(instance: Instance, defaults: &HostDefaults) -> Self {
+        let ms = |key: &str, default: Duration| -> u32 {
+            let millis = match metadata_ms(&instance.metadata, key) {
+                Some(Ok(v)) => v,
+                _ => u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+            };
+            u32::try_from(millis).unwrap_or(u32::MAX)
         };
-        let ms = |key: &str, default: Duration| match metadata_ms(&instance.metadata, key) {
-            Some(Ok(v)) => Duration::from_millis(v),
-            _ => default,
-        };
-        let beat_interval = ms(META_BEAT_INTERVAL, defaults.beat_interval);
-        let beat_timeout = ms(META_BEAT_TIMEOUT, defaults.beat_timeout);
-        let delete_timeout = ms(META_DELETE_TIMEOUT, defaults.delete_timeout);
-        let id_generator = instance
+        Host {
+            beat_interval_ms: ms(META_BEAT_INTERVAL, defaults.beat_interval),
+            beat_timeout_ms: ms(META_BEAT_TIMEOUT, defaults.beat_timeout),
+            delete_timeout_ms: ms(META_DELETE_TIMEOUT, defaults.delete_timeout),
+            instance,
+        }
+    }
+
+    /// The client's id, else Nacos's generated `ip#port#cluster#group@@service`.
+    pub fn instance_id(&self, key: &ServiceKey) -> Cow<'_, str> {
+        let inst = &self.instance;
+        match inst.instance_id.as_deref() {
+            Some(id) if !id.trim().is_empty() => Cow::Borrowed(id),
+            _ => Cow::Owned(format!(
+                "{}#{}#{}#{}@@{}",
+                inst.ip, inst.port, inst.cluster, key.group, key.name
+            )),
+        }
+    }
+
+    /// The `preserved.instance.id.generator` metadata, else `simple`.
+    pub fn id_generator(&self) -> &str {
+        self.instance
             .metadata
             .get(META_ID_GENERATOR)
-            .cloned()
-            .unwrap_or_else(|| "simple".to_string());
-        Host {
-            instance,
-            instance_id,
-            service_name,
-            beat_interval,
-            beat_timeout,
-            delete_timeout,
-            id_generator,
-        }
+            .map_or("simple", String::as_str)
+    }
+
+    pub fn beat_interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.beat_interval_ms))
+    }
+
+    pub fn beat_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.beat_timeout_ms))
+    }
+
+    pub fn delete_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.delete_timeout_ms))
     }
 
     /// A copy with another health flag.
@@ -98,6 +112,8 @@ pub struct HostView {
 #[derive(Debug, Clone)]
 pub struct ServiceInfo {
     pub key: ServiceKey,
+    /// `group@@service`, computed once per selection for every host's `serviceName`.
+    pub grouped_name: String,
     /// The requested cluster filter, echoed (`""` for all).
     pub clusters: String,
     pub cache_millis: u64,
@@ -203,7 +219,7 @@ pub struct ServiceInfoWire<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceWire<'a> {
-    pub instance_id: &'a str,
+    pub instance_id: Cow<'a, str>,
     pub ip: &'a str,
     pub port: u16,
     pub weight: f64,
@@ -221,10 +237,11 @@ pub struct InstanceWire<'a> {
 }
 
 impl<'a> InstanceWire<'a> {
-    pub fn new(host: &'a Host, healthy: bool) -> Self {
+    /// `service_name` is `group@@service`, as every Nacos edge names an instance's service.
+    pub fn new(host: &'a Host, healthy: bool, key: &ServiceKey, service_name: &'a str) -> Self {
         let inst = &host.instance;
         InstanceWire {
-            instance_id: &host.instance_id,
+            instance_id: host.instance_id(key),
             ip: &inst.ip,
             port: inst.port,
             weight: inst.weight,
@@ -232,18 +249,14 @@ impl<'a> InstanceWire<'a> {
             enabled: inst.enabled,
             ephemeral: inst.ephemeral,
             cluster_name: &inst.cluster,
-            service_name: &host.service_name,
+            service_name,
             metadata: &inst.metadata,
-            instance_heart_beat_interval: millis(host.beat_interval),
-            instance_heart_beat_time_out: millis(host.beat_timeout),
-            ip_delete_timeout: millis(host.delete_timeout),
-            instance_id_generator: &host.id_generator,
+            instance_heart_beat_interval: u64::from(host.beat_interval_ms),
+            instance_heart_beat_time_out: u64::from(host.beat_timeout_ms),
+            ip_delete_timeout: u64::from(host.delete_timeout_ms),
+            instance_id_generator: host.id_generator(),
         }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl ServiceInfo {
@@ -253,16 +266,17 @@ impl ServiceInfo {
             WireStyle::Http | WireStyle::UdpPush => self.key.grouped_name(),
             WireStyle::Grpc => self.key.name.clone(),
         };
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| InstanceWire::new(&h.host, h.healthy, &self.key, &self.grouped_name))
+            .collect();
         ServiceInfoWire {
             name,
             group_name: (style != WireStyle::UdpPush).then_some(self.key.group.as_str()),
             clusters: &self.clusters,
             cache_millis: self.cache_millis,
-            hosts: self
-                .hosts
-                .iter()
-                .map(|h| InstanceWire::new(&h.host, h.healthy))
-                .collect(),
+            hosts,
             last_ref_time: self.last_ref_time,
             checksum: "",
             all_ips: false,
@@ -336,11 +350,7 @@ mod tests {
         inst.cluster = cluster.to_string();
         inst.healthy = healthy;
         inst.enabled = enabled;
-        Arc::new(Host::new(
-            &ServiceKey::new("public", "DEFAULT_GROUP", "s"),
-            inst,
-            &defaults(),
-        ))
+        Arc::new(Host::new(inst, &defaults()))
     }
 
     #[test]
@@ -348,11 +358,12 @@ mod tests {
         let mut inst = Instance::new("1.2.3.4", 8080);
         inst.metadata
             .insert(META_BEAT_TIMEOUT.to_string(), "2000".to_string());
-        let h = Host::new(&ServiceKey::new("public", "G", "s"), inst, &defaults());
-        assert_eq!(h.instance_id, "1.2.3.4#8080#DEFAULT#G@@s");
-        assert_eq!(h.beat_timeout, Duration::from_millis(2000));
-        assert_eq!(h.beat_interval, Duration::from_secs(5));
-        assert_eq!(h.id_generator, "simple");
+        let h = Host::new(inst, &defaults());
+        let key = ServiceKey::new("public", "G", "s");
+        assert_eq!(h.instance_id(&key), "1.2.3.4#8080#DEFAULT#G@@s");
+        assert_eq!(h.beat_timeout(), Duration::from_millis(2000));
+        assert_eq!(h.beat_interval(), Duration::from_secs(5));
+        assert_eq!(h.id_generator(), "simple");
     }
 
     #[test]
@@ -416,6 +427,7 @@ mod tests {
         let (views, _) = select(hosts.iter(), None, Selection::default());
         let info = ServiceInfo {
             key: ServiceKey::new("public", "DEFAULT_GROUP", "s"),
+            grouped_name: "DEFAULT_GROUP@@s".to_string(),
             clusters: String::new(),
             cache_millis: 10000,
             last_ref_time: 1_700_000_000_123,

@@ -23,6 +23,7 @@ impl NamingService {
         };
         ServiceInfo {
             key: key.clone(),
+            grouped_name: key.grouped_name(),
             clusters: selection.clusters.to_string(),
             cache_millis: self.settings.push_cache_millis,
             last_ref_time: now_millis(),
@@ -90,7 +91,7 @@ impl NamingService {
             let mut shard = self.registry.write(&key);
             let state = shard
                 .entry(key.clone())
-                .or_insert_with(|| ServiceState::new(meta.ephemeral));
+                .or_insert_with(|| ServiceState::new(&meta.key, meta.ephemeral));
             state.meta = Some(Arc::new(meta));
         }
         self.notify(&key);
