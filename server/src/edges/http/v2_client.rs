@@ -56,12 +56,6 @@ fn is_ip_port(id: &ClientId) -> bool {
     id.is_ephemeral_ip_port() || id.is_persistent_ip_port()
 }
 
-/// `ip` and `port` of an `ip:port#bool` id (the ip may be IPv6, so split at the last colon).
-fn ip_port_of(id: &ClientId) -> Option<(&str, &str)> {
-    let (address, _) = id.as_str().rsplit_once('#')?;
-    address.rsplit_once(':')
-}
-
 fn udp_client(addr: std::net::SocketAddr) -> ClientId {
     ClientId::ip_port(&addr.ip().to_string(), addr.port(), true)
 }
@@ -155,7 +149,7 @@ async fn client_detail(State(app): State<AppState>, params: Params) -> V2Result 
             .filter(|s| udp_client(s.addr) == id)
             .map(|s| s.seen_ms)
             .max();
-        let (ip, port) = ip_port_of(&id).unzip();
+        let (ip, port) = id.http_address().unzip();
         ClientDetail {
             client_id: id.to_string(),
             ephemeral: id.is_ephemeral_ip_port(),
@@ -165,7 +159,7 @@ async fn client_detail(State(app): State<AppState>, params: Params) -> V2Result 
             app_name: None,
             version: None,
             client_ip: ip.map(str::to_string),
-            client_port: port.map(str::to_string),
+            client_port: port.map(|p| p.to_string()),
         }
     } else {
         // The connection may be gone while its instances are being removed.

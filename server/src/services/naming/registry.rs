@@ -54,6 +54,16 @@ impl ClientId {
     pub fn is_persistent_ip_port(&self) -> bool {
         self.0.ends_with("#false")
     }
+
+    /// The `ip` and `port` of an HTTP client (`ip:port#true|false`); `None` for a connection.
+    pub fn http_address(&self) -> Option<(&str, u16)> {
+        let (address, kind) = self.0.rsplit_once('#')?;
+        if kind != "true" && kind != "false" {
+            return None;
+        }
+        let (ip, port) = address.rsplit_once(':')?;
+        Some((ip, port.parse().ok()?))
+    }
 }
 
 impl std::fmt::Display for ClientId {
@@ -89,7 +99,9 @@ pub struct ServiceState {
     entries: BTreeMap<InstanceAddr, Entry>,
     /// How many entries each owner has here, so that re-registering, deregistering or
     /// dropping a client costs the same in a service of ten instances as in one of ten
-    /// thousand.
+    /// thousand. An HTTP client's (`ip:port#…`) instances at its own `ip:port` are not
+    /// counted: a range of `entries` finds them, and a count per instance would cost more
+    /// memory than the instance's own key.
     owned: HashMap<ClientId, u32>,
     /// Since when the service holds no instance (for the empty-service cleanup).
     pub empty_since: Option<Instant>,
@@ -155,18 +167,25 @@ impl ServiceState {
     }
 
     pub fn insert(&mut self, addr: InstanceAddr, entry: Entry) -> Option<Entry> {
-        *self.owned.entry(entry.owner.clone()).or_default() += 1;
-        let replaced = self.entries.insert(addr, entry);
-        if let Some(old) = &replaced {
-            self.disown(&old.owner);
+        let counted = is_counted(&addr, &entry.owner);
+        if counted {
+            *self.owned.entry(entry.owner.clone()).or_default() += 1;
+        }
+        let replaced = self.entries.insert(addr.clone(), entry);
+        if let Some(old) = &replaced
+            && is_counted(&addr, &old.owner)
+        {
+            disown(&mut self.owned, &old.owner);
         }
         replaced
     }
 
     pub fn remove(&mut self, addr: &InstanceAddr) -> Option<Entry> {
         let removed = self.entries.remove(addr);
-        if let Some(old) = &removed {
-            self.disown(&old.owner);
+        if let Some(old) = &removed
+            && is_counted(addr, &old.owner)
+        {
+            disown(&mut self.owned, &old.owner);
         }
         removed
     }
@@ -176,7 +195,7 @@ impl ServiceState {
         let owned = &mut self.owned;
         self.entries.retain(|addr, entry| {
             let kept = keep(addr, entry);
-            if !kept {
+            if !kept && is_counted(addr, &entry.owner) {
                 disown(owned, &entry.owner);
             }
             kept
@@ -185,7 +204,15 @@ impl ServiceState {
 
     /// How many entries `owner` has in this service.
     pub fn owned_by(&self, owner: &ClientId) -> usize {
-        self.owned.get(owner).map_or(0, |n| *n as usize)
+        let counted = self.owned.get(owner).map_or(0, |n| *n as usize);
+        let at_own_address = owner.http_address().map_or(0, |(ip, port)| {
+            self.entries
+                .range(InstanceAddr::new(ip, port, "")..)
+                .take_while(|(addr, _)| addr.ip == ip && addr.port == port)
+                .filter(|(_, entry)| &entry.owner == owner)
+                .count()
+        });
+        counted + at_own_address
     }
 
     /// Remove every entry of `owner`; scans the service only when it owns something here.
@@ -195,10 +222,6 @@ impl ServiceState {
             self.retain(|_, entry| &entry.owner != owner);
         }
         owned
-    }
-
-    fn disown(&mut self, owner: &ClientId) {
-        disown(&mut self.owned, owner);
     }
 
     /// Keep `empty_since` in step with `entries`.
@@ -213,6 +236,11 @@ impl ServiceState {
     pub fn hosts(&self) -> impl Iterator<Item = &Arc<Host>> {
         self.entries.values().map(|e| &e.host)
     }
+}
+
+/// Whether `owner`'s entry at `addr` is in the per-owner counts (see `ServiceState::owned`).
+fn is_counted(addr: &InstanceAddr, owner: &ClientId) -> bool {
+    owner.http_address() != Some((addr.ip.as_str(), addr.port))
 }
 
 fn disown(owned: &mut HashMap<ClientId, u32>, owner: &ClientId) {
@@ -355,5 +383,65 @@ impl ClientServices {
             ClientServices::One(only) => vec![only],
             ClientServices::Many(set) => set.into_iter().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use nacos_core::{DEFAULT_CLUSTER, Instance};
+
+    use super::*;
+    use crate::services::naming::service_info::HostDefaults;
+
+    fn entry(ip: &str, port: u16, owner: &ClientId) -> (InstanceAddr, Entry) {
+        let defaults = HostDefaults {
+            beat_interval: Duration::from_secs(5),
+            beat_timeout: Duration::from_secs(15),
+            delete_timeout: Duration::from_secs(30),
+        };
+        let host = Arc::new(Host::new(Instance::new(ip, port), &defaults));
+        let addr = host.instance.addr();
+        let entry = Entry {
+            host,
+            owner: owner.clone(),
+            last_beat: Instant::now(),
+        };
+        (addr, entry)
+    }
+
+    /// Counting per owner must agree with the entries whichever way an owner is tracked: a
+    /// connection by its count, an HTTP client at its own address by a range, and an HTTP
+    /// client's copy from a peer that lists instances elsewhere (by its count again).
+    #[test]
+    fn owners_are_counted_exactly_however_they_are_tracked() {
+        let mut state = ServiceState::new(&ServiceKey::new("public", "G", "s"), true);
+        let conn = ClientId::connection("1700000000000_127.0.0.1_5000");
+        let http = ClientId::ip_port("10.0.0.1", 80, true);
+        for (ip, port, owner) in [
+            ("10.0.0.5", 1, &conn),
+            ("10.0.0.6", 1, &conn),
+            ("10.0.0.1", 80, &http),
+            ("10.0.0.9", 9, &http),
+        ] {
+            let (addr, entry) = entry(ip, port, owner);
+            state.insert(addr, entry);
+        }
+        assert_eq!(state.owned_by(&conn), 2);
+        assert_eq!(state.owned_by(&http), 2);
+        assert_eq!(state.owned_by(&ClientId::ip_port("10.0.0.5", 1, true)), 0);
+
+        // Re-registering the same address under another owner moves the count.
+        let (addr, moved) = entry("10.0.0.6", 1, &http);
+        state.insert(addr, moved);
+        assert_eq!((state.owned_by(&conn), state.owned_by(&http)), (1, 3));
+
+        assert_eq!(state.remove_owner(&http), 3);
+        assert_eq!(state.owned_by(&http), 0);
+        assert_eq!(state.entries().len(), 1);
+        state.remove(&InstanceAddr::new("10.0.0.5", 1, DEFAULT_CLUSTER));
+        assert_eq!(state.owned_by(&conn), 0);
+        assert!(state.owned.is_empty(), "no stale counts: {:?}", state.owned);
     }
 }
