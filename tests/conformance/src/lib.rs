@@ -21,7 +21,7 @@
 //! Implement [`Backend`] and invoke the macro once in your crate's `tests/conformance.rs`. The
 //! calling crate needs `tokio` (features `macros` and `rt`) as a dev-dependency.
 //!
-//! ```ignore
+//! ```text
 //! use nacos_core::Repos;
 //!
 //! struct MyBackend;
