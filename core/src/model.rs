@@ -71,7 +71,7 @@ pub struct Operator {
 }
 
 /// A formal config row (`config_info`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfigItem {
     /// Backend-assigned id, unique across namespaces, never reused.
     pub id: u64,

@@ -97,20 +97,9 @@ pub fn published_config(
     let blank = ConfigItem {
         id,
         key: publish.key.clone(),
-        content: String::new(),
-        md5: String::new(),
-        config_type: String::new(),
-        app_name: String::new(),
-        desc: String::new(),
-        usage: String::new(),
-        effect: String::new(),
-        schema: String::new(),
-        tags: Vec::new(),
-        encrypted_data_key: String::new(),
-        src_user: String::new(),
-        src_ip: String::new(),
         created_ms: now_ms,
         modified_ms: now_ms,
+        ..ConfigItem::default()
     };
     let old = stored.unwrap_or(&blank);
     ConfigItem {

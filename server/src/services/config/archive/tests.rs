@@ -19,17 +19,9 @@ fn config(group: &str, data_id: &str, content: &str) -> ConfigItem {
         content: content.to_string(),
         md5: md5_hex(content),
         config_type: "text".to_string(),
-        app_name: String::new(),
-        desc: String::new(),
-        usage: String::new(),
-        effect: String::new(),
-        schema: String::new(),
-        tags: Vec::new(),
-        encrypted_data_key: String::new(),
-        src_user: String::new(),
-        src_ip: String::new(),
         created_ms: 1_700_000_000_000,
         modified_ms: 1_700_000_000_000,
+        ..ConfigItem::default()
     }
 }
 
