@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nacos_core::{Instance, ServiceKey};
+use nacos_core::{Instance, InstanceAddr, ServiceKey};
 use tokio_util::sync::CancellationToken;
 
+use super::service_info::Host;
 use super::{ClientId, NamingResult, NamingService};
 
 /// Beat answered: the instance is known.
@@ -78,16 +79,22 @@ impl NamingService {
         {
             let mut shard = self.registry.write(key);
             let state = shard.get_mut(key)?;
-            for entry in state.at_mut(ip, port) {
-                if &entry.owner != owner {
-                    continue;
-                }
-                entry.last_beat = now;
-                if !entry.host.instance.healthy {
-                    entry.host = Arc::new(entry.host.with_healthy(true));
+            let beating: Vec<(InstanceAddr, Option<Arc<Host>>)> = state
+                .at(ip, port)
+                .filter(|entry| &entry.owner == owner)
+                .map(|entry| {
+                    interval = Some(entry.host.beat_interval());
+                    let revive = (!entry.host.instance.healthy)
+                        .then(|| Arc::new(entry.host.with_healthy(true)));
+                    (entry.host.instance.addr(), revive)
+                })
+                .collect();
+            for (addr, revive) in beating {
+                state.set_beat(&addr, now);
+                if let Some(host) = revive {
+                    state.replace_host(&addr, host);
                     revived = true;
                 }
-                interval = Some(entry.host.beat_interval());
             }
         }
         if revived {
@@ -108,7 +115,8 @@ impl NamingService {
             for (key, state) in shard.iter_mut() {
                 let mut service_changed = false;
                 let mut removed: Vec<ClientId> = Vec::new();
-                state.retain(|_, entry| {
+                let mut unhealthy: Vec<(InstanceAddr, Arc<Host>)> = Vec::new();
+                state.retain(|entry| {
                     if !entry.owner.is_ephemeral_ip_port() || remote.contains(&entry.owner) {
                         return true;
                     }
@@ -131,11 +139,15 @@ impl NamingService {
                             instance = %entry.host.instance_id(key),
                             "instance unhealthy: no beat for {silent:?}"
                         );
-                        entry.host = Arc::new(entry.host.with_healthy(false));
+                        let host = Arc::new(entry.host.with_healthy(false));
+                        unhealthy.push((entry.host.instance.addr(), host));
                         service_changed = true;
                     }
                     true
                 });
+                for (addr, host) in unhealthy {
+                    state.replace_host(&addr, host);
+                }
                 for owner in &removed {
                     self.registry.index_remove(owner, key, Some(state));
                 }

@@ -70,34 +70,29 @@ impl NamingService {
             // than the ones it lists is the service scanned for them.
             let listed_and_owned = addrs
                 .iter()
-                .filter(|addr| {
-                    state
-                        .entries()
-                        .get(*addr)
-                        .is_some_and(|e| &e.owner == owner)
-                })
+                .filter(|addr| state.get(addr).is_some_and(|e| &e.owner == owner))
                 .count();
             let mut changed = false;
             if state.owned_by(owner) > listed_and_owned {
-                let before = state.entries().len();
-                state.retain(|addr, e| &e.owner != owner || addrs.contains(addr));
-                changed = state.entries().len() != before;
+                let before = state.len();
+                state.retain(|e| &e.owner != owner || addrs.contains(&e.host.instance.addr()));
+                changed = state.len() != before;
             }
             for host in hosts {
                 let addr = host.instance.addr();
-                match state.entry_mut(&addr) {
-                    Some(e) if &e.owner == owner && *e.host == *host => e.last_beat = now,
-                    _ => {
-                        state.insert(
-                            addr,
-                            Entry {
-                                host,
-                                owner: owner.clone(),
-                                last_beat: now,
-                            },
-                        );
-                        changed = true;
-                    }
+                let unchanged = state
+                    .get(&addr)
+                    .is_some_and(|e| &e.owner == owner && *e.host == *host);
+                if unchanged {
+                    state.set_beat(&addr, now);
+                } else {
+                    let entry = Entry {
+                        host,
+                        owner: owner.clone(),
+                        last_beat: now,
+                    };
+                    state.insert(addr, entry);
+                    changed = true;
                 }
             }
             state.touch_empty(now);
@@ -133,7 +128,7 @@ impl NamingService {
         let mut shard = self.registry.write(key);
         if shard
             .get(key)
-            .is_some_and(|s| s.entries().is_empty() && s.meta.is_none())
+            .is_some_and(|s| s.is_empty() && s.meta.is_none())
         {
             shard.remove(key);
         }
@@ -187,11 +182,11 @@ impl NamingService {
                 if !state.ephemeral {
                     return Ok(());
                 }
-                let before = state.entries().len();
+                let before = state.len();
                 state.remove_owner(owner);
                 state.touch_empty(Instant::now());
                 self.registry.index_remove(owner, key, Some(state));
-                state.entries().len() != before
+                state.len() != before
             };
             if changed {
                 self.notify(key);
@@ -242,7 +237,10 @@ impl NamingService {
         if service_ephemeral {
             let changed = {
                 let mut shard = self.registry.write(key);
-                let Some(entry) = shard.get_mut(key).and_then(|s| s.entry_mut(addr)) else {
+                let Some(state) = shard.get_mut(key) else {
+                    return Ok(Modified::NoService);
+                };
+                let Some(entry) = state.get(addr) else {
                     return Ok(Modified::NoInstance);
                 };
                 let updated = change(&entry.host.instance);
@@ -251,7 +249,7 @@ impl NamingService {
                 if host == *entry.host {
                     false
                 } else {
-                    entry.host = Arc::new(host);
+                    state.replace_host(addr, Arc::new(host));
                     true
                 }
             };
@@ -265,7 +263,7 @@ impl NamingService {
             .registry
             .read(key)
             .get(key)
-            .and_then(|s| s.entries().get(addr))
+            .and_then(|s| s.get(addr))
             .map(|e| Arc::clone(&e.host));
         let Some(current) = current else {
             return Ok(Modified::NoInstance);
@@ -279,8 +277,8 @@ impl NamingService {
         self.repo.register_instance(key, updated).await?;
         {
             let mut shard = self.registry.write(key);
-            if let Some(entry) = shard.get_mut(key).and_then(|s| s.entry_mut(addr)) {
-                entry.host = Arc::new(host);
+            if let Some(state) = shard.get_mut(key) {
+                state.replace_host(addr, Arc::new(host));
             }
         }
         self.notify(key);
@@ -375,15 +373,14 @@ impl NamingService {
             match shard.get(key).filter(|s| s.ephemeral == ephemeral) {
                 Some(state) => {
                     let mut addrs: Vec<InstanceAddr> = state
-                        .entries()
-                        .keys()
+                        .values()
+                        .map(|e| e.host.instance.addr())
                         .filter(|a| {
                             targets.is_empty()
                                 || targets.iter().any(|(ip, port, c)| {
                                     &a.ip == ip && a.port == *port && &a.cluster == c
                                 })
                         })
-                        .cloned()
                         .collect();
                     addrs.sort_by(|a, b| {
                         (&a.ip, a.port, &a.cluster).cmp(&(&b.ip, b.port, &b.cluster))
@@ -453,7 +450,7 @@ impl NamingService {
         cluster: &str,
     ) -> NamingResult<Arc<Host>> {
         let shard = self.registry.read(key);
-        let Some(state) = shard.get(key).filter(|s| !s.entries().is_empty()) else {
+        let Some(state) = shard.get(key).filter(|s| !s.is_empty()) else {
             return Err(NamingError::NotFound(format!(
                 "no ips found for cluster {cluster} in service {}",
                 key.grouped_name()
@@ -465,7 +462,6 @@ impl NamingService {
             cluster: cluster.to_string(),
         };
         state
-            .entries()
             .get(&addr)
             .map(|e| Arc::clone(&e.host))
             .ok_or_else(no_matched_ip)
@@ -515,10 +511,10 @@ impl NamingService {
                 let mut shard = self.registry.write(&key);
                 match shard.get_mut(&key) {
                     Some(state) => {
-                        let before = state.entries().len();
+                        let before = state.len();
                         state.remove_owner(owner);
                         state.touch_empty(Instant::now());
-                        state.entries().len() != before
+                        state.len() != before
                     }
                     None => false,
                 }

@@ -179,7 +179,6 @@ fn publications_of(
     owner: Option<&ClientId>,
 ) -> impl Iterator<Item = Publication> {
     state
-        .entries()
         .values()
         .filter(move |e| owner.is_none_or(|o| &e.owner == o))
         .map(|e| Publication {

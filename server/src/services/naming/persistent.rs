@@ -46,10 +46,10 @@ impl NamingService {
             match loaded {
                 None => {
                     let gone = shard.get_mut(key).is_some_and(|state| {
-                        state.retain(|_, e| !e.owner.is_persistent_ip_port());
+                        state.retain(|e| !e.owner.is_persistent_ip_port());
                         state.meta = None;
                         state.touch_empty(now);
-                        state.entries().is_empty()
+                        state.is_empty()
                     });
                     if gone {
                         shard.remove(key);
@@ -60,7 +60,7 @@ impl NamingService {
                         .entry(key.clone())
                         .or_insert_with(|| ServiceState::new(&meta.key, meta.ephemeral));
                     state.ephemeral = meta.ephemeral;
-                    state.retain(|_, e| !e.owner.is_persistent_ip_port());
+                    state.retain(|e| !e.owner.is_persistent_ip_port());
                     for instance in instances {
                         let (addr, entry) = self.persistent_entry(instance, now);
                         state.insert(addr, entry);

@@ -5,9 +5,12 @@
 //!
 //! Lock order: a shard lock, then (optionally) the client index lock. Never the reverse.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
@@ -94,9 +97,10 @@ pub struct ServiceState {
     pub ephemeral: bool,
     /// Stored settings (in the repository), if any. Protect threshold applies only with them.
     pub meta: Option<Arc<ServiceMeta>>,
-    /// Ordered by (ip, port, cluster), so listings are stable. Changed only through the
-    /// methods below, which keep `owned` in step.
-    entries: BTreeMap<InstanceAddr, Entry>,
+    /// Ordered by (ip, port, cluster), so listings are stable; keyed by the entry's own host
+    /// (see [`HostKey`]). Changed only through the methods below, which keep the keys and
+    /// `owned` in step.
+    entries: BTreeMap<HostKey, Entry>,
     /// How many entries each owner has here, so that re-registering, deregistering or
     /// dropping a client costs the same in a service of ten instances as in one of ten
     /// thousand. An HTTP client's (`ip:port#…`) instances at its own `ip:port` are not
@@ -147,31 +151,62 @@ impl ServiceState {
             .clear();
     }
 
-    pub fn entries(&self) -> &BTreeMap<InstanceAddr, Entry> {
-        &self.entries
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 
-    /// The entry at `addr`, to change its host or beat. Callers never change its `owner`.
-    pub fn entry_mut(&mut self, addr: &InstanceAddr) -> Option<&mut Entry> {
-        self.entries.get_mut(addr)
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, addr: &InstanceAddr) -> Option<&Entry> {
+        self.entries.get(addr as &dyn AddrParts)
+    }
+
+    /// Every entry, ordered by `(ip, port, cluster)`.
+    pub fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
     }
 
     /// The entries at `ip:port`, in any cluster (a v1 beat names no cluster).
-    pub fn at_mut<'a>(&'a mut self, ip: &str, port: u16) -> impl Iterator<Item = &'a mut Entry> {
+    pub fn at(&self, ip: &str, port: u16) -> impl Iterator<Item = &Entry> {
         let from = InstanceAddr::new(ip, port, "");
-        let ip = ip.to_string();
         self.entries
-            .range_mut(from..)
-            .take_while(move |(addr, _)| addr.ip == ip && addr.port == port)
+            .range::<dyn AddrParts, _>((Bound::Included(&from as &dyn AddrParts), Bound::Unbounded))
             .map(|(_, entry)| entry)
+            .take_while(move |entry| {
+                entry.host.instance.ip == ip && entry.host.instance.port == port
+            })
+    }
+
+    /// Record a beat of the entry at `addr`.
+    pub fn set_beat(&mut self, addr: &InstanceAddr, now: Instant) {
+        if let Some(entry) = self.entries.get_mut(addr as &dyn AddrParts) {
+            entry.last_beat = now;
+        }
+    }
+
+    /// Replace the host of the entry at `addr` (same address: a health, weight or metadata
+    /// change). The entry is keyed anew so that its key holds the new host, not the old one.
+    pub fn replace_host(&mut self, addr: &InstanceAddr, host: Arc<Host>) {
+        debug_assert!(host.instance.is_at(addr), "a host keeps its address");
+        if let Some((_, mut entry)) = self.entries.remove_entry(addr as &dyn AddrParts) {
+            entry.host = host;
+            self.entries.insert(HostKey(Arc::clone(&entry.host)), entry);
+        }
     }
 
     pub fn insert(&mut self, addr: InstanceAddr, entry: Entry) -> Option<Entry> {
-        let counted = is_counted(&addr, &entry.owner);
-        if counted {
+        debug_assert!(
+            entry.host.instance.is_at(&addr),
+            "an entry sits at its host's address"
+        );
+        if is_counted(&addr, &entry.owner) {
             *self.owned.entry(entry.owner.clone()).or_default() += 1;
         }
-        let replaced = self.entries.insert(addr.clone(), entry);
+        // Remove first: `insert` would keep the old key, which holds the old host.
+        let replaced = self.entries.remove(&addr as &dyn AddrParts);
+        self.entries.insert(HostKey(Arc::clone(&entry.host)), entry);
         if let Some(old) = &replaced
             && is_counted(&addr, &old.owner)
         {
@@ -181,7 +216,7 @@ impl ServiceState {
     }
 
     pub fn remove(&mut self, addr: &InstanceAddr) -> Option<Entry> {
-        let removed = self.entries.remove(addr);
+        let removed = self.entries.remove(addr as &dyn AddrParts);
         if let Some(old) = &removed
             && is_counted(addr, &old.owner)
         {
@@ -190,12 +225,12 @@ impl ServiceState {
         removed
     }
 
-    /// Keep the entries `keep` accepts (it may update them, never their owner).
-    pub fn retain(&mut self, mut keep: impl FnMut(&InstanceAddr, &mut Entry) -> bool) {
+    /// Keep the entries `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
         let owned = &mut self.owned;
-        self.entries.retain(|addr, entry| {
-            let kept = keep(addr, entry);
-            if !kept && is_counted(addr, &entry.owner) {
+        self.entries.retain(|_, entry| {
+            let kept = keep(entry);
+            if !kept && is_counted(&entry.host.instance.addr(), &entry.owner) {
                 disown(owned, &entry.owner);
             }
             kept
@@ -206,10 +241,8 @@ impl ServiceState {
     pub fn owned_by(&self, owner: &ClientId) -> usize {
         let counted = self.owned.get(owner).map_or(0, |n| *n as usize);
         let at_own_address = owner.http_address().map_or(0, |(ip, port)| {
-            self.entries
-                .range(InstanceAddr::new(ip, port, "")..)
-                .take_while(|(addr, _)| addr.ip == ip && addr.port == port)
-                .filter(|(_, entry)| &entry.owner == owner)
+            self.at(ip, port)
+                .filter(|entry| &entry.owner == owner)
                 .count()
         });
         counted + at_own_address
@@ -219,7 +252,7 @@ impl ServiceState {
     pub fn remove_owner(&mut self, owner: &ClientId) -> usize {
         let owned = self.owned_by(owner);
         if owned > 0 {
-            self.retain(|_, entry| &entry.owner != owner);
+            self.retain(|entry| &entry.owner != owner);
         }
         owned
     }
@@ -241,6 +274,75 @@ impl ServiceState {
 /// Whether `owner`'s entry at `addr` is in the per-owner counts (see `ServiceState::owned`).
 fn is_counted(addr: &InstanceAddr, owner: &ClientId) -> bool {
     owner.http_address() != Some((addr.ip.as_str(), addr.port))
+}
+
+/// What entries are ordered and found by: an instance's `(ip, port, cluster)`.
+pub trait AddrParts {
+    fn parts(&self) -> (&str, u16, &str);
+}
+
+impl AddrParts for InstanceAddr {
+    fn parts(&self) -> (&str, u16, &str) {
+        (&self.ip, self.port, &self.cluster)
+    }
+}
+
+/// An entry's key: the entry's own host, ordered by its address. A key of its own would hold
+/// a second copy of the instance's ip and cluster, the largest part of a small instance.
+#[derive(Debug, Clone)]
+pub struct HostKey(Arc<Host>);
+
+impl AddrParts for HostKey {
+    fn parts(&self) -> (&str, u16, &str) {
+        let instance = &self.0.instance;
+        (&instance.ip, instance.port, &instance.cluster)
+    }
+}
+
+impl PartialEq for dyn AddrParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn AddrParts + '_ {}
+
+impl PartialOrd for dyn AddrParts + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn AddrParts + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl PartialEq for HostKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for HostKey {}
+
+impl PartialOrd for HostKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for HostKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl<'a> Borrow<dyn AddrParts + 'a> for HostKey {
+    fn borrow(&self) -> &(dyn AddrParts + 'a) {
+        self
+    }
 }
 
 fn disown(owned: &mut HashMap<ClientId, u32>, owner: &ClientId) {
@@ -439,9 +541,57 @@ mod tests {
 
         assert_eq!(state.remove_owner(&http), 3);
         assert_eq!(state.owned_by(&http), 0);
-        assert_eq!(state.entries().len(), 1);
+        assert_eq!(state.len(), 1);
         state.remove(&InstanceAddr::new("10.0.0.5", 1, DEFAULT_CLUSTER));
         assert_eq!(state.owned_by(&conn), 0);
         assert!(state.owned.is_empty(), "no stale counts: {:?}", state.owned);
+    }
+
+    /// An entry is keyed by its own host: a replaced host must leave nothing of the old one
+    /// behind (the key held it), and lookups by address and by ip:port still find the entry.
+    #[test]
+    fn replacing_a_host_keys_the_entry_anew() {
+        let mut state = ServiceState::new(&ServiceKey::new("public", "G", "s"), true);
+        let owner = ClientId::ip_port("10.0.0.1", 80, true);
+        let (addr, first) = entry("10.0.0.1", 80, &owner);
+        let old_host = Arc::clone(&first.host);
+        state.insert(addr.clone(), first);
+        assert_eq!(
+            Arc::strong_count(&old_host),
+            3,
+            "the test, the key and the entry"
+        );
+
+        let healthy_off = Arc::new(old_host.with_healthy(false));
+        state.replace_host(&addr, Arc::clone(&healthy_off));
+        assert_eq!(
+            Arc::strong_count(&old_host),
+            1,
+            "neither key nor entry keeps the old host"
+        );
+        let found = state.get(&addr).expect("found by address");
+        assert!(Arc::ptr_eq(&found.host, &healthy_off));
+        assert_eq!(state.at("10.0.0.1", 80).count(), 1);
+        assert_eq!(state.owned_by(&owner), 1);
+
+        // A second cluster at the same ip:port sorts next to it and is found by the range.
+        let mut other = Instance::new("10.0.0.1", 80);
+        other.cluster = "B".to_string();
+        let defaults = HostDefaults {
+            beat_interval: Duration::from_secs(5),
+            beat_timeout: Duration::from_secs(15),
+            delete_timeout: Duration::from_secs(30),
+        };
+        let host = Arc::new(Host::new(other, &defaults));
+        let entry_b = Entry {
+            host: Arc::clone(&host),
+            owner: owner.clone(),
+            last_beat: Instant::now(),
+        };
+        state.insert(host.instance.addr(), entry_b);
+        assert_eq!(state.at("10.0.0.1", 80).count(), 2);
+        assert_eq!(state.at("10.0.0.1", 81).count(), 0);
+        assert_eq!(state.at("10.0.0.10", 80).count(), 0);
+        assert_eq!(state.owned_by(&owner), 2);
     }
 }

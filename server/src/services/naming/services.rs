@@ -151,7 +151,7 @@ impl NamingService {
                     key.grouped_name()
                 )));
             }
-            Some(s) if !s.entries().is_empty() => return Err(not_empty()),
+            Some(s) if !s.is_empty() => return Err(not_empty()),
             Some(s) => s.meta.is_some(),
         };
         if stored {
@@ -163,7 +163,7 @@ impl NamingService {
         }
         {
             let mut shard = self.registry.write(key);
-            let empty = shard.get(key).map(|s| s.entries().is_empty());
+            let empty = shard.get(key).map(|s| s.is_empty());
             match empty {
                 Some(true) => {
                     shard.remove(key);
@@ -193,15 +193,14 @@ impl NamingService {
             .cloned()
             .unwrap_or_else(|| ServiceMeta::new(key.clone(), state.ephemeral));
         let mut clusters: BTreeSet<String> = state
-            .entries()
-            .keys()
-            .map(|addr| addr.cluster.clone())
+            .values()
+            .map(|e| e.host.instance.cluster.clone())
             .collect();
         clusters.extend(meta.clusters.keys().cloned());
         Ok(ServiceDetail {
             ephemeral: state.ephemeral,
             clusters: clusters.into_iter().collect(),
-            instance_count: state.entries().len(),
+            instance_count: state.len(),
             meta,
         })
     }
@@ -254,13 +253,12 @@ impl NamingService {
         self.registry.for_each_shard(|shard| {
             m.service_count += shard.len();
             for state in shard.values() {
-                m.instance_count += state.entries().len();
+                m.instance_count += state.len();
                 m.responsible_instance_count += state
-                    .entries()
                     .values()
                     .filter(|e| !self.remote.contains(&e.owner))
                     .count();
-                owners.extend(state.entries().values().map(|e| e.owner.clone()));
+                owners.extend(state.values().map(|e| e.owner.clone()));
             }
         });
         for owner in &owners {
