@@ -1111,6 +1111,8 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> Measure {
     let conns = grpc_connect_many(server.grpc, PUSH_CONNECTIONS, Some(events_tx)).await;
     let listen = json!({"listen": true, "headers": {}, "module": "config",
         "configListenContexts": [{"dataId": "push-cfg", "group": "BENCH", "tenant": "", "md5": md5}]});
+    // A listen that reports the key as changed (r-nacos may, right after the publish) is sent
+    // again until it reports no change: every connection then holds the current md5.
     let gate = Arc::new(Semaphore::new(64));
     let tasks: Vec<_> = conns
         .iter()
@@ -1118,24 +1120,40 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> Measure {
             let (channel, listen, gate) = (c.channel.clone(), listen.clone(), Arc::clone(&gate));
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.expect("semaphore");
-                call(
-                    &channel,
-                    "ConfigBatchListenRequest",
-                    &listen,
-                    "ConfigChangeBatchListenResponse",
-                )
-                .await
+                let mut again = 0u32;
+                loop {
+                    let answer = call(
+                        &channel,
+                        "ConfigBatchListenRequest",
+                        &listen,
+                        "ConfigChangeBatchListenResponse",
+                    )
+                    .await?;
+                    if answer["changedConfigs"]
+                        .as_array()
+                        .is_none_or(Vec::is_empty)
+                    {
+                        return Ok(again);
+                    }
+                    if again == 50 {
+                        return Err(format!("every listen reports a change: {answer}"));
+                    }
+                    again += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             })
         })
         .collect();
+    let mut repeated = 0;
     for t in tasks {
-        let answer = t.await.expect("listen task");
-        let answer = answer.unwrap_or_else(|e| panic!("{}: listen: {e}", kind.label()));
-        let changed = answer["changedConfigs"].as_array().map_or(0, Vec::len);
-        assert_eq!(
-            changed,
-            0,
-            "{}: listen reports a change: {answer}",
+        let again = t.await.expect("listen task");
+        let again = again.unwrap_or_else(|e| panic!("{}: listen: {e}", kind.label()));
+        repeated += u64::from(again.min(1));
+    }
+    if repeated > 0 {
+        eprintln!(
+            "  {:<12} config-push    {repeated} listens reported the key as changed at first and \
+             were repeated",
             kind.label()
         );
     }
