@@ -117,12 +117,19 @@ impl NamingService {
                 let mut removed: Vec<ClientId> = Vec::new();
                 let mut unhealthy: Vec<(InstanceAddr, Arc<Host>)> = Vec::new();
                 state.retain(|entry| {
-                    if !entry.owner.is_ephemeral_ip_port() || remote.contains(&entry.owner) {
+                    // Most instances beat in time: settle those with a clock comparison before
+                    // looking at the owner (the remote-client lookup hashes its id).
+                    let silent = now.saturating_duration_since(entry.last_beat);
+                    let overdue = silent > entry.host.beat_timeout()
+                        || (expire && silent > entry.host.delete_timeout());
+                    if !overdue
+                        || !entry.owner.is_ephemeral_ip_port()
+                        || remote.contains(&entry.owner)
+                    {
                         return true;
                     }
-                    let silent = now.saturating_duration_since(entry.last_beat);
                     if expire && silent > entry.host.delete_timeout() {
-                        tracing::info!(
+                        tracing::debug!(
                             service = %key.grouped_name(),
                             namespace = %key.namespace,
                             instance = %entry.host.instance_id(key),
@@ -133,7 +140,7 @@ impl NamingService {
                         return false;
                     }
                     if entry.host.instance.healthy && silent > entry.host.beat_timeout() {
-                        tracing::info!(
+                        tracing::debug!(
                             service = %key.grouped_name(),
                             namespace = %key.namespace,
                             instance = %entry.host.instance_id(key),
@@ -145,6 +152,17 @@ impl NamingService {
                     }
                     true
                 });
+                // One line per service and sweep at info (each instance at debug): a mass
+                // expiry would otherwise write a line per instance while holding the shard.
+                if !unhealthy.is_empty() || !removed.is_empty() {
+                    tracing::info!(
+                        service = %key.grouped_name(),
+                        namespace = %key.namespace,
+                        unhealthy = unhealthy.len(),
+                        removed = removed.len(),
+                        "instances without beats turned unhealthy or were removed"
+                    );
+                }
                 for (addr, host) in unhealthy {
                     state.replace_host(&addr, host);
                 }
