@@ -5,6 +5,7 @@ mod auth;
 mod auth_login;
 mod cluster;
 mod config_v1;
+mod console_api;
 mod grpc;
 mod guard_differential;
 mod http_v2;

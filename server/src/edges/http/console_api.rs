@@ -111,7 +111,7 @@ async fn update_cluster(State(app): State<AppState>, params: Params) -> ServiceR
     if !["TCP", "HTTP", "MYSQL", "NONE"].contains(&kind) {
         return Err(ServiceError::param(
             "healthChecker",
-            format!("unknown health checker type '{kind}': TCP, HTTP, MYSQL or NONE"),
+            format!("unknown healthChecker type '{kind}': TCP, HTTP, MYSQL or NONE"),
         ));
     }
     let metadata = match params.get("metadata") {
