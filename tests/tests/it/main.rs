@@ -6,6 +6,7 @@ mod auth_login;
 mod cluster;
 mod config_v1;
 mod console_api;
+mod console_browser;
 mod grpc;
 mod guard_differential;
 mod http_v2;
