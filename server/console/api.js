@@ -4,7 +4,9 @@
 /** The context path the console was served under, e.g. "/nacos". */
 export const CONTEXT = window.location.pathname.replace(/\/(index\.html)?$/, '').replace(/\/ui\/.*$/, '');
 
-const SESSION_ENDS = ['token expired!', 'token invalid!', 'user not found!'];
+// The auth plugin's identity failures (not authority ones): the token is no longer any good.
+const SESSION_ENDS = ['token expired', 'token invalid', 'user not found', 'invalid signature',
+  'unsupported signature algorithm', 'validate identity failed'];
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -81,7 +83,7 @@ export async function api(method, path, { query, form, json, body, headers = {},
   const text = await resp.text();
   if (!resp.ok) {
     const message = readableMessage(resp.status, text);
-    if (resp.status === 403 && s && SESSION_ENDS.some((m) => message.includes(m))) {
+    if (resp.status === 403 && s && SESSION_ENDS.some((m) => message.toLowerCase().includes(m))) {
       onSessionEnd('Your session has ended; please log in again.');
     }
     throw new ApiError(resp.status, message);

@@ -550,6 +550,17 @@ async fn console_configs_namespaces_and_users_in_a_browser() {
             not_see(&c, "public.yaml").await?;
             click_link(&c, "User List").await?;
             see(&c, "authorization failed").await?;
+
+            // A token the server no longer accepts sends the user back to the login page.
+            c.execute(
+                "localStorage.setItem('token', JSON.stringify({accessToken: 'expired.token.value', username: 'alice'}))",
+                vec![],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            click_link(&c, "Configurations").await?;
+            see(&c, "Your session has ended; please log in again.").await?;
+            el(&c, "//button[normalize-space()='Submit']").await?;
             Ok(())
         },
     )
