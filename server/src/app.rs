@@ -166,6 +166,38 @@ impl App {
         }
     }
 
+    /// The config listens of clients connected to this node that `query` selects.
+    pub fn local_config_listeners(
+        &self,
+        query: &crate::services::clients::listeners::ListenerQuery,
+    ) -> Vec<crate::services::clients::listeners::ConfigListener> {
+        let node = self
+            .cluster
+            .as_ref()
+            .map(|c| c.self_address().to_string())
+            .unwrap_or_default();
+        crate::services::clients::listeners::local(
+            &self.config,
+            &self.config_listeners,
+            &self.connections,
+            query,
+            &node,
+        )
+    }
+
+    /// The config listens that `query` selects on every node (cluster mode asks each peer),
+    /// and the peers that did not answer.
+    pub async fn config_listeners(
+        &self,
+        query: &crate::services::clients::listeners::ListenerQuery,
+    ) -> (
+        Vec<crate::services::clients::listeners::ConfigListener>,
+        Vec<String>,
+    ) {
+        let local = self.local_config_listeners(query);
+        cluster::listeners::gather(self.cluster.as_deref(), local, query).await
+    }
+
     /// Members leave through the API (see [`Cluster::leave`]); standalone has none to remove.
     pub fn leave(&self, addresses: &[String]) -> Result<Vec<String>, String> {
         match &self.cluster {

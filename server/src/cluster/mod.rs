@@ -19,6 +19,7 @@
 pub mod config_sync;
 pub mod distro;
 pub mod forward;
+pub mod listeners;
 pub mod members;
 pub mod naming_sync;
 pub mod peer;

@@ -17,7 +17,7 @@ use tonic::Request;
 
 use crate::app::AppState;
 use crate::cluster::peer::PeerRequest;
-use crate::cluster::{config_sync, distro, forward, naming_sync, raft, report};
+use crate::cluster::{config_sync, distro, forward, listeners, naming_sync, raft, report};
 use crate::foundation::middleware::AccessLogLayer;
 use crate::foundation::protocol::error::{GrpcError, code};
 use crate::foundation::protocol::message::{
@@ -232,6 +232,11 @@ pub fn cluster_handlers() -> PeerHandlers {
     handlers.add(
         |app: AppState, req: naming_sync::PersistentServiceSyncRequest| async move {
             naming_sync::on_sync(&app.naming, req).await
+        },
+    );
+    handlers.add(
+        |app: AppState, req: listeners::ConfigListenerQueryRequest| async move {
+            listeners::on_query(app.local_config_listeners(&req.query))
         },
     );
     handlers.add(|app: AppState, req: distro::DistroDataRequest| async move {

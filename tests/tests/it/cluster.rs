@@ -117,7 +117,7 @@ async fn member_states(node: &TestNode) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-async fn all_up(cluster: &TestCluster) {
+pub(crate) async fn all_up(cluster: &TestCluster) {
     for i in cluster.running() {
         let node = cluster.node(i);
         eventually(Duration::from_secs(10), "every member UP", || async {

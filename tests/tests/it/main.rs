@@ -5,6 +5,8 @@ mod auth;
 mod auth_login;
 mod cluster;
 mod config_v1;
+mod console_api;
+mod console_browser;
 mod grpc;
 mod guard_differential;
 mod helpers;

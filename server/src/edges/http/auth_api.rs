@@ -105,7 +105,7 @@ fn rest_code(code: u16, message: &str) -> Response {
     axum::Json(json!({ "code": code, "message": message, "data": null })).into_response()
 }
 
-async fn has_admin(app: &AppState) -> ServiceResult<bool> {
+pub(crate) async fn has_admin(app: &AppState) -> ServiceResult<bool> {
     let page = app
         .repos
         .users

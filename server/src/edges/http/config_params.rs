@@ -45,6 +45,12 @@ pub(crate) fn whole_namespace(params: &Params) -> ServiceResult<Vec<Resource>> {
 /// Guard of `POST /v1/cs/configs`: an import writes into its target namespace (each entry is
 /// checked again by the import), a publish into the config it names.
 pub(crate) fn publish_or_import(params: &Params) -> ServiceResult<Vec<Resource>> {
+    if is_clone(params) {
+        // The target namespace; each source is checked for reading and each target key for
+        // writing by the clone itself.
+        let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
+        return Ok(vec![Resource::config(&namespace, "", "")]);
+    }
     if is_import(params) {
         let namespace = import_namespace(params)?;
         return Ok(vec![Resource::config(&namespace, "", "")]);
@@ -58,6 +64,10 @@ pub(crate) fn probed_configs(params: &Params) -> ServiceResult<Vec<Resource>> {
         .iter()
         .map(|p| Resource::of_config(&p.key))
         .collect())
+}
+
+pub(crate) fn is_clone(params: &Params) -> bool {
+    params.get("clone").is_some_and(|v| v == "true")
 }
 
 pub(crate) fn is_import(params: &Params) -> bool {

@@ -164,6 +164,8 @@ async fn cluster_simple_nodes(State(app): State<AppState>) -> Response {
 }
 
 async fn server_state(State(app): State<AppState>) -> Response {
+    let admin_request =
+        app.auth.enabled() && matches!(super::auth_api::has_admin(&app).await, Ok(false));
     axum::Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "standalone_mode": if app.settings.is_standalone() { "standalone" } else { "cluster" },
@@ -172,7 +174,9 @@ async fn server_state(State(app): State<AppState>) -> Response {
         "auth_enabled": app.auth.enabled().to_string(),
         "login_page_enabled": (app.auth.enabled() && app.auth.plugin().login_enabled()).to_string(),
         "auth_system_type": app.auth.plugin().name(),
-        "console_ui_enabled": "false",
+        "console_ui_enabled": super::console_ui::enabled().to_string(),
+        // Auth on and no admin yet: the console offers the first-start page.
+        "auth_admin_request": admin_request.to_string(),
         "datasource_platform": app.settings.platform,
         "startup_mode": if app.settings.is_standalone() { "standalone" } else { "cluster" },
     }))

@@ -6,6 +6,8 @@ pub mod auth_api;
 pub mod config_ops;
 pub mod config_params;
 pub mod console;
+pub mod console_api;
+pub mod console_ui;
 pub mod error;
 pub mod import_report;
 pub mod naming_ops;
@@ -41,6 +43,8 @@ fn all_routes() -> secured::Routes {
         .merge(v1_naming::routes())
         .merge(v1_operator::routes())
         .merge(console::routes())
+        .merge(console_api::routes())
+        .merge(console_ui::routes())
         .merge(auth_api::routes())
         .merge(v2::routes())
         .merge(v2_config::routes())
@@ -55,10 +59,17 @@ pub fn route_table() -> Vec<secured::RouteDecl> {
 
 /// The whole HTTP application: every route under `server.servlet.contextPath`.
 pub fn router(app: AppState) -> Router {
-    let router = all_routes()
-        .into_router(&app)
-        .fallback(not_found)
-        .with_state(app.clone());
+    let mut router = all_routes().into_router(&app);
+    let context = app.settings.context_path.clone();
+    if !context.is_empty() {
+        // `/nacos` without the slash opens the console too.
+        let target = format!("{context}/");
+        router = router.route(
+            &context,
+            axum::routing::get(move || async move { axum::response::Redirect::to(&target) }),
+        );
+    }
+    let router = router.fallback(not_found).with_state(app.clone());
     router.layer(AccessLogLayer::new("http", Arc::clone(&app.traffic.http)))
 }
 

@@ -17,8 +17,8 @@ use super::config_ops::{
 };
 use super::config_params::{
     CONFIG_R, CONFIG_W, NAMESPACE_CONFIGS_R, config_key, config_namespace, coordinates,
-    import_namespace, is_import, operator, optional_tag, parse_ids, probed_configs, probes,
-    publish_or_import,
+    import_namespace, is_clone, is_import, operator, optional_tag, parse_ids, probed_configs,
+    probes, publish_or_import,
 };
 use super::import_report;
 use super::secured::{Caller, Guard, M, OPEN, Routes};
@@ -41,8 +41,11 @@ pub fn routes() -> Routes {
         )
         .route(
             "/v1/cs/configs/listener",
-            axum::routing::post(listener),
-            &[(M::Post, Guard::Config(Action::Read, probed_configs))],
+            axum::routing::post(listener).get(super::console_api::config_listeners),
+            &[
+                (M::Post, Guard::Config(Action::Read, probed_configs)),
+                (M::Get, CONFIG_R),
+            ],
         )
         .route(
             "/v1/cs/configs/catalog",
@@ -282,6 +285,9 @@ async fn post_configs(
     caller: Caller,
     params: Params,
 ) -> ServiceResult<Response> {
+    if is_clone(&params) {
+        return clone_configs(&app, &caller, &params).await;
+    }
     if is_import(&params) {
         return import(&app, &caller, &params).await;
     }
@@ -289,21 +295,128 @@ async fn post_configs(
     Ok(text("true"))
 }
 
+/// One entry of a clone's JSON body: the source config's id and the key to write it under.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CloneEntry {
+    cfg_id: serde_json::Value,
+    data_id: String,
+    group: String,
+}
+
+fn import_policy(params: &Params) -> ServiceResult<crate::services::config::archive::ImportPolicy> {
+    use crate::services::config::archive::ImportPolicy;
+    match params.get("policy").unwrap_or("ABORT") {
+        "ABORT" => Ok(ImportPolicy::Abort),
+        "SKIP" => Ok(ImportPolicy::Skip),
+        "OVERWRITE" => Ok(ImportPolicy::Overwrite),
+        other => Err(ServiceError::param(
+            "policy",
+            format!("invalid policy '{other}': ABORT, SKIP or OVERWRITE"),
+        )),
+    }
+}
+
+/// `POST /v1/cs/configs?clone=true&tenant=<target>&policy=`: copy configs (by id, from any
+/// namespace the caller may read) into the target namespace under the `dataId` and `group`
+/// each entry names. The JSON body is `[{cfgId, dataId, group}]`; the answer is an import
+/// report.
+async fn clone_configs(
+    app: &AppState,
+    caller: &Caller,
+    params: &Params,
+) -> ServiceResult<Response> {
+    use crate::services::config::archive::{self, Import, ImportItem};
+    let target = config_namespace(params, &["tenant", "namespaceId"])?;
+    let policy = import_policy(params)?;
+    let entries: Vec<CloneEntry> = serde_json::from_slice(&params.body).map_err(|e| {
+        ServiceError::bad(format!(
+            "the body must be a JSON array of {{cfgId, dataId, group}}: {e}"
+        ))
+    })?;
+    if entries.is_empty() {
+        return Ok(import_report::failure_response(
+            archive::ImportFailure::new(100006, "no config selected"),
+        ));
+    }
+    let mut ids = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let id = match &entry.cfg_id {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| ServiceError::bad(format!("invalid cfgId {} in the body", entry.cfg_id)))?;
+        ids.push(id);
+    }
+    // Sources: configs of any namespace, found by id.
+    let mut namespaces: Vec<String> = vec![String::new()];
+    namespaces.extend(
+        app.repos
+            .namespaces
+            .list()
+            .await?
+            .into_iter()
+            .map(|n| n.id)
+            .filter(|id| !id.is_empty()),
+    );
+    let mut sources = std::collections::HashMap::new();
+    for namespace in namespaces {
+        let page = app
+            .config
+            .repo()
+            .search(&ConfigQuery::namespace(
+                namespace,
+                PageRequest::new(1, u32::MAX),
+            ))
+            .await?;
+        for item in page.items.into_iter().filter(|c| ids.contains(&c.id)) {
+            sources.insert(item.id, item);
+        }
+    }
+    let mut items = Vec::with_capacity(entries.len());
+    for (entry, id) in entries.iter().zip(&ids) {
+        let Some(source) = sources.get(id) else {
+            return Err(ServiceError::NotFound(format!("config id {id} not found")));
+        };
+        caller
+            .check(app, &Resource::of_config(&source.key), Action::Read)
+            .await?;
+        let key = crate::services::config::ops::config_key(&target, &entry.group, &entry.data_id)?;
+        caller
+            .check(app, &Resource::of_config(&key), Action::Write)
+            .await?;
+        items.push(ImportItem {
+            group: key.group,
+            data_id: key.data_id,
+            content: source.content.clone(),
+            config_type: Some(source.config_type.clone()),
+            app_name: Some(source.app_name.clone()).filter(|a| !a.is_empty()),
+            desc: Some(source.desc.clone()).filter(|d| !d.is_empty()),
+            unrecognized: None,
+        });
+    }
+    let operator = operator(params);
+    let report = archive::import_items(
+        &app.config,
+        app.repos.namespaces.as_ref(),
+        app.settings.max_content,
+        Import {
+            namespace: &target,
+            items,
+            policy,
+            operator: &operator,
+        },
+    )
+    .await?;
+    Ok(import_report::report_response(report))
+}
+
 /// `POST /v1/cs/configs?import=true`: a multipart `file` holding a Nacos export zip.
 async fn import(app: &AppState, caller: &Caller, params: &Params) -> ServiceResult<Response> {
-    use crate::services::config::archive::{self, Import, ImportPolicy};
+    use crate::services::config::archive::{self, Import};
     let namespace = import_namespace(params)?;
-    let policy = match params.get("policy").unwrap_or("ABORT") {
-        "ABORT" => ImportPolicy::Abort,
-        "SKIP" => ImportPolicy::Skip,
-        "OVERWRITE" => ImportPolicy::Overwrite,
-        other => {
-            return Err(ServiceError::param(
-                "policy",
-                format!("invalid policy '{other}': ABORT, SKIP or OVERWRITE"),
-            ));
-        }
-    };
+    let policy = import_policy(params)?;
     let content_type = params.header("content-type").unwrap_or("");
     let file = import_report::multipart_file(content_type, params.body.clone(), "file")
         .await
@@ -411,7 +524,13 @@ async fn listener(State(app): State<AppState>, params: Params) -> ServiceResult<
     // Subscribe before comparing, so a change between the comparison and the wait is not lost.
     let mut subscription = timeout_ms.map(|_| {
         app.config
-            .subscribe(probes.iter().map(|p| p.key.clone()).collect())
+            .subscribe_poller(crate::services::config::hub::Poller {
+                client_ip: params.client_ip().to_string(),
+                md5s: probes
+                    .iter()
+                    .map(|p| (p.key.clone(), p.md5.clone()))
+                    .collect(),
+            })
     });
     let changed = changed_keys(&app, &probes, params.client_ip(), auto_tag.as_deref()).await?;
 

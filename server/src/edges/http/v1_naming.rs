@@ -485,11 +485,14 @@ async fn catalog_services(State(app): State<AppState>, params: Params) -> Servic
     let group_filter = params.get("groupNameParam").unwrap_or("");
     // Accepted for compatibility; the summary shape is answered either way.
     let _with_instances = params.bool("withInstances")?.unwrap_or(false);
+    // `hasIpCount=true` (the console's "hide empty services") keeps services with instances.
+    let hide_empty = params.bool("hasIpCount")?.unwrap_or(false);
     let keys: Vec<ServiceKey> = app
         .naming
         .list_services(&namespace, None)
         .into_iter()
         .filter(|k| k.name.contains(name_filter) && k.group.contains(group_filter))
+        .filter(|k| !hide_empty || !app.naming.all_hosts(k).is_empty())
         .collect();
     let count = keys.len();
     let list: Vec<Value> = page_of(keys, page_no, page_size)

@@ -112,6 +112,28 @@ impl ConfigListeners {
             .collect()
     }
 
+    /// The connections listening to `key`, with the md5 each reported.
+    pub fn listeners_of(&self, key: &ConfigKey) -> Vec<(Arc<str>, String)> {
+        self.subs
+            .watchers(key)
+            .into_iter()
+            .filter_map(|conn| {
+                let md5 = self
+                    .subs
+                    .watched_by(&conn)
+                    .into_iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, d)| d.md5)?;
+                Some((conn, md5))
+            })
+            .collect()
+    }
+
+    /// Every connection that listens to something.
+    pub fn listening_connections(&self) -> Vec<Arc<str>> {
+        self.subs.connections()
+    }
+
     /// Announce a change as if the config service had (cluster sync, tests).
     pub fn changed(&self, key: &ConfigKey) {
         let _ = self.changes.send(key.clone());

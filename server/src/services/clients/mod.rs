@@ -9,9 +9,12 @@
 //! - [`push`]: the generic subscriber index and retrying pusher.
 //! - [`config_listeners`]: config listens and `ConfigChangeNotifyRequest` pushes.
 //! - [`naming_subscribers`]: service subscriptions and `NotifySubscriberRequest` pushes.
+//! - [`listeners`]: who listens to a config, and what one client listens to, over both
+//!   gRPC listens and v1 long polls (the console's listening query).
 
 pub mod config_listeners;
 pub mod connection;
+pub mod listeners;
 pub mod naming_subscribers;
 pub mod push;
 

@@ -11,6 +11,16 @@ use tokio::sync::mpsc;
 
 type Waiters = HashMap<ConfigKey, HashMap<u64, mpsc::Sender<ConfigKey>>>;
 
+/// Who waits in a long poll: the client's address and the md5 it sent for each key (the
+/// console's listening query reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Poller {
+    pub client_ip: String,
+    pub md5s: Vec<(ConfigKey, String)>,
+}
+
+type Pollers = HashMap<u64, Poller>;
+
 /// Sees every changed key. Called synchronously from the write path, so it must not block:
 /// hand the key to a queue and return.
 pub type ChangeObserver = Arc<dyn Fn(&ConfigKey) + Send + Sync>;
@@ -29,6 +39,7 @@ impl std::fmt::Debug for Observers {
 pub struct ListenerHub {
     next_id: AtomicU64,
     waiters: Arc<Mutex<Waiters>>,
+    pollers: Arc<Mutex<Pollers>>,
     observers: Observers,
 }
 
@@ -50,7 +61,27 @@ impl ListenerHub {
             keys,
             events: rx,
             waiters: Arc::clone(&self.waiters),
+            pollers: None,
         }
+    }
+
+    /// [`Self::subscribe`] for a long poll: who waits is listed (see [`Self::pollers`]) until
+    /// the subscription is dropped.
+    pub fn subscribe_poller(&self, poller: Poller, capacity: usize) -> Subscription {
+        let keys = poller.md5s.iter().map(|(k, _)| k.clone()).collect();
+        let mut sub = self.subscribe(keys, capacity);
+        self.pollers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sub.id, poller);
+        sub.pollers = Some(Arc::clone(&self.pollers));
+        sub
+    }
+
+    /// The long polls waiting now.
+    pub fn pollers(&self) -> Vec<Poller> {
+        let pollers = self.pollers.lock().unwrap_or_else(|p| p.into_inner());
+        pollers.values().cloned().collect()
     }
 
     /// Tell every subscriber of `key`, and every observer, that it changed.
@@ -91,6 +122,8 @@ pub struct Subscription {
     keys: Vec<ConfigKey>,
     events: mpsc::Receiver<ConfigKey>,
     waiters: Arc<Mutex<Waiters>>,
+    /// Set for a long poll, whose entry is removed with the subscription.
+    pollers: Option<Arc<Mutex<Pollers>>>,
 }
 
 impl Subscription {
@@ -102,6 +135,12 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        if let Some(pollers) = &self.pollers {
+            pollers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.id);
+        }
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         for key in &self.keys {
             if let Some(subs) = waiters.get_mut(key) {
@@ -130,6 +169,21 @@ mod tests {
         assert_eq!(hub.listener_count(), 1);
         drop(sub);
         assert_eq!(hub.listener_count(), 0);
+    }
+
+    #[test]
+    fn pollers_are_listed_while_they_wait() {
+        let hub = ListenerHub::default();
+        let a = ConfigKey::new("", "g", "a");
+        let poller = Poller {
+            client_ip: "10.0.0.9".to_string(),
+            md5s: vec![(a.clone(), "abc".to_string())],
+        };
+        let sub = hub.subscribe_poller(poller.clone(), 4);
+        assert_eq!(hub.pollers(), vec![poller]);
+        assert_eq!(hub.listener_count(), 1);
+        drop(sub);
+        assert!(hub.pollers().is_empty());
     }
 
     #[test]

@@ -70,6 +70,18 @@ pub fn encode_changed(keys: &[ConfigKey]) -> String {
     encoded
 }
 
+/// Nacos's group key (the keys of listener-status maps): `dataId+group[+tenant]`, each part
+/// with `%` and `+` escaped.
+pub fn group_key(data_id: &str, group: &str, tenant: &str) -> String {
+    let enc = |s: &str| s.replace('%', "%25").replace('+', "%2B");
+    let mut key = format!("{}+{}", enc(data_id), enc(group));
+    if !tenant.is_empty() {
+        key.push('+');
+        key.push_str(&enc(tenant));
+    }
+    key
+}
+
 /// The pre-2.0.4 short-poll header `Probe-Modify-Response`: `dataId:group;` per key.
 pub fn legacy_probe_header(keys: &[ConfigKey]) -> String {
     keys.iter()

@@ -360,4 +360,9 @@ impl ConfigService {
     pub fn subscribe(&self, keys: Vec<ConfigKey>) -> Subscription {
         self.hub.subscribe(keys, 16)
     }
+
+    /// [`Self::subscribe`] for a v1 long poll, listed as a listener while it waits.
+    pub fn subscribe_poller(&self, poller: super::hub::Poller) -> Subscription {
+        self.hub.subscribe_poller(poller, 16)
+    }
 }

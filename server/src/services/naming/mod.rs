@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use nacos_core::validate::{self, ParamError};
 use nacos_core::{
-    Instance, InstanceRepo, RepoError, RepoResult, ServiceKey, ServiceMeta, now_millis,
+    ClusterMeta, Instance, InstanceRepo, RepoError, RepoResult, ServiceKey, ServiceMeta, now_millis,
 };
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;

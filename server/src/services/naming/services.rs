@@ -135,6 +135,43 @@ impl NamingService {
         Ok(())
     }
 
+    /// Replace one cluster's settings (health checker, check port, metadata) of an existing
+    /// service, storing settings for a service that had none. Errors: `Invalid` when the
+    /// service does not exist.
+    pub async fn update_cluster(
+        &self,
+        key: &ServiceKey,
+        name: &str,
+        cluster: ClusterMeta,
+    ) -> NamingResult<()> {
+        let _guard = self.persist.lock().await;
+        let (current, ephemeral) = match self.registry.read(key).get(key) {
+            Some(s) => (s.meta.clone(), s.ephemeral),
+            None => return Err(service_not_found(key)),
+        };
+        let mut meta = current
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| ServiceMeta::new(key.clone(), ephemeral));
+        meta.clusters.insert(name.to_string(), cluster);
+        meta.modified_ms = now_millis();
+        let stored = if current.is_some() {
+            self.repo.update_service(meta.clone()).await
+        } else {
+            Err(RepoError::NotFound(String::new()))
+        };
+        match stored {
+            Ok(()) => {}
+            Err(RepoError::NotFound(_)) => self.repo.create_service(meta.clone()).await?,
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(state) = self.registry.write(key).get_mut(key) {
+            state.meta = Some(Arc::new(meta));
+        }
+        self.notify(key);
+        Ok(())
+    }
+
     /// Delete a service. Errors: `Invalid` when it does not exist or still has instances.
     pub async fn delete_service(&self, key: &ServiceKey) -> NamingResult<()> {
         let not_empty = || {
