@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::RepoResult;
+use crate::error::{RepoError, RepoResult};
 use crate::model::*;
 
 /// What a backend supports, so the conformance suite skips the rest loudly instead of silently.
@@ -31,6 +31,13 @@ impl Capabilities {
 pub trait ConfigRepo: Send + Sync + std::fmt::Debug {
     /// The formal config, or `None`.
     async fn get(&self, key: &ConfigKey) -> RepoResult<Option<ConfigItem>>;
+
+    /// Why a write would fail right now, when the store knows without trying one (e.g. no
+    /// database node is writable while replicas still answer reads). Cheap, no I/O: the
+    /// readiness probe asks it. The default knows nothing in advance.
+    fn write_problem(&self) -> Option<RepoError> {
+        None
+    }
 
     /// Insert or update a formal config and append its history row, atomically: either both are
     /// written or neither. Insert assigns a new id, writes history `I` with the new content and

@@ -206,8 +206,8 @@ impl App {
         }
     }
 
-    /// Why this node should not take traffic, if it should not: storage does not answer a read,
-    /// or (embedded cluster) there is no Raft leader.
+    /// Why this node should not take traffic, if it should not: storage does not take writes
+    /// or does not answer a read, or (embedded cluster) there is no Raft leader.
     pub async fn readiness_problem(&self) -> Option<String> {
         if let Some(raft) = &self.raft
             && !raft.has_quorum(std::time::Duration::from_secs(1)).await
@@ -216,6 +216,9 @@ impl App {
                 "no Raft leader: the embedded cluster has no quorum ({})",
                 serde_json::to_value(raft.status()).unwrap_or_default()
             ));
+        }
+        if let Some(e) = self.repos.configs.write_problem() {
+            return Some(format!("storage does not take writes: {e}"));
         }
         match self.repos.namespaces.list().await {
             Ok(_) => None,

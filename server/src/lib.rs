@@ -115,6 +115,13 @@ pub async fn run(
     let mut background = app.naming.start(app.shutdown.clone());
     background.extend(grpc::start_background(&app));
     background.extend(app.start_cluster_tasks());
+    if foundation::storage::is_external(&app.settings) {
+        background.push(services::config::warm::start(
+            Arc::clone(&app.config),
+            Arc::clone(&app.repos.namespaces),
+            app.shutdown.clone(),
+        ));
+    }
     background.extend(edges::peer::start(&app, listeners.cluster, listeners.raft));
     let router = http::router(Arc::clone(&app));
     let token = app.shutdown.clone();

@@ -11,8 +11,9 @@
 //! query fails in a way that says the node is in trouble ([`Cluster::suspect`]).
 //!
 //! While no node is writable, [`Cluster::primary`] is `None` and writes fail fast with
-//! `Unavailable` without touching the network; reads fail the same way unless replicas serve
-//! reads ([`crate::MysqlOptions::read_from_replicas`]).
+//! `Unavailable` without touching the network. Reads then go to a reachable replica
+//! ([`Cluster::reader`]): a config stays readable while its primary is lost, as Nacos serves
+//! reads from its local dump, at the price of the replica's lag.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -88,17 +89,26 @@ impl Cluster {
         self.nodes.get(self.primary.load(Ordering::Acquire))
     }
 
-    /// Where a read goes: a replica (round robin) when replicas serve reads and one is up,
-    /// else the primary.
-    pub fn reader(&self) -> Option<&Node> {
-        if self.read_from_replicas {
-            let topology = self.topology();
-            if !topology.replicas.is_empty() {
-                let n = self.next_replica.fetch_add(1, Ordering::Relaxed) % topology.replicas.len();
-                return self.nodes.get(topology.replicas[n]);
+    /// Where a read goes: a replica (round robin) when `prefer_replica` and replicas serve
+    /// reads; else the primary; while there is no primary, a replica anyway (stale by its lag,
+    /// but an answer instead of an outage). `None` when no node answers.
+    pub fn reader(&self, prefer_replica: bool) -> Option<&Node> {
+        if prefer_replica && self.read_from_replicas {
+            if let Some(node) = self.replica() {
+                return Some(node);
             }
         }
-        self.primary()
+        self.primary().or_else(|| self.replica())
+    }
+
+    /// A reachable replica, round robin.
+    fn replica(&self) -> Option<&Node> {
+        let topology = self.topology();
+        if topology.replicas.is_empty() {
+            return None;
+        }
+        let n = self.next_replica.fetch_add(1, Ordering::Relaxed) % topology.replicas.len();
+        self.nodes.get(topology.replicas[n])
     }
 
     /// A query failed in a way that says its node may be gone or demoted: probe now.

@@ -52,7 +52,8 @@ const WRITE_ATTEMPTS: u32 = 6;
 pub(crate) enum Route {
     /// The reader: a replica when replicas serve reads, else the primary.
     Reader,
-    /// Always the primary (reads that must see the latest write, and the readiness probe).
+    /// The primary: reads that must see the latest write. While no node is writable these
+    /// too go to a replica, since a possibly stale answer beats none for a reader.
     Primary,
 }
 
@@ -190,7 +191,7 @@ impl MysqlStore {
         probing
     }
 
-    fn no_primary(&self, what: &str) -> RepoError {
+    pub(crate) fn no_primary(&self, what: &str) -> RepoError {
         let topology = self.cluster.topology();
         let down: Vec<String> = topology
             .down
@@ -291,11 +292,10 @@ impl MysqlStore {
         T: Send,
         F: for<'c> FnOnce(&'c mut MySqlConnection) -> Body<'c, T> + Send,
     {
-        let node = match route {
-            Route::Reader => self.cluster.reader(),
-            Route::Primary => self.cluster.primary(),
-        }
-        .ok_or_else(|| self.no_primary(what))?;
+        let node = self
+            .cluster
+            .reader(route == Route::Reader)
+            .ok_or_else(|| self.no_primary(what))?;
         let run = async {
             let mut conn = node.pool.acquire().await?;
             body(&mut conn).await

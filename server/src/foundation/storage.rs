@@ -32,6 +32,13 @@ const POSTGRESQL: Option<OpenFn> = Some(open_postgresql);
 #[cfg(not(feature = "postgresql"))]
 const POSTGRESQL: Option<OpenFn> = None;
 
+/// Whether the settings name a database server (which can be down while this server runs), not
+/// the embedded store.
+pub fn is_external(settings: &Settings) -> bool {
+    let platform = settings.platform.trim();
+    !platform.is_empty() && !platform.eq_ignore_ascii_case(nacos_storage_embedded::NAME)
+}
+
 /// Open the backend the settings name.
 pub async fn open(settings: &Settings) -> Result<Repos, StartError> {
     let platform = settings.platform.to_ascii_lowercase();

@@ -23,15 +23,20 @@ mod rows;
 use async_trait::async_trait;
 use nacos_core::{
     ConfigChange, ConfigItem, ConfigKey, ConfigPublish, ConfigQuery, ConfigRepo, Gray, GrayConfig,
-    GrayPublish, HistoryEntry, Operator, Page, PageRequest, RepoResult,
+    GrayPublish, HistoryEntry, Operator, Page, PageRequest, RepoError, RepoResult,
 };
 
 use crate::store::{MysqlStore, Route};
 
 #[async_trait]
 impl ConfigRepo for MysqlStore {
+    fn write_problem(&self) -> Option<RepoError> {
+        (!self.is_writable()).then(|| self.no_primary("write"))
+    }
+
     async fn get(&self, key: &ConfigKey) -> RepoResult<Option<ConfigItem>> {
-        // The server caches what this returns: read the primary, never a lagging replica.
+        // The server caches what this returns: read the primary, never a lagging replica
+        // (unless no primary is left: see `Route::Primary`).
         let key = key.clone();
         self.read("get config", Route::Primary, move |c| {
             Box::pin(async move { Ok(formal::select_config(c, &key, false).await?) })

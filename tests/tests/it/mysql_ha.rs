@@ -1,7 +1,8 @@
 //! MySQL high availability, end to end: a server on two private MariaDB servers — a primary and
 //! a read-only replica fed by real GTID replication, semi-synchronous so that a commit the
 //! primary acknowledges is already on the replica — under a steady publish load. The primary is
-//! killed with SIGKILL; cached reads keep working, writes answer 503 at once, readiness says the
+//! killed with SIGKILL; reads keep working (configs no client read before, from the cache the
+//! server keeps loaded or from the replica), writes answer 503 at once, readiness says the
 //! storage is down; the replica is promoted (`SET GLOBAL read_only=OFF` once it has applied what
 //! it received) and the server switches to it without a restart. Afterwards every publish that
 //! was acknowledged with 200 is in the new primary. Skipped loudly where MariaDB is absent.
@@ -221,19 +222,58 @@ async fn failover_to_a_promoted_replica_loses_no_acknowledged_write() {
             .count();
         assert!(fast >= 1, "writes do not fail fast: {:?}", o.unavailable);
     }
-    // Cached reads keep working; uncached reads and readiness report the outage.
+    // Reads keep working: the cached key, keys published before the crash that no client
+    // ever read (loaded into the cache after each write, else answered by the replica), an
+    // absent key (404, from the replica), and a long poll. Readiness reports the outage.
     assert_eq!(
         status_of(&s, "/v1/cs/configs", &[("dataId", "hot"), ("group", "HA")]).await,
         (StatusCode::OK, "hot-v1".to_string()),
         "a cached config is served while the database is down"
     );
-    let (status, _) = status_of(
+    let never_read: Vec<(String, String)> = outcomes
+        .lock()
+        .await
+        .acknowledged
+        .iter()
+        .take(20)
+        .cloned()
+        .collect();
+    for (data_id, content) in &never_read {
+        assert_eq!(
+            status_of(
+                &s,
+                "/v1/cs/configs",
+                &[("dataId", data_id), ("group", "HA")]
+            )
+            .await,
+            (StatusCode::OK, content.clone()),
+            "a config nobody read before the primary died"
+        );
+    }
+    let (status, body) = status_of(
         &s,
         "/v1/cs/configs",
-        &[("dataId", "never-read"), ("group", "HA")],
+        &[("dataId", "never-written"), ("group", "HA")],
     )
     .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (first_id, _) = &never_read[0];
+    let listening = format!("{first_id}\u{2}HA\u{2}stale-md5\u{1}");
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs/listener"))
+        .header("Long-Pulling-Timeout", "3000")
+        .form(&[("Listening-Configs", listening.as_str())])
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("long poll during the outage");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let changed = resp.text().await.expect("body");
+    assert!(
+        changed.contains(first_id.as_str()),
+        "a long poll with a stale md5 names the key at once: {changed:?}"
+    );
     let (status, body) = status_of(&s, "/v1/console/health/readiness", &[]).await;
     assert_ne!(status, StatusCode::OK, "readiness while down: {body}");
     // A write to the hot key fails; the cached copy stays.
@@ -459,6 +499,146 @@ async fn console_reads_use_a_replica_only_when_asked() {
             .is_some(),
         "a get (which fills the cache) reads the primary"
     );
+
+    // The primary lost: writes fail, every read (the primary-only ones too) goes to the
+    // replica, which still lacks what it had not applied.
+    tokio::task::spawn_blocking({
+        let primary = Arc::new(primary);
+        move || primary.kill()
+    })
+    .await
+    .expect("kill task")
+    .expect("kill the primary");
+    let topology = single.refresh().await;
+    assert_eq!(topology.primary, None, "{topology:?}");
+    assert_eq!(topology.replicas, vec![1], "{topology:?}");
+    assert!(
+        single_repos
+            .configs
+            .get(&first)
+            .await
+            .expect("get")
+            .is_some(),
+        "the replica answers a read the primary would have"
+    );
+    assert!(
+        single_repos
+            .configs
+            .get(&second)
+            .await
+            .expect("get")
+            .is_none(),
+        "the lagging replica has not applied the second publish"
+    );
+    let third = nacos_core::ConfigKey::new("", "RO", "third");
+    let refused = single_repos
+        .configs
+        .publish(nacos_conformance::fixtures::publish(&third, "3"))
+        .await;
+    assert!(
+        matches!(refused, Err(nacos_core::RepoError::Unavailable(_))),
+        "{refused:?}"
+    );
     drop((spread_repos, single_repos, spread, single));
-    drop((primary, replica));
+    drop(replica);
+}
+
+/// With one database and no replica, a config stays servable after the database dies: the
+/// server loads every config into its cache at start (those written before it started) and
+/// again after each change (those written since), though no client read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_nobody_read_survive_the_only_database() {
+    if mariadb::available().is_none() {
+        return;
+    }
+    let db = tokio::task::spawn_blocking(|| {
+        let db = MariaDb::start(&ServerOptions::default()).expect("start MariaDB");
+        db.sql(
+            None,
+            "CREATE DATABASE nt_solo CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        )
+        .expect("create the database");
+        db
+    })
+    .await
+    .expect("setup task");
+    let props = [
+        ("spring.sql.init.platform", "mysql".to_string()),
+        ("db.num", "1".to_string()),
+        ("db.url.0", db.jdbc_url("nt_solo", 500, 3_000)),
+        ("db.user", mariadb::USER.to_string()),
+        ("db.password", mariadb::PASSWORD.to_string()),
+        ("db.pool.config.connectionTimeout", "1000".to_string()),
+        ("nacos.db.schema.init", "true".to_string()),
+    ];
+    let pairs: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let publish = |s: &TestServer, data_id: String, content: String| {
+        let request = s
+            .client
+            .post(s.url("/v1/cs/configs"))
+            .form(&[
+                ("dataId", data_id.as_str()),
+                ("group", "SOLO"),
+                ("content", content.as_str()),
+            ])
+            .send();
+        async move {
+            let resp = request.await.expect("publish");
+            assert_eq!(
+                resp.text().await.expect("body"),
+                "true",
+                "publish {data_id}"
+            );
+        }
+    };
+
+    // Written before this server starts: loaded at start.
+    let mut before = TestServer::start_with(&pairs).await;
+    for i in 0..30 {
+        publish(&before, format!("old-{i}"), format!("old value {i}")).await;
+    }
+    before.stop().await;
+    let s = TestServer::start_with(&pairs).await;
+    // Written while it runs: loaded after each write.
+    for i in 0..30 {
+        publish(&s, format!("new-{i}"), format!("new value {i}")).await;
+    }
+    let app = s.app();
+    crate::helpers::until(Duration::from_secs(10), "every config cached", || {
+        app.config.cached_keys() >= 60
+    })
+    .await;
+
+    let victim = Arc::new(db);
+    tokio::task::spawn_blocking({
+        let victim = Arc::clone(&victim);
+        move || victim.kill()
+    })
+    .await
+    .expect("kill task")
+    .expect("kill the database");
+    for (prefix, word) in [("old", "old value"), ("new", "new value")] {
+        for i in 0..30 {
+            assert_eq!(
+                status_of(
+                    &s,
+                    "/v1/cs/configs",
+                    &[("dataId", &format!("{prefix}-{i}")), ("group", "SOLO")]
+                )
+                .await,
+                (StatusCode::OK, format!("{word} {i}")),
+                "{prefix}-{i} while the database is down"
+            );
+        }
+    }
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs"))
+        .form(&[("dataId", "old-1"), ("group", "SOLO"), ("content", "x")])
+        .send()
+        .await
+        .expect("publish during the outage");
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(s);
+    drop(before);
 }

@@ -6,6 +6,7 @@ pub mod hub;
 pub mod listen;
 pub mod ops;
 pub mod service;
+pub mod warm;
 
 pub use hub::{ListenerHub, Subscription};
 pub use service::{ConfigService, KeyState, Selected};

@@ -149,13 +149,46 @@ impl KeyState {
     }
 }
 
+/// Write generations, one counter per shard of keys. A shard's counter is bumped after a write
+/// of one of its keys commits and before the key is evicted; a cache fill that saw the counter
+/// move while it loaded does not insert, so a stale load never outlives a write. Sharded so
+/// that a steady stream of writes to other keys does not keep a key out of the cache.
+#[derive(Debug)]
+struct Generations([AtomicU64; 64]);
+
+impl Default for Generations {
+    fn default() -> Self {
+        Generations(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Generations {
+    fn of(&self, key: &ConfigKey) -> &AtomicU64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        &self.0[(hash % self.0.len() as u64) as usize]
+    }
+
+    fn read(&self, key: &ConfigKey) -> u64 {
+        self.of(key).load(Ordering::SeqCst)
+    }
+
+    fn bump(&self, key: &ConfigKey) {
+        self.of(key).fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn bump_all(&self) {
+        for counter in &self.0 {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ConfigService {
     repo: Arc<dyn ConfigRepo>,
     cache: Cache<ConfigKey, Arc<KeyState>>,
-    /// Bumped after every write commits and before its key is evicted; a cache fill that saw the
-    /// counter move while it loaded does not insert, so a stale load never outlives a write.
-    write_generation: AtomicU64,
+    write_generation: Generations,
     /// Keys whose last write failed with `Unavailable` (storage down: the write may or may not
     /// have landed). Their cached copy is kept so reads keep working through the outage, and
     /// is checked against storage on the next read that can reach it.
@@ -163,6 +196,8 @@ pub struct ConfigService {
     hub: ListenerHub,
     /// Keys written through this node (not changes learnt from peers), for cluster sync.
     local_writes: tokio::sync::broadcast::Sender<ConfigKey>,
+    /// Over an external database: changed keys, to be loaded again at once (see `warm`).
+    reload: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ConfigKey>>,
 }
 
 impl ConfigService {
@@ -174,12 +209,29 @@ impl ConfigService {
         Self {
             repo,
             cache,
-            write_generation: AtomicU64::new(0),
+            write_generation: Generations::default(),
             suspect: Mutex::new(HashSet::new()),
             hub: ListenerHub::default(),
             // Small: only cluster sync reads it, and a lagging reader falls back to its scans.
             local_writes: tokio::sync::broadcast::Sender::new(256),
+            reload: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on, send every changed key to `reload` after forgetting it.
+    pub fn reload_after_change(&self, reload: tokio::sync::mpsc::UnboundedSender<ConfigKey>) {
+        let _ = self.reload.set(reload);
+    }
+
+    /// Whether the cache holds `key`.
+    pub fn is_cached(&self, key: &ConfigKey) -> bool {
+        self.cache.contains_key(key)
+    }
+
+    /// How many keys the cache holds.
+    pub fn cached_keys(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
     }
 
     /// Keys written through this node, as they commit (or may have: outcome unknown). A
@@ -227,9 +279,9 @@ impl ConfigService {
                 Err(e) => Err(e),
             };
         }
-        let generation = self.write_generation.load(Ordering::SeqCst);
+        let generation = self.write_generation.read(key);
         let state = self.load(key).await?;
-        if self.write_generation.load(Ordering::SeqCst) == generation {
+        if self.write_generation.read(key) == generation {
             self.cache.insert(key.clone(), Arc::clone(&state));
         }
         Ok(state)
@@ -304,12 +356,12 @@ impl ConfigService {
         match &removed {
             Ok(items) => items.iter().for_each(|item| self.wrote(&item.key)),
             Err(RepoError::Unavailable(_)) => {
-                self.write_generation.fetch_add(1, Ordering::SeqCst);
+                self.write_generation.bump_all();
                 let mut suspect = self.lock_suspect();
                 suspect.extend(self.cache.iter().map(|(k, _)| k.as_ref().clone()));
             }
             Err(_) => {
-                self.write_generation.fetch_add(1, Ordering::SeqCst);
+                self.write_generation.bump_all();
                 self.cache.invalidate_all();
             }
         }
@@ -331,7 +383,7 @@ impl ConfigService {
             ) => {}
             Err(RepoError::Unavailable(_)) => {
                 // A fill racing with this write must not insert what it read before it.
-                self.write_generation.fetch_add(1, Ordering::SeqCst);
+                self.write_generation.bump(key);
                 self.lock_suspect().insert(key.clone());
             }
             Ok(_) => {
@@ -345,15 +397,18 @@ impl ConfigService {
     /// A key changed (here, or on another node sharing the database): forget the cached copy
     /// and wake its listeners. Called even after a failed write, whose outcome may be unknown.
     pub fn changed(&self, key: &ConfigKey) {
-        self.write_generation.fetch_add(1, Ordering::SeqCst);
+        self.write_generation.bump(key);
         self.cache.invalidate(key);
         self.hub.notify(key);
+        if let Some(reload) = self.reload.get() {
+            let _ = reload.send(key.clone());
+        }
     }
 
     /// Forget every cached key (the store changed under us in ways we cannot name, e.g. a
     /// replicated snapshot). Listeners are not woken here; callers name the keys they can.
     pub fn forget_all(&self) {
-        self.write_generation.fetch_add(1, Ordering::SeqCst);
+        self.write_generation.bump_all();
         self.cache.invalidate_all();
     }
 
