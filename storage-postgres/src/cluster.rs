@@ -113,6 +113,9 @@ pub(crate) struct Cluster {
     nodes: Vec<Node>,
     /// Index into `nodes` of the writable node every call goes to.
     current: AtomicUsize,
+    /// While the last check found no writable node: a reachable standby that serves reads
+    /// (`usize::MAX`: none, or a writable node is in use).
+    standby: AtomicUsize,
     /// `socketTimeout` of the first URL (default [`DEFAULT_CALL_TIMEOUT`]): the time limit of
     /// one repository call.
     pub socket_timeout: Option<Duration>,
@@ -157,6 +160,7 @@ impl Cluster {
         let cluster = Arc::new(Cluster {
             nodes,
             current: AtomicUsize::new(0),
+            standby: AtomicUsize::new(usize::MAX),
             socket_timeout,
             monitor: Arc::new(Monitor::default()),
         });
@@ -185,6 +189,26 @@ impl Cluster {
         &self.nodes[index.min(self.nodes.len() - 1)]
     }
 
+    /// The node reads go to: the standby while no node is writable, else [`Self::current`].
+    pub fn reader(&self) -> &Node {
+        match self.nodes.get(self.standby.load(Ordering::Relaxed)) {
+            Some(standby) => standby,
+            None => self.current(),
+        }
+    }
+
+    /// Why writes fail now, when the last check found no writable node.
+    pub fn write_problem(&self) -> Option<RepoError> {
+        let standby = self.nodes.get(self.standby.load(Ordering::Relaxed))?;
+        Some(RepoError::Unavailable(
+            format!(
+                "no writable PostgreSQL node; reads go to the standby {}",
+                standby.label
+            )
+            .into(),
+        ))
+    }
+
     /// Ask the background task to check the nodes now (no-op with a single node).
     pub fn suspect(&self) {
         if self.nodes.len() > 1 {
@@ -197,6 +221,26 @@ impl Cluster {
     /// the nodes it asked.
     async fn choose(&self, current: Option<usize>) -> (Option<usize>, Vec<String>) {
         let (chosen, answers) = ha::first_writable(&self.nodes, current).await;
+        // Without a writable node every node was asked: the first one answering read-only
+        // serves reads until a writable one is back.
+        let standby = match chosen {
+            Some(_) => None,
+            None => answers
+                .iter()
+                .find(|(_, answer)| *answer == Ok(false))
+                .map(|(index, _)| *index),
+        };
+        let previous = self
+            .standby
+            .swap(standby.unwrap_or(usize::MAX), Ordering::Relaxed);
+        if let Some(index) = standby
+            && previous != index
+        {
+            tracing::warn!(
+                node = %self.nodes[index].label,
+                "no writable PostgreSQL node: reads go to a standby"
+            );
+        }
         let problems = answers
             .iter()
             .filter_map(|(index, answer)| match answer {

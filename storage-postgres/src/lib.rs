@@ -130,6 +130,11 @@ impl PgStore {
 
     /// A pooled connection to the node in use.
     async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, RepoError> {
+        // Known to fail: say so at once instead of waiting on a node that is gone.
+        if let Some(problem) = self.cluster.write_problem() {
+            self.cluster.suspect();
+            return Err(problem);
+        }
         let result = self.cluster.current().get().await;
         if result.is_err() {
             self.cluster.suspect();
@@ -181,6 +186,27 @@ impl PgStore {
     {
         self.call(async {
             let mut conn = self.conn().await?;
+            body(&mut conn).await
+        })
+        .await
+    }
+
+    /// Run a read-only `body` like [`PgStore::run`], on the node in use; while no node takes
+    /// writes, on a reachable standby instead (reads survive the primary, stale by the
+    /// standby's replay lag).
+    async fn read<T, F>(&self, body: F) -> Result<T, RepoError>
+    where
+        F: for<'c> Body<'c, T>
+            + for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> error::Result<T>
+            + Send,
+    {
+        self.call(async {
+            let node = self.cluster.reader();
+            let result = node.get().await;
+            if result.is_err() {
+                self.cluster.suspect();
+            }
+            let mut conn = result?;
             body(&mut conn).await
         })
         .await

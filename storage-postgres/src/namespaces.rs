@@ -41,7 +41,7 @@ impl NamespaceRow {
 #[async_trait]
 impl NamespaceRepo for PgStore {
     async fn list(&self) -> Result<Vec<Namespace>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let rows: Vec<NamespaceRow> = t::table
                 .filter(t::kp.eq(KP))
                 .select(NamespaceRow::as_select())
@@ -57,7 +57,7 @@ impl NamespaceRepo for PgStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Namespace>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let row: Option<NamespaceRow> = t::table
                 .filter(t::kp.eq(KP))
                 .filter(t::tenant_id.eq(id))

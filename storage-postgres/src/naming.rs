@@ -225,7 +225,7 @@ async fn register_tx(
 #[async_trait]
 impl InstanceRepo for PgStore {
     async fn list_services(&self) -> Result<Vec<ServiceMeta>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let rows: Vec<ServiceRow> =
                 ns::table.select(ServiceRow::as_select()).load(conn).await?;
             let mut all = rows
@@ -240,7 +240,7 @@ impl InstanceRepo for PgStore {
     }
 
     async fn get_service(&self, key: &ServiceKey) -> Result<Option<ServiceMeta>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let row: Option<ServiceRow> = ns::table
                 .filter(ns::namespace_id.eq(&key.namespace))
                 .filter(ns::group_name.eq(&key.group))
@@ -330,7 +330,7 @@ impl InstanceRepo for PgStore {
     }
 
     async fn list_instances(&self, service: &ServiceKey) -> Result<Vec<Instance>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let rows: Vec<InstanceRow> = ni::table
                 .filter(ni::namespace_id.eq(&service.namespace))
                 .filter(ni::group_name.eq(&service.group))

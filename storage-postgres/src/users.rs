@@ -78,7 +78,7 @@ fn permissions_matching(role: &str, mode: MatchMode) -> p::BoxedQuery<'static, P
 #[async_trait]
 impl UserRepo for PgStore {
     async fn get_user(&self, username: &str) -> Result<Option<User>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let row: Option<UserRow> = u::table
                 .filter(u::username.eq(username))
                 .select(UserRow::as_select())
@@ -96,7 +96,7 @@ impl UserRepo for PgStore {
         mode: MatchMode,
         page: PageRequest,
     ) -> Result<Page<User>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let count: i64 = users_matching(username, mode)
                 .count()
                 .get_result(conn)
@@ -169,7 +169,7 @@ impl UserRepo for PgStore {
         mode: MatchMode,
         page: PageRequest,
     ) -> Result<Page<RoleBinding>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let count: i64 = roles_matching(username, role, mode)
                 .count()
                 .get_result(conn)
@@ -243,7 +243,7 @@ impl UserRepo for PgStore {
         mode: MatchMode,
         page: PageRequest,
     ) -> Result<Page<Permission>, RepoError> {
-        self.run(async |conn| {
+        self.read(async |conn| {
             let count: i64 = permissions_matching(role, mode)
                 .count()
                 .get_result(conn)

@@ -50,6 +50,8 @@ pub use crate::dbproc::REQUIRE_ENV;
 #[derive(Debug)]
 pub struct PgServer {
     port: u16,
+    /// The data directory (`postmaster.pid` names the server's process).
+    data: PathBuf,
     bindir: PathBuf,
     /// Holding the write end keeps the server alive; closing it stops the server.
     stdin: Mutex<Option<ChildStdin>>,
@@ -97,9 +99,43 @@ impl PgServer {
     /// Start a private server with the binaries in `bindir` (initdb, postgres, pg_isready,
     /// psql). Retries on another port if the chosen one was taken meanwhile.
     pub fn start(bindir: &Path) -> Result<PgServer, String> {
+        Self::start_from(bindir, None)
+    }
+
+    /// A new private server that is a hot standby of this one: a base backup streamed with
+    /// `pg_basebackup -R`, then kept current by streaming replication (read-only, in
+    /// recovery).
+    pub fn start_standby(&self) -> Result<PgServer, String> {
+        Self::start_from(&self.bindir, Some(self.port))
+    }
+
+    /// A new private server of its own (not the shared one), e.g. a primary a test kills;
+    /// `None` when PostgreSQL is not installed.
+    pub fn start_private() -> Option<Result<PgServer, String>> {
+        find_bindir().map(|bindir| Self::start(&bindir))
+    }
+
+    /// Kill the server with SIGKILL (no shutdown), as a crash would. Its directory is removed
+    /// when the value is dropped.
+    pub fn kill(&self) -> Result<(), String> {
+        let pids = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .map_err(|e| format!("no postmaster.pid: {e}"))?;
+        let pid = pids.lines().next().unwrap_or_default().trim().to_string();
+        let status = Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -9 {pid} failed: {status}"))
+        }
+    }
+
+    fn start_from(bindir: &Path, primary_port: Option<u16>) -> Result<PgServer, String> {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::start_once(bindir) {
+            match Self::start_once(bindir, primary_port) {
                 Ok(server) => return Ok(server),
                 Err(e) => last = e,
             }
@@ -107,7 +143,7 @@ impl PgServer {
         Err(last)
     }
 
-    fn start_once(bindir: &Path) -> Result<PgServer, String> {
+    fn start_once(bindir: &Path, primary_port: Option<u16>) -> Result<PgServer, String> {
         let owner = RunAs::pick()?;
         let dir = scratch_dir(&owner)?;
         owner.give(&dir)?;
@@ -121,23 +157,40 @@ impl PgServer {
         let data = dir.join("data");
         let tls = make_certificates(&dir, &owner);
 
-        let mut initdb = Command::new(bindir.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", USER, "-E", "UTF8", "--locale=C", "--no-sync"])
-            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .current_dir(&dir)
-            .stdin(Stdio::null());
+        let mut initdb = match primary_port {
+            None => {
+                let mut initdb = Command::new(bindir.join("initdb"));
+                initdb
+                    .arg("-D")
+                    .arg(&data)
+                    .args(["-U", USER, "-E", "UTF8", "--locale=C", "--no-sync"])
+                    .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
+                    .arg(format!("--pwfile={}", pwfile.display()));
+                initdb
+            }
+            // initdb's pg_hba.conf lets the superuser replicate over 127.0.0.1.
+            Some(port) => {
+                let mut backup = Command::new(bindir.join("pg_basebackup"));
+                backup
+                    .arg("-D")
+                    .arg(&data)
+                    .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast"])
+                    .args(["-h", "127.0.0.1", "-U", USER])
+                    .arg("-p")
+                    .arg(port.to_string())
+                    .env("PGPASSWORD", PASSWORD);
+                backup
+            }
+        };
+        initdb.current_dir(&dir).stdin(Stdio::null());
         owner.apply(&mut initdb);
         let out = initdb
             .output()
-            .map_err(|e| format!("cannot run initdb: {e}"))?;
+            .map_err(|e| format!("cannot run initdb / pg_basebackup: {e}"))?;
         if !out.status.success() {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(format!(
-                "initdb failed ({}): {}{}",
+                "initdb / pg_basebackup failed ({}): {}{}",
                 out.status,
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
@@ -187,6 +240,7 @@ rm -rf "$dir"
         let stdin = child.stdin.take();
         let server = PgServer {
             port,
+            data: data.clone(),
             bindir: bindir.to_path_buf(),
             stdin: Mutex::new(stdin),
             child: Mutex::new(child),

@@ -38,8 +38,12 @@ fn check_cas(expected: Option<&str>, stored: Option<&str>, what: &str) -> Result
 
 #[async_trait]
 impl ConfigRepo for PgStore {
+    fn write_problem(&self) -> Option<RepoError> {
+        self.cluster.write_problem()
+    }
+
     async fn get(&self, key: &ConfigKey) -> Result<Option<ConfigItem>, RepoError> {
-        self.run(async |conn| formal::get(conn, key, false).await)
+        self.read(async |conn| formal::get(conn, key, false).await)
             .await
     }
 
@@ -71,7 +75,7 @@ impl ConfigRepo for PgStore {
     }
 
     async fn search(&self, query: &ConfigQuery) -> Result<Page<ConfigItem>, RepoError> {
-        self.run(async |conn| formal::search(conn, query).await)
+        self.read(async |conn| formal::search(conn, query).await)
             .await
     }
 
@@ -80,7 +84,7 @@ impl ConfigRepo for PgStore {
         key: &ConfigKey,
         page: PageRequest,
     ) -> Result<Page<HistoryEntry>, RepoError> {
-        self.run(async |conn| history::page(conn, key, page).await)
+        self.read(async |conn| history::page(conn, key, page).await)
             .await
     }
 
@@ -88,14 +92,15 @@ impl ConfigRepo for PgStore {
         let Some(nid) = db_id(nid) else {
             return Ok(None);
         };
-        self.run(async |conn| history::entry(conn, nid).await).await
+        self.read(async |conn| history::entry(conn, nid).await)
+            .await
     }
 
     async fn previous_history(&self, config_id: u64) -> Result<Option<HistoryEntry>, RepoError> {
         let Some(config_id) = db_id(config_id) else {
             return Ok(None);
         };
-        self.run(async |conn| history::previous(conn, config_id).await)
+        self.read(async |conn| history::previous(conn, config_id).await)
             .await
     }
 
@@ -104,12 +109,12 @@ impl ConfigRepo for PgStore {
         key: &ConfigKey,
         gray: &Gray,
     ) -> Result<Option<GrayConfig>, RepoError> {
-        self.run(async |conn| gray::get(conn, key, gray, false).await)
+        self.read(async |conn| gray::get(conn, key, gray, false).await)
             .await
     }
 
     async fn list_grays(&self, key: &ConfigKey) -> Result<Vec<GrayConfig>, RepoError> {
-        self.run(async |conn| gray::list(conn, key).await).await
+        self.read(async |conn| gray::list(conn, key).await).await
     }
 
     async fn publish_gray(
@@ -131,7 +136,7 @@ impl ConfigRepo for PgStore {
     }
 
     async fn changed_since(&self, since_ms: i64) -> Result<Vec<ConfigChange>, RepoError> {
-        self.run(async |conn| history::changed_since(conn, since_ms).await)
+        self.read(async |conn| history::changed_since(conn, since_ms).await)
             .await
     }
 }

@@ -4,6 +4,8 @@
 //! installed. The HTTP/gRPC behaviour itself is covered by the shared scenarios'
 //! `*::postgres::*` tests (`support::on_every_backend!`).
 
+use std::time::Duration;
+
 use nacos_server::Settings;
 use nacos_server::cli::Mode;
 use nacos_server::settings::Properties;
@@ -330,4 +332,134 @@ async fn users_live_in_postgres_and_survive_restart() {
         "a wrong password is refused"
     );
     drop(s);
+}
+
+/// The primary of a streaming-replication pair killed with SIGKILL: configs no client read
+/// stay servable (from the cache kept loaded, and from the hot standby for what is not cached:
+/// an absent key answers 404, not 503), a long poll still answers, writes answer 503 at once
+/// and readiness reports DOWN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_survive_the_primary_on_a_streaming_standby() {
+    let Some(started) = PgServer::start_private() else {
+        eprintln!("SKIPPED: postgresql not installed (reads_survive_the_primary)");
+        return;
+    };
+    let primary = started.expect("start the primary");
+    primary
+        .psql("postgres", "CREATE DATABASE nt_ha")
+        .expect("create the database");
+    let standby = primary.start_standby().expect("start the standby");
+    assert_eq!(
+        standby
+            .psql("postgres", "SELECT pg_is_in_recovery()")
+            .expect("ask the standby"),
+        "t"
+    );
+    let url = |pg: &PgServer| format!("{}?connectTimeout=2&socketTimeout=5", pg.jdbc_url("nt_ha"));
+    let props = [
+        ("spring.sql.init.platform", "postgresql".to_string()),
+        ("db.num", "2".to_string()),
+        ("db.url.0", url(&primary)),
+        ("db.url.1", url(&standby)),
+        ("db.user", nacos_tests::postgres::USER.to_string()),
+        ("db.password", nacos_tests::postgres::PASSWORD.to_string()),
+        ("db.pool.config.connectionTimeout", "1000".to_string()),
+        ("nacos.db.schema.init", "true".to_string()),
+        ("nacos.db.ha.checkIntervalMs", "200".to_string()),
+    ];
+    let pairs: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = TestServer::start_with(&pairs).await;
+    for i in 0..30 {
+        let (id, content) = (format!("c-{i}"), format!("content {i}"));
+        let form = [
+            ("dataId", id.as_str()),
+            ("group", "HA"),
+            ("content", content.as_str()),
+        ];
+        assert_eq!(publish(&s, &form).await, "true");
+    }
+    let replayed = || {
+        standby
+            .psql(
+                "nt_ha",
+                "SELECT count(*) FROM config_info WHERE group_id = 'HA'",
+            )
+            .is_ok_and(|n| n == "30")
+    };
+    crate::helpers::until(Duration::from_secs(20), "the standby replayed", replayed).await;
+
+    tokio::task::spawn_blocking(move || {
+        primary.kill().expect("kill the primary");
+        drop(primary);
+    })
+    .await
+    .expect("kill task");
+
+    let get = |data_id: String| {
+        let request = s
+            .client
+            .get(s.url("/v1/cs/configs"))
+            .query(&[("dataId", data_id.as_str()), ("group", "HA")])
+            .timeout(Duration::from_secs(10))
+            .send();
+        async move {
+            let resp = request.await.expect("get");
+            (resp.status(), resp.text().await.expect("body"))
+        }
+    };
+    // Not cached anywhere: only the standby can answer.
+    crate::helpers::eventually(
+        Duration::from_secs(20),
+        "the standby answers reads",
+        || async { get("never-written".to_string()).await.0 == StatusCode::NOT_FOUND },
+    )
+    .await;
+    for i in 0..30 {
+        assert_eq!(
+            get(format!("c-{i}")).await,
+            (StatusCode::OK, format!("content {i}")),
+            "c-{i} after the primary died"
+        );
+    }
+    let listening = "c-3\u{2}HA\u{2}stale-md5\u{1}";
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs/listener"))
+        .header("Long-Pulling-Timeout", "3000")
+        .form(&[("Listening-Configs", listening)])
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("long poll");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.expect("body").contains("c-3"));
+
+    let started = std::time::Instant::now();
+    let resp = s
+        .client
+        .post(s.url("/v1/cs/configs"))
+        .form(&[("dataId", "c-1"), ("group", "HA"), ("content", "x")])
+        .send()
+        .await
+        .expect("publish during the outage");
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a write fails fast: {:?}",
+        started.elapsed()
+    );
+    let resp = s
+        .client
+        .get(s.url("/v1/console/health/readiness"))
+        .send()
+        .await
+        .expect("readiness");
+    assert_ne!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        get("c-1".to_string()).await.1,
+        "content 1",
+        "nothing changed"
+    );
+    drop(s);
+    drop(standby);
 }
