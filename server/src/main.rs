@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nacos_server::cli::Cli;
+use nacos_server::foundation::env::{self, EnvOverlay};
 use nacos_server::{App, Listeners, Settings, StartError};
 
 fn main() -> ExitCode {
@@ -40,17 +41,79 @@ fn init_tracing() {
         .init();
 }
 
+/// The container image's variables from this process's environment. A known variable whose
+/// value is not Unicode is refused by name rather than skipped.
+fn read_environment() -> Result<EnvOverlay, StartError> {
+    let mut vars = Vec::new();
+    for name in env::known_variables() {
+        match std::env::var(name) {
+            Ok(value) => vars.push((name, value)),
+            Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(StartError::Unsupported(format!(
+                    "bad environment variable {name}: its value is not valid UTF-8"
+                )));
+            }
+        }
+    }
+    env::overlay(vars).map_err(|e| StartError::Unsupported(e.to_string()))
+}
+
+/// Name the environment variable behind a start error about a property it set (unless `-D`
+/// set that property too, and so won), since the operator wrote the variable, not the key.
+fn blame_environment(
+    error: StartError,
+    env: &EnvOverlay,
+    defines: &[(String, String)],
+) -> StartError {
+    let message = error.to_string();
+    let culprit = env
+        .applied
+        .iter()
+        .filter(|(_, key)| !key.is_empty() && !defines.iter().any(|(k, _)| k == key))
+        .find(|(_, key)| message.contains(key.as_str()));
+    match culprit {
+        Some((var, _)) => {
+            StartError::Unsupported(format!("{message} (set by environment variable {var})"))
+        }
+        None => error,
+    }
+}
+
 async fn serve(cli: Cli) -> Result<(), StartError> {
+    let env = read_environment()?;
+    if !env.applied.is_empty() {
+        tracing::info!("environment variables applied: {}", env.summary());
+    }
+    if !env.ignored.is_empty() {
+        tracing::info!(
+            "environment variables of the Java image that mean nothing here, ignored: {}",
+            env.ignored.join(", ")
+        );
+    }
+    for warning in &env.warnings {
+        tracing::warn!("{warning}");
+    }
     let mut defines = cli.define_pairs();
     if let Some(list) = &cli.member_list {
         defines.push(("nacos.member.list".to_string(), list.clone()));
     }
-    let settings = Settings::load(cli.mode, cli.storage.as_deref(), &defines)?;
-    if let Some(storage) = cli.storage.as_deref().filter(|s| *s != "embedded") {
+    let storage = cli
+        .storage
+        .clone()
+        .or_else(|| env.embedded_storage.then(|| "embedded".to_string()));
+    if let Some(storage) = storage.as_deref().filter(|s| *s != "embedded") {
         return Err(StartError::Unsupported(format!(
             "unknown -p value '{storage}': only 'embedded' is accepted"
         )));
     }
+    let settings = Settings::load(
+        cli.mode_or(env.mode),
+        storage.as_deref(),
+        &env.properties,
+        &defines,
+    )
+    .map_err(|e| blame_environment(e.into(), &env, &defines))?;
     // `server.address` (Spring's key) binds every port to one address, so several nodes can
     // share a machine on 127.0.0.x with the same ports.
     let host = settings
@@ -63,7 +126,9 @@ async fn serve(cli: Cli) -> Result<(), StartError> {
     let listeners = Listeners::bind(&host, &settings).await?;
     let http_addr = format!("{host}:{}", settings.port);
     let grpc_addr = format!("{host}:{}", settings.grpc_port().unwrap_or_default());
-    let app = App::open(settings).await?;
+    let app = App::open(settings)
+        .await
+        .map_err(|e| blame_environment(e, &env, &defines))?;
     let peers = app.cluster.as_ref().map(|c| {
         let mut line = format!(
             "self {}, members {}",
