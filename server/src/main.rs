@@ -59,27 +59,6 @@ fn read_environment() -> Result<EnvOverlay, StartError> {
     env::overlay(vars).map_err(|e| StartError::Unsupported(e.to_string()))
 }
 
-/// Name the environment variable behind a start error about a property it set (unless `-D`
-/// set that property too, and so won), since the operator wrote the variable, not the key.
-fn blame_environment(
-    error: StartError,
-    env: &EnvOverlay,
-    defines: &[(String, String)],
-) -> StartError {
-    let message = error.to_string();
-    let culprit = env
-        .applied
-        .iter()
-        .filter(|(_, key)| !key.is_empty() && !defines.iter().any(|(k, _)| k == key))
-        .find(|(_, key)| message.contains(key.as_str()));
-    match culprit {
-        Some((var, _)) => {
-            StartError::Unsupported(format!("{message} (set by environment variable {var})"))
-        }
-        None => error,
-    }
-}
-
 async fn serve(cli: Cli) -> Result<(), StartError> {
     let env = read_environment()?;
     if !env.applied.is_empty() {
@@ -94,26 +73,7 @@ async fn serve(cli: Cli) -> Result<(), StartError> {
     for warning in &env.warnings {
         tracing::warn!("{warning}");
     }
-    let mut defines = cli.define_pairs();
-    if let Some(list) = &cli.member_list {
-        defines.push(("nacos.member.list".to_string(), list.clone()));
-    }
-    let storage = cli
-        .storage
-        .clone()
-        .or_else(|| env.embedded_storage.then(|| "embedded".to_string()));
-    if let Some(storage) = storage.as_deref().filter(|s| *s != "embedded") {
-        return Err(StartError::Unsupported(format!(
-            "unknown -p value '{storage}': only 'embedded' is accepted"
-        )));
-    }
-    let settings = Settings::load(
-        cli.mode_or(env.mode),
-        storage.as_deref(),
-        &env.properties,
-        &defines,
-    )
-    .map_err(|e| blame_environment(e.into(), &env, &defines))?;
+    let settings = env.settings(&cli)?;
     // `server.address` (Spring's key) binds every port to one address, so several nodes can
     // share a machine on 127.0.0.x with the same ports.
     let host = settings
@@ -126,9 +86,7 @@ async fn serve(cli: Cli) -> Result<(), StartError> {
     let listeners = Listeners::bind(&host, &settings).await?;
     let http_addr = format!("{host}:{}", settings.port);
     let grpc_addr = format!("{host}:{}", settings.grpc_port().unwrap_or_default());
-    let app = App::open(settings)
-        .await
-        .map_err(|e| blame_environment(e, &env, &defines))?;
+    let app = App::open(settings).await.map_err(|e| env.blame(e, &cli))?;
     let peers = app.cluster.as_ref().map(|c| {
         let mut line = format!(
             "self {}, members {}",

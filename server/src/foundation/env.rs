@@ -14,8 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::foundation::cli::Mode;
-use crate::foundation::settings::Properties;
+use crate::foundation::cli::{Cli, Mode};
+use crate::foundation::error::StartError;
+use crate::foundation::settings::{Properties, Settings};
 
 /// How a variable's value is checked before it becomes a property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +184,56 @@ impl EnvOverlay {
             .iter()
             .find(|(_, k)| k == key)
             .map(|(v, _)| v.as_str())
+    }
+
+    /// The settings for `cli` with this environment laid under it: `-m` over `MODE`, `-p`
+    /// over `EMBEDDED_STORAGE`, `-D` / `-c` over the properties set here.
+    pub fn settings(&self, cli: &Cli) -> Result<Settings, StartError> {
+        let defines = Self::defines(cli);
+        let storage = cli
+            .storage
+            .clone()
+            .or_else(|| self.embedded_storage.then(|| "embedded".to_string()));
+        if let Some(storage) = storage.as_deref().filter(|s| *s != "embedded") {
+            return Err(StartError::Unsupported(format!(
+                "unknown -p value '{storage}': only 'embedded' is accepted"
+            )));
+        }
+        Settings::load(
+            cli.mode_or(self.mode),
+            storage.as_deref(),
+            &self.properties,
+            &defines,
+        )
+        .map_err(|e| self.blame(e.into(), cli))
+    }
+
+    /// `-D` pairs and `-c` (as `nacos.member.list`).
+    fn defines(cli: &Cli) -> Vec<(String, String)> {
+        let mut defines = cli.define_pairs();
+        if let Some(list) = &cli.member_list {
+            defines.push(("nacos.member.list".to_string(), list.clone()));
+        }
+        defines
+    }
+
+    /// Name the environment variable behind a start error about a property it set (unless
+    /// the command line set that property too, and so won): the operator wrote the variable,
+    /// not the key.
+    pub fn blame(&self, error: StartError, cli: &Cli) -> StartError {
+        let defines = Self::defines(cli);
+        let message = error.to_string();
+        let culprit = self
+            .applied
+            .iter()
+            .filter(|(_, key)| !key.is_empty() && !defines.iter().any(|(k, _)| k == key))
+            .find(|(_, key)| message.contains(key.as_str()));
+        match culprit {
+            Some((var, _)) => {
+                StartError::Unsupported(format!("{message} (set by environment variable {var})"))
+            }
+            None => error,
+        }
     }
 
     /// The start-up log line: which variables set which properties (no values).
