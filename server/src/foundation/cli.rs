@@ -38,6 +38,15 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parse `args` (the program name first), for callers without clap in scope (tests).
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(args)
+    }
+
     /// `-m`, else the environment's `MODE`, else cluster.
     pub fn mode_or(&self, env_mode: Option<Mode>) -> Mode {
         self.mode.or(env_mode).unwrap_or(Mode::Cluster)
