@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use nacos_server::cli::Cli;
 use nacos_server::foundation::env::{self, EnvOverlay};
-use nacos_server::{App, Listeners, Settings, StartError};
+use nacos_server::{App, Listeners, StartError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -219,9 +219,12 @@ impl Resolver {
 pub(crate) mod tests {
     use super::*;
 
+    /// The names a test resolver knows, editable while it runs.
+    pub(crate) type HostTable = Arc<Mutex<HashMap<String, Vec<IpAddr>>>>;
+
     /// A resolver over a table the test edits (no /etc/hosts, no DNS).
-    pub(crate) fn table_resolver() -> (Resolver, Arc<Mutex<HashMap<String, Vec<IpAddr>>>>) {
-        let table: Arc<Mutex<HashMap<String, Vec<IpAddr>>>> = Arc::default();
+    pub(crate) fn table_resolver() -> (Resolver, HostTable) {
+        let table: HostTable = Arc::default();
         let lookup_table = Arc::clone(&table);
         let resolver = Resolver::with_lookup(Arc::new(move |host: String| {
             let found = lookup_table

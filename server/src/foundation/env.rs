@@ -261,18 +261,18 @@ impl EnvOverlay {
         // Two variables for one property must agree (NACOS_APPLICATION_PORT and
         // NACOS_SERVER_PORT, the MySQL and PostgreSQL user): silently picking one would hide a
         // manifest mistake.
-        if let Some(other) = self.variable_of(key).map(str::to_string) {
-            if self.properties.get(key) != Some(value.trim()) {
-                let shown = if secret {
-                    String::new()
-                } else {
-                    format!(" ('{value}')")
-                };
-                return Err(bad(
-                    var,
-                    format!("it sets {key}{shown} and so does {other} with another value; set one"),
-                ));
-            }
+        if let Some(other) = self.variable_of(key).map(str::to_string)
+            && self.properties.get(key) != Some(value.trim())
+        {
+            let shown = if secret {
+                String::new()
+            } else {
+                format!(" ('{value}')")
+            };
+            return Err(bad(
+                var,
+                format!("it sets {key}{shown} and so does {other} with another value; set one"),
+            ));
         }
         self.properties.set(key, value);
         self.applied.push((var.to_string(), key.to_string()));
