@@ -138,6 +138,7 @@ impl Resolver {
         let mut names = self.lock();
         let entry = names.entry(host.to_string()).or_default();
         if entry.addrs != addrs {
+            tracing::info!(host = %host, addresses = ?addrs, "member host name resolved");
             *entry = Entry { addrs, current: 0 };
         }
         entry
