@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nacos_server::cli::Cli;
-use nacos_server::{App, Listeners, Settings, StartError};
+use nacos_server::foundation::env::{self, EnvOverlay};
+use nacos_server::{App, Listeners, StartError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,17 +41,39 @@ fn init_tracing() {
         .init();
 }
 
+/// The container image's variables from this process's environment. A known variable whose
+/// value is not Unicode is refused by name rather than skipped.
+fn read_environment() -> Result<EnvOverlay, StartError> {
+    let mut vars = Vec::new();
+    for name in env::known_variables() {
+        match std::env::var(name) {
+            Ok(value) => vars.push((name, value)),
+            Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(StartError::Unsupported(format!(
+                    "bad environment variable {name}: its value is not valid UTF-8"
+                )));
+            }
+        }
+    }
+    env::overlay(vars).map_err(|e| StartError::Unsupported(e.to_string()))
+}
+
 async fn serve(cli: Cli) -> Result<(), StartError> {
-    let mut defines = cli.define_pairs();
-    if let Some(list) = &cli.member_list {
-        defines.push(("nacos.member.list".to_string(), list.clone()));
+    let env = read_environment()?;
+    if !env.applied.is_empty() {
+        tracing::info!("environment variables applied: {}", env.summary());
     }
-    let settings = Settings::load(cli.mode, cli.storage.as_deref(), &defines)?;
-    if let Some(storage) = cli.storage.as_deref().filter(|s| *s != "embedded") {
-        return Err(StartError::Unsupported(format!(
-            "unknown -p value '{storage}': only 'embedded' is accepted"
-        )));
+    if !env.ignored.is_empty() {
+        tracing::info!(
+            "environment variables of the Java image that mean nothing here, ignored: {}",
+            env.ignored.join(", ")
+        );
     }
+    for warning in &env.warnings {
+        tracing::warn!("{warning}");
+    }
+    let settings = env.settings(&cli)?;
     // `server.address` (Spring's key) binds every port to one address, so several nodes can
     // share a machine on 127.0.0.x with the same ports.
     let host = settings
@@ -63,7 +86,7 @@ async fn serve(cli: Cli) -> Result<(), StartError> {
     let listeners = Listeners::bind(&host, &settings).await?;
     let http_addr = format!("{host}:{}", settings.port);
     let grpc_addr = format!("{host}:{}", settings.grpc_port().unwrap_or_default());
-    let app = App::open(settings).await?;
+    let app = App::open(settings).await.map_err(|e| env.blame(e, &cli))?;
     let peers = app.cluster.as_ref().map(|c| {
         let mut line = format!(
             "self {}, members {}",

@@ -57,13 +57,18 @@ impl MemberAddr {
     }
 }
 
-/// Parse member addresses: one or more per line (comma separated), `#` starts a comment
-/// anywhere, blank lines are skipped, the port defaults to 8848. Errors name the entry.
+/// Parse member addresses: one or more per line (separated by commas or blanks, as the
+/// container image's `NACOS_SERVERS`), `#` starts a comment anywhere, blank lines are skipped,
+/// the port defaults to 8848. A host may be an IP or a host name (resolved when connecting;
+/// see [`super::resolve`]). Errors name the entry.
 pub fn parse_members(text: &str) -> Result<Vec<MemberAddr>, String> {
     let mut out: Vec<MemberAddr> = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
-        for entry in line.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let entries = line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty());
+        for entry in entries {
             let member = parse_member(entry)?;
             if !out.iter().any(|m| m.address() == member.address()) {
                 out.push(member);
@@ -401,6 +406,18 @@ mod tests {
         let err = parse_members("10.0.0.1:http").expect_err("bad port");
         assert!(err.contains("10.0.0.1:http"), "{err}");
         assert!(parse_members("10.0.0.1:0").is_err());
+        let names =
+            parse_members("nacos-0.nacos-headless:8848 nacos-1.nacos-headless\tlocalhost:9000")
+                .expect("host names, blank separated");
+        let addrs: Vec<String> = names.iter().map(MemberAddr::address).collect();
+        assert_eq!(
+            addrs,
+            [
+                "nacos-0.nacos-headless:8848",
+                "nacos-1.nacos-headless:8848",
+                "localhost:9000"
+            ]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`members`]: `cluster.conf` / `nacos.member.list`, this node's address, member states.
 //! - [`peer`]: calls to other nodes (one tonic channel per peer, server identity, timeouts).
+//! - [`resolve`]: member host names resolved, and resolved again as pods move.
 //! - [`report`]: periodic member reports that drive UP / SUSPICIOUS / DOWN.
 //! - [`config_sync`]: over a shared database, tells peers which config key changed, and
 //!   heals missed messages with a periodic "changed since" scan.
@@ -25,6 +26,7 @@ pub mod naming_sync;
 pub mod peer;
 pub mod raft;
 pub mod report;
+pub mod resolve;
 
 use std::sync::Arc;
 
@@ -35,12 +37,15 @@ use crate::foundation::settings::ClusterSettings;
 use crate::foundation::settings::Settings;
 use members::{Member, MemberAddr, MemberSource, Members, NodeState};
 use peer::PeerClient;
+use resolve::Resolver;
 
 /// This node's view of the cluster.
 #[derive(Debug)]
 pub struct Cluster {
     pub members: Members,
     pub peers: PeerClient,
+    /// Addresses of the members named by host name (shared with `peers`).
+    pub resolver: Arc<Resolver>,
     pub settings: ClusterSettings,
     source: MemberSource,
     self_addr: MemberAddr,
@@ -52,6 +57,15 @@ impl Cluster {
     /// Read the member list and build the cluster view. Errors are start errors (a bad
     /// `cluster.conf` line, an empty list).
     pub fn open(settings: &Settings, identity: Option<(String, String)>) -> Result<Self, String> {
+        Self::open_with(settings, identity, Arc::new(Resolver::system()))
+    }
+
+    /// [`Cluster::open`] with the given resolver of member host names.
+    pub fn open_with(
+        settings: &Settings,
+        identity: Option<(String, String)>,
+        resolver: Arc<Resolver>,
+    ) -> Result<Self, String> {
         let source = MemberSource::new(
             &settings.home.join("conf"),
             settings.cluster.member_list.clone(),
@@ -70,18 +84,27 @@ impl Cluster {
                 "a cluster needs at least 3 nodes to keep working when one fails"
             );
         }
-        let ip = settings
-            .cluster
-            .self_ip
-            .clone()
-            .unwrap_or_else(detect_local_ip);
+        let ip = match &settings.cluster.self_ip {
+            Some(ip) => ip.clone(),
+            None if settings.cluster.prefer_hostname => match system_hostname() {
+                Some(host) => self_by_hostname(&list, settings.port, &host),
+                None => detect_local_ip(),
+            },
+            None => detect_local_ip(),
+        };
         let listed = list.iter().any(|m| m.ip == ip && m.port == settings.port);
         if !listed && settings.embedded_cluster {
             // Raft memberships are built from the lists: a node missing from the others' lists
             // would start a cluster of its own idea.
+            let hint = if list.iter().any(|m| resolve::is_name(&m.ip)) {
+                " (the list names hosts: set PREFER_HOST_MODE=hostname / \
+                 nacos.inetutils.prefer-hostname-over-ip=true so this node goes by its host name)"
+            } else {
+                ""
+            };
             return Err(format!(
                 "this node ({ip}:{}) is not in the member list {}; list it there, or set \
-                 nacos.inetutils.ip-address to the address the list uses",
+                 nacos.inetutils.ip-address to the address the list uses{hint}",
                 settings.port,
                 list.iter()
                     .map(MemberAddr::address)
@@ -99,7 +122,13 @@ impl Cluster {
         };
         Ok(Cluster {
             members: Members::new(self_addr.clone(), list),
-            peers: PeerClient::new(ip, identity, settings.cluster.request_timeout),
+            peers: PeerClient::new(
+                ip,
+                identity,
+                settings.cluster.request_timeout,
+                Arc::clone(&resolver),
+            ),
+            resolver,
             settings: settings.cluster.clone(),
             source,
             self_addr,
@@ -238,12 +267,63 @@ impl Cluster {
         }
     }
 
-    /// Background tasks: member reports and member list reloads.
+    /// Whether `ip` is a member's address: a member listed by IP, or one whose host name
+    /// resolves to it. An unknown address asks for the names to be looked up again, since it
+    /// may be a member whose pod just moved.
+    pub fn is_member_ip(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let literal = self.members.all().iter().any(|m| {
+            m.ip.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|member| member.to_canonical() == ip)
+        });
+        if literal || self.resolver.knows(ip) {
+            return true;
+        }
+        self.resolver.refresh_soon();
+        false
+    }
+
+    /// Look up the members' host names again (every member, this node included, since the
+    /// peer edge admits by address).
+    pub async fn resolve_members(&self) {
+        let hosts: Vec<String> = self.members.all().into_iter().map(|m| m.ip).collect();
+        for (host, now) in self.resolver.refresh(&hosts).await {
+            match now {
+                Some(ip) => {
+                    tracing::info!(host = %host, address = %ip, "member host name resolved")
+                }
+                None => tracing::info!(host = %host, "member host name does not resolve (yet)"),
+            }
+        }
+    }
+
+    /// Background tasks: member reports, member list reloads and host name lookups.
     pub fn start(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         vec![
             report::start(Arc::clone(self), shutdown.clone()),
+            self.start_resolver(shutdown.clone()),
             self.start_reloader(shutdown),
         ]
+    }
+
+    fn start_resolver(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+        let cluster = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(cluster.settings.resolve_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut list = cluster.members.watch_list();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                    _ = cluster.resolver.woken() => {}
+                    _ = list.changed() => {}
+                }
+                cluster.resolve_members().await;
+            }
+        })
     }
 
     fn start_reloader(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
@@ -297,6 +377,30 @@ pub(crate) fn relay<T: Clone + Send + 'static>(
     })
 }
 
+/// This machine's host name (a pod's is its StatefulSet name, `nacos-0`).
+fn system_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// In host-name mode, this node is the member-list entry on its port that is its host name
+/// or starts with it as the first label (`nacos-0` is `nacos-0.nacos-headless.ns.svc...`);
+/// without one, the bare host name.
+fn self_by_hostname(list: &[MemberAddr], port: u16, hostname: &str) -> String {
+    let matches = |name: &str| {
+        name.eq_ignore_ascii_case(hostname)
+            || name
+                .split_once('.')
+                .is_some_and(|(first, _)| first.eq_ignore_ascii_case(hostname))
+    };
+    list.iter()
+        .find(|m| m.port == port && matches(&m.ip))
+        .map_or_else(|| hostname.to_string(), |m| m.ip.clone())
+}
+
 /// The address other machines reach this one at, when `nacos.inetutils.ip-address` is not
 /// set: the source address of the default route.
 pub fn detect_local_ip() -> String {
@@ -307,4 +411,32 @@ pub fn detect_local_ip() -> String {
         .and_then(|s| s.local_addr())
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|_| "127.0.0.1".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_name_mode_finds_this_pod_in_the_list() {
+        let list = members::parse_members(
+            "nacos-0.nacos-headless.default.svc.cluster.local:8848 \
+             nacos-1.nacos-headless.default.svc.cluster.local:8848,nacos-10.nacos-headless:8848",
+        )
+        .expect("valid");
+        assert_eq!(
+            self_by_hostname(&list, 8848, "nacos-1"),
+            "nacos-1.nacos-headless.default.svc.cluster.local"
+        );
+        assert_eq!(
+            self_by_hostname(&list, 8848, "nacos-10"),
+            "nacos-10.nacos-headless"
+        );
+        assert_eq!(
+            self_by_hostname(&list, 9000, "nacos-1"),
+            "nacos-1",
+            "port must match"
+        );
+        assert_eq!(self_by_hostname(&list, 8848, "other"), "other");
+    }
 }

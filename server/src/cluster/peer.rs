@@ -2,9 +2,13 @@
 //! `Request/request` call with a [`Payload`], the server identity header when one is configured, and
 //! a per-call timeout. Used by every node-to-node protocol (member reports, distro, config
 //! change sync, Raft).
+//!
+//! Addresses are `host:port` as the member list names them; a host name is connected to at
+//! the address the [`Resolver`] has for it now, and the channel is rebuilt when that changes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,6 +17,7 @@ use tonic::codegen::http;
 use tonic::transport::{Channel, Endpoint};
 use tonic_prost::ProstCodec;
 
+use super::resolve::{self, Resolver};
 use crate::foundation::protocol::transport::{Payload, REQUEST_PATH};
 
 /// A node-to-node request type: its wire name and the response it expects.
@@ -59,7 +64,9 @@ struct Outcome {
 const MAX_PEER_MESSAGE: usize = 64 * 1024 * 1024;
 
 pub struct PeerClient {
-    channels: Mutex<HashMap<String, Channel>>,
+    /// Per `host:port`: the channel and, for a host name, the address it was built for.
+    channels: Mutex<HashMap<String, (Option<IpAddr>, Channel)>>,
+    resolver: Arc<Resolver>,
     /// `(key, value)` of the server identity, sent on every call when configured (auth on or off).
     identity: Option<(String, String)>,
     /// This node's IP, sent as `clientIp`.
@@ -78,21 +85,45 @@ impl std::fmt::Debug for PeerClient {
 }
 
 impl PeerClient {
-    pub fn new(self_ip: String, identity: Option<(String, String)>, timeout: Duration) -> Self {
+    pub fn new(
+        self_ip: String,
+        identity: Option<(String, String)>,
+        timeout: Duration,
+        resolver: Arc<Resolver>,
+    ) -> Self {
         PeerClient {
             channels: Mutex::new(HashMap::new()),
+            resolver,
             identity,
             self_ip,
             timeout,
         }
     }
 
-    fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
+    async fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
+        let not_delivered = |message: String| PeerError::NotDelivered {
+            addr: addr.to_string(),
+            message,
+        };
+        let (uri, resolved) = match resolve::split_host_port(addr) {
+            Some((host, port)) if resolve::is_name(host) => {
+                let ip = self.resolver.address(host).await.map_err(not_delivered)?;
+                let uri = match ip {
+                    IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+                    IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+                };
+                (uri, Some(ip))
+            }
+            _ => (format!("http://{addr}"), None),
+        };
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(channel) = channels.get(addr) {
+        // A name whose address moved gets a new channel; the old one closes once its calls end.
+        if let Some((ip, channel)) = channels.get(addr)
+            && *ip == resolved
+        {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = Endpoint::from_shared(uri)
             .map_err(|e| PeerError::Unreachable {
                 addr: addr.to_string(),
                 message: e.to_string(),
@@ -102,7 +133,7 @@ impl PeerClient {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5));
         let channel = endpoint.connect_lazy();
-        channels.insert(addr.to_string(), channel.clone());
+        channels.insert(addr.to_string(), (resolved, channel.clone()));
         Ok(channel)
     }
 
@@ -122,7 +153,7 @@ impl PeerClient {
                 meta.headers.insert(key.clone(), value.clone());
             }
         }
-        let channel = self.channel(addr)?;
+        let channel = self.channel(addr).await?;
         let unreachable = |e: &dyn std::fmt::Display| PeerError::Unreachable {
             addr: addr.to_string(),
             message: e.to_string(),
@@ -151,13 +182,21 @@ impl PeerClient {
                     }
                 })
         };
-        match tokio::time::timeout(timeout, call).await {
+        let result = match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(PeerError::Timeout {
                 addr: addr.to_string(),
                 timeout,
             }),
+        };
+        // A peer that cannot be reached under its name may have moved (a pod restarted with a
+        // new address): look the name up again rather than wait for the next refresh.
+        if let Err(PeerError::NotDelivered { .. } | PeerError::Timeout { .. }) = &result
+            && let Some((host, _)) = resolve::split_host_port(addr)
+        {
+            self.resolver.failed(host);
         }
+        result
     }
 
     /// A typed request: success only when the peer's `resultCode` is 200.
@@ -200,5 +239,81 @@ impl PeerClient {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::resolve::tests::table_resolver;
+
+    fn built_for(client: &PeerClient, addr: &str) -> Option<IpAddr> {
+        client
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(addr)
+            .and_then(|(ip, _)| *ip)
+    }
+
+    #[tokio::test]
+    async fn a_named_peer_gets_a_new_channel_when_its_address_moves() {
+        let (resolver, table) = table_resolver();
+        let resolver = Arc::new(resolver);
+        let client = PeerClient::new(
+            "10.0.0.9".into(),
+            None,
+            Duration::from_millis(200),
+            Arc::clone(&resolver),
+        );
+        let addr = "nacos-1.nacos-headless:9849";
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        // Not resolvable yet: not delivered (safe to retry), and no channel is kept.
+        let err = client
+            .call_raw(
+                addr,
+                "ServerCheckRequest",
+                Vec::new(),
+                Duration::from_millis(200),
+            )
+            .await
+            .expect_err("does not resolve");
+        assert!(matches!(err, PeerError::NotDelivered { .. }), "{err}");
+        assert!(err.to_string().contains("does not resolve"), "{err}");
+        assert_eq!(built_for(&client, addr), None);
+
+        table
+            .lock()
+            .expect("lock")
+            .insert("nacos-1.nacos-headless".into(), vec![ip("10.1.0.1")]);
+        client.channel(addr).await.expect("resolves");
+        assert_eq!(built_for(&client, addr), Some(ip("10.1.0.1")));
+
+        // The pod restarts elsewhere; the next refresh moves the channel with it.
+        table
+            .lock()
+            .expect("lock")
+            .insert("nacos-1.nacos-headless".into(), vec![ip("10.1.0.2")]);
+        client.channel(addr).await.expect("cached");
+        assert_eq!(
+            built_for(&client, addr),
+            Some(ip("10.1.0.1")),
+            "until refreshed"
+        );
+        resolver
+            .refresh(&["nacos-1.nacos-headless".to_string()])
+            .await;
+        client.channel(addr).await.expect("resolves");
+        assert_eq!(built_for(&client, addr), Some(ip("10.1.0.2")));
+
+        // IP members are connected to as they are.
+        client.channel("127.0.0.1:9849").await.expect("literal");
+        assert!(
+            client
+                .channels
+                .lock()
+                .expect("lock")
+                .contains_key("127.0.0.1:9849")
+        );
     }
 }

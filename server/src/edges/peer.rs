@@ -173,16 +173,13 @@ impl UnaryEdge for PeerEdge {
     }
 }
 
-/// Without a server identity, a caller is a peer when its address is a member's address.
+/// Without a server identity, a caller is a peer when its address is a member's address (or
+/// what a member's host name resolves to).
 fn from_member(app: &AppState, remote: Option<std::net::SocketAddr>) -> bool {
     let (Some(cluster), Some(remote)) = (app.cluster.as_ref(), remote) else {
         return false;
     };
-    let ip = remote.ip().to_canonical();
-    cluster.members.all().iter().any(|m| {
-        m.ip.parse::<std::net::IpAddr>()
-            .is_ok_and(|member| member.to_canonical() == ip)
-    })
+    cluster.is_member_ip(remote.ip())
 }
 
 fn is_peer(app: &AppState, payload: &Payload) -> bool {

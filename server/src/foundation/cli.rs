@@ -15,9 +15,10 @@ pub enum Mode {
     about = "Nacos-compatible registry and config center"
 )]
 pub struct Cli {
-    /// Run mode, as `startup.sh -m` (Nacos defaults to cluster).
-    #[arg(short = 'm', long = "mode", value_enum, default_value = "cluster")]
-    pub mode: Mode,
+    /// Run mode, as `startup.sh -m`. Without it the `MODE` environment variable decides, and
+    /// without that cluster (Nacos's default).
+    #[arg(short = 'm', long = "mode", value_enum)]
+    pub mode: Option<Mode>,
 
     /// `-p embedded`: replicate embedded storage between cluster nodes.
     #[arg(short = 'p', long = "storage")]
@@ -37,6 +38,20 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parse `args` (the program name first), for callers without clap in scope (tests).
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(args)
+    }
+
+    /// `-m`, else the environment's `MODE`, else cluster.
+    pub fn mode_or(&self, env_mode: Option<Mode>) -> Mode {
+        self.mode.or(env_mode).unwrap_or(Mode::Cluster)
+    }
+
     /// The `-D` overrides as pairs; a define without `=` means `key=true`, as for the JVM.
     pub fn define_pairs(&self) -> Vec<(String, String)> {
         self.defines
@@ -65,7 +80,11 @@ mod tests {
             "-Dflag",
         ])
         .expect("valid command line");
-        assert_eq!(cli.mode, Mode::Standalone);
+        assert_eq!(
+            cli.mode_or(Some(Mode::Cluster)),
+            Mode::Standalone,
+            "-m wins"
+        );
         assert_eq!(
             cli.define_pairs(),
             vec![
@@ -75,7 +94,8 @@ mod tests {
             ]
         );
         let cluster = Cli::try_parse_from(["nacos-server", "-p", "embedded"]).expect("valid");
-        assert_eq!(cluster.mode, Mode::Cluster);
+        assert_eq!(cluster.mode_or(None), Mode::Cluster);
+        assert_eq!(cluster.mode_or(Some(Mode::Standalone)), Mode::Standalone);
         assert_eq!(cluster.storage.as_deref(), Some("embedded"));
         assert!(Cli::try_parse_from(["nacos-server", "-m", "bogus"]).is_err());
     }

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`cli`]: the command line, shaped like Nacos's `startup.sh` (`-m`, `-p`, `-D key=value`).
 //! - [`settings`]: `application.properties` loading and the typed settings.
+//! - [`env`]: the official container image's environment variables mapped onto properties.
 //! - [`error`]: [`error::ServiceError`], the edge-neutral failure kinds, and
 //!   [`error::StartError`].
 //! - [`protocol`]: the Nacos 2.x gRPC wire shared by the client and peer edges.
@@ -11,6 +12,7 @@
 //! - [`storage`]: picks the storage backend named by the properties and opens it.
 
 pub mod cli;
+pub mod env;
 pub mod error;
 pub mod middleware;
 pub mod protocol;

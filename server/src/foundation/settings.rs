@@ -1,7 +1,8 @@
 //! `application.properties` loading and the typed settings the server runs with.
 //!
 //! Precedence, lowest first: built-in defaults, `<nacos.home>/conf/application.properties`,
-//! `-D` overrides. Keys are Nacos's own, so an operator's existing file carries over.
+//! the container image's environment variables (see [`crate::foundation::env`]), `-D`
+//! overrides. Keys are Nacos's own, so an operator's existing file carries over.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -272,6 +273,10 @@ impl GrpcSettings {
 pub struct ClusterSettings {
     /// `nacos.inetutils.ip-address`: this node's own IP as the other members know it.
     pub self_ip: Option<String>,
+    /// `nacos.inetutils.prefer-hostname-over-ip` (`PREFER_HOST_MODE=hostname`; Nacos's older
+    /// key `nacos.preferHostnameOverIp` too): without an explicit address, this node is the
+    /// member-list entry named after its host name rather than its IP.
+    pub prefer_hostname: bool,
     /// `nacos.member.list` (`-c`): used when `conf/cluster.conf` is missing or empty.
     pub member_list: Option<String>,
     /// How often each node reports itself to its peers (Nacos: 2 s).
@@ -279,6 +284,9 @@ pub struct ClusterSettings {
     /// How often `conf/cluster.conf` is checked for changes (`nacos.member.reload.intervalMs`,
     /// ours).
     pub reload_interval: Duration,
+    /// How often member host names are resolved again, so a restarted pod's new address is
+    /// followed (`nacos.member.resolve.intervalMs`, ours). A failed connection asks sooner.
+    pub resolve_interval: Duration,
     /// Per-call timeout of node-to-node requests (`nacos.core.protocol.distro.data.sync.timeoutMs`).
     pub request_timeout: Duration,
     /// Distro: delay that merges a burst of changes of one client into one sync
@@ -319,7 +327,12 @@ impl ClusterSettings {
         };
         Ok(Self {
             self_ip: text("nacos.inetutils.ip-address").or_else(|| text("nacos.server.ip")),
+            prefer_hostname: match props.get("nacos.inetutils.prefer-hostname-over-ip") {
+                Some(_) => props.bool_or("nacos.inetutils.prefer-hostname-over-ip", false)?,
+                None => props.bool_or("nacos.preferHostnameOverIp", false)?,
+            },
             member_list: text("nacos.member.list"),
+            resolve_interval: ms("nacos.member.resolve.intervalMs", 10_000)?,
             report_interval: ms("nacos.member.report.intervalMs", 2_000)?,
             reload_interval: ms("nacos.member.reload.intervalMs", 5_000)?,
             request_timeout: ms("nacos.core.protocol.distro.data.sync.timeoutMs", 3_000)?,
@@ -375,10 +388,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolve settings: defaults, then the file under `<home>/conf` (if present), then `-D`.
+    /// Resolve settings: defaults, then the file under `<home>/conf` (if present), then the
+    /// properties the environment set (`env`), then `-D`.
     pub fn load(
         mode: Mode,
         storage_flag: Option<&str>,
+        env: &Properties,
         defines: &[(String, String)],
     ) -> Result<Self, SettingsError> {
         let overrides = Properties::from_pairs(defines.iter().cloned());
@@ -391,6 +406,7 @@ impl Settings {
         if file.exists() {
             props.merge(Properties::read_file(&file)?);
         }
+        props.merge(env.clone());
         props.merge(overrides);
         if let Some(storage) = storage_flag {
             props.set("embeddedStorage", (storage == "embedded").to_string());
@@ -547,6 +563,7 @@ mod tests {
         let s = Settings::load(
             Mode::Standalone,
             None,
+            &Properties::default(),
             &[
                 ("nacos.home".into(), home.clone()),
                 ("server.port".into(), "9001".into()),
@@ -558,6 +575,7 @@ mod tests {
         let err = Settings::load(
             Mode::Standalone,
             None,
+            &Properties::default(),
             &[
                 ("nacos.home".into(), home),
                 ("server.port".into(), "http".into()),
@@ -565,5 +583,31 @@ mod tests {
         )
         .expect_err("bad port");
         assert!(err.to_string().contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn environment_beats_the_file_and_loses_to_defines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("conf")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("conf/application.properties"),
+            "server.port=9000\nserver.servlet.contextPath=/file\nmaxContent=100\n",
+        )
+        .expect("write");
+        let env = Properties::from_pairs([("server.port", "9100"), ("maxContent", "200")]);
+        let home = dir.path().to_string_lossy().to_string();
+        let s = Settings::load(
+            Mode::Standalone,
+            None,
+            &env,
+            &[
+                ("nacos.home".into(), home),
+                ("maxContent".into(), "300".into()),
+            ],
+        )
+        .expect("load");
+        assert_eq!(s.context_path, "/file", "file over defaults");
+        assert_eq!(s.port, 9100, "environment over the file");
+        assert_eq!(s.max_content, 300, "-D over the environment");
     }
 }

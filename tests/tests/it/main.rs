@@ -7,6 +7,7 @@ mod cluster;
 mod config_v1;
 mod console_api;
 mod console_browser;
+mod container;
 mod grpc;
 mod guard_differential;
 mod helpers;

@@ -357,6 +357,10 @@ pub struct TestCluster {
     pub ports: Vec<u16>,
     homes: Vec<tempfile::TempDir>,
     props: Vec<(String, String)>,
+    /// What the member list calls each node's host: `127.0.0.1`, or a name such as `localhost`.
+    host: String,
+    /// Members listed that are no node of this cluster (e.g. a name that does not resolve).
+    also_listed: Vec<String>,
     /// The shared database, dropped (last) with the cluster.
     _database: Option<Database>,
 }
@@ -381,15 +385,29 @@ pub const CLUSTER_TEST_PROPS: &[(&str, &str)] = &[
 impl TestCluster {
     /// Start `n` nodes on `storage` with `extra` properties on top of the test timings.
     pub async fn start(storage: Storage, n: usize, extra: &[(&str, &str)]) -> Self {
+        Self::start_named(storage, n, "127.0.0.1", &[], extra).await
+    }
+
+    /// Start `n` nodes whose member list names them `host:port` (each node goes by that name
+    /// too), with `also_listed` members that no node answers for.
+    pub async fn start_named(
+        storage: Storage,
+        n: usize,
+        host: &str,
+        also_listed: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Self {
         let raft = storage == Storage::Embedded;
         let mut bound = Vec::new();
         for _ in 0..n {
             bound.push(bind_node(raft).await);
         }
         let ports: Vec<u16> = bound.iter().map(|(p, _)| *p).collect();
+        let also_listed: Vec<String> = also_listed.iter().map(|m| m.to_string()).collect();
         let list = ports
             .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
+            .map(|p| format!("{host}:{p}"))
+            .chain(also_listed.iter().cloned())
             .collect::<Vec<_>>()
             .join(",");
         let (database, mut props) = match storage.database() {
@@ -403,6 +421,7 @@ impl TestCluster {
         props.extend(
             CLUSTER_TEST_PROPS
                 .iter()
+                .chain(&[("nacos.inetutils.ip-address", host)])
                 .chain(extra)
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
@@ -414,6 +433,8 @@ impl TestCluster {
             ports,
             homes,
             props,
+            host: host.to_string(),
+            also_listed,
             _database: database,
         };
         // Start concurrently: an embedded node waits for its peers to form a quorum.
@@ -507,7 +528,8 @@ impl TestCluster {
         let list: Vec<String> = self
             .ports
             .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
+            .map(|p| format!("{}:{p}", self.host))
+            .chain(self.also_listed.iter().cloned())
             .collect();
         for home in &self.homes {
             let conf = home.path().join("conf");
