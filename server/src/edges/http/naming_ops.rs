@@ -429,7 +429,10 @@ fn system_usage() -> (f64, f64, f64) {
 /// The naming metrics (`onlyStatus`, default true: the status alone). `status` is this node's
 /// readiness (`DOWN` while it cannot serve, e.g. no quorum or no writable database); the
 /// responsible counts leave out copies of other nodes' clients.
-pub async fn metrics(app: &AppState, params: &Params) -> ServiceResult<serde_json::Map<String, Value>> {
+pub async fn metrics(
+    app: &AppState,
+    params: &Params,
+) -> ServiceResult<serde_json::Map<String, Value>> {
     let only_status = params.bool("onlyStatus")?.unwrap_or(true);
     let status = match app.readiness_problem().await {
         None => "UP",
@@ -446,11 +449,23 @@ pub async fn metrics(app: &AppState, params: &Params) -> ServiceResult<serde_jso
         ("serviceCount", json!(m.service_count)),
         ("instanceCount", json!(m.instance_count)),
         ("subscribeCount", json!(m.subscribe_count)),
-        ("responsibleInstanceCount", json!(m.responsible_instance_count)),
+        (
+            "responsibleInstanceCount",
+            json!(m.responsible_instance_count),
+        ),
         ("clientCount", json!(m.client_count)),
-        ("connectionBasedClientCount", json!(m.connection_based_client_count)),
-        ("ephemeralIpPortClientCount", json!(m.ephemeral_ip_port_client_count)),
-        ("persistentIpPortClientCount", json!(m.persistent_ip_port_client_count)),
+        (
+            "connectionBasedClientCount",
+            json!(m.connection_based_client_count),
+        ),
+        (
+            "ephemeralIpPortClientCount",
+            json!(m.ephemeral_ip_port_client_count),
+        ),
+        (
+            "persistentIpPortClientCount",
+            json!(m.persistent_ip_port_client_count),
+        ),
         ("responsibleClientCount", json!(m.responsible_client_count)),
         ("cpu", json!(cpu)),
         ("load", json!(load)),

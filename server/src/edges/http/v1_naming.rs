@@ -13,13 +13,13 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use nacos_core::validate;
 use nacos_core::ServiceKey;
+use nacos_core::validate;
 use serde_json::{Value, json};
 
-use super::naming_ops::{self,
-    create_service_with, deregister_instance, find_instance, health_checker, instance_list_body,
-    patch_instance, register_instance, update_instance, update_service_with,
+use super::naming_ops::{
+    self, create_service_with, deregister_instance, find_instance, health_checker,
+    instance_list_body, patch_instance, register_instance, update_instance, update_service_with,
 };
 use super::naming_params::{
     LISTED_GROUP_R, NAMES_R, NAMESPACE_SERVICES_R, SERVICE_R, SERVICE_W, STATUSES_R,

@@ -282,7 +282,10 @@ async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> V2Resu
 }
 
 /// Raw `{"ips":[…]}`, as Nacos's v2 statuses answers.
-async fn instance_statuses(State(app): State<AppState>, params: Params) -> Result<Response, V2Error> {
+async fn instance_statuses(
+    State(app): State<AppState>,
+    params: Params,
+) -> Result<Response, V2Error> {
     let key = naming_params::path_statuses_key(&params)?;
     Ok(Json(naming_ops::health_statuses(&app, &key)).into_response())
 }

@@ -137,7 +137,12 @@ impl Switches {
                 format!("switch entry '{entry}' cannot be updated"),
             ));
         }
-        let bad = |kind: &str| ParamError::new("value", format!("{entry} takes {kind}: {value}"));
+        let bad = |kind: &str| {
+            ParamError::new(
+                "value",
+                format!("invalid value '{value}' for switch {entry}: it takes {kind}"),
+            )
+        };
         let new = match current {
             Value::Bool(_) => Value::Bool(value.parse::<bool>().map_err(|_| bad("true or false"))?),
             Value::Number(n) if n.is_f64() => {
