@@ -701,6 +701,9 @@ async fn switches_change_what_beats_answer_and_metrics_report() {
     .await;
 }
 
+/// A request of the attacker test: method, path and query, form.
+type Attempt = (Method, String, Vec<(&'static str, String)>);
+
 /// `mallory` holds `rw` on namespace `dev` only: every new v2 naming write (and the reads that
 /// name a key) aimed at `prod` is refused with 403 and changes nothing; the same requests on
 /// `dev` pass.
@@ -744,7 +747,7 @@ async fn a_user_of_one_namespace_is_refused_on_another() {
             (status, resp.text().await.unwrap_or_default())
         }
     };
-    let writes = |ns: &str| -> Vec<(Method, String, Vec<(&'static str, String)>)> {
+    let writes = |ns: &str| -> Vec<Attempt> {
         let target = |extra: &[(&'static str, &str)]| {
             let mut p = vec![
                 ("namespaceId", ns.to_string()),
