@@ -321,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn statuses_key_from_the_path() {
+        let with_path = |path: &str| Params::from_query("").at_path(path);
+        let key = path_statuses_key(&with_path(
+            "/nacos/v2/ns/instance/statuses/ns1%23%23G%40%40s",
+        ))
+        .expect("key");
+        assert_eq!(key, ServiceKey::new("ns1", "G", "s"));
+        let key = path_statuses_key(&with_path("/v2/ns/instance/statuses/s")).expect("key");
+        assert_eq!(key, ServiceKey::new("public", "DEFAULT_GROUP", "s"));
+        // The path wins over any `key` parameter: guard and handler both read the path.
+        let params = Params::from_query("key=ns2%23%23G%40%40s")
+            .at_path("/v2/ns/instance/statuses/ns1%23%23G%40%40s");
+        assert_eq!(path_statuses_key(&params).expect("key").namespace, "ns1");
+        for bad in [
+            "/statuses/",
+            "/statuses/G%40%40",
+            "/statuses/%40%40s",
+            "/statuses/%FF",
+        ] {
+            assert!(path_statuses_key(&with_path(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn grouping_filter() {
         let key = grouped_service_key(&Params::from_query("serviceName=g1@@s1")).expect("key");
         assert_eq!(key, ServiceKey::new("public", "g1", "s1"));

@@ -65,6 +65,13 @@ impl Params {
         params
     }
 
+    /// Parameters of a request sent to `path` (unit tests of path-keyed routes).
+    #[cfg(test)]
+    pub(crate) fn at_path(mut self, path: &str) -> Self {
+        self.path = path.to_string();
+        self
+    }
+
     fn extend(&mut self, encoded: &[u8]) {
         self.pairs
             .extend(form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), v.into_owned())));
