@@ -145,8 +145,8 @@ pub(crate) async fn grant_user(
     login(s, user, password).await
 }
 
-/// A server with auth on: admin `nacos`, `alice` (role `devs`: rw on the public namespace, r on
-/// the cluster resources) and `bob` (role `others`: rw on namespace `other` only).
+/// A server with auth on: admin `nacos`, `alice` (role `devs`: rw on the public namespace and
+/// the naming switches, r on the cluster resources) and `bob` (role `others`: rw on namespace `other` only).
 pub(crate) struct Fixture {
     pub(crate) server: TestServer,
     pub(crate) admin: String,
@@ -195,6 +195,8 @@ pub(crate) async fn fixture_with(storage: Storage, extra: &[(&str, &str)]) -> Fi
         ("devs", ":*:*", "rw"),
         ("devs", "/v1/core/cluster", "r"),
         ("devs", "/v2/core/cluster", "r"),
+        // Switch changes need a grant naming `naming/switches` (bob has none).
+        ("devs", "naming/switches", "rw"),
         ("others", "other:*:*", "rw"),
     ] {
         admin_post(

@@ -503,7 +503,16 @@ async fn guard_and_handler_agree_on_every_route_and_payload_type() {
             let (query, form): (Vec<_>, Vec<_>) = params
                 .into_iter()
                 .partition(|_| method == reqwest::Method::GET || rng.chance(50));
-            let url = format!("{}?{}", s.url(decl.path), encode(&query));
+            // A key in the path (`/statuses/{key}`) is drawn from the same pool as `key`.
+            let path = match decl.path.split_once("{key}") {
+                Some((head, tail)) => {
+                    let key: String =
+                        form_urlencoded::byte_serialize(rng.pick(KEY_POOL).as_bytes()).collect();
+                    format!("{head}{key}{tail}")
+                }
+                None => decl.path.to_string(),
+            };
+            let url = format!("{}?{}", s.url(&path), encode(&query));
             let mut req = s
                 .client
                 .request(method.clone(), url)
@@ -526,8 +535,7 @@ async fn guard_and_handler_agree_on_every_route_and_payload_type() {
                     .or_default() += 1;
             }
             let what = format!(
-                "seed {seed}: {method} {}?{} form {} -> {status}",
-                decl.path,
+                "seed {seed}: {method} {path}?{} form {} -> {status}",
                 encode(&query),
                 encode(&form)
             );

@@ -19,3 +19,4 @@ mod naming_v1;
 mod postgres_e2e;
 mod support;
 mod v2_client;
+mod v2_naming_more;

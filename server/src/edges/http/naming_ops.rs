@@ -6,18 +6,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use nacos_core::validate;
-use nacos_core::{Instance, ServiceKey, ServiceMeta};
+use nacos_core::{DEFAULT_CLUSTER, Instance, ServiceKey, ServiceMeta};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::naming_params::{
-    cluster_param, instance_from_params, owner_of, parse_metadata, parse_selector,
+    cluster_param, instance_from_params, json_metadata, owner_of, parse_metadata, parse_selector,
     protect_threshold, required_ip, required_port,
 };
 use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
 use crate::cluster::forward::ClientOp;
+use crate::services::naming::service_info::InstanceWire;
 use crate::services::naming::{
-    Host, InstancePatch, Selection, ServiceUpdate, WireStyle, push_capable,
+    ClientId, Host, InstancePatch, Selection, ServiceUpdate, WireStyle, push_capable,
 };
 
 /// Shared with the v2 edge, which builds the service key its own way.
@@ -209,4 +211,284 @@ pub fn health_checker(stored: Option<&str>) -> Value {
             _ => json!({ "type": s }),
         },
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Beats, health, batch metadata, statuses
+
+/// The `beat` JSON a v1 client sends; unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct BeatJson {
+    ip: Option<String>,
+    port: Option<i64>,
+    cluster: Option<String>,
+    weight: Option<f64>,
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// A client beat (`PUT …/instance/beat`, v1 and v2 alike): the `beat` JSON's ip, port and
+/// cluster override the parameters, and an unknown instance is registered from it. The answer
+/// is Nacos's raw `{clientBeatInterval, code, lightBeatEnabled}` (code 10200, or 20404 when the
+/// instance is unknown and no `beat` JSON came to register it).
+pub async fn beat(app: &AppState, key: ServiceKey, params: &Params) -> ServiceResult<Value> {
+    let beat_json = match params.get("beat") {
+        Some(raw) => Some(
+            serde_json::from_str::<BeatJson>(raw)
+                .map_err(|e| ServiceError::param("beat", format!("invalid beat JSON: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut cluster = params
+        .get_any(&["clusterName", "cluster"])
+        .unwrap_or(DEFAULT_CLUSTER)
+        .to_string();
+    let (ip, port) = match &beat_json {
+        Some(b) => {
+            if let Some(c) = b.cluster.as_deref().filter(|c| !c.trim().is_empty()) {
+                cluster = c.trim().to_string();
+            }
+            let ip = match b.ip.as_deref().filter(|ip| !ip.trim().is_empty()) {
+                Some(ip) => ip.trim().to_string(),
+                None => required_ip(params)?,
+            };
+            let port = match b.port {
+                Some(p) => u16::try_from(p).map_err(|_| {
+                    ServiceError::param("beat", format!("invalid port in beat: {p}"))
+                })?,
+                None => required_port(params)?,
+            };
+            (ip, port)
+        }
+        None => (required_ip(params)?, required_port(params)?),
+    };
+    validate::ip(&ip)?;
+    validate::cluster_name("clusterName", &cluster)?;
+    let register = match beat_json {
+        Some(b) => {
+            let mut instance = Instance::new(ip.clone(), port);
+            instance.cluster = cluster.clone();
+            instance.weight = b.weight.unwrap_or(1.0);
+            if let Some(map) = b.metadata {
+                instance.metadata = json_metadata(map).ok_or_else(|| {
+                    ServiceError::param(
+                        "beat",
+                        "invalid beat JSON: metadata values must be strings",
+                    )
+                })?;
+            }
+            Some(instance)
+        }
+        None => None,
+    };
+    let owner = ClientId::ip_port(&ip, port, true);
+    let op = ClientOp::Beat {
+        service: key,
+        ip,
+        port,
+        cluster,
+        register,
+    };
+    let Some(outcome) = app.client_write(&owner, op).await? else {
+        return Err(ServiceError::Internal(
+            "a beat produced no beat outcome".to_string(),
+        ));
+    };
+    Ok(json!({
+        "clientBeatInterval": u64::try_from(outcome.client_beat_interval.as_millis())
+            .unwrap_or(u64::MAX),
+        "code": outcome.code,
+        "lightBeatEnabled": app.naming.switches().light_beat_enabled(),
+    }))
+}
+
+/// Set the health of a persistent instance (`healthy`, v1's alias `valid`); only instances
+/// without an active health check take it, as in Nacos.
+pub async fn set_persistent_health(
+    app: &AppState,
+    key: ServiceKey,
+    params: &Params,
+) -> ServiceResult<()> {
+    let healthy = match params.bool("healthy")? {
+        Some(h) => h,
+        None => params
+            .bool("valid")?
+            .ok_or(ServiceError::missing("healthy"))?,
+    };
+    let ip = required_ip(params)?;
+    let port = required_port(params)?;
+    let cluster = cluster_param(params)?;
+    app.naming
+        .set_persistent_health(&key, &ip, port, &cluster, healthy)
+        .await?;
+    Ok(())
+}
+
+/// One entry of the `instances` JSON of `metadata/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchTarget {
+    ip: String,
+    port: u16,
+    cluster_name: Option<String>,
+}
+
+/// Add (or, with `remove`, delete) metadata keys on the listed instances of one service, or on
+/// all its instances of the `consistencyType` (`persist` or ephemeral) when none are listed.
+/// Returns the instances changed, as `ip:port:…` strings.
+pub async fn batch_metadata(
+    app: &AppState,
+    key: &ServiceKey,
+    params: &Params,
+    remove: bool,
+) -> ServiceResult<Vec<String>> {
+    let ephemeral = params.get("consistencyType") != Some("persist");
+    let targets = match params.get("instances").map(str::trim) {
+        None | Some("") => Vec::new(),
+        // Nacos ignores an unreadable list and changes every instance; a 400 is safer.
+        Some(raw) => serde_json::from_str::<Vec<BatchTarget>>(raw)
+            .map_err(|e| ServiceError::param("instances", format!("invalid instances JSON: {e}")))?
+            .into_iter()
+            .map(|t| {
+                let cluster = t
+                    .cluster_name
+                    .filter(|c| !c.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+                validate::ip(&t.ip)?;
+                validate::cluster_name("instances", &cluster)?;
+                Ok((t.ip, t.port, cluster))
+            })
+            .collect::<ServiceResult<Vec<_>>>()?,
+    };
+    let metadata = parse_metadata(params.required("metadata")?)?;
+    Ok(app
+        .naming
+        .batch_metadata(key, ephemeral, &targets, &metadata, remove)
+        .await?)
+}
+
+/// A service's instances ordered by address, the order listings page through.
+pub fn hosts_by_address(app: &AppState, key: &ServiceKey) -> Vec<Arc<Host>> {
+    let mut hosts = app.naming.all_hosts(key);
+    hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
+    hosts
+}
+
+/// `{"ips":["ip:port_healthy",…]}` of `/instance/statuses`.
+pub fn health_statuses(app: &AppState, key: &ServiceKey) -> Value {
+    let ips: Vec<String> = hosts_by_address(app, key)
+        .iter()
+        .map(|h| {
+            format!(
+                "{}:{}_{}",
+                h.instance.ip, h.instance.port, h.instance.healthy
+            )
+        })
+        .collect();
+    json!({ "ips": ips })
+}
+
+/// Hosts as the Java client's `Instance` JSON (catalog listings).
+pub fn instances_json(hosts: &[Arc<Host>], key: &ServiceKey) -> Vec<Value> {
+    let grouped = key.grouped_name();
+    hosts
+        .iter()
+        .map(|h| json!(InstanceWire::new(h, h.instance.healthy, key, &grouped)))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator views: metrics and switches
+
+/// `(cpu, load, mem)`: cpu is the 1-minute load per core (capped at 1), load the 1-minute load
+/// average, mem the used fraction of memory. Zeros where `/proc` is unavailable.
+fn system_usage() -> (f64, f64, f64) {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0f64);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let field = |name: &str| -> Option<f64> {
+                s.lines()
+                    .find(|l| l.starts_with(name))?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()
+            };
+            let total = field("MemTotal:")?;
+            let available = field("MemAvailable:")?;
+            (total > 0.0).then(|| 1.0 - available / total)
+        })
+        .unwrap_or(0.0);
+    ((load / cores).min(1.0), load, mem)
+}
+
+/// The naming metrics (`onlyStatus`, default true: the status alone). `status` is this node's
+/// readiness (`DOWN` while it cannot serve, e.g. no quorum or no writable database); the
+/// responsible counts leave out copies of other nodes' clients.
+pub async fn metrics(
+    app: &AppState,
+    params: &Params,
+) -> ServiceResult<serde_json::Map<String, Value>> {
+    let only_status = params.bool("onlyStatus")?.unwrap_or(true);
+    let status = match app.readiness_problem().await {
+        None => "UP",
+        Some(_) => "DOWN",
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("status".into(), json!(status));
+    if only_status {
+        return Ok(out);
+    }
+    let m = app.naming.metrics();
+    let (cpu, load, mem) = system_usage();
+    for (name, value) in [
+        ("serviceCount", json!(m.service_count)),
+        ("instanceCount", json!(m.instance_count)),
+        ("subscribeCount", json!(m.subscribe_count)),
+        (
+            "responsibleInstanceCount",
+            json!(m.responsible_instance_count),
+        ),
+        ("clientCount", json!(m.client_count)),
+        (
+            "connectionBasedClientCount",
+            json!(m.connection_based_client_count),
+        ),
+        (
+            "ephemeralIpPortClientCount",
+            json!(m.ephemeral_ip_port_client_count),
+        ),
+        (
+            "persistentIpPortClientCount",
+            json!(m.persistent_ip_port_client_count),
+        ),
+        ("responsibleClientCount", json!(m.responsible_client_count)),
+        ("cpu", json!(cpu)),
+        ("load", json!(load)),
+        ("mem", json!(mem)),
+    ] {
+        out.insert(name.into(), value);
+    }
+    Ok(out)
+}
+
+/// Nacos's SwitchDomain as this node runs with it.
+pub fn switches(app: &AppState) -> Value {
+    let mut domain = app.naming.switches().snapshot();
+    domain.insert("enableAuthentication".into(), json!(app.auth.enabled()));
+    Value::Object(domain)
+}
+
+/// `PUT …/operator/switches`: `entry` and `value` (both required). `debug` is accepted as
+/// Nacos does; switches are node-local here either way.
+pub fn update_switch(app: &AppState, params: &Params) -> ServiceResult<()> {
+    let entry = params.required("entry")?;
+    let value = params.required("value")?;
+    let _debug = params.bool("debug")?.unwrap_or(false);
+    app.naming.switches().update(entry, value)?;
+    Ok(())
 }

@@ -29,6 +29,8 @@ pub const NAMESPACE_SERVICES_R: Guard = Guard::Naming(Action::Read, whole_namesp
 pub const LISTED_GROUP_R: Guard = Guard::Naming(Action::Read, listed_group);
 /// Reads of the service `key` names (`/instance/statuses`).
 pub const STATUSES_R: Guard = Guard::Naming(Action::Read, keyed_service);
+/// Reads of the service the path of `/v2/ns/instance/statuses/{key}` names.
+pub const PATH_STATUSES_R: Guard = Guard::Naming(Action::Read, path_keyed_service);
 /// Reads of the service names of one namespace, or of all (`/service/names`).
 pub const NAMES_R: Guard = Guard::Naming(Action::Read, named_namespaces);
 
@@ -85,6 +87,11 @@ pub(crate) fn listed_group(params: &Params) -> ServiceResult<Vec<Resource>> {
 /// Guard of `/instance/statuses`: the service of [`statuses_key`].
 pub(crate) fn keyed_service(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(vec![Resource::of_service(&statuses_key(params)?)])
+}
+
+/// Guard of `/v2/ns/instance/statuses/{key}`: the service of [`path_statuses_key`].
+pub(crate) fn path_keyed_service(params: &Params) -> ServiceResult<Vec<Resource>> {
+    Ok(vec![Resource::of_service(&path_statuses_key(params)?)])
 }
 
 /// Guard of `/service/names`: one namespace, or every namespace (`*`) when none is named.
@@ -236,7 +243,19 @@ pub(super) fn listed_group_of(params: &Params) -> ServiceResult<(String, &str)> 
 /// The service `/instance/statuses` names in `key` = `[namespace##]group@@service` (no `@@`:
 /// `DEFAULT_GROUP`); the other naming parameters are not read.
 pub(crate) fn statuses_key(params: &Params) -> ServiceResult<ServiceKey> {
-    let raw = params.required("key")?;
+    parse_statuses_key(params.required("key")?)
+}
+
+/// The service `/v2/ns/instance/statuses/{key}` names in its last path segment, read as
+/// [`statuses_key`] reads `key`.
+pub(crate) fn path_statuses_key(params: &Params) -> ServiceResult<ServiceKey> {
+    let raw = params
+        .last_path_segment()
+        .ok_or(ServiceError::missing("key"))?;
+    parse_statuses_key(&raw)
+}
+
+fn parse_statuses_key(raw: &str) -> ServiceResult<ServiceKey> {
     let (namespace, grouped) = match raw.split_once("##") {
         Some((ns, rest)) if !ns.trim().is_empty() => (ns, rest),
         Some((_, rest)) => (PUBLIC_NAMESPACE, rest),
@@ -299,6 +318,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn statuses_key_from_the_path() {
+        let with_path = |path: &str| Params::from_query("").at_path(path);
+        let key = path_statuses_key(&with_path(
+            "/nacos/v2/ns/instance/statuses/ns1%23%23G%40%40s",
+        ))
+        .expect("key");
+        assert_eq!(key, ServiceKey::new("ns1", "G", "s"));
+        let key = path_statuses_key(&with_path("/v2/ns/instance/statuses/s")).expect("key");
+        assert_eq!(key, ServiceKey::new("public", "DEFAULT_GROUP", "s"));
+        // The path wins over any `key` parameter: guard and handler both read the path.
+        let params = Params::from_query("key=ns2%23%23G%40%40s")
+            .at_path("/v2/ns/instance/statuses/ns1%23%23G%40%40s");
+        assert_eq!(path_statuses_key(&params).expect("key").namespace, "ns1");
+        for bad in [
+            "/statuses/",
+            "/statuses/G%40%40",
+            "/statuses/%40%40s",
+            "/statuses/%FF",
+        ] {
+            assert!(path_statuses_key(&with_path(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

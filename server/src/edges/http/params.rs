@@ -48,6 +48,8 @@ pub struct Params {
     client_ip: std::sync::OnceLock<String>,
     /// The raw body when it was not a form (JSON bodies of clone, multipart of import).
     pub body: Bytes,
+    /// The request path as sent (still percent-encoded), for routes that name their key in it.
+    path: String,
 }
 
 impl Params {
@@ -61,6 +63,13 @@ impl Params {
         let mut params = Params::default();
         params.extend(query.as_bytes());
         params
+    }
+
+    /// Parameters of a request sent to `path` (unit tests of path-keyed routes).
+    #[cfg(test)]
+    pub(crate) fn at_path(mut self, path: &str) -> Self {
+        self.path = path.to_string();
+        self
     }
 
     fn extend(&mut self, encoded: &[u8]) {
@@ -105,6 +114,7 @@ impl Params {
             peer,
             trusted: trusted.clone(),
             headers: parts.headers.clone(),
+            path: parts.uri.path().to_string(),
             ..Params::default()
         };
         if let Some(query) = parts.uri.query() {
@@ -197,6 +207,17 @@ impl Params {
                 format!("invalid value for parameter '{name}': {v}, expected true or false"),
             )),
         }
+    }
+
+    /// The last segment of the request path, percent-decoded (`/statuses/{key}`); `None` when
+    /// it is blank or not UTF-8.
+    pub fn last_path_segment(&self) -> Option<String> {
+        let raw = self.path.rsplit('/').next()?;
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .ok()?;
+        let decoded = decoded.trim();
+        (!decoded.is_empty()).then(|| decoded.to_string())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

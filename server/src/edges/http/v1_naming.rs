@@ -13,26 +13,23 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
+use nacos_core::ServiceKey;
 use nacos_core::validate;
-use nacos_core::{DEFAULT_CLUSTER, Instance, ServiceKey};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::naming_ops::{
-    create_service_with, deregister_instance, find_instance, health_checker, instance_list_body,
-    patch_instance, register_instance, update_instance, update_service_with,
+    self, create_service_with, deregister_instance, find_instance, health_checker,
+    instance_list_body, patch_instance, register_instance, update_instance, update_service_with,
 };
 use super::naming_params::{
-    LISTED_GROUP_R, NAMES_R, NAMESPACE_SERVICES_R, SERVICE_R, SERVICE_W, STATUSES_R, cluster_param,
-    grouped_service_key, json_metadata, listed_group_of, names_namespace, naming_namespace,
-    page_of, parse_metadata, required_ip, required_page, required_port, statuses_key,
+    LISTED_GROUP_R, NAMES_R, NAMESPACE_SERVICES_R, SERVICE_R, SERVICE_W, STATUSES_R,
+    grouped_service_key, listed_group_of, names_namespace, naming_namespace, page_of,
+    required_page, statuses_key,
 };
 use super::secured::{M, Routes, read_write};
 use super::{Params, ServiceError, ServiceResult, text};
 use crate::app::AppState;
-use crate::cluster::forward::ClientOp;
-use crate::services::naming::service_info::InstanceWire;
-use crate::services::naming::{ClientId, Host};
+use crate::services::naming::Host;
 
 pub fn routes() -> Routes {
     let rw = &read_write(SERVICE_R, SERVICE_W);
@@ -144,114 +141,14 @@ async fn list(State(app): State<AppState>, params: Params) -> ServiceResult<Resp
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// The `beat` JSON of a v1 client; unknown fields are ignored.
-#[derive(Debug, Deserialize)]
-struct BeatJson {
-    ip: Option<String>,
-    port: Option<i64>,
-    cluster: Option<String>,
-    weight: Option<f64>,
-    metadata: Option<serde_json::Map<String, Value>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BeatResponse {
-    client_beat_interval: u64,
-    code: i32,
-    light_beat_enabled: bool,
-}
-
 async fn beat(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;
-    let beat_json = match params.get("beat") {
-        Some(raw) => Some(
-            serde_json::from_str::<BeatJson>(raw)
-                .map_err(|e| ServiceError::param("beat", format!("invalid beat JSON: {e}")))?,
-        ),
-        None => None,
-    };
-    let mut cluster = params
-        .get_any(&["clusterName", "cluster"])
-        .unwrap_or(DEFAULT_CLUSTER)
-        .to_string();
-    let (ip, port) = match &beat_json {
-        Some(b) => {
-            if let Some(c) = b.cluster.as_deref().filter(|c| !c.trim().is_empty()) {
-                cluster = c.trim().to_string();
-            }
-            let ip = match b.ip.as_deref().filter(|ip| !ip.trim().is_empty()) {
-                Some(ip) => ip.trim().to_string(),
-                None => required_ip(&params)?,
-            };
-            let port = match b.port {
-                Some(p) => u16::try_from(p).map_err(|_| {
-                    ServiceError::param("beat", format!("invalid port in beat: {p}"))
-                })?,
-                None => required_port(&params)?,
-            };
-            (ip, port)
-        }
-        None => (required_ip(&params)?, required_port(&params)?),
-    };
-    validate::ip(&ip)?;
-    validate::cluster_name("clusterName", &cluster)?;
-    let register = match beat_json {
-        Some(b) => {
-            let mut instance = Instance::new(ip.clone(), port);
-            instance.cluster = cluster.clone();
-            instance.weight = b.weight.unwrap_or(1.0);
-            if let Some(map) = b.metadata {
-                instance.metadata = json_metadata(map).ok_or_else(|| {
-                    ServiceError::param(
-                        "beat",
-                        "invalid beat JSON: metadata values must be strings",
-                    )
-                })?;
-            }
-            Some(instance)
-        }
-        None => None,
-    };
-    let owner = ClientId::ip_port(&ip, port, true);
-    let op = ClientOp::Beat {
-        service: key,
-        ip,
-        port,
-        cluster,
-        register,
-    };
-    let outcome = match app.client_write(&owner, op).await? {
-        Some(outcome) => outcome,
-        None => {
-            return Err(ServiceError::Internal(
-                "a beat produced no beat outcome".to_string(),
-            ));
-        }
-    };
-    Ok(Json(BeatResponse {
-        client_beat_interval: u64::try_from(outcome.client_beat_interval.as_millis())
-            .unwrap_or(u64::MAX),
-        code: outcome.code,
-        light_beat_enabled: true,
-    })
-    .into_response())
+    Ok(Json(naming_ops::beat(&app, key, &params).await?).into_response())
 }
 
 async fn set_health(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
-    let healthy = match params.bool("healthy")? {
-        Some(h) => h,
-        None => params
-            .bool("valid")?
-            .ok_or_else(|| ServiceError::param("healthy", "Param 'healthy' is required."))?,
-    };
     let key = grouped_service_key(&params)?;
-    let ip = required_ip(&params)?;
-    let port = required_port(&params)?;
-    let cluster = cluster_param(&params)?;
-    app.naming
-        .set_persistent_health(&key, &ip, port, &cluster, healthy)
-        .await?;
+    naming_ops::set_persistent_health(&app, key, &params).await?;
     Ok(text("ok"))
 }
 
@@ -334,15 +231,6 @@ async fn service_list(State(app): State<AppState>, params: Params) -> ServiceRes
 // ---------------------------------------------------------------------------------------------
 // Batch metadata, statuses, names, subscribers, catalog
 
-/// One entry of the `instances` JSON of `metadata/batch`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchTarget {
-    ip: String,
-    port: u16,
-    cluster_name: Option<String>,
-}
-
 async fn metadata_batch_put(
     State(app): State<AppState>,
     params: Params,
@@ -359,44 +247,13 @@ async fn metadata_batch_delete(
 
 async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> ServiceResult<Response> {
     let key = grouped_service_key(params)?;
-    let ephemeral = params.get("consistencyType") != Some("persist");
-    let targets = match params.get("instances").map(str::trim) {
-        None | Some("") => Vec::new(),
-        Some(raw) => serde_json::from_str::<Vec<BatchTarget>>(raw)
-            .map_err(|e| ServiceError::param("instances", format!("invalid instances JSON: {e}")))?
-            .into_iter()
-            .map(|t| {
-                let cluster = t
-                    .cluster_name
-                    .unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
-                validate::ip(&t.ip)?;
-                validate::cluster_name("instances", &cluster)?;
-                Ok((t.ip, t.port, cluster))
-            })
-            .collect::<ServiceResult<Vec<_>>>()?,
-    };
-    let metadata = parse_metadata(params.required("metadata")?)?;
-    let updated = app
-        .naming
-        .batch_metadata(&key, ephemeral, &targets, &metadata, remove)
-        .await?;
+    let updated = naming_ops::batch_metadata(app, &key, params, remove).await?;
     Ok(Json(json!({ "updated": updated })).into_response())
 }
 
 async fn instance_statuses(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = statuses_key(&params)?;
-    let mut hosts = app.naming.all_hosts(&key);
-    hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
-    let ips: Vec<String> = hosts
-        .iter()
-        .map(|h| {
-            format!(
-                "{}:{}_{}",
-                h.instance.ip, h.instance.port, h.instance.healthy
-            )
-        })
-        .collect();
-    Ok(Json(json!({ "ips": ips })).into_response())
+    Ok(Json(naming_ops::health_statuses(&app, &key)).into_response())
 }
 
 /// Names (`group@@name`) per namespace, all namespaces unless `namespaceId` is given; `expr`
@@ -536,19 +393,12 @@ async fn catalog_instances(State(app): State<AppState>, params: Params) -> Servi
             "cluster {cluster} is not found!"
         )));
     }
-    let mut hosts: Vec<Arc<Host>> = app
-        .naming
-        .all_hosts(&key)
+    let hosts: Vec<Arc<Host>> = naming_ops::hosts_by_address(&app, &key)
         .into_iter()
         .filter(|h| h.instance.cluster == cluster)
         .collect();
-    hosts.sort_by(|a, b| (&a.instance.ip, a.instance.port).cmp(&(&b.instance.ip, b.instance.port)));
     let count = hosts.len();
-    let grouped = key.grouped_name();
-    let list: Vec<Value> = page_of(hosts, page_no, page_size)
-        .iter()
-        .map(|h| json!(InstanceWire::new(h, h.instance.healthy, &key, &grouped)))
-        .collect();
+    let list = naming_ops::instances_json(&page_of(hosts, page_no, page_size), &key);
     Ok(Json(json!({ "list": list, "count": count })).into_response())
 }
 

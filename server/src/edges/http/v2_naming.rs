@@ -1,16 +1,24 @@
 //! `/v2/ns`: the v2 naming OpenAPI. The service key is the bare `serviceName` plus
-//! `groupName` (no `group@@name` filter); the operations are those of [`super::v1_naming`],
-//! wrapped in the v2 `Result` envelope.
+//! `groupName` (no `group@@name` filter); the operations are those of [`super::v1_naming`]
+//! (shared through [`super::naming_ops`]), wrapped in the v2 `Result` envelope.
+//!
+//! Nacos keeps three v1 habits here, and so do we: `instance/beat` and `catalog/instances`
+//! read a grouped `serviceName` (`group@@name`, as v1's grouping filter), and `instance/beat`
+//! and `instance/statuses/{key}` answer their raw v1 JSON instead of the envelope (errors are
+//! enveloped all the same).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
 use nacos_core::validate;
 use nacos_core::{Action, DEFAULT_GROUP, Resource, ServiceKey};
 use serde_json::json;
 
 use super::naming_ops;
 use super::naming_params::{self, naming_namespace};
-use super::secured::{Guard, M, Routes, read_write};
+use super::secured::{Guard, M, OPEN, Routes, read_write};
+use super::v1_operator::SWITCHES;
 use super::v2::{V2Error, V2Result, ok};
 use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
@@ -55,6 +63,44 @@ pub fn routes() -> Routes {
             get(service_list),
             &[(M::Get, naming_params::LISTED_GROUP_R)],
         )
+        .route(
+            "/v2/ns/instance/beat",
+            put(beat),
+            &[(M::Put, naming_params::SERVICE_W)],
+        )
+        .route(
+            "/v2/ns/instance/metadata/batch",
+            put(metadata_batch_put).delete(metadata_batch_delete),
+            &[(M::Put, SERVICE_W), (M::Delete, SERVICE_W)],
+        )
+        .route(
+            "/v2/ns/instance/statuses/{key}",
+            get(instance_statuses),
+            &[(M::Get, naming_params::PATH_STATUSES_R)],
+        )
+        .route("/v2/ns/health", put(set_health), &[(M::Put, SERVICE_W)])
+        .route(
+            "/v2/ns/health/instance",
+            put(set_health),
+            &[(M::Put, SERVICE_W)],
+        )
+        .route(
+            "/v2/ns/catalog/instances",
+            get(catalog_instances),
+            &[(M::Get, naming_params::SERVICE_R)],
+        )
+        .route(
+            "/v2/ns/operator/switches",
+            get(switches).put(update_switch),
+            SWITCHES,
+        )
+        .route(
+            "/v2/ns/ops/switches",
+            get(switches).put(update_switch),
+            SWITCHES,
+        )
+        .route("/v2/ns/operator/metrics", get(metrics), &[(M::Get, OPEN)])
+        .route("/v2/ns/ops/metrics", get(metrics), &[(M::Get, OPEN)])
 }
 
 /// `namespaceId` + `groupName` + bare `serviceName`.
@@ -213,4 +259,83 @@ async fn service_list(State(app): State<AppState>, params: Params) -> V2Result {
     Ok(ok(
         json!({ "count": page.total_count, "services": page.items }),
     ))
+}
+
+/// Raw `{clientBeatInterval, code, lightBeatEnabled}`, as Nacos's v2 beat answers.
+async fn beat(State(app): State<AppState>, params: Params) -> Result<Response, V2Error> {
+    let key = naming_params::grouped_service_key(&params)?;
+    Ok(Json(naming_ops::beat(&app, key, &params).await?).into_response())
+}
+
+async fn metadata_batch_put(State(app): State<AppState>, params: Params) -> V2Result {
+    metadata_batch(&app, &params, false).await
+}
+
+async fn metadata_batch_delete(State(app): State<AppState>, params: Params) -> V2Result {
+    metadata_batch(&app, &params, true).await
+}
+
+async fn metadata_batch(app: &AppState, params: &Params, remove: bool) -> V2Result {
+    let key = service_key(params)?;
+    let updated = naming_ops::batch_metadata(app, &key, params, remove).await?;
+    Ok(ok(json!({ "updated": updated })))
+}
+
+/// Raw `{"ips":[…]}`, as Nacos's v2 statuses answers.
+async fn instance_statuses(
+    State(app): State<AppState>,
+    params: Params,
+) -> Result<Response, V2Error> {
+    let key = naming_params::path_statuses_key(&params)?;
+    Ok(Json(naming_ops::health_statuses(&app, &key)).into_response())
+}
+
+async fn set_health(State(app): State<AppState>, params: Params) -> V2Result {
+    naming_ops::set_persistent_health(&app, service_key(&params)?, &params).await?;
+    Ok(ok("ok"))
+}
+
+/// One page of a service's instances, optionally only healthy / enabled ones (`healthyOnly`,
+/// `enabledOnly` keep instances whose flag equals the value given). `instances` is left out
+/// when the page is empty, as Nacos does.
+async fn catalog_instances(State(app): State<AppState>, params: Params) -> V2Result {
+    let key = naming_params::grouped_service_key(&params)?;
+    let healthy = params.bool("healthyOnly")?;
+    let enabled = params.bool("enabledOnly")?;
+    let (page_no, page_size) = naming_params::required_page(&params)?;
+    app.naming
+        .service_detail(&key)
+        .map_err(|e| service_error(e.into()))?;
+    let hosts: Vec<_> = naming_ops::hosts_by_address(&app, &key)
+        .into_iter()
+        .filter(|h| healthy.is_none_or(|want| h.instance.healthy == want))
+        .filter(|h| enabled.is_none_or(|want| h.instance.enabled == want))
+        .collect();
+    let count = hosts.len();
+    let page = naming_params::page_of(hosts, page_no, page_size);
+    let mut data = serde_json::Map::new();
+    if !page.is_empty() {
+        data.insert(
+            "instances".into(),
+            json!(naming_ops::instances_json(&page, &key)),
+        );
+    }
+    data.insert("count".into(), json!(count));
+    Ok(ok(data))
+}
+
+async fn switches(State(app): State<AppState>) -> V2Result {
+    Ok(ok(naming_ops::switches(&app)))
+}
+
+async fn update_switch(State(app): State<AppState>, params: Params) -> V2Result {
+    naming_ops::update_switch(&app, &params)?;
+    Ok(ok("ok"))
+}
+
+/// As v1's, without `responsibleInstanceCount` (Nacos's v2 view has no such field).
+async fn metrics(State(app): State<AppState>, params: Params) -> V2Result {
+    let mut metrics = naming_ops::metrics(&app, &params).await?;
+    metrics.remove("responsibleInstanceCount");
+    Ok(ok(metrics))
 }

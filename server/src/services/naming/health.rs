@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nacos_core::{Instance, InstanceAddr, ServiceKey};
 use tokio_util::sync::CancellationToken;
 
-use super::service_info::Host;
+use super::service_info::{self, Host};
 use super::{ClientId, NamingResult, NamingService};
 
 /// Beat answered: the instance is known.
@@ -37,7 +37,7 @@ pub struct Beat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeatOutcome {
     pub code: i32,
-    /// The instance's `preserved.heart.beat.interval`, else the server's beat interval.
+    /// The instance's `preserved.heart.beat.interval`, else the `clientBeatInterval` switch.
     pub client_beat_interval: Duration,
 }
 
@@ -56,7 +56,7 @@ impl NamingService {
         let Some(instance) = beat.register else {
             return Ok(BeatOutcome {
                 code: BEAT_NOT_FOUND,
-                client_beat_interval: self.settings.beat_interval,
+                client_beat_interval: self.switches.client_beat_interval(),
             });
         };
         let mut instance = instance;
@@ -64,7 +64,7 @@ impl NamingService {
         self.register_instance(key, instance, &owner).await?;
         let interval = self
             .touch(key, &owner, &beat.ip, beat.port)
-            .unwrap_or(self.settings.beat_interval);
+            .unwrap_or(self.switches.client_beat_interval());
         Ok(BeatOutcome {
             code: BEAT_OK,
             client_beat_interval: interval,
@@ -83,7 +83,18 @@ impl NamingService {
                 .at(ip, port)
                 .filter(|entry| &entry.owner == owner)
                 .map(|entry| {
-                    interval = Some(entry.host.beat_interval());
+                    // Nacos: the instance's own interval, else the switch (which an operator
+                    // may have changed since the host's defaults were set).
+                    let own = entry
+                        .host
+                        .instance
+                        .metadata
+                        .contains_key(service_info::META_BEAT_INTERVAL);
+                    interval = Some(if own {
+                        entry.host.beat_interval()
+                    } else {
+                        self.switches.client_beat_interval()
+                    });
                     let revive = (!entry.host.instance.healthy)
                         .then(|| Arc::new(entry.host.with_healthy(true)));
                     (entry.host.instance.addr(), revive)

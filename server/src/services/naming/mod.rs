@@ -10,6 +10,7 @@
 //! - [`service_info`]: the selection rules and the `ServiceInfo` value every edge serialises.
 //! - [`health`]: v1 beats and the expiry sweep (unhealthy, then removed, then empty services).
 //! - [`push`]: UDP push to v1 subscribers.
+//! - [`switches`]: the operator switches (`SwitchDomain`).
 //!
 //! # Model
 //! - A service key is (namespace, group, name). Each service is ephemeral or persistent, fixed
@@ -44,6 +45,7 @@ pub mod registry;
 pub mod remote;
 pub mod service_info;
 mod services;
+pub mod switches;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
@@ -206,6 +208,8 @@ pub struct NamingService {
     push: push::UdpPush,
     /// Cluster mode: copies of clients other nodes own (distro).
     pub(crate) remote: remote::RemoteClients,
+    /// Operator switches; beats read the interval they hand out from here.
+    switches: switches::Switches,
 }
 
 /// Nacos's instance rules, for every edge: ip, cluster, weight, and the `preserved.*` timings
@@ -253,6 +257,7 @@ impl NamingService {
             persist: tokio::sync::Mutex::new(()),
             push: push::UdpPush::new(),
             remote: remote::RemoteClients::default(),
+            switches: switches::Switches::new(naming),
         })
     }
 
@@ -305,6 +310,10 @@ impl NamingService {
 
     pub fn settings(&self) -> &NamingSettings {
         &self.settings
+    }
+
+    pub fn switches(&self) -> &switches::Switches {
+        &self.switches
     }
 
     /// A service's served state changed: drop its rendered answers and tell the pushers.
