@@ -93,10 +93,11 @@ impl Cluster {
     /// reads; else the primary; while there is no primary, a replica anyway (stale by its lag,
     /// but an answer instead of an outage). `None` when no node answers.
     pub fn reader(&self, prefer_replica: bool) -> Option<&Node> {
-        if prefer_replica && self.read_from_replicas {
-            if let Some(node) = self.replica() {
-                return Some(node);
-            }
+        if prefer_replica
+            && self.read_from_replicas
+            && let Some(node) = self.replica()
+        {
+            return Some(node);
         }
         self.primary().or_else(|| self.replica())
     }
