@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nacos_sdk::api::props::ClientProps;
 use nacos_server::protocol::transport::{Metadata, Payload};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::support::TestServer;
@@ -75,4 +75,28 @@ pub async fn get_config(s: &TestServer, query: &[(&str, &str)]) -> reqwest::Resp
 pub async fn status_and_json(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     (status, resp.json().await.expect("json body"))
+}
+
+/// Shortened naming timings: unhealthy after 600 ms without beats, removed after 1200 ms,
+/// swept every 100 ms.
+pub const FAST_NAMING: &[(&str, &str)] = &[
+    ("nacos.naming.heart.beat.timeout", "600"),
+    ("nacos.naming.ip.delete.timeout", "1200"),
+    ("nacos.naming.health.check.interval", "100"),
+];
+
+/// One request to `s`: GET sends `params` in the query, every other method as a form body.
+pub async fn send(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    params: &[(&str, &str)],
+) -> reqwest::Response {
+    let request = s.client.request(method.clone(), s.url(path));
+    let request = if method == Method::GET {
+        request.query(params)
+    } else {
+        request.form(params)
+    };
+    request.send().await.expect("request sent")
 }

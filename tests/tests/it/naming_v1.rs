@@ -25,13 +25,6 @@ on_every_backend!(
     statuses_names_and_catalog,
 );
 
-/// Shortened naming timings: unhealthy after 600 ms, removed after 1200 ms, swept every 100 ms.
-const FAST: &[(&str, &str)] = &[
-    ("nacos.naming.heart.beat.timeout", "600"),
-    ("nacos.naming.ip.delete.timeout", "1200"),
-    ("nacos.naming.health.check.interval", "100"),
-];
-
 /// One request; GET sends the parameters in the query, everything else as a form body.
 async fn call(
     s: &TestServer,
@@ -39,13 +32,7 @@ async fn call(
     path: &str,
     params: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let request = s.client.request(method.clone(), s.url(path));
-    let request = if method == Method::GET {
-        request.query(params)
-    } else {
-        request.form(params)
-    };
-    let resp = request.send().await.expect("request sent");
+    let resp = crate::helpers::send(s, method, path, params).await;
     let status = resp.status();
     (status, resp.text().await.expect("response body"))
 }
@@ -526,7 +513,7 @@ async fn protect_threshold_applies_with_stored_settings(storage: Storage) {
 
 #[tokio::test]
 async fn beats_keep_instances_alive_and_silence_expires_them() {
-    let s = TestServer::start_with(FAST).await;
+    let s = TestServer::start_with(crate::helpers::FAST_NAMING).await;
     let inst = [
         ("serviceName", "beating"),
         ("ip", "10.1.0.1"),
@@ -669,7 +656,7 @@ async fn beat_unknown_instance_and_auto_register() {
 
 #[tokio::test]
 async fn preserved_metadata_overrides_timings() {
-    let s = TestServer::start_with(FAST).await;
+    let s = TestServer::start_with(crate::helpers::FAST_NAMING).await;
     let patient = r#"{"preserved.heart.beat.interval":"500","preserved.heart.beat.timeout":"4000","preserved.ip.delete.timeout":"8000","preserved.instance.id.generator":"snowflake"}"#;
     register(
         &s,

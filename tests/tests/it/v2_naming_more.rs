@@ -13,13 +13,6 @@ use crate::auth::{admin_post, auth_props, create_namespaces, grant_user, init_ad
 use crate::helpers::status_and_json;
 use crate::support::{Storage, TestServer};
 
-/// Shortened naming timings: unhealthy after 600 ms without beats, swept every 100 ms.
-const FAST: &[(&str, &str)] = &[
-    ("nacos.naming.heart.beat.timeout", "600"),
-    ("nacos.naming.ip.delete.timeout", "1200"),
-    ("nacos.naming.health.check.interval", "100"),
-];
-
 /// One request; GET sends the parameters in the query, everything else as a form body.
 async fn call(
     s: &TestServer,
@@ -27,13 +20,7 @@ async fn call(
     path: &str,
     params: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let req = s.client.request(method.clone(), s.url(path));
-    let req = if method == Method::GET {
-        req.query(params)
-    } else {
-        req.form(params)
-    };
-    status_and_json(req.send().await.expect("request")).await
+    status_and_json(crate::helpers::send(s, method, path, params).await).await
 }
 
 /// A v2 success: 200, code 0, and its `data`.
@@ -93,7 +80,7 @@ fn host<'a>(hosts: &'a [Value], ip: &str) -> &'a Value {
 
 #[tokio::test]
 async fn beats_keep_instances_healthy_and_unknown_ones_are_told_to_register() {
-    let s = TestServer::start_with(FAST).await;
+    let s = TestServer::start_with(crate::helpers::FAST_NAMING).await;
     let inst = [
         ("serviceName", "beating"),
         ("ip", "10.3.0.1"),
