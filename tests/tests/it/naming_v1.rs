@@ -2204,3 +2204,66 @@ async fn service_subscribers_lists_udp_subscribers() {
     )
     .await;
 }
+
+/// Label selectors as Nacos evaluates them without a CMDB: the expression is checked at write
+/// time (a bad one is a 400 naming `selector`, and the service stays as it was), and a stored
+/// one selects every instance, since no instance has CMDB labels.
+#[tokio::test]
+async fn label_selectors_are_checked_and_select_every_instance_without_a_cmdb() {
+    let s = TestServer::start().await;
+    let service = [("serviceName", "sel.svc")];
+    ok(&s, Method::POST, "/v1/ns/service", &service).await;
+    for ip in ["10.70.0.1", "10.70.0.2"] {
+        // A service created by POST /v1/ns/service is persistent, as in Nacos.
+        let instance = [
+            ("serviceName", "sel.svc"),
+            ("ip", ip),
+            ("port", "80"),
+            ("ephemeral", "false"),
+        ];
+        register(&s, &instance).await;
+    }
+    for bad in [
+        r#"{"type":"label","expression":"CONSUMER.label.zone = PROVIDER.label.region"}"#,
+        r#"{"type":"label","expression":"CONSUMER.label.zone = PROVIDER.label.zone &"}"#,
+        r#"{"type":"label","expression":"zone"}"#,
+    ] {
+        bad_request(
+            &s,
+            Method::PUT,
+            "/v1/ns/service",
+            &[
+                ("serviceName", "sel.svc"),
+                ("protectThreshold", "0"),
+                ("selector", bad),
+            ],
+            "selector",
+        )
+        .await;
+    }
+    let stored = json(&s, Method::GET, "/v1/ns/service", &service).await;
+    assert_eq!(stored["selector"]["type"], "none", "{stored}");
+
+    let good = r#"{"type":"label","expression":"CONSUMER.label.zone = PROVIDER.label.zone"}"#;
+    ok(
+        &s,
+        Method::PUT,
+        "/v1/ns/service",
+        &[
+            ("serviceName", "sel.svc"),
+            ("protectThreshold", "0"),
+            ("selector", good),
+        ],
+    )
+    .await;
+    let stored = json(&s, Method::GET, "/v1/ns/service", &service).await;
+    assert_eq!(stored["selector"]["type"], "label", "{stored}");
+    assert_eq!(
+        stored["selector"]["expression"],
+        "CONSUMER.label.zone = PROVIDER.label.zone"
+    );
+    assert_eq!(
+        ips(&list(&s, &[("serviceName", "sel.svc"), ("clientIP", "10.9.9.9")]).await),
+        ["10.70.0.1", "10.70.0.2"]
+    );
+}

@@ -213,12 +213,57 @@ pub fn parse_selector(params: &Params) -> ServiceResult<String> {
     let bad = || ServiceError::param("selector", format!("invalid selector: {raw}"));
     let value = parsed.ok_or_else(bad)?;
     match value.get("type").and_then(Value::as_str) {
-        Some("none") | Some("label") => Ok(value.to_string()),
+        Some("none") => Ok(value.to_string()),
+        Some("label") => {
+            let expression = value
+                .get("expression")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            selected_labels(expression).map_err(|why| {
+                ServiceError::param(
+                    "selector",
+                    format!("label selector expression '{expression}': {why}"),
+                )
+            })?;
+            Ok(value.to_string())
+        }
         _ => Err(ServiceError::param(
             "selector",
             format!("selector type is illegal: {raw}"),
         )),
     }
+}
+
+/// The labels a label selector compares, from its expression, with Nacos's grammar:
+/// `CONSUMER.label.K = PROVIDER.label.K` terms joined by `&`, the same label on both sides,
+/// whitespace ignored; a blank expression names none.
+///
+/// Nacos takes a consumer's and a provider's label values from a CMDB. Without one (this
+/// server has none, nor has Nacos unless a CMDB plugin is installed) no provider has labels,
+/// and Nacos then returns every provider: so a label selector here selects every instance,
+/// and only its expression is checked, at write time.
+pub fn selected_labels(expression: &str) -> Result<Vec<String>, &'static str> {
+    let expression: String = expression.chars().filter(|c| !c.is_whitespace()).collect();
+    if expression.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut labels = Vec::new();
+    for term in expression.split('&') {
+        let (consumer, provider) = term
+            .split_once('=')
+            .ok_or("each term is CONSUMER.label.<name> = PROVIDER.label.<name>, joined by &")?;
+        let consumer = consumer
+            .strip_prefix("CONSUMER.label.")
+            .ok_or("the left side of a term is CONSUMER.label.<name>")?;
+        let provider = provider
+            .strip_prefix("PROVIDER.label.")
+            .ok_or("the right side of a term is PROVIDER.label.<name>")?;
+        if consumer.is_empty() || consumer != provider {
+            return Err("both sides of a term name the same label");
+        }
+        labels.push(consumer.to_string());
+    }
+    Ok(labels)
 }
 
 pub fn protect_threshold(params: &Params) -> ServiceResult<Option<f32>> {
@@ -298,6 +343,32 @@ pub(crate) fn required_page(params: &Params) -> ServiceResult<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_selector_expressions_follow_nacos_grammar() {
+        let labels = |e| selected_labels(e).expect(e);
+        assert!(labels("").is_empty());
+        assert!(labels("  ").is_empty());
+        assert_eq!(labels("CONSUMER.label.A = PROVIDER.label.A"), ["A"]);
+        assert_eq!(
+            labels(
+                " CONSUMER.label.zone=PROVIDER.label.zone & CONSUMER.label.b = PROVIDER.label.b"
+            ),
+            ["zone", "b"]
+        );
+        for bad in [
+            "CONSUMER.label.A = PROVIDER.label.B",
+            "PROVIDER.label.A = CONSUMER.label.A",
+            "CONSUMER.label.A",
+            "CONSUMER.label.A = PROVIDER.label.A &",
+            "CONSUMER.label.A = PROVIDER.label.A && CONSUMER.label.B = PROVIDER.label.B",
+            "CONSUMER.label. = PROVIDER.label.",
+            "CONSUMER.label.A = PROVIDER.label.A = PROVIDER.label.A",
+            "consumer.label.A = provider.label.A",
+        ] {
+            assert!(selected_labels(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn metadata_forms() {

@@ -33,7 +33,8 @@
 //!   for it); `PATCH` also applies `healthy` (2.x ignores it; 1.x applied it).
 //! - Services with stored settings are never cleaned up when empty; only ephemeral services
 //!   without settings are (Nacos 2.x also drops explicitly created empty services).
-//! - Label selectors are stored and shown but not evaluated; a first UDP subscription does not
+//! - Label selectors select every instance: Nacos's result without a CMDB, which neither has
+//!   (their expression is checked when written); a first UDP subscription does not
 //!   trigger an immediate push (the `instance/list` answer already carries the data).
 
 mod error;

@@ -138,7 +138,7 @@ pub struct Selection<'a> {
 /// 3. only when the service has stored metadata: if healthy / total ≤ protectThreshold
 ///    (negative counts as 0), return every host of step 1 marked healthy and set
 ///    `reach_protection_threshold`. With the default threshold 0 this happens only when no host
-///    is healthy. Label selectors are not evaluated (every host matches).
+///    is healthy. A label selector keeps every host, as Nacos does when no CMDB labels instances.
 pub fn select<'h>(
     hosts: impl Iterator<Item = &'h Arc<Host>>,
     meta: Option<&ServiceMeta>,
