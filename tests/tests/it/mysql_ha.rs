@@ -604,10 +604,23 @@ async fn configs_nobody_read_survive_the_only_database() {
         publish(&s, format!("new-{i}"), format!("new value {i}")).await;
     }
     let app = s.app();
-    crate::helpers::until(Duration::from_secs(10), "every config cached", || {
-        app.config.cached_keys() >= 60
-    })
-    .await;
+    let keys: Vec<nacos_core::ConfigKey> = ["old", "new"]
+        .iter()
+        .flat_map(|p| {
+            (0..30).map(move |i| nacos_core::ConfigKey::new("", "SOLO", &format!("{p}-{i}")))
+        })
+        .collect();
+    let uncached = || -> Vec<String> {
+        keys.iter()
+            .filter(|k| !app.config.is_cached(k))
+            .map(|k| k.data_id.clone())
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    while !uncached().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(uncached().is_empty(), "not cached: {:?}", uncached());
 
     let victim = Arc::new(db);
     tokio::task::spawn_blocking({
