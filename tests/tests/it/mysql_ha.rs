@@ -607,7 +607,7 @@ async fn configs_nobody_read_survive_the_only_database() {
     let keys: Vec<nacos_core::ConfigKey> = ["old", "new"]
         .iter()
         .flat_map(|p| {
-            (0..30).map(move |i| nacos_core::ConfigKey::new("", "SOLO", &format!("{p}-{i}")))
+            (0..30).map(move |i| nacos_core::ConfigKey::new("", "SOLO", format!("{p}-{i}")))
         })
         .collect();
     let uncached = || -> Vec<String> {
