@@ -54,8 +54,7 @@ async fn catalog_service(State(app): State<AppState>, params: Params) -> Service
         ServiceError::NotFound(format!("service {} is not found!", key.grouped_name()))
     })?;
     let meta = &detail.meta;
-    let selector =
-        serde_json::from_str::<Value>(&meta.selector).unwrap_or_else(|_| json!({"type": "none"}));
+    let selector = super::naming_ops::selector_json(&meta.selector);
     let clusters: Vec<Value> = detail
         .clusters
         .iter()

@@ -202,6 +202,11 @@ pub async fn update_service_with(
     Ok(())
 }
 
+/// A service's selector JSON as stored, or `{"type":"none"}` when it is not JSON.
+pub fn selector_json(stored: &str) -> Value {
+    serde_json::from_str::<Value>(stored).unwrap_or_else(|_| json!({"type": "none"}))
+}
+
 /// Cluster health checker JSON: stored JSON, a stored type name, or Nacos's default TCP.
 pub fn health_checker(stored: Option<&str>) -> Value {
     match stored.map(str::trim).filter(|s| !s.is_empty()) {

@@ -177,8 +177,7 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> ServiceR
     let key = grouped_service_key(&params)?;
     let detail = app.naming.service_detail(&key)?;
     let meta = &detail.meta;
-    let selector =
-        serde_json::from_str::<Value>(&meta.selector).unwrap_or_else(|_| json!({"type": "none"}));
+    let selector = naming_ops::selector_json(&meta.selector);
     let clusters: Vec<Value> = detail
         .clusters
         .iter()

@@ -231,8 +231,7 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result
             }),
         );
     }
-    let selector = serde_json::from_str::<serde_json::Value>(&meta.selector)
-        .unwrap_or_else(|_| json!({"type": "none"}));
+    let selector = naming_ops::selector_json(&meta.selector);
     Ok(ok(json!({
         "namespace": key.namespace,
         "serviceName": key.name,

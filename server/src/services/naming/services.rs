@@ -105,34 +105,12 @@ impl NamingService {
         key: &ServiceKey,
         update: ServiceUpdate,
     ) -> NamingResult<()> {
-        let _guard = self.persist.lock().await;
-        let (current, ephemeral) = match self.registry.read(key).get(key) {
-            Some(s) => (s.meta.clone(), s.ephemeral),
-            None => return Err(service_not_found(key)),
-        };
-        let mut meta = current
-            .as_deref()
-            .cloned()
-            .unwrap_or_else(|| ServiceMeta::new(key.clone(), ephemeral));
-        meta.protect_threshold = update.protect_threshold;
-        meta.metadata = update.metadata;
-        meta.selector = update.selector;
-        meta.modified_ms = now_millis();
-        let stored = if current.is_some() {
-            self.repo.update_service(meta.clone()).await
-        } else {
-            Err(RepoError::NotFound(String::new()))
-        };
-        match stored {
-            Ok(()) => {}
-            Err(RepoError::NotFound(_)) => self.repo.create_service(meta.clone()).await?,
-            Err(e) => return Err(e.into()),
-        }
-        if let Some(state) = self.registry.write(key).get_mut(key) {
-            state.meta = Some(Arc::new(meta));
-        }
-        self.notify(key);
-        Ok(())
+        self.edit_service(key, |meta| {
+            meta.protect_threshold = update.protect_threshold;
+            meta.metadata = update.metadata;
+            meta.selector = update.selector;
+        })
+        .await
     }
 
     /// Replace one cluster's settings (health checker, check port, metadata) of an existing
@@ -144,6 +122,20 @@ impl NamingService {
         name: &str,
         cluster: ClusterMeta,
     ) -> NamingResult<()> {
+        self.edit_service(key, |meta| {
+            meta.clusters.insert(name.to_string(), cluster);
+        })
+        .await
+    }
+
+    /// Apply `edit` to the stored settings of an existing service (fresh ones when it had
+    /// none), store them (an update, or an insert when no row exists yet), then install them
+    /// and tell subscribers. Errors: `Invalid` when the service does not exist.
+    async fn edit_service(
+        &self,
+        key: &ServiceKey,
+        edit: impl FnOnce(&mut ServiceMeta),
+    ) -> NamingResult<()> {
         let _guard = self.persist.lock().await;
         let (current, ephemeral) = match self.registry.read(key).get(key) {
             Some(s) => (s.meta.clone(), s.ephemeral),
@@ -153,7 +145,7 @@ impl NamingService {
             .as_deref()
             .cloned()
             .unwrap_or_else(|| ServiceMeta::new(key.clone(), ephemeral));
-        meta.clusters.insert(name.to_string(), cluster);
+        edit(&mut meta);
         meta.modified_ms = now_millis();
         let stored = if current.is_some() {
             self.repo.update_service(meta.clone()).await
