@@ -130,7 +130,7 @@ impl NamingService {
                 state.retain(|entry| {
                     // Most instances beat in time: settle those with a clock comparison before
                     // looking at the owner (the remote-client lookup hashes its id).
-                    let silent = now.saturating_duration_since(entry.last_beat);
+                    let silent = now.saturating_duration_since(entry.last_beat.instant());
                     let overdue = silent > entry.host.beat_timeout()
                         || (expire && silent > entry.host.delete_timeout());
                     if !overdue

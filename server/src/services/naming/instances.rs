@@ -89,7 +89,7 @@ impl NamingService {
                     let entry = Entry {
                         host,
                         owner: owner.clone(),
-                        last_beat: now,
+                        last_beat: now.into(),
                     };
                     state.insert(addr, entry);
                     changed = true;

@@ -188,7 +188,7 @@ fn publications_of(
             key: key.clone(),
             owner: e.owner.clone(),
             host: Arc::clone(&e.host),
-            updated_ms: epoch_ms(e.last_beat),
+            updated_ms: epoch_ms(e.last_beat.instant()),
         })
 }
 

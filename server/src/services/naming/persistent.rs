@@ -17,7 +17,7 @@ impl NamingService {
             Entry {
                 host,
                 owner,
-                last_beat: now,
+                last_beat: now.into(),
             },
         )
     }

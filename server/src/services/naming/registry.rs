@@ -11,8 +11,8 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use nacos_core::{ServiceKey, ServiceMeta};
 
@@ -83,7 +83,36 @@ pub struct Entry {
     pub host: Arc<Host>,
     pub owner: ClientId,
     /// Last beat (or registration). Only consulted for ephemeral HTTP clients.
-    pub last_beat: Instant,
+    pub last_beat: BeatTime,
+}
+
+/// A point in time to the millisecond, counted from the registry's first use: 8 bytes where
+/// an `Instant` takes 16, in the entry the registry holds for every instance (about 1.5 MB
+/// of B-tree nodes per 100,000 instances).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BeatTime(u64);
+
+static BEAT_EPOCH: OnceLock<Instant> = OnceLock::new();
+
+fn beat_epoch() -> Instant {
+    *BEAT_EPOCH.get_or_init(Instant::now)
+}
+
+impl From<Instant> for BeatTime {
+    fn from(at: Instant) -> Self {
+        let since = at.saturating_duration_since(beat_epoch()).as_millis();
+        BeatTime(u64::try_from(since).unwrap_or(u64::MAX))
+    }
+}
+
+impl BeatTime {
+    pub fn now() -> Self {
+        Instant::now().into()
+    }
+
+    pub fn instant(self) -> Instant {
+        beat_epoch() + Duration::from_millis(self.0)
+    }
 }
 
 /// One service.
@@ -182,7 +211,7 @@ impl ServiceState {
     /// Record a beat of the entry at `addr`.
     pub fn set_beat(&mut self, addr: &InstanceAddr, now: Instant) {
         if let Some(entry) = self.entries.get_mut(addr as &dyn AddrParts) {
-            entry.last_beat = now;
+            entry.last_beat = now.into();
         }
     }
 
@@ -368,6 +397,8 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
+        // Start the beat clock before any instance is stamped, so no stamp saturates at 0.
+        beat_epoch();
         Registry {
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
@@ -448,11 +479,12 @@ impl Registry {
 }
 
 /// The services one client publishes in. Most clients (every v1 client, most gRPC ones)
-/// publish in one service, which then costs no set.
+/// publish in one service, which then costs no set; the set is boxed so that the index slot of
+/// every such client is 16 bytes, not the 48 of an inline set.
 #[derive(Debug, Clone)]
 pub enum ClientServices {
     One(Arc<ServiceKey>),
-    Many(HashSet<Arc<ServiceKey>>),
+    Many(Box<HashSet<Arc<ServiceKey>>>),
 }
 
 impl ClientServices {
@@ -461,7 +493,7 @@ impl ClientServices {
             ClientServices::One(only) if only == key => {}
             ClientServices::One(only) => {
                 let set = HashSet::from([Arc::clone(only), Arc::clone(key)]);
-                *self = ClientServices::Many(set);
+                *self = ClientServices::Many(Box::new(set));
             }
             ClientServices::Many(set) => {
                 set.insert(Arc::clone(key));
@@ -508,7 +540,7 @@ mod tests {
         let entry = Entry {
             host,
             owner: owner.clone(),
-            last_beat: Instant::now(),
+            last_beat: BeatTime::now(),
         };
         (addr, entry)
     }
@@ -586,7 +618,7 @@ mod tests {
         let entry_b = Entry {
             host: Arc::clone(&host),
             owner: owner.clone(),
-            last_beat: Instant::now(),
+            last_beat: BeatTime::now(),
         };
         state.insert(host.instance.addr(), entry_b);
         assert_eq!(state.at("10.0.0.1", 80).count(), 2);
