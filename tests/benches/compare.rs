@@ -154,6 +154,11 @@ impl Server {
         log[start..].to_string()
     }
 
+    /// CPU time the server's threads have used, in nanoseconds.
+    fn cpu_ns(&self) -> u64 {
+        cpu_ns_of(&self.child.id().to_string())
+    }
+
     /// VmRSS in bytes.
     fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -1038,6 +1043,68 @@ async fn row_grpc(ctx: &Ctx, kind: Kind, query: bool) -> Measure {
     .await
 }
 
+/// CPU time used so far by the live threads of process `pid` (`self` for this one), in
+/// nanoseconds: the first field of each thread's `schedstat`, which counts to the nanosecond
+/// where `stat`'s utime and stime count in 10 ms ticks. Threads that already exited are not
+/// counted; both servers and this load generator keep their worker threads for the whole row.
+fn cpu_ns_of(pid: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// CPU used in one push round, by the server and by this load generator, in milliseconds.
+struct RoundCpu {
+    server: u64,
+    client: u64,
+}
+
+impl RoundCpu {
+    fn start(server: &Server) -> Self {
+        RoundCpu {
+            server: server.cpu_ns(),
+            client: cpu_ns_of("self"),
+        }
+    }
+
+    /// Add the CPU used since `self` was taken to `totals`.
+    fn add_to(self, server: &Server, totals: &mut (f64, f64)) {
+        totals.0 += server.cpu_ns().saturating_sub(self.server) as f64 / 1e6;
+        totals.1 += cpu_ns_of("self").saturating_sub(self.client) as f64 / 1e6;
+    }
+}
+
+/// What a push row measured: the median time to the last connection, and the mean CPU per
+/// round of the server and of the load generator.
+#[derive(Clone, Copy)]
+struct PushMeasure {
+    last: Measure,
+    server_cpu: Measure,
+    client_cpu: Measure,
+}
+
+impl PushMeasure {
+    fn new(lasts: Vec<f64>, missed: u64, cpu: (f64, f64), rounds: u64) -> Self {
+        let per_round = |total: f64| Measure {
+            value: total / rounds.max(1) as f64,
+            errors: 0,
+        };
+        PushMeasure {
+            last: Measure {
+                value: median(lasts),
+                errors: missed,
+            },
+            server_cpu: per_round(cpu.0),
+            client_cpu: per_round(cpu.1),
+        }
+    }
+}
+
 /// Wait until every one of `PUSH_CONNECTIONS` connections reported a push that `matches`, at or
 /// after `since`; returns the median and the latest arrival, or the number missing after 30 s.
 async fn arrivals(
@@ -1102,7 +1169,7 @@ fn drain(events: &mut mpsc::UnboundedReceiver<Event>) {
     while events.try_recv().is_ok() {}
 }
 
-async fn row_config_push(ctx: &Ctx, kind: Kind) -> Measure {
+async fn row_config_push(ctx: &Ctx, kind: Kind) -> PushMeasure {
     let server = Server::start(kind, &ctx.bins).await;
     let content = one_kib();
     publish(&server, &ctx.client, "push-cfg", &content).await;
@@ -1160,8 +1227,10 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> Measure {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut lasts = Vec::new();
     let mut missed = 0;
+    let mut cpu = (0.0, 0.0);
     for round in 0..ctx.rounds {
         drain(&mut events);
+        let round_cpu = RoundCpu::start(&server);
         let since = Instant::now();
         publish(
             &server,
@@ -1174,17 +1243,15 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> Measure {
             e.type_name == "ConfigChangeNotifyRequest" && e.body["dataId"] == "push-cfg"
         };
         let result = arrivals(&mut events, since, is_change).await;
+        round_cpu.add_to(&server, &mut cpu);
         round_done(kind, "config-push", round, result, &mut lasts, &mut missed);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     drop(conns);
-    Measure {
-        value: median(lasts),
-        errors: missed,
-    }
+    PushMeasure::new(lasts, missed, cpu, ctx.rounds)
 }
 
-async fn row_naming_push(ctx: &Ctx, kind: Kind) -> Measure {
+async fn row_naming_push(ctx: &Ctx, kind: Kind) -> PushMeasure {
     let server = Server::start(kind, &ctx.bins).await;
     let service = "push.svc";
     let registrar = grpc_connect(server.grpc, usize::MAX, None)
@@ -1230,9 +1297,11 @@ async fn row_naming_push(ctx: &Ctx, kind: Kind) -> Measure {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut lasts = Vec::new();
     let mut missed = 0;
+    let mut cpu = (0.0, 0.0);
     for round in 0..ctx.rounds {
         drain(&mut events);
         let ip = format!("10.99.0.{}", round % 250);
+        let round_cpu = RoundCpu::start(&server);
         let since = Instant::now();
         call(
             &registrar.channel,
@@ -1249,15 +1318,13 @@ async fn row_naming_push(ctx: &Ctx, kind: Kind) -> Measure {
                     .is_some_and(|hosts| hosts.iter().any(|h| h["ip"] == ip.as_str()))
         };
         let result = arrivals(&mut events, since, lists_it).await;
+        round_cpu.add_to(&server, &mut cpu);
         round_done(kind, "naming-push", round, result, &mut lasts, &mut missed);
         // A quiet service again before the next round.
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
     drop(conns);
-    Measure {
-        value: median(lasts),
-        errors: missed,
-    }
+    PushMeasure::new(lasts, missed, cpu, ctx.rounds)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1572,15 +1639,40 @@ fn main() {
             let label = "gRPC InstanceRequest register, distinct instances";
             lines.push(both(o, t, label, Unit::PerSec, Goal::AtLeast(1.5)));
         }
+        // Each push row also reports the CPU a round costs: the server's (the publish or
+        // register, then 1,000 pushes) and this load generator's (receiving, decoding and
+        // acknowledging them), since both share the two cores the latency is measured on.
+        let push_cpu = |lines: &mut Vec<Line>, o: PushMeasure, t: Option<PushMeasure>| {
+            let label = "  server CPU per round";
+            let (os, ts) = (o.server_cpu, t.map(|t| t.server_cpu));
+            lines.push(both(os, ts, label, Unit::Millis, Goal::None));
+            let label = "  load-generator CPU per round";
+            let (oc, tc) = (o.client_cpu, t.map(|t| t.client_cpu));
+            lines.push(both(oc, tc, label, Unit::Millis, Goal::None));
+        };
         if wanted("config-push") {
             let (o, t) = per_server!(|k| row_config_push(&ctx, k));
             let label = "HTTP publish → last of 1,000 gRPC config listeners notified (median)";
-            lines.push(both(o, t, label, Unit::Millis, Goal::AtMost(0.5)));
+            lines.push(both(
+                o.last,
+                t.map(|t| t.last),
+                label,
+                Unit::Millis,
+                Goal::AtMost(0.5),
+            ));
+            push_cpu(&mut lines, o, t);
         }
         if wanted("naming-push") {
             let (o, t) = per_server!(|k| row_naming_push(&ctx, k));
             let label = "gRPC register → last of 1,000 gRPC subscribers pushed (median)";
-            lines.push(both(o, t, label, Unit::Millis, Goal::AtMost(0.5)));
+            lines.push(both(
+                o.last,
+                t.map(|t| t.last),
+                label,
+                Unit::Millis,
+                Goal::AtMost(0.5),
+            ));
+            push_cpu(&mut lines, o, t);
         }
         lines
     });
