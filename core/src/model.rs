@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
+pub use smol_str::SmolStr;
 
 pub const DEFAULT_GROUP: &str = "DEFAULT_GROUP";
 pub const DEFAULT_CLUSTER: &str = "DEFAULT";
@@ -461,9 +462,11 @@ impl ServiceMeta {
 /// One instance of a service. Identity within a service: `(ip, port, cluster)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
-    pub ip: String,
+    /// Inline up to 23 bytes (every IP address, most cluster names): a registry holds one
+    /// instance per registration, and these two strings were its only allocations.
+    pub ip: SmolStr,
     pub port: u16,
-    pub cluster: String,
+    pub cluster: SmolStr,
     pub weight: f64,
     pub healthy: bool,
     pub enabled: bool,
@@ -474,11 +477,11 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(ip: impl Into<String>, port: u16) -> Self {
+    pub fn new(ip: impl Into<SmolStr>, port: u16) -> Self {
         Self {
             ip: ip.into(),
             port,
-            cluster: DEFAULT_CLUSTER.to_string(),
+            cluster: SmolStr::new_static(DEFAULT_CLUSTER),
             weight: 1.0,
             healthy: true,
             enabled: true,
@@ -490,7 +493,7 @@ impl Instance {
 
     /// Where this instance is: its identity within its service.
     pub fn addr(&self) -> InstanceAddr {
-        InstanceAddr::new(self.ip.clone(), self.port, self.cluster.clone())
+        InstanceAddr::new(self.ip.as_str(), self.port, self.cluster.as_str())
     }
 
     pub fn is_at(&self, addr: &InstanceAddr) -> bool {

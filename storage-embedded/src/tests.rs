@@ -131,9 +131,9 @@ pub(crate) fn script() -> Vec<Command> {
         },
         Command::DeregisterInstance {
             service: service.clone(),
-            ip: instance.ip.clone(),
+            ip: instance.ip.to_string(),
             port: instance.port,
-            cluster: instance.cluster.clone(),
+            cluster: instance.cluster.to_string(),
         },
         Command::DeleteService { key: service },
         Command::DeleteNamespace {

@@ -69,9 +69,9 @@ fn service_from_row(row: &MySqlRow) -> Result<(u64, ServiceMeta), sqlx::Error> {
 fn instance_from_row(row: &MySqlRow) -> Result<Instance, sqlx::Error> {
     let instance_id = row.try_get_unchecked::<Option<String>, _>("instance_id")?;
     Ok(Instance {
-        ip: text(row, "ip")?,
+        ip: text(row, "ip")?.into(),
         port: u16::try_from(int(row, "port")?).unwrap_or_default(),
-        cluster: text(row, "cluster_name")?,
+        cluster: text(row, "cluster_name")?.into(),
         weight: row.try_get("weight")?,
         healthy: int(row, "healthy")? != 0,
         enabled: int(row, "enabled")? != 0,
@@ -258,9 +258,9 @@ impl InstanceRepo for MysqlStore {
                      AND cluster_name = ?",
                 )
                 .bind(service_id)
-                .bind(&instance.ip)
+                .bind(instance.ip.as_str())
                 .bind(instance.port)
-                .bind(&instance.cluster)
+                .bind(instance.cluster.as_str())
                 .execute(&mut *c)
                 .await?;
                 sqlx::query(
@@ -269,9 +269,9 @@ impl InstanceRepo for MysqlStore {
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(service_id)
-                .bind(&instance.ip)
+                .bind(instance.ip.as_str())
                 .bind(instance.port)
-                .bind(&instance.cluster)
+                .bind(instance.cluster.as_str())
                 .bind(instance.weight)
                 .bind(instance.healthy)
                 .bind(instance.enabled)

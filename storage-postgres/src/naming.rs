@@ -73,9 +73,9 @@ impl InstanceRow {
             RepoError::Internal(format!("naming_instance holds port {}", self.port).into())
         })?;
         Ok(Instance {
-            ip: self.ip,
+            ip: self.ip.into(),
             port,
-            cluster: self.cluster_name,
+            cluster: self.cluster_name.into(),
             weight: self.weight,
             healthy: self.healthy,
             enabled: self.enabled,
@@ -190,9 +190,9 @@ async fn register_tx(
             ni::namespace_id.eq(&service.namespace),
             ni::group_name.eq(&service.group),
             ni::service_name.eq(&service.name),
-            ni::ip.eq(&instance.ip),
+            ni::ip.eq(instance.ip.as_str()),
             ni::port.eq(i32::from(instance.port)),
-            ni::cluster_name.eq(&instance.cluster),
+            ni::cluster_name.eq(instance.cluster.as_str()),
             ni::weight.eq(instance.weight),
             ni::healthy.eq(instance.healthy),
             ni::enabled.eq(instance.enabled),

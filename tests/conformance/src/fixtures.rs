@@ -127,7 +127,7 @@ pub fn service_meta(key: &ServiceKey) -> ServiceMeta {
 /// A persistent instance in `cluster`.
 pub fn instance(ip: &str, port: u16, cluster: &str) -> Instance {
     let mut instance = Instance::new(ip, port);
-    instance.cluster = cluster.to_string();
+    instance.cluster = cluster.into();
     instance.ephemeral = false;
     instance
 }

@@ -14,7 +14,7 @@ async fn addresses(repos: &Repos, key: &ServiceKey) -> Vec<(String, u16, String)
         .await
         .expect("list instances")
         .into_iter()
-        .map(|i| (i.ip, i.port, i.cluster))
+        .map(|i| (i.ip.to_string(), i.port, i.cluster.to_string()))
         .collect()
 }
 

@@ -198,7 +198,7 @@ fn to_instance(json: InstanceJson, ephemeral: bool) -> Result<Instance, ParamErr
     let mut instance = Instance::new(json.ip.unwrap_or_default().trim(), port);
     instance.cluster = non_blank(json.cluster_name.as_deref())
         .unwrap_or(DEFAULT_CLUSTER)
-        .to_string();
+        .into();
     instance.weight = json.weight.unwrap_or(1.0);
     instance.healthy = json.healthy.unwrap_or(true);
     instance.enabled = json.enabled.unwrap_or(true);

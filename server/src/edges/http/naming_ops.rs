@@ -50,7 +50,7 @@ pub async fn deregister_instance(
     params: &Params,
 ) -> ServiceResult<()> {
     let mut instance = Instance::new(required_ip(params)?, required_port(params)?);
-    instance.cluster = cluster_param(params)?;
+    instance.cluster = cluster_param(params)?.into();
     instance.ephemeral = params.bool("ephemeral")?.unwrap_or(true);
     let owner = owner_of(&instance);
     if instance.ephemeral {
@@ -271,7 +271,7 @@ pub async fn beat(app: &AppState, key: ServiceKey, params: &Params) -> ServiceRe
     let register = match beat_json {
         Some(b) => {
             let mut instance = Instance::new(ip.clone(), port);
-            instance.cluster = cluster.clone();
+            instance.cluster = cluster.as_str().into();
             instance.weight = b.weight.unwrap_or(1.0);
             if let Some(map) = b.metadata {
                 instance.metadata = json_metadata(map).ok_or_else(|| {

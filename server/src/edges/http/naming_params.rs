@@ -182,7 +182,7 @@ pub(crate) fn cluster_param(params: &Params) -> ServiceResult<String> {
 /// The instance of a register or update request.
 pub(crate) fn instance_from_params(params: &Params) -> ServiceResult<Instance> {
     let mut instance = Instance::new(required_ip(params)?, required_port(params)?);
-    instance.cluster = cluster_param(params)?;
+    instance.cluster = cluster_param(params)?.into();
     instance.weight = params.parse_or("weight", 1.0f64)?;
     validate::weight(instance.weight)?;
     instance.healthy = params.bool("healthy")?.unwrap_or(true);

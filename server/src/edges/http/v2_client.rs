@@ -213,9 +213,9 @@ async fn published_by(State(app): State<AppState>, params: Params) -> V2Result {
             group: p.key.group.clone(),
             service_name: p.key.name.clone(),
             registered_instance: RegisteredInstance {
-                ip: p.host.instance.ip.clone(),
+                ip: p.host.instance.ip.to_string(),
                 port: p.host.instance.port,
-                cluster: p.host.instance.cluster.clone(),
+                cluster: p.host.instance.cluster.to_string(),
             },
         })
         .collect();
@@ -354,7 +354,7 @@ async fn service_publishers(State(app): State<AppState>, params: Params) -> V2Re
         })
         .map(|p| ServiceClient {
             client_id: p.owner.to_string(),
-            ip: p.host.instance.ip.clone(),
+            ip: p.host.instance.ip.to_string(),
             port: p.host.instance.port,
         })
         .collect();

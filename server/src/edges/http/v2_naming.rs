@@ -210,7 +210,7 @@ async fn service_detail(State(app): State<AppState>, params: Params) -> V2Result
         let cluster = meta.clusters.get(name);
         let members: Vec<serde_json::Value> = hosts
             .iter()
-            .filter(|h| &h.instance.cluster == name)
+            .filter(|h| h.instance.cluster == name)
             .map(|h| {
                 json!({
                     "ip": h.instance.ip, "port": h.instance.port, "weight": h.instance.weight,

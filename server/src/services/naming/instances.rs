@@ -200,9 +200,9 @@ impl NamingService {
         }
         self.repo.deregister_instance(key, &instance.addr()).await?;
         let addr = InstanceAddr {
-            ip: instance.ip.clone(),
+            ip: instance.ip.to_string(),
             port: instance.port,
-            cluster: instance.cluster.clone(),
+            cluster: instance.cluster.to_string(),
         };
         let changed = {
             let mut shard = self.registry.write(key);
@@ -290,9 +290,9 @@ impl NamingService {
     pub async fn update_instance(&self, key: &ServiceKey, instance: Instance) -> NamingResult<()> {
         check_instance(&instance)?;
         let addr = InstanceAddr {
-            ip: instance.ip.clone(),
+            ip: instance.ip.to_string(),
             port: instance.port,
-            cluster: instance.cluster.clone(),
+            cluster: instance.cluster.to_string(),
         };
         let outcome = self
             .modify_instance(key, &addr, Some(instance.ephemeral), |current| {

@@ -608,7 +608,7 @@ mod tests {
 
         // A second cluster at the same ip:port sorts next to it and is found by the range.
         let mut other = Instance::new("10.0.0.1", 80);
-        other.cluster = "B".to_string();
+        other.cluster = "B".into();
         let defaults = HostDefaults {
             beat_interval: Duration::from_secs(5),
             beat_timeout: Duration::from_secs(15),

@@ -56,17 +56,17 @@ impl InstancePublishInfo {
             extend.insert(PUBLISH_ENABLE.into(), false.into());
         }
         InstancePublishInfo {
-            ip: instance.ip.clone(),
+            ip: instance.ip.to_string(),
             port: instance.port,
             healthy: instance.healthy,
-            cluster: instance.cluster.clone(),
+            cluster: instance.cluster.to_string(),
             extend_datum: extend,
         }
     }
 
     pub fn into_instance(self) -> Instance {
         let mut instance = Instance::new(self.ip, self.port);
-        instance.cluster = self.cluster;
+        instance.cluster = self.cluster.into();
         instance.healthy = self.healthy;
         instance.ephemeral = true;
         for (k, v) in self.extend_datum {

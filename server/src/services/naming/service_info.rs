@@ -347,7 +347,7 @@ mod tests {
 
     fn host(ip: &str, cluster: &str, healthy: bool, enabled: bool) -> Arc<Host> {
         let mut inst = Instance::new(ip, 80);
-        inst.cluster = cluster.to_string();
+        inst.cluster = cluster.into();
         inst.healthy = healthy;
         inst.enabled = enabled;
         Arc::new(Host::new(inst, &defaults()))

@@ -223,7 +223,7 @@ impl NamingService {
             .unwrap_or_else(|| ServiceMeta::new(key.clone(), state.ephemeral));
         let mut clusters: BTreeSet<String> = state
             .values()
-            .map(|e| e.host.instance.cluster.clone())
+            .map(|e| e.host.instance.cluster.to_string())
             .collect();
         clusters.extend(meta.clusters.keys().cloned());
         Ok(ServiceDetail {
