@@ -1176,15 +1176,22 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> PushMeasure {
     let md5 = nacos_core::md5_hex(&content);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let conns = grpc_connect_many(server.grpc, PUSH_CONNECTIONS, Some(events_tx)).await;
-    let listen = json!({"listen": true, "headers": {}, "module": "config",
-        "configListenContexts": [{"dataId": "push-cfg", "group": "BENCH", "tenant": "", "md5": md5}]});
-    // A listen that reports the key as changed (r-nacos may, right after the publish) is sent
-    // again until it reports no change: every connection then holds the current md5.
+    let listen_with = |md5: &str| {
+        json!({"listen": true, "headers": {}, "module": "config",
+            "configListenContexts": [{"dataId": "push-cfg", "group": "BENCH", "tenant": "",
+                "md5": md5}]})
+    };
+    let query = json!({"dataId": "push-cfg", "group": "BENCH", "tenant": "", "tag": "",
+        "headers": {}, "module": "config"});
+    // A listen that reports the key as changed (r-nacos may, right after the publish) is
+    // followed by what a client does then: query the config and listen again with the md5 the
+    // server answered. Every connection then holds the server's current md5.
     let gate = Arc::new(Semaphore::new(64));
     let tasks: Vec<_> = conns
         .iter()
         .map(|c| {
-            let (channel, listen, gate) = (c.channel.clone(), listen.clone(), Arc::clone(&gate));
+            let (channel, gate, query) = (c.channel.clone(), Arc::clone(&gate), query.clone());
+            let mut listen = listen_with(&md5);
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.expect("semaphore");
                 let mut again = 0u32;
@@ -1207,6 +1214,16 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> PushMeasure {
                     }
                     again += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    let current = call(
+                        &channel,
+                        "ConfigQueryRequest",
+                        &query,
+                        "ConfigQueryResponse",
+                    )
+                    .await?;
+                    if let Some(md5) = current["md5"].as_str() {
+                        listen["configListenContexts"][0]["md5"] = Value::from(md5);
+                    }
                 }
             })
         })
