@@ -104,6 +104,15 @@ impl Command {
                 named("username", &binding.username).map_err(refused)?;
             }
             Command::RemoveRole { role, .. } => named("role", role).map_err(refused)?,
+            // Retention is the leader's own job; a purge reaches it forwarded only when
+            // leadership moved mid-run, and never reaches rows younger than this clock.
+            Command::PurgeHistory { before_ms, .. } if *before_ms > now => {
+                return Err(RepoError::InvalidArgument(format!(
+                    "forwarded write refused: a history purge cutoff {before_ms} is in the \
+                     future (now {now})"
+                )));
+            }
+            Command::PurgeHistory { .. } => {}
             Command::AddPermission { permission } | Command::RemovePermission { permission } => {
                 named("role", &permission.role).map_err(refused)?;
                 named("resource", &permission.resource).map_err(refused)?;
