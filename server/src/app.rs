@@ -14,6 +14,7 @@ use crate::foundation::settings::Settings;
 use crate::foundation::{middleware, storage};
 use crate::services::clients::{ConfigListeners, ConnectionManager, NamingSubscribers};
 use crate::services::config::ConfigService;
+use crate::services::config::retention::{PurgeTurn, RepoLease, Retention};
 use crate::services::naming::NamingService;
 use crate::services::{auth, naming};
 
@@ -25,6 +26,8 @@ pub struct App {
     /// Authentication and authorization (`nacos.core.auth.*`).
     pub auth: Arc<auth::Auth>,
     pub config: Arc<ConfigService>,
+    /// The config history purge (`nacos.config.retention.days`).
+    pub retention: Arc<Retention>,
     pub naming: Arc<NamingService>,
     /// Registered gRPC client connections (pushes, ejection, limits).
     pub connections: Arc<ConnectionManager>,
@@ -288,6 +291,17 @@ impl App {
             Arc::clone(&repos.configs),
             settings.config_cache_bytes,
         ));
+        // One node purges: the Raft leader of an embedded cluster, else the holder of the
+        // store's lease (a database lock when the database is shared).
+        let turn: Arc<dyn PurgeTurn> = match &raft {
+            Some(raft) => Arc::new(cluster::raft::LeaderTurn(Arc::clone(raft))),
+            None => Arc::new(RepoLease(Arc::clone(&repos.configs))),
+        };
+        let retention = Arc::new(Retention::new(
+            Arc::clone(&repos.configs),
+            settings.config_retention_days,
+            turn,
+        ));
         let naming = NamingService::new(&settings, Arc::clone(&repos.instances));
         naming
             .load()
@@ -309,6 +323,7 @@ impl App {
             repos,
             auth,
             config,
+            retention,
             naming,
             connections,
             config_listeners,

@@ -17,6 +17,7 @@ mod mysql_e2e;
 mod mysql_ha;
 mod naming_v1;
 mod postgres_e2e;
+mod retention;
 mod support;
 mod v2_client;
 mod v2_naming_more;
