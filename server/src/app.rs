@@ -201,6 +201,35 @@ impl App {
         cluster::listeners::gather(self.cluster.as_deref(), local, query).await
     }
 
+    /// What the client connections of `query.ip` on this node answer to
+    /// `ClientConfigMetricRequest`, merged.
+    pub async fn local_client_metrics(
+        &self,
+        query: &crate::services::clients::config_metrics::MetricsQuery,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        crate::services::clients::config_metrics::local(
+            &self.connections,
+            query,
+            crate::services::clients::config_metrics::ANSWER_TIMEOUT,
+        )
+        .await
+    }
+
+    /// The client metrics of `query.ip` from every node (cluster mode asks each peer), and the
+    /// peers that did not answer in time.
+    pub async fn client_metrics(
+        &self,
+        query: &crate::services::clients::config_metrics::MetricsQuery,
+    ) -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
+        // This node's clients and the peers are asked at the same time.
+        let (mut metrics, (peers, unreachable)) = tokio::join!(
+            self.local_client_metrics(query),
+            cluster::client_metrics::gather(self.cluster.as_ref(), query)
+        );
+        metrics.extend(peers);
+        (metrics, unreachable)
+    }
+
     /// Members leave through the API (see [`Cluster::leave`]); standalone has none to remove.
     pub fn leave(&self, addresses: &[String]) -> Result<Vec<String>, String> {
         match &self.cluster {
