@@ -557,11 +557,7 @@ fn append_history(t: &mut WriteTables<'_>, mut entry: HistoryEntry) -> Result<()
 /// Delete up to `limit` history rows older than `before_ms`, lowest nid first. Nids are handed
 /// out in write order and stamped with the writer's clock, so the walk stops at the first row
 /// that is not old enough: a batch reads at most `limit + 1` rows, never the whole table.
-fn purge_history(
-    t: &mut WriteTables<'_>,
-    before_ms: i64,
-    limit: u32,
-) -> Result<u64, RepoError> {
+fn purge_history(t: &mut WriteTables<'_>, before_ms: i64, limit: u32) -> Result<u64, RepoError> {
     let mut doomed = Vec::new();
     for row in t.history.iter().map_err(storage)? {
         if doomed.len() >= limit as usize {

@@ -169,4 +169,21 @@ mod tests {
         };
         assert!(blank_role.vetted_for_forwarding().is_err());
     }
+
+    #[test]
+    fn a_forwarded_purge_never_reaches_past_the_leaders_clock() {
+        let past = Command::PurgeHistory {
+            before_ms: now_millis() - 86_400_000,
+            limit: 10,
+        };
+        assert_eq!(past.clone().vetted_for_forwarding(), Ok(past));
+        let future = Command::PurgeHistory {
+            before_ms: now_millis() + 86_400_000,
+            limit: 10,
+        };
+        assert!(matches!(
+            future.vetted_for_forwarding(),
+            Err(RepoError::InvalidArgument(m)) if m.contains("future")
+        ));
+    }
 }

@@ -71,7 +71,10 @@ async fn housekeeping_lease_is_exclusive_and_taken_over() {
     let second = MysqlStore::open(db.datasource(), options(false))
         .await
         .expect("open again");
-    assert!(first.housekeeping_lease().await.expect("ask"), "free: taken");
+    assert!(
+        first.housekeeping_lease().await.expect("ask"),
+        "free: taken"
+    );
     assert!(!second.housekeeping_lease().await.expect("ask"), "held");
     assert!(first.housekeeping_lease().await.expect("ask"), "kept");
     let other_db = server.create_database();

@@ -58,9 +58,11 @@ impl Lease {
                 .dedicated_connection()
                 .await
                 .map_err(|e| error::pool_error(&node.label, e))?;
-            let got: bool = diesel::select(diesel::dsl::sql::<Bool>("pg_try_advisory_lock(")
-                .bind::<BigInt, _>(LOCK_KEY)
-                .sql(")"))
+            let got: bool = diesel::select(
+                diesel::dsl::sql::<Bool>("pg_try_advisory_lock(")
+                    .bind::<BigInt, _>(LOCK_KEY)
+                    .sql(")"),
+            )
             .get_result(&mut conn)
             .await
             .map_err(error::db)?;

@@ -60,7 +60,10 @@ async fn client(grpc: SocketAddr, client_ip: &str, uuid: &str, answer: Answer) -
     stream.tx.send(setup).await.expect("setup sent");
     let started = Instant::now();
     while raw.call("HealthCheckRequest", json!({})).await.0 != "HealthCheckResponse" {
-        assert!(started.elapsed() < Duration::from_secs(5), "never registered");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never registered"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let uuid = uuid.to_string();
@@ -110,12 +113,17 @@ async fn get(url: String) -> (u16, Value) {
         .expect("GET");
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// The document a client answered, parsed.
 fn document(metrics: &Value, uuid: &str) -> Value {
-    let raw = metrics[uuid].as_str().unwrap_or_else(|| panic!("{uuid} in {metrics}"));
+    let raw = metrics[uuid]
+        .as_str()
+        .unwrap_or_else(|| panic!("{uuid} in {metrics}"));
     serde_json::from_str(raw).expect("the client's JSON document")
 }
 
@@ -138,10 +146,8 @@ async fn standalone_gathers_the_answers_of_one_client_ip() {
     let _other = client(s.grpc_addr, "10.9.9.9", "uuid-other", Answer::Metrics).await;
 
     let started = Instant::now();
-    let (status, metrics) = get(s.url(
-        "/v1/cs/metrics/cluster?ip=10.1.1.1&dataId=m.cfg&group=G&tenant=",
-    ))
-    .await;
+    let (status, metrics) =
+        get(s.url("/v1/cs/metrics/cluster?ip=10.1.1.1&dataId=m.cfg&group=G&tenant=")).await;
     let took = started.elapsed();
     assert_eq!(status, 200, "{metrics}");
     assert_eq!(
@@ -160,7 +166,8 @@ async fn standalone_gathers_the_answers_of_one_client_ip() {
         "the config asked about reaches the client as Nacos's group key"
     );
 
-    let (status, current) = get(s.url("/v1/cs/metrics/current?ip=10.1.1.1&tenant=ns1&dataId=x&group=G")).await;
+    let (status, current) =
+        get(s.url("/v1/cs/metrics/current?ip=10.1.1.1&tenant=ns1&dataId=x&group=G")).await;
     assert_eq!(status, 200);
     assert_eq!(uuids(&current), ["uuid-a", "uuid-b"]);
     assert_eq!(
@@ -170,7 +177,11 @@ async fn standalone_gathers_the_answers_of_one_client_ip() {
     );
     let (_, plain) = get(s.url("/v1/cs/metrics/current?ip=10.9.9.9")).await;
     assert_eq!(uuids(&plain), ["uuid-other"]);
-    assert_eq!(document(&plain, "uuid-other")["metricValues"], json!([]), "no key: no metricsKeys");
+    assert_eq!(
+        document(&plain, "uuid-other")["metricValues"],
+        json!([]),
+        "no key: no metricsKeys"
+    );
     let (status, none) = get(s.url("/v1/cs/metrics/cluster?ip=10.7.7.7")).await;
     assert_eq!((status, none), (200, json!({})), "an IP without clients");
 }
@@ -208,9 +219,9 @@ async fn cluster_gathers_clients_from_every_node() {
     let _silent = client(grpc(1), "10.2.2.2", "uuid-silent", Answer::Silence).await;
     for i in 0..3 {
         let started = Instant::now();
-        let (status, metrics) = get(cluster.node(i).url(
-            "/v1/cs/metrics/cluster?ip=10.2.2.2&dataId=c.cfg&group=G",
-        ))
+        let (status, metrics) = get(cluster
+            .node(i)
+            .url("/v1/cs/metrics/cluster?ip=10.2.2.2&dataId=c.cfg&group=G"))
         .await;
         assert_eq!(status, 200, "node {i}: {metrics}");
         assert_eq!(uuids(&metrics), ["uuid-on-0", "uuid-on-1"], "node {i}");

@@ -44,7 +44,12 @@ async fn publish(base: &str, data_id: &str, content: &str) {
         .send()
         .await
         .expect("publish");
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 }
 
 async fn read(base: &str, data_id: &str) -> String {
@@ -69,7 +74,11 @@ async fn history(base: &str, data_id: &str) -> Vec<u64> {
     assert_eq!(resp.status(), 200);
     let page: Value = resp.json().await.expect("history JSON");
     let items = page["pageItems"].as_array().expect("pageItems");
-    assert_eq!(page["totalCount"].as_u64(), Some(items.len() as u64), "{page}");
+    assert_eq!(
+        page["totalCount"].as_u64(),
+        Some(items.len() as u64),
+        "{page}"
+    );
     items
         .iter()
         .map(|item| {
@@ -143,7 +152,11 @@ async fn purges_old_history_and_keeps_the_rest(storage: Storage, test: &str) {
 
     let old = history(&base, "old.cfg").await;
     assert_eq!(old.len(), 1, "only the row written after the cutoff stays");
-    assert_eq!(history_content(&base, old[0]).await, "v2", "the newest U row");
+    assert_eq!(
+        history_content(&base, old[0]).await,
+        "v2",
+        "the newest U row"
+    );
     assert!(history(&base, "keep.cfg").await.is_empty());
     assert_eq!(history(&base, "new.cfg").await.len(), 1);
     assert_eq!(read(&base, "old.cfg").await, "v3", "formal configs stay");
@@ -165,10 +178,14 @@ async fn purges_old_history_and_keeps_the_rest(storage: Storage, test: &str) {
         publish(&base, "backdated.cfg", "b1").await;
         publish(&base, "backdated.cfg", "b2").await;
         s.sql(sql).expect("a database").expect("backdate");
-        eventually(Duration::from_secs(5), "the timer purges the backdated rows", || {
-            let base = base.clone();
-            async move { history(&base, "backdated.cfg").await.is_empty() }
-        })
+        eventually(
+            Duration::from_secs(5),
+            "the timer purges the backdated rows",
+            || {
+                let base = base.clone();
+                async move { history(&base, "backdated.cfg").await.is_empty() }
+            },
+        )
         .await;
         assert_eq!(read(&base, "backdated.cfg").await, "b2");
         assert_eq!(history(&base, "new.cfg").await.len(), 1, "new rows stay");
@@ -244,10 +261,18 @@ async fn one_node_purges_and_all_agree(storage: Storage, nodes: usize, test: &st
             reports.push(run.await.expect("run task"));
         }
         let ran: Vec<usize> = (0..nodes).filter(|i| reports[*i].ran).collect();
-        assert_eq!(ran.len(), 1, "round {round}: exactly one node purges: {reports:?}");
+        assert_eq!(
+            ran.len(),
+            1,
+            "round {round}: exactly one node purges: {reports:?}"
+        );
         let purger = ran[0];
         if let Some(raft) = &cluster.node(purger).app().raft {
-            assert_eq!(raft.status().role, "Leader", "the purger is the Raft leader");
+            assert_eq!(
+                raft.status().role,
+                "Leader",
+                "the purger is the Raft leader"
+            );
         }
         let expected = if round == 0 { 3 } else { 0 };
         assert_eq!(reports[purger].purged, expected, "round {round}");
@@ -255,14 +280,23 @@ async fn one_node_purges_and_all_agree(storage: Storage, nodes: usize, test: &st
             .map(|i| cluster.node(i).app().retention.stats().runs)
             .collect();
         assert_eq!(stats.iter().sum::<u64>(), round + 1, "{stats:?}");
-        assert_eq!(stats[purger], round + 1, "the same node purges again: {stats:?}");
+        assert_eq!(
+            stats[purger],
+            round + 1,
+            "the same node purges again: {stats:?}"
+        );
     }
 
     let mut views = Vec::new();
     for base in &bases {
-        eventually(Duration::from_secs(10), "the purge reached every node", || async {
-            history(base, "old.cfg").await.len() == 1 && history(base, "keep.cfg").await.is_empty()
-        })
+        eventually(
+            Duration::from_secs(10),
+            "the purge reached every node",
+            || async {
+                history(base, "old.cfg").await.len() == 1
+                    && history(base, "keep.cfg").await.is_empty()
+            },
+        )
         .await;
         views.push((
             history(base, "old.cfg").await,
@@ -306,6 +340,9 @@ fn bad_retention_days_stop_the_start() {
         )
         .expect_err(bad)
         .to_string();
-        assert!(err.contains("nacos.config.retention.days") && err.contains(bad), "{err}");
+        assert!(
+            err.contains("nacos.config.retention.days") && err.contains(bad),
+            "{err}"
+        );
     }
 }

@@ -207,7 +207,11 @@ async fn client_listeners(State(app): State<AppState>, params: Params) -> Servic
 fn metrics_query(params: &Params) -> ServiceResult<MetricsQuery> {
     let ip = params.required("ip")?.trim().to_string();
     validate::ip(&ip)?;
-    let key = match params.get("dataId").map(str::trim).filter(|d| !d.is_empty()) {
+    let key = match params
+        .get("dataId")
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
         Some(_) => Some(config_key(params)?),
         None => None,
     };

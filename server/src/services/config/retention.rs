@@ -216,7 +216,15 @@ mod tests {
         let not_mine = Retention::new(Arc::clone(&repos.configs), 1, Arc::new(Never));
         assert!(!not_mine.run_at(later).await.expect("run").ran);
         let page = nacos_core::PageRequest::new(1, 10);
-        assert_eq!(repos.configs.history(&key, page).await.expect("h").total, 1);
+        assert_eq!(
+            repos
+                .configs
+                .history(&key, page)
+                .await
+                .expect("h")
+                .total_count,
+            1
+        );
         let mine = Retention::new(
             Arc::clone(&repos.configs),
             1,
@@ -225,6 +233,14 @@ mod tests {
         let report = mine.run_at(later).await.expect("run");
         assert_eq!((report.ran, report.purged), (true, 1));
         assert_eq!(mine.stats().runs, 1);
-        assert_eq!(repos.configs.history(&key, page).await.expect("h").total, 0);
+        assert_eq!(
+            repos
+                .configs
+                .history(&key, page)
+                .await
+                .expect("h")
+                .total_count,
+            0
+        );
     }
 }
