@@ -114,7 +114,7 @@ pub struct LeaderTurn(pub Arc<RaftHandle>);
 
 #[async_trait]
 impl PurgeTurn for LeaderTurn {
-    async fn is_mine(&self) -> Result<bool, String> {
+    async fn is_mine(&self) -> Result<bool, nacos_core::RepoError> {
         if self.0.status().role != "Leader" {
             return Ok(false);
         }

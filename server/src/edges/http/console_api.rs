@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use nacos_core::{Action, ClusterMeta, Resource, validate};
+use nacos_core::{Action, ClusterMeta, ConfigKey, Resource, validate};
 use serde_json::{Value, json};
 
 use super::config_params::{config_key, config_namespace};
@@ -203,26 +203,33 @@ async fn client_listeners(State(app): State<AppState>, params: Params) -> Servic
 // ---------------------------------------------------------------------------------------------
 // Client config metrics
 
-/// `ip` and, when `dataId` is given, the config (`group` required then, `tenant` optional).
-fn metrics_query(params: &Params) -> ServiceResult<MetricsQuery> {
-    let ip = params.required("ip")?.trim().to_string();
-    validate::ip(&ip)?;
-    let key = match params
+/// The config a metrics query names: when `dataId` is given (`group` required then, `tenant`
+/// optional).
+fn metrics_key(params: &Params) -> ServiceResult<Option<ConfigKey>> {
+    match params
         .get("dataId")
         .map(str::trim)
         .filter(|d| !d.is_empty())
     {
-        Some(_) => Some(config_key(params)?),
-        None => None,
-    };
-    Ok(MetricsQuery { ip, key })
+        Some(_) => Ok(Some(config_key(params)?)),
+        None => Ok(None),
+    }
+}
+
+/// `ip` and the config, if any.
+fn metrics_query(params: &Params) -> ServiceResult<MetricsQuery> {
+    let ip = params.required("ip")?.trim().to_string();
+    validate::ip(&ip)?;
+    Ok(MetricsQuery {
+        ip,
+        key: metrics_key(params)?,
+    })
 }
 
 /// Guard of the metrics endpoints: a read of the config asked about, or of the namespace
-/// (`tenant`) when no config is named, as the listening query.
+/// (`tenant`) when no config is named, as the listening query. The handler checks `ip`.
 fn metrics_scope(params: &Params) -> ServiceResult<Vec<Resource>> {
-    let query = metrics_query(params)?;
-    Ok(vec![match query.key {
+    Ok(vec![match metrics_key(params)? {
         Some(key) => Resource::config(&key.namespace, &key.group, &key.data_id),
         None => Resource::config(&config_namespace(params, &["tenant"])?, "", ""),
     }])

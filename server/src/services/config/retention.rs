@@ -29,7 +29,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 #[async_trait]
 pub trait PurgeTurn: Send + Sync + std::fmt::Debug {
     /// `Ok(true)` when this node purges now. An error means "not now" and is logged.
-    async fn is_mine(&self) -> Result<bool, String>;
+    async fn is_mine(&self) -> Result<bool, RepoError>;
 }
 
 /// The turn of the node holding the store's housekeeping lease
@@ -39,8 +39,8 @@ pub struct RepoLease(pub Arc<dyn ConfigRepo>);
 
 #[async_trait]
 impl PurgeTurn for RepoLease {
-    async fn is_mine(&self) -> Result<bool, String> {
-        self.0.housekeeping_lease().await.map_err(|e| e.to_string())
+    async fn is_mine(&self) -> Result<bool, RepoError> {
+        self.0.housekeeping_lease().await
     }
 }
 
@@ -187,7 +187,7 @@ mod tests {
 
     #[async_trait]
     impl PurgeTurn for Never {
-        async fn is_mine(&self) -> Result<bool, String> {
+        async fn is_mine(&self) -> Result<bool, RepoError> {
             Ok(false)
         }
     }
