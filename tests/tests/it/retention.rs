@@ -74,11 +74,8 @@ async fn history(base: &str, data_id: &str) -> Vec<u64> {
     assert_eq!(resp.status(), 200);
     let page: Value = resp.json().await.expect("history JSON");
     let items = page["pageItems"].as_array().expect("pageItems");
-    assert_eq!(
-        page["totalCount"].as_u64(),
-        Some(items.len() as u64),
-        "{page}"
-    );
+    // (`totalCount` is counted in a statement of its own: a purge running meanwhile, as the
+    // timer's below, may make it differ from the page for a moment.)
     items
         .iter()
         .map(|item| {
@@ -227,12 +224,13 @@ async fn zero_days_keeps_every_row() {
 
 /// Every node of a cluster is asked to purge at once: exactly one does (the Raft leader, or
 /// the holder of the database lock), and keeps doing so; every node then shows the same
-/// history.
+/// history. When that node stops, exactly one of the others takes over.
 async fn one_node_purges_and_all_agree(storage: Storage, nodes: usize, test: &str) {
     if storage.skip(test) {
         return;
     }
-    let cluster = TestCluster::start(storage, nodes, &[("nacos.config.retention.days", "1")]).await;
+    let mut cluster =
+        TestCluster::start(storage, nodes, &[("nacos.config.retention.days", "1")]).await;
     all_up(&cluster).await;
     let bases: Vec<String> = (0..nodes).map(|i| cluster.node(i).url("")).collect();
     let cutoff = write_old_and_new(&bases[nodes - 1]).await;
@@ -243,6 +241,7 @@ async fn one_node_purges_and_all_agree(storage: Storage, nodes: usize, test: &st
         .await;
     }
 
+    let mut purger = usize::MAX;
     for round in 0..2 {
         // Started together, so no node sees another's finished run first.
         let runs: Vec<_> = (0..nodes)
@@ -266,7 +265,7 @@ async fn one_node_purges_and_all_agree(storage: Storage, nodes: usize, test: &st
             1,
             "round {round}: exactly one node purges: {reports:?}"
         );
-        let purger = ran[0];
+        purger = ran[0];
         if let Some(raft) = &cluster.node(purger).app().raft {
             assert_eq!(
                 raft.status().role,
@@ -310,6 +309,38 @@ async fn one_node_purges_and_all_agree(storage: Storage, nodes: usize, test: &st
         "every node's history agrees: {views:?}"
     );
     assert_eq!(history_content(&bases[0], views[0].0[0]).await, "v2");
+
+    // The purger goes (its Raft leadership, or its database session, with it).
+    cluster.stop(purger).await;
+    let rest: Vec<usize> = (0..nodes).filter(|i| *i != purger).collect();
+    let started = std::time::Instant::now();
+    let successor = loop {
+        let mut ran = Vec::new();
+        for i in &rest {
+            let app = cluster.node(*i).app();
+            if app
+                .retention
+                .run_at(cutoff + DAY_MS)
+                .await
+                .expect("run")
+                .ran
+            {
+                ran.push(*i);
+            }
+        }
+        assert!(ran.len() <= 1, "never two purgers: {ran:?}");
+        if let Some(i) = ran.first() {
+            break *i;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no node took over the purge"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if let Some(raft) = &cluster.node(successor).app().raft {
+        assert_eq!(raft.status().role, "Leader", "the new leader purges");
+    }
 }
 
 #[tokio::test]
