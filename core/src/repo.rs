@@ -87,6 +87,33 @@ pub trait ConfigRepo: Send + Sync + std::fmt::Debug {
     /// Keys whose formal or gray content changed (including deletes) at or after `since_ms`,
     /// oldest first. Backends answer this from an index, not a scan of every config.
     async fn changed_since(&self, since_ms: i64) -> RepoResult<Vec<ConfigChange>>;
+
+    /// Delete at most `limit` history rows whose `modified_ms` is before `before_ms`, lowest
+    /// nid first, and return how many went. A row modified at or after `before_ms` is never
+    /// deleted; formal configs, gray variants and the change index are untouched. Callers purge
+    /// in batches (call again while the answer equals `limit`), so one call is one short write
+    /// that never holds writers up for long: each call is atomic on its own (all of its rows go
+    /// or none), a run of calls is not.
+    ///
+    /// Backends may visit rows in nid order and stop at the first one not older than the
+    /// cutoff (nids follow write time): a row written while a clock stood behind a later
+    /// row's then waits until that later row ages too. `limit` 0 deletes nothing.
+    ///
+    /// Replicated stores delete the same rows on every replica (the cutoff travels with the
+    /// command). Errors: only `Unavailable` / `Internal`; nothing is deleted then.
+    async fn purge_history(&self, before_ms: i64, limit: u32) -> RepoResult<u64>;
+
+    /// Whether this process holds the store's housekeeping lease now: of all the processes
+    /// sharing one store (a shared database), at most one holds it at any moment, and the
+    /// holder keeps it across calls until its session ends (its process or its database
+    /// connection goes), when another caller takes it over. The history purge runs only
+    /// where this says `true`, so exactly one node of a shared-database cluster purges.
+    ///
+    /// A store only one process opens answers `true` (the default). Errors: `Unavailable`
+    /// when the store cannot be asked; callers treat that as "not held".
+    async fn housekeeping_lease(&self) -> RepoResult<bool> {
+        Ok(true)
+    }
 }
 
 /// Custom namespaces (`tenant_info`). The public namespace is implicit and never stored.

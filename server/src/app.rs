@@ -14,6 +14,7 @@ use crate::foundation::settings::Settings;
 use crate::foundation::{middleware, storage};
 use crate::services::clients::{ConfigListeners, ConnectionManager, NamingSubscribers};
 use crate::services::config::ConfigService;
+use crate::services::config::retention::{PurgeTurn, RepoLease, Retention};
 use crate::services::naming::NamingService;
 use crate::services::{auth, naming};
 
@@ -25,6 +26,8 @@ pub struct App {
     /// Authentication and authorization (`nacos.core.auth.*`).
     pub auth: Arc<auth::Auth>,
     pub config: Arc<ConfigService>,
+    /// The config history purge (`nacos.config.retention.days`).
+    pub retention: Arc<Retention>,
     pub naming: Arc<NamingService>,
     /// Registered gRPC client connections (pushes, ejection, limits).
     pub connections: Arc<ConnectionManager>,
@@ -198,6 +201,35 @@ impl App {
         cluster::listeners::gather(self.cluster.as_deref(), local, query).await
     }
 
+    /// What the client connections of `query.ip` on this node answer to
+    /// `ClientConfigMetricRequest`, merged.
+    pub async fn local_client_metrics(
+        &self,
+        query: &crate::services::clients::config_metrics::MetricsQuery,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        crate::services::clients::config_metrics::local(
+            &self.connections,
+            query,
+            crate::services::clients::config_metrics::ANSWER_TIMEOUT,
+        )
+        .await
+    }
+
+    /// The client metrics of `query.ip` from every node (cluster mode asks each peer), and the
+    /// peers that did not answer in time.
+    pub async fn client_metrics(
+        &self,
+        query: &crate::services::clients::config_metrics::MetricsQuery,
+    ) -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
+        // This node's clients and the peers are asked at the same time.
+        let (mut metrics, (peers, unreachable)) = tokio::join!(
+            self.local_client_metrics(query),
+            cluster::client_metrics::gather(self.cluster.as_ref(), query)
+        );
+        metrics.extend(peers);
+        (metrics, unreachable)
+    }
+
     /// Members leave through the API (see [`Cluster::leave`]); standalone has none to remove.
     pub fn leave(&self, addresses: &[String]) -> Result<Vec<String>, String> {
         match &self.cluster {
@@ -288,6 +320,17 @@ impl App {
             Arc::clone(&repos.configs),
             settings.config_cache_bytes,
         ));
+        // One node purges: the Raft leader of an embedded cluster, else the holder of the
+        // store's lease (a database lock when the database is shared).
+        let turn: Arc<dyn PurgeTurn> = match &raft {
+            Some(raft) => Arc::new(cluster::raft::LeaderTurn(Arc::clone(raft))),
+            None => Arc::new(RepoLease(Arc::clone(&repos.configs))),
+        };
+        let retention = Arc::new(Retention::new(
+            Arc::clone(&repos.configs),
+            settings.config_retention_days,
+            turn,
+        ));
         let naming = NamingService::new(&settings, Arc::clone(&repos.instances));
         naming
             .load()
@@ -309,6 +352,7 @@ impl App {
             repos,
             auth,
             config,
+            retention,
             naming,
             connections,
             config_listeners,

@@ -122,6 +122,11 @@ pub async fn run(
             app.shutdown.clone(),
         ));
     }
+    background.extend(services::config::retention::start(
+        Arc::clone(&app.retention),
+        app.settings.config_retention_interval,
+        app.shutdown.clone(),
+    ));
     background.extend(edges::peer::start(&app, listeners.cluster, listeners.raft));
     let router = http::router(Arc::clone(&app));
     let token = app.shutdown.clone();

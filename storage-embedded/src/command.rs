@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::storage;
 use crate::tables::{
-    CHANGE_SEQ, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, encode, gray_key,
+    CHANGE_SEQ, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, decode, encode, gray_key,
     instance_key, read_config, read_config_key, read_gray, read_instance, read_instances,
     read_namespace, read_roles, read_service, read_user, service_key,
 };
@@ -105,6 +105,9 @@ pub enum Command {
     AddPermission { permission: Permission },
     /// [`nacos_core::UserRepo::remove_permission`].
     RemovePermission { permission: Permission },
+    /// [`nacos_core::ConfigRepo::purge_history`]. The cutoff is decided once, by whoever built
+    /// the command, so every replica deletes exactly the same rows.
+    PurgeHistory { before_ms: i64, limit: u32 },
 }
 
 impl Command {
@@ -186,7 +189,7 @@ pub enum CommandOutput {
     RemovedInstance(Option<Instance>),
     /// `DeleteUser`, `RemovePermission`: whether the row existed.
     Existed(bool),
-    /// `RemoveRole`: how many bindings went.
+    /// `RemoveRole`: how many bindings went; `PurgeHistory`: how many history rows went.
     Removed(u64),
     /// Every other command.
     Done,
@@ -286,6 +289,9 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
         }
         Command::PublishConfig { publish, now_ms } => {
             publish_config(&mut t, publish, *now_ms).map(CommandOutput::Config)
+        }
+        Command::PurgeHistory { before_ms, limit } => {
+            purge_history(&mut t, *before_ms, *limit).map(CommandOutput::Removed)
         }
         Command::RemoveConfig {
             key,
@@ -546,6 +552,35 @@ fn append_history(t: &mut WriteTables<'_>, mut entry: HistoryEntry) -> Result<()
         .insert((entry.config_id, entry.nid), ())
         .map_err(storage)?;
     Ok(())
+}
+
+/// Delete up to `limit` history rows older than `before_ms`, lowest nid first. Nids are handed
+/// out in write order and stamped with the writer's clock, so the walk stops at the first row
+/// that is not old enough: a batch reads at most `limit + 1` rows, never the whole table.
+fn purge_history(t: &mut WriteTables<'_>, before_ms: i64, limit: u32) -> Result<u64, RepoError> {
+    let mut doomed = Vec::new();
+    for row in t.history.iter().map_err(storage)? {
+        if doomed.len() >= limit as usize {
+            break;
+        }
+        let (_, value) = row.map_err(storage)?;
+        let entry: HistoryEntry = decode(value.value(), "history")?;
+        if entry.modified_ms >= before_ms {
+            break;
+        }
+        doomed.push(entry);
+    }
+    for entry in &doomed {
+        t.history.remove(entry.nid).map_err(storage)?;
+        let (ns, group, data_id) = config_key(&entry.key);
+        t.history_by_key
+            .remove((ns, group, data_id, entry.nid))
+            .map_err(storage)?;
+        t.history_by_config
+            .remove((entry.config_id, entry.nid))
+            .map_err(storage)?;
+    }
+    Ok(doomed.len() as u64)
 }
 
 /// Move the key's entry in the change log to `(now_ms, next seq)`.

@@ -104,6 +104,15 @@ impl Command {
                 named("username", &binding.username).map_err(refused)?;
             }
             Command::RemoveRole { role, .. } => named("role", role).map_err(refused)?,
+            // Retention is the leader's own job; a purge reaches it forwarded only when
+            // leadership moved mid-run, and never reaches rows younger than this clock.
+            Command::PurgeHistory { before_ms, .. } if *before_ms > now => {
+                return Err(RepoError::InvalidArgument(format!(
+                    "forwarded write refused: a history purge cutoff {before_ms} is in the \
+                     future (now {now})"
+                )));
+            }
+            Command::PurgeHistory { .. } => {}
             Command::AddPermission { permission } | Command::RemovePermission { permission } => {
                 named("role", &permission.role).map_err(refused)?;
                 named("resource", &permission.resource).map_err(refused)?;
@@ -159,5 +168,22 @@ mod tests {
             },
         };
         assert!(blank_role.vetted_for_forwarding().is_err());
+    }
+
+    #[test]
+    fn a_forwarded_purge_never_reaches_past_the_leaders_clock() {
+        let past = Command::PurgeHistory {
+            before_ms: now_millis() - 86_400_000,
+            limit: 10,
+        };
+        assert_eq!(past.clone().vetted_for_forwarding(), Ok(past));
+        let future = Command::PurgeHistory {
+            before_ms: now_millis() + 86_400_000,
+            limit: 10,
+        };
+        assert!(matches!(
+            future.vetted_for_forwarding(),
+            Err(RepoError::InvalidArgument(m)) if m.contains("future")
+        ));
     }
 }

@@ -370,6 +370,13 @@ impl ConfigRepo for EmbeddedStore {
         })
         .await
     }
+
+    async fn purge_history(&self, before_ms: i64, limit: u32) -> Result<u64, RepoError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        self.run(Command::PurgeHistory { before_ms, limit }).await
+    }
 }
 
 #[async_trait]

@@ -17,6 +17,7 @@
 //!   missing tables, and creating them on request.
 //! - `configs`, `namespaces`, `instances`, `users`: the [`ConfigRepo`], [`NamespaceRepo`],
 //!   [`InstanceRepo`] and [`UserRepo`] impls, one per table family.
+//! - `lease`: the housekeeping lease, a named lock (`GET_LOCK`) held on a session of its own.
 //! - `sql`: typed column reads, glob filters, datetime ⇄ epoch-ms conversions.
 //! - `error`: the one place where sqlx errors become [`RepoError`] kinds.
 //!
@@ -59,6 +60,7 @@ pub mod cluster;
 mod configs;
 mod error;
 mod instances;
+mod lease;
 mod namespaces;
 pub mod options;
 pub mod schema;

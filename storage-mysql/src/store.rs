@@ -61,6 +61,8 @@ pub(crate) enum Route {
 /// writable primary among `db.url.N`. Cheap to share behind an `Arc`.
 pub struct MysqlStore {
     pub(crate) cluster: Arc<Cluster>,
+    /// The housekeeping lease's session, once taken.
+    lease: crate::lease::Lease,
 }
 
 impl fmt::Debug for MysqlStore {
@@ -166,7 +168,10 @@ impl MysqlStore {
             "opened MySQL storage"
         );
         cluster.spawn_monitor(options.check_interval);
-        Ok(Arc::new(MysqlStore { cluster }))
+        Ok(Arc::new(MysqlStore {
+            cluster,
+            lease: crate::lease::Lease::default(),
+        }))
     }
 
     /// The repositories, all backed by this store.
@@ -189,6 +194,15 @@ impl MysqlStore {
         let probing: Pin<Box<dyn Future<Output = Topology> + Send + '_>> =
             Box::pin(self.cluster.refresh());
         probing
+    }
+
+    /// [`nacos_core::ConfigRepo::housekeeping_lease`] on the primary.
+    pub(crate) async fn hold_lease(&self) -> RepoResult<bool> {
+        let node = self
+            .cluster
+            .primary()
+            .ok_or_else(|| self.no_primary("housekeeping lease"))?;
+        self.lease.hold(node).await
     }
 
     pub(crate) fn no_primary(&self, what: &str) -> RepoError {

@@ -54,3 +54,45 @@ impl nacos_conformance::Backend for Mysql {
 }
 
 nacos_conformance::conformance_suite!(Mysql);
+
+/// The housekeeping lease is held by one store of a database at a time, kept by its holder,
+/// and taken over by another store once the holder's session is gone; another database on
+/// the same server has its own.
+#[tokio::test]
+async fn housekeeping_lease_is_exclusive_and_taken_over() {
+    use nacos_core::ConfigRepo;
+    let Some(server) = MariaDb::shared() else {
+        return;
+    };
+    let db = server.create_database();
+    let first = MysqlStore::open(db.datasource(), options(true))
+        .await
+        .expect("open");
+    let second = MysqlStore::open(db.datasource(), options(false))
+        .await
+        .expect("open again");
+    assert!(
+        first.housekeeping_lease().await.expect("ask"),
+        "free: taken"
+    );
+    assert!(!second.housekeeping_lease().await.expect("ask"), "held");
+    assert!(first.housekeeping_lease().await.expect("ask"), "kept");
+    let other_db = server.create_database();
+    let other = MysqlStore::open(other_db.datasource(), options(true))
+        .await
+        .expect("open another database");
+    assert!(
+        other.housekeeping_lease().await.expect("ask"),
+        "another database has its own lease"
+    );
+    drop(first);
+    let mut taken = false;
+    for _ in 0..50 {
+        if second.housekeeping_lease().await.expect("ask") {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(taken, "the lease passes on once its holder is gone");
+}

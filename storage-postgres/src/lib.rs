@@ -19,6 +19,7 @@
 //! - `naming`: [`InstanceRepo`] on this server's `naming_service` / `naming_instance` tables.
 //! - `users`: [`UserRepo`] on `users`, `roles`, `permissions`.
 //! - `convert`: timestamps, ids, glob filters, pages, JSON columns.
+//! - `lease`: the housekeeping lease, an advisory lock held on a session of its own.
 //! - `error`: the one place where diesel, tokio-postgres and pool errors become
 //!   [`RepoError`] kinds.
 //!
@@ -47,6 +48,7 @@ mod cluster;
 mod configs;
 mod convert;
 mod error;
+mod lease;
 mod namespaces;
 mod naming;
 mod options;
@@ -78,6 +80,8 @@ pub const SCHEMA_SQL: &str = include_str!("../../conf/postgresql-schema.sql");
 /// share behind an `Arc`; implements every repository trait.
 pub struct PgStore {
     cluster: Arc<Cluster>,
+    /// The housekeeping lease's session, once taken.
+    lease: lease::Lease,
 }
 
 impl fmt::Debug for PgStore {
@@ -100,7 +104,10 @@ impl PgStore {
         options: &PgOptions,
     ) -> Result<Arc<Self>, RepoError> {
         let cluster = Cluster::connect(config, options.check_interval).await?;
-        let store = PgStore { cluster };
+        let store = PgStore {
+            cluster,
+            lease: lease::Lease::default(),
+        };
         {
             let mut conn = store.conn().await?;
             setup::ensure_schema(
@@ -126,6 +133,14 @@ impl PgStore {
     /// `host:port/database` of the node in use.
     pub fn node(&self) -> String {
         self.cluster.current().label.clone()
+    }
+
+    /// [`nacos_core::ConfigRepo::housekeeping_lease`] on the node in use.
+    async fn hold_lease(&self) -> Result<bool, RepoError> {
+        if let Some(problem) = self.cluster.write_problem() {
+            return Err(problem);
+        }
+        self.lease.hold(self.cluster.current()).await
     }
 
     /// A pooled connection to the node in use.

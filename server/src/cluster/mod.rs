@@ -13,10 +13,14 @@
 //! - [`distro`]: ephemeral instances across nodes (copies applied through the naming
 //!   service's `remote` entry points).
 //! - [`forward`]: a v1 client's write reaching a node that only holds a copy goes to its owner.
+//! - [`listeners`]: the console's listening query, gathered from every node.
+//! - [`client_metrics`]: client config metrics (`ClientConfigMetricRequest` answers), gathered
+//!   from every node.
 //!
 //! The ports themselves are served by the peer edge (`peer_edge`), which hands each message to
 //! the protocol here that owns it.
 
+pub mod client_metrics;
 pub mod config_sync;
 pub mod distro;
 pub mod forward;

@@ -205,12 +205,23 @@ impl PeerClient {
         addr: &str,
         request: &R,
     ) -> Result<R::Response, PeerError> {
+        self.request_within(addr, request, self.timeout).await
+    }
+
+    /// [`PeerClient::request`] with its own time limit, for requests the peer needs longer to
+    /// answer than the usual per-call timeout (it asks its own clients first).
+    pub async fn request_within<R: PeerRequest>(
+        &self,
+        addr: &str,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Response, PeerError> {
         let body = serde_json::to_vec(request).map_err(|e| PeerError::Malformed {
             addr: addr.to_string(),
             type_name: R::TYPE.to_string(),
             message: e.to_string(),
         })?;
-        let reply = self.call_raw(addr, R::TYPE, body, self.timeout).await?;
+        let reply = self.call_raw(addr, R::TYPE, body, timeout).await?;
         let malformed = |message: String| PeerError::Malformed {
             addr: addr.to_string(),
             type_name: reply.type_name().to_string(),

@@ -6,6 +6,7 @@
 //! - What the log applied: every node applies every committed command to its own store, so
 //!   caches in front of the store (configs, persistent naming data) follow the applied
 //!   commands, on followers as on the leader.
+//! - The history purge runs on the leader only ([`LeaderTurn`]).
 //! - Membership: the leader makes the Raft voters follow the member list (`cluster.conf`
 //!   reloads, members leaving through the API), one change at a time.
 
@@ -27,6 +28,7 @@ use super::peer::PeerError;
 use crate::foundation::error::StartError;
 use crate::foundation::settings::Settings;
 use crate::services::config::ConfigService;
+use crate::services::config::retention::PurgeTurn;
 use crate::services::naming::NamingService;
 
 /// The server's handle on its Raft node.
@@ -101,6 +103,23 @@ pub async fn open(
         ))
     })?;
     Ok((repos, node))
+}
+
+/// The history purge's turn on an embedded cluster: the Raft leader's, confirmed with a
+/// quorum, so a leader cut off from the others does not try. (Were two nodes ever to believe
+/// they lead, the purge is still one replicated command with its cutoff inside: the log
+/// orders it, and the deposed leader's write fails.)
+#[derive(Debug)]
+pub struct LeaderTurn(pub Arc<RaftHandle>);
+
+#[async_trait]
+impl PurgeTurn for LeaderTurn {
+    async fn is_mine(&self) -> Result<bool, nacos_core::RepoError> {
+        if self.0.status().role != "Leader" {
+            return Ok(false);
+        }
+        Ok(self.0.has_quorum(std::time::Duration::from_secs(2)).await)
+    }
 }
 
 /// What the log's followers act on: the caches to invalidate after an apply.

@@ -17,7 +17,9 @@ use tonic::Request;
 
 use crate::app::AppState;
 use crate::cluster::peer::PeerRequest;
-use crate::cluster::{config_sync, distro, forward, listeners, naming_sync, raft, report};
+use crate::cluster::{
+    client_metrics, config_sync, distro, forward, listeners, naming_sync, raft, report,
+};
 use crate::foundation::middleware::AccessLogLayer;
 use crate::foundation::protocol::error::{GrpcError, code};
 use crate::foundation::protocol::message::{
@@ -234,6 +236,11 @@ pub fn cluster_handlers() -> PeerHandlers {
     handlers.add(
         |app: AppState, req: listeners::ConfigListenerQueryRequest| async move {
             listeners::on_query(app.local_config_listeners(&req.query))
+        },
+    );
+    handlers.add(
+        |app: AppState, req: client_metrics::ClientConfigMetricQueryRequest| async move {
+            client_metrics::on_query(app.local_client_metrics(&req.query).await)
         },
     );
     handlers.add(|app: AppState, req: distro::DistroDataRequest| async move {

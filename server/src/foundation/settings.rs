@@ -382,6 +382,12 @@ pub struct Settings {
     pub long_poll_min_hold_ms: u64,
     /// Bytes of config content kept in the read cache.
     pub config_cache_bytes: u64,
+    /// `nacos.config.retention.days`: config history rows older than this many days are
+    /// purged (Nacos's default 30). `0` keeps every row (Nacos reads 0 as its default).
+    pub config_retention_days: u32,
+    /// How often the history purge runs, and how long after start it first runs
+    /// (`nacos.config.retention.intervalMs`, ours; Nacos: 10 minutes).
+    pub config_retention_interval: Duration,
     /// `nacos.core.auth.trusted.proxies`: peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
     pub properties: Properties,
@@ -452,6 +458,19 @@ impl Settings {
             256u64 * 1024 * 1024,
             "a byte count",
         )?;
+        let config_retention_days = props.parse_or(
+            "nacos.config.retention.days",
+            30u32,
+            "a whole number of days, 0 to keep every history row",
+        )?;
+        let config_retention_interval = ms("nacos.config.retention.intervalMs", 600_000)?;
+        if config_retention_interval.is_zero() {
+            return Err(SettingsError::Value {
+                key: "nacos.config.retention.intervalMs".to_string(),
+                value: "0".to_string(),
+                expected: "at least 1 millisecond",
+            });
+        }
         let long_poll_min_hold_ms = props.parse_or(
             "nacos.config.longPolling.minHoldMs",
             10_000u64,
@@ -480,6 +499,8 @@ impl Settings {
             max_body: max_content.saturating_mul(3).saturating_add(64 * 1024),
             naming,
             config_cache_bytes,
+            config_retention_days,
+            config_retention_interval,
             properties: props,
         })
     }
@@ -583,6 +604,25 @@ mod tests {
         )
         .expect_err("bad port");
         assert!(err.to_string().contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn retention_days_default_zero_and_bad_values() {
+        let load = |value: Option<&str>| {
+            let props = match value {
+                Some(v) => Properties::from_pairs([("nacos.config.retention.days", v)]),
+                None => Properties::default(),
+            };
+            Settings::from_properties(Mode::Standalone, PathBuf::from("."), props)
+        };
+        assert_eq!(load(None).expect("default").config_retention_days, 30);
+        assert_eq!(load(Some("0")).expect("zero").config_retention_days, 0);
+        assert_eq!(load(Some(" 7 ")).expect("seven").config_retention_days, 7);
+        for bad in ["-1", "1.5", "thirty", "99999999999"] {
+            let err = load(Some(bad)).expect_err(bad).to_string();
+            assert!(err.contains("nacos.config.retention.days"), "{err}");
+            assert!(err.contains(bad), "{err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! repositories and settings values it needs, not the whole application.
 //!
 //! # Layout
-//! - [`config`]: config reads through a cache, writes, change events, import and export.
+//! - [`config`]: config reads through a cache, writes, change events, import and export,
+//!   history retention.
 //! - [`naming`]: the ephemeral registry, beats and expiry, persistent instances through the
 //!   repository, UDP push to v1 subscribers, copies of other nodes' clients.
 //! - [`namespace`]: namespace rules over the namespace repository.

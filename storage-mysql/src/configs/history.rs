@@ -62,6 +62,25 @@ pub(super) async fn record_change(
     Ok(())
 }
 
+/// Delete up to `limit` history rows modified before `before_ms`, lowest nid first, in one
+/// statement (`idx_gmt_modified` finds the rows). The cutoff keeps its milliseconds, so a row
+/// stamped in the cutoff's own second stays.
+pub(super) async fn purge(
+    c: &mut MySqlConnection,
+    before_ms: i64,
+    limit: u32,
+) -> Result<u64, Failure> {
+    let done = sqlx::query(
+        "DELETE FROM his_config_info WHERE gmt_modified < FROM_UNIXTIME(? / 1000) \
+         ORDER BY nid LIMIT ?",
+    )
+    .bind(before_ms)
+    .bind(limit)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// One page of a key's history, newest first.
 pub(super) async fn page(
     c: &mut MySqlConnection,

@@ -140,4 +140,18 @@ impl ConfigRepo for MysqlStore {
         })
         .await
     }
+
+    async fn purge_history(&self, before_ms: i64, limit: u32) -> RepoResult<u64> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        self.write("purge config history", move |c| {
+            Box::pin(history::purge(c, before_ms, limit))
+        })
+        .await
+    }
+
+    async fn housekeeping_lease(&self) -> RepoResult<bool> {
+        self.hold_lease().await
+    }
 }

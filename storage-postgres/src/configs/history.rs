@@ -2,6 +2,7 @@
 //! config write appends, and their reads.
 
 use diesel::pg::data_types::PgTimestamp;
+use diesel::sql_types::{BigInt, Timestamp};
 use diesel::upsert::excluded;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -65,6 +66,21 @@ pub(super) async fn record_change(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Delete up to `limit` history rows modified before `before_ms`, lowest nid first; one
+/// statement, so one short transaction (`idx_gmt_modified` finds the rows).
+pub(super) async fn purge(conn: &mut AsyncPgConnection, before_ms: i64, limit: i64) -> Result<u64> {
+    // Raw SQL: diesel cannot express a DELETE whose IN-subquery is limited.
+    let deleted = diesel::sql_query(
+        "DELETE FROM his_config_info WHERE nid IN (SELECT nid FROM his_config_info \
+         WHERE gmt_modified < $1 ORDER BY nid LIMIT $2)",
+    )
+    .bind::<Timestamp, _>(timestamp(before_ms))
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+    .await?;
+    Ok(deleted as u64)
 }
 
 /// One page of a key's history, newest first.

@@ -139,4 +139,16 @@ impl ConfigRepo for PgStore {
         self.read(async |conn| history::changed_since(conn, since_ms).await)
             .await
     }
+
+    async fn purge_history(&self, before_ms: i64, limit: u32) -> Result<u64, RepoError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        self.run(async |conn| history::purge(conn, before_ms, i64::from(limit)).await)
+            .await
+    }
+
+    async fn housekeeping_lease(&self) -> Result<bool, RepoError> {
+        self.hold_lease().await
+    }
 }

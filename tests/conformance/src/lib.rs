@@ -7,7 +7,7 @@
 //! # Layout
 //! - [`Backend`]: the small trait a backend author implements so the suite gets fresh,
 //!   isolated repositories for every case (and, optionally, can reopen them).
-//! - the areas, one module each: [`configs`], [`history`], [`gray`], [`namespaces`],
+//! - the areas, one module each: [`configs`], [`history`], [`retention`], [`gray`], [`namespaces`],
 //!   [`services`], [`users`] (each case takes `&Repos`) and [`persistence`] (takes the
 //!   [`Backend`], to reopen); helpers shared by the cases live in [`fixtures`].
 //! - [`conformance_suite!`]: expands into one named `#[tokio::test]` per case, so a failure
@@ -71,6 +71,7 @@ pub mod harness;
 pub mod history;
 pub mod namespaces;
 pub mod persistence;
+pub mod retention;
 pub mod services;
 pub mod users;
 
@@ -117,6 +118,12 @@ macro_rules! __with_all_cases {
             previous_history_is_newest_row_of_config,
             history_spans_incarnations,
             history_isolated_per_key,
+        }
+
+        $($callback)*! { repos retention, Nothing;
+            purge_deletes_only_rows_before_the_cutoff,
+            purge_honours_the_limit,
+            purge_leaves_formal_configs_untouched,
         }
 
         $($callback)*! { repos gray, GrayConfigs;
@@ -175,7 +182,7 @@ macro_rules! __with_all_cases {
 }
 
 /// Expands into one `#[tokio::test]` per conformance case, grouped in one module per area
-/// (`configs`, `history`, `gray`, `namespaces`, `services`, `users`, `persistence`).
+/// (`configs`, `history`, `retention`, `gray`, `namespaces`, `services`, `users`, `persistence`).
 ///
 /// `conformance_suite!(backend)` puts the area modules in the current module (invoke it once
 /// per module); `conformance_suite!(name, backend)` wraps them in `mod name`, where `backend`
@@ -278,6 +285,7 @@ mod tests {
                 ),
             ),
             ("history", include_str!("history.rs")),
+            ("retention", include_str!("retention.rs")),
             ("gray", include_str!("gray.rs")),
             ("namespaces", include_str!("namespaces.rs")),
             ("services", include_str!("services.rs")),

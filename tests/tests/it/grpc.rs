@@ -50,7 +50,7 @@ async fn sdk_config(s: &TestServer, cache: &tempfile::TempDir) -> ConfigService 
 
 /// A raw client: one HTTP/2 connection to the gRPC port.
 #[derive(Clone)]
-struct Raw {
+pub(crate) struct Raw {
     channel: Channel,
 }
 
@@ -68,20 +68,20 @@ fn decode(p: &Payload) -> (String, Value) {
 }
 
 /// The client side of a bi-stream.
-struct BiStream {
-    tx: mpsc::Sender<Payload>,
+pub(crate) struct BiStream {
+    pub(crate) tx: mpsc::Sender<Payload>,
     rx: tonic::Streaming<Payload>,
 }
 
 impl BiStream {
-    async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
+    pub(crate) async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
         match tokio::time::timeout(within, self.rx.message()).await {
             Ok(Ok(Some(p))) => Some(decode(&p)),
             _ => None,
         }
     }
 
-    async fn send(&self, type_name: &str, body: Value) {
+    pub(crate) async fn send(&self, type_name: &str, body: Value) {
         self.tx
             .send(payload(type_name, &body, &[]))
             .await
@@ -91,7 +91,12 @@ impl BiStream {
 
 impl Raw {
     async fn connect(s: &TestServer) -> Raw {
-        let channel = Endpoint::from_shared(format!("http://{}", s.grpc_addr))
+        Raw::connect_to(s.grpc_addr).await
+    }
+
+    /// A raw client of the gRPC port at `grpc_addr`.
+    pub(crate) async fn connect_to(grpc_addr: std::net::SocketAddr) -> Raw {
+        let channel = Endpoint::from_shared(format!("http://{grpc_addr}"))
             .expect("endpoint")
             .connect()
             .await
@@ -114,7 +119,7 @@ impl Raw {
         .map(tonic::Response::into_inner)
     }
 
-    async fn call(&self, type_name: &str, body: Value) -> (String, Value) {
+    pub(crate) async fn call(&self, type_name: &str, body: Value) -> (String, Value) {
         let p = self
             .call_payload(payload(type_name, &body, &[]))
             .await
@@ -122,7 +127,7 @@ impl Raw {
         decode(&p)
     }
 
-    async fn open_stream(&self) -> BiStream {
+    pub(crate) async fn open_stream(&self) -> BiStream {
         let (tx, rx) = mpsc::channel(16);
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         grpc.ready().await.expect("ready");

@@ -3,6 +3,7 @@
 mod attacker;
 mod auth;
 mod auth_login;
+mod client_metrics;
 mod cluster;
 mod config_v1;
 mod console_api;
@@ -17,6 +18,7 @@ mod mysql_e2e;
 mod mysql_ha;
 mod naming_v1;
 mod postgres_e2e;
+mod retention;
 mod support;
 mod v2_client;
 mod v2_naming_more;

@@ -165,6 +165,14 @@ impl TestServer {
         self.addr.to_string()
     }
 
+    /// Run SQL in this server's database (`None` on embedded storage), e.g. to backdate rows.
+    pub fn sql(&self, sql: &str) -> Option<Result<String, String>> {
+        match self.database.as_ref()? {
+            Database::Mysql(db) => Some(db.sql(sql)),
+            Database::Postgres(db) => Some(db.psql(sql)),
+        }
+    }
+
     /// `http://127.0.0.1:port/nacos` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/nacos{}", self.addr, path)

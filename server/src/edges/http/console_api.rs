@@ -1,7 +1,8 @@
 //! Endpoints the web console calls that the OpenAPI modules do not serve: service detail with
 //! clusters (`GET /v1/ns/catalog/service`), cluster settings (`PUT /v1/ns/cluster`), the
 //! listening query (`GET /v1/cs/configs/listener` and `GET /v1/cs/listener`, from every node),
-//! and the overview (`GET /v1/console/overview`, ours). Each is guarded by the same rules as the
+//! a client's config metrics (`GET /v1/cs/metrics/cluster` from every node, `/current` from
+//! this one), and the overview (`GET /v1/console/overview`, ours). Each is guarded by the same rules as the
 //! rest of the API: naming reads and writes on the service, config reads on the config or the
 //! namespace.
 
@@ -9,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use nacos_core::{Action, ClusterMeta, Resource, validate};
+use nacos_core::{Action, ClusterMeta, ConfigKey, Resource, validate};
 use serde_json::{Value, json};
 
 use super::config_params::{config_key, config_namespace};
@@ -18,6 +19,7 @@ use super::naming_params::{SERVICE_R, SERVICE_W, grouped_service_key, parse_meta
 use super::secured::{CLUSTER_R, Guard, M, Routes};
 use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
+use crate::services::clients::config_metrics::MetricsQuery;
 use crate::services::clients::listeners::{ConfigListener, ListenerQuery};
 
 pub fn routes() -> Routes {
@@ -36,6 +38,16 @@ pub fn routes() -> Routes {
             "/v1/cs/listener",
             get(client_listeners),
             &[(M::Get, Guard::Config(Action::Read, client_scope))],
+        )
+        .route(
+            "/v1/cs/metrics/cluster",
+            get(cluster_client_metrics),
+            &[(M::Get, Guard::Config(Action::Read, metrics_scope))],
+        )
+        .route(
+            "/v1/cs/metrics/current",
+            get(current_client_metrics),
+            &[(M::Get, Guard::Config(Action::Read, metrics_scope))],
         )
         .route(
             "/v1/console/overview",
@@ -186,6 +198,64 @@ async fn client_listeners(State(app): State<AppState>, params: Params) -> Servic
     Ok(listener_status(&listeners, &unreachable, |l| {
         crate::services::config::listen::group_key(&l.data_id, &l.group, &l.tenant)
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client config metrics
+
+/// The config a metrics query names: when `dataId` is given (`group` required then, `tenant`
+/// optional).
+fn metrics_key(params: &Params) -> ServiceResult<Option<ConfigKey>> {
+    match params
+        .get("dataId")
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(_) => Ok(Some(config_key(params)?)),
+        None => Ok(None),
+    }
+}
+
+/// `ip` and the config, if any.
+fn metrics_query(params: &Params) -> ServiceResult<MetricsQuery> {
+    let ip = params.required("ip")?.trim().to_string();
+    validate::ip(&ip)?;
+    Ok(MetricsQuery {
+        ip,
+        key: metrics_key(params)?,
+    })
+}
+
+/// Guard of the metrics endpoints: a read of the config asked about, or of the namespace
+/// (`tenant`) when no config is named, as the listening query. The handler checks `ip`.
+fn metrics_scope(params: &Params) -> ServiceResult<Vec<Resource>> {
+    Ok(vec![match metrics_key(params)? {
+        Some(key) => Resource::config(&key.namespace, &key.group, &key.data_id),
+        None => Resource::config(&config_namespace(params, &["tenant"])?, "", ""),
+    }])
+}
+
+/// `GET /v1/cs/metrics/cluster?ip=&dataId=&group=&tenant=`: what every connection of that
+/// client IP, on every node, answers to `ClientConfigMetricRequest`, merged into one map (as
+/// Nacos: the Java client answers its uuid → a JSON document). Clients and nodes that do not
+/// answer in time are left out.
+async fn cluster_client_metrics(
+    State(app): State<AppState>,
+    params: Params,
+) -> ServiceResult<Response> {
+    let query = metrics_query(&params)?;
+    let (metrics, _unreachable) = app.client_metrics(&query).await;
+    Ok(Json(metrics).into_response())
+}
+
+/// `GET /v1/cs/metrics/current?ip=&dataId=&group=&tenant=`: the same, from this node's
+/// connections only.
+async fn current_client_metrics(
+    State(app): State<AppState>,
+    params: Params,
+) -> ServiceResult<Response> {
+    let query = metrics_query(&params)?;
+    Ok(Json(app.local_client_metrics(&query).await).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

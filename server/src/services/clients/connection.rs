@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -97,7 +96,7 @@ pub struct Connection {
     /// The bi-stream's outbound queue.
     outbound: mpsc::Sender<Payload>,
     /// Pushes waiting for their answer, by requestId.
-    pending: Mutex<HashMap<String, oneshot::Sender<i32>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     /// Ends the bi-stream (its reader and its outbound half).
     closed: CancellationToken,
     transport: Arc<TransportState>,
@@ -105,11 +104,11 @@ pub struct Connection {
     probing: AtomicBool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AckBody {
-    request_id: Option<String>,
-    result_code: Option<i32>,
+/// A client's answer to a push: its `resultCode` and the whole body.
+#[derive(Debug)]
+struct Answer {
+    code: i32,
+    body: serde_json::Value,
 }
 
 impl Connection {
@@ -162,20 +161,25 @@ impl Connection {
 
     /// An answer arrived on the bi-stream: complete the push it belongs to.
     pub fn complete(&self, payload: &Payload) {
-        let Ok(ack) = serde_json::from_slice::<AckBody>(payload.body_bytes()) else {
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(payload.body_bytes()) else {
             tracing::debug!(conn = %self.id, "unparsable answer on the bi-stream");
             return;
         };
-        let Some(request_id) = ack.request_id else {
+        let Some(request_id) = body.get("requestId").and_then(serde_json::Value::as_str) else {
             return;
         };
         let waiter = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&request_id);
+            .remove(request_id);
         if let Some(waiter) = waiter {
-            let _ = waiter.send(ack.result_code.unwrap_or(0));
+            let code = body
+                .get("resultCode")
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(0);
+            let _ = waiter.send(Answer { code, body });
         }
     }
 
@@ -429,6 +433,21 @@ impl ConnectionManager {
         body: serde_json::Value,
         timeout: Duration,
     ) -> Result<(), PushError> {
+        self.ask(conn, type_name, module, body, timeout)
+            .await
+            .map(drop)
+    }
+
+    /// [`ConnectionManager::request`], handing back the body of the client's successful
+    /// answer (for requests that ask the client something, as `ClientConfigMetricRequest`).
+    pub async fn ask(
+        &self,
+        conn: &Connection,
+        type_name: &str,
+        module: &str,
+        body: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, PushError> {
         let id = self.next_request_id();
         let (tx, rx) = oneshot::channel();
         conn.pending
@@ -438,8 +457,8 @@ impl ConnectionManager {
         let _guard = PendingGuard { conn, id: &id };
         conn.send(Self::push_payload(type_name, module, body, &id))?;
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(200)) => Ok(()),
-            Ok(Ok(code)) => Err(PushError::Rejected(code)),
+            Ok(Ok(Answer { code: 200, body })) => Ok(body),
+            Ok(Ok(Answer { code, .. })) => Err(PushError::Rejected(code)),
             Ok(Err(_)) => Err(PushError::Closed),
             Err(_) => Err(PushError::Timeout),
         }

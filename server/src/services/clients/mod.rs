@@ -8,11 +8,14 @@
 //! - [`connection`]: connections and their transports, the manager and its limits.
 //! - [`push`]: the generic subscriber index and retrying pusher.
 //! - [`config_listeners`]: config listens and `ConfigChangeNotifyRequest` pushes.
+//! - [`config_metrics`]: `ClientConfigMetricRequest` to the connections of one client IP, and
+//!   their answers merged.
 //! - [`naming_subscribers`]: service subscriptions and `NotifySubscriberRequest` pushes.
 //! - [`listeners`]: who listens to a config, and what one client listens to, over both
 //!   gRPC listens and v1 long polls (the console's listening query).
 
 pub mod config_listeners;
+pub mod config_metrics;
 pub mod connection;
 pub mod listeners;
 pub mod naming_subscribers;
