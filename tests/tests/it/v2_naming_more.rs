@@ -359,7 +359,21 @@ async fn statuses_and_persistent_health() {
         "{body}"
     );
 
-    // Health through both paths, visible in statuses and the instance detail.
+    // Health through both paths, visible in statuses and the instance detail; manual health
+    // is taken only by a cluster without checks (NONE), as in Nacos.
+    let none = s
+        .client
+        .put(s.url("/v1/ns/cluster"))
+        .form(&[
+            ("serviceName", "doc"),
+            ("groupName", "G"),
+            ("clusterName", "DEFAULT"),
+            ("healthChecker", r#"{"type":"NONE"}"#),
+        ])
+        .send()
+        .await
+        .expect("cluster update");
+    assert_eq!(none.status(), StatusCode::OK);
     let target = [
         ("serviceName", "doc"),
         ("groupName", "G"),
