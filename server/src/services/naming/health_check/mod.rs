@@ -176,10 +176,6 @@ impl Scheduler {
             return;
         }
         let tcp = switches.health_params("TCP");
-        eprintln!(
-            "DEBUG tick {} targets",
-            self.naming.persistent_targets().len()
-        );
         let now = Instant::now();
         let mut due = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -301,12 +297,11 @@ impl Scheduler {
                 "health check: {}",
                 outcome.message
             );
-            let r = self
+            if let Err(e) = self
                 .naming
                 .write_health(&target.key, &target.addr, healthy)
-                .await;
-            eprintln!("DEBUG write {healthy} {r:?}");
-            if let Err(e) = r {
+                .await
+            {
                 tracing::warn!(service = %target.key.grouped_name(), "cannot store a health change: {e}");
             }
         }
