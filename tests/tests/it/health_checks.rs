@@ -1,7 +1,7 @@
 //! Server-side health checks of persistent instances against real listeners the tests own: a
 //! TCP listener dropped and bound again, a small axum server whose answer the test switches,
 //! a private MariaDB made read-only and killed. Checks run every 200 ms here
-//! (`nacos.naming.health.check.intervalMs`); `checkTimes` stays Nacos's 3.
+//! (`nacos.naming.persistent.health.check.intervalMs`); `checkTimes` stays Nacos's 3.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ use crate::support::{Storage, TestCluster, TestServer, on_every_backend};
 on_every_backend!(tcp_health_follows_the_listener_is_pushed_and_survives_restart);
 
 const FAST_CHECKS: &[(&str, &str)] = &[
-    ("nacos.naming.health.check.intervalMs", "200"),
+    ("nacos.naming.persistent.health.check.intervalMs", "200"),
     ("nacos.naming.push.pushTaskDelay", "50"),
 ];
 

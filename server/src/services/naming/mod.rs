@@ -88,7 +88,7 @@ struct Timings {
     /// `nacos.naming.clean.empty-service.expired-time` (60 s): an ephemeral service without
     /// instances or stored settings is forgotten after this long.
     empty_service_ttl: Duration,
-    /// `nacos.naming.health.check.intervalMs` (ours, for tests): a fixed interval between
+    /// `nacos.naming.persistent.health.check.intervalMs` (ours, for tests): a fixed interval between
     /// health checks of an instance instead of Nacos's adaptive 2–5 s.
     health_check_interval: Option<Duration>,
 }
@@ -108,8 +108,8 @@ impl Timings {
             ),
             empty_service_ttl: ms("nacos.naming.clean.empty-service.expired-time", 60_000),
             health_check_interval: props
-                .get("nacos.naming.health.check.intervalMs")
-                .map(|_| ms("nacos.naming.health.check.intervalMs", 5_000))
+                .get("nacos.naming.persistent.health.check.intervalMs")
+                .map(|_| ms("nacos.naming.persistent.health.check.intervalMs", 5_000))
                 .map(|d| d.max(Duration::from_millis(10))),
         }
     }

@@ -12,7 +12,7 @@
 //! - The first check waits `2000 + rand(0, rand(0, tcpHealthParams.max))` ms; afterwards the
 //!   interval follows the measured response time: `factor × interval + (1 − factor) × rt`,
 //!   kept within the type's `min`..`max` (`tcpHealthParams`, `httpHealthParams`,
-//!   `mysqlHealthParams` switches). `nacos.naming.health.check.intervalMs` (ours, for tests)
+//!   `mysqlHealthParams` switches). `nacos.naming.persistent.health.check.intervalMs` (ours, for tests)
 //!   replaces this with a fixed interval.
 //! - `checkTimes` (switch, 3) passes in a row make an unhealthy instance healthy and as many
 //!   failures a healthy one unhealthy; a refused connection, an unexpected HTTP status or a
