@@ -315,10 +315,13 @@ async fn tcp_health_follows_the_listener_is_pushed_and_survives_restart(storage:
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
+/// A request the HTTP server saw: path, `X-Probe`, `X-Other`.
+type Seen = (String, Option<String>, Option<String>);
+
 #[derive(Default)]
 struct Probed {
     status: AtomicU16,
-    seen: Mutex<Vec<(String, Option<String>, Option<String>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 async fn probe_handler(

@@ -24,7 +24,8 @@ const MYSQL_TIMEOUT: Duration = Duration::from_millis(2_000);
 const STATUS_LINE_LIMIT: usize = 8 * 1024;
 
 /// Nacos's primary check: a replica (`read_only` ON) fails it.
-pub const MYSQL_PRIMARY_CHECK: &str = "show global variables where variable_name='read_only'";
+#[cfg(feature = "mysql")]
+const MYSQL_PRIMARY_CHECK: &str = "show global variables where variable_name='read_only'";
 
 /// How a check ended, in Nacos's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
