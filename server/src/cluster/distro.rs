@@ -1,4 +1,5 @@
-//! Distro: ephemeral instances across cluster nodes (AP, as Nacos 2.x).
+//! Distro: ephemeral instances across cluster nodes (AP, as Nacos 2.x), and the same hashing
+//! deciding which node health-checks a persistent service ([`HealthCheckMapper`]).
 //!
 //! Every ephemeral client (a gRPC connection, or a v1 `ip:port#true` client) is owned by the
 //! node it talks to. The owner sends the client's whole state to every peer when it changes

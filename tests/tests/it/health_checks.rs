@@ -666,19 +666,11 @@ async fn one_node_checks_a_service_and_another_takes_over() {
     until(
         Duration::from_secs(20),
         "every node sees three UP members",
-        || {
-            c.running().iter().all(|&i| {
-                c.node(i).app().cluster.as_ref().is_some_and(|cl| {
-                    cl.members
-                        .all()
-                        .iter()
-                        .all(|m| m.state == nacos_server::cluster::members::NodeState::Up)
-                })
-            })
-        },
+        || all_up(&c),
     )
     .await;
     let listener = Listener::bind(0).await;
+    let listener_port = listener.port;
     let instance = format!("127.0.0.1:{}", listener.port);
     let port = listener.port.to_string();
     let (status, body) = call(
@@ -753,4 +745,46 @@ async fn one_node_checks_a_service_and_another_takes_over() {
         1,
         "one survivor checks: {start:?} -> {end:?}"
     );
+
+    // The node comes back: once every node sees it UP, one node checks again (the hash gives
+    // the service back to it), and a change it makes reaches every node.
+    c.restart(responsible, false).await;
+    until(
+        Duration::from_secs(20),
+        "every node sees three UP members again",
+        || all_up(&c),
+    )
+    .await;
+    let start = counts(&c);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let end = counts(&c);
+    let checking: Vec<usize> = (0..3).filter(|&i| end[i] > start[i]).collect();
+    assert_eq!(
+        checking,
+        [responsible],
+        "the returning node checks again: {start:?} -> {end:?}"
+    );
+    let listener = Listener::bind(listener_port).await;
+    for i in 0..3 {
+        eventually(WAIT, "healthy again on every node", || async {
+            health_on(node_list_url(&c, i, "ha-svc"), &client)
+                .await
+                .get(&instance)
+                == Some(&true)
+        })
+        .await;
+    }
+    listener.stop().await;
+}
+
+fn all_up(c: &TestCluster) -> bool {
+    c.running().len() == 3
+        && c.running().iter().all(|&i| {
+            c.node(i).app().cluster.as_ref().is_some_and(|cl| {
+                cl.members
+                    .all()
+                    .iter()
+                    .all(|m| m.state == nacos_server::cluster::members::NodeState::Up)
+            })
+        })
 }
