@@ -483,10 +483,7 @@ impl NamingService {
                         key: key.clone(),
                         addr: instance.addr(),
                         healthy: instance.healthy,
-                        cluster: state
-                            .meta
-                            .as_ref()
-                            .and_then(|m| m.clusters.get(&instance.cluster).cloned()),
+                        meta: state.meta.clone(),
                     });
                 }
             }

@@ -31,8 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nacos_core::{ClusterMeta, InstanceAddr, ServiceKey};
+use nacos_core::{ClusterMeta, InstanceAddr, ServiceKey, ServiceMeta};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use checker::HealthChecker;
@@ -110,7 +111,16 @@ pub(super) struct Target {
     pub key: ServiceKey,
     pub addr: InstanceAddr,
     pub healthy: bool,
-    pub cluster: Option<ClusterMeta>,
+    /// The service's stored settings, holding its clusters' checkers.
+    pub meta: Option<Arc<ServiceMeta>>,
+}
+
+impl Target {
+    fn cluster(&self) -> Option<&ClusterMeta> {
+        self.meta
+            .as_ref()
+            .and_then(|m| m.clusters.get(&self.addr.cluster))
+    }
 }
 
 type TargetId = (ServiceKey, InstanceAddr);
@@ -168,8 +178,8 @@ impl Scheduler {
         self.naming.switches().health_params(checker.kind())
     }
 
-    /// Start every due check.
-    fn tick(self: &Arc<Self>) {
+    /// Start every due check in `running`.
+    fn tick(self: &Arc<Self>, running: &mut JoinSet<()>) {
         let switches = self.naming.switches();
         if !switches.health_check_enabled() {
             self.tracked().clear();
@@ -182,22 +192,24 @@ impl Scheduler {
         {
             let mut tracked = self.tracked();
             for target in self.naming.persistent_targets() {
-                let checker = HealthChecker::of_cluster(target.cluster.as_ref());
+                let checker = HealthChecker::of_cluster(target.cluster());
                 if checker == HealthChecker::None || !self.responsible.responsible(&target.key) {
                     continue;
                 }
                 let id = (target.key.clone(), target.addr.clone());
                 seen.insert(id.clone());
-                let first = self
-                    .fixed_interval
-                    .unwrap_or_else(|| Duration::from_millis(first_interval_ms(&tcp)));
-                let state = tracked.entry(id).or_insert_with(|| Tracked {
-                    kind: checker.kind(),
-                    next_due: now + first,
-                    normalized_ms: u64::try_from(first.as_millis()).unwrap_or(u64::MAX),
-                    passes: 0,
-                    failures: 0,
-                    in_flight: false,
+                let state = tracked.entry(id).or_insert_with(|| {
+                    let first = self
+                        .fixed_interval
+                        .unwrap_or_else(|| Duration::from_millis(first_interval_ms(&tcp)));
+                    Tracked {
+                        kind: checker.kind(),
+                        next_due: now + first,
+                        normalized_ms: u64::try_from(first.as_millis()).unwrap_or(u64::MAX),
+                        passes: 0,
+                        failures: 0,
+                        in_flight: false,
+                    }
                 });
                 if state.kind != checker.kind() && !state.in_flight {
                     state.kind = checker.kind();
@@ -215,7 +227,7 @@ impl Scheduler {
         }
         for (target, checker) in due {
             let scheduler = Arc::clone(self);
-            tokio::spawn(async move { scheduler.check(target, checker).await });
+            running.spawn(async move { scheduler.check(target, checker).await });
         }
     }
 
@@ -224,7 +236,7 @@ impl Scheduler {
         let id = (target.key.clone(), target.addr.clone());
         let outcome = match self.permits.acquire().await {
             Ok(_permit) => {
-                let port = checker_port(&checker, target.cluster.as_ref(), target.addr.port);
+                let port = checker_port(&checker, target.cluster(), target.addr.port);
                 let outcome = probe::run(&checker, &target.addr.ip, port).await;
                 self.naming.check_counters.count(&checker);
                 Some(outcome)
@@ -342,13 +354,18 @@ pub(crate) async fn run(
     });
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut running = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => scheduler.tick(),
+            _ = ticker.tick() => scheduler.tick(&mut running),
+            Some(_) = running.join_next() => {}
         }
     }
+    // Checks in flight hold the naming service (and its storage): they end with the server,
+    // so a restart can open the same store.
     scheduler.permits.close();
+    running.shutdown().await;
 }
 
 #[cfg(test)]
