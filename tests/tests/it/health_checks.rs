@@ -1,6 +1,7 @@
 //! Server-side health checks of persistent instances against real listeners the tests own: a
 //! TCP listener dropped and bound again, a small axum server whose answer the test switches,
-//! a private MariaDB made read-only and killed. Checks run every 200 ms here
+//! a private MariaDB made read-only and killed. Which node checks is read from each node's
+//! `/v1/ns/operator/metrics` (`tcpHealthCheckCount`). Checks run every 200 ms here
 //! (`nacos.naming.persistent.health.check.intervalMs`); `checkTimes` stays Nacos's 3.
 
 use std::collections::HashMap;
@@ -650,6 +651,29 @@ async fn checker_defaults_and_bad_checker_json() {
         assert!(body.contains("healthChecker"), "{bad}: {body}");
     }
     assert_eq!(catalog().await, before, "a refused update changes nothing");
+
+    // The counts are in v1's metrics only (Nacos's v2 view has no such fields).
+    let metrics = |path: &'static str| {
+        let s = &s;
+        async move {
+            let (_, body) = call(
+                s.url(path),
+                &s.client,
+                Method::GET,
+                &[("onlyStatus", "false")],
+            )
+            .await;
+            serde_json::from_str::<Value>(&body).expect("metrics json")
+        }
+    };
+    let v1 = metrics("/v1/ns/operator/metrics").await;
+    assert!(
+        v1["tcpHealthCheckCount"].is_u64() && v1["mysqlHealthCheckCount"].is_u64(),
+        "{v1}"
+    );
+    let v2 = metrics("/v2/ns/operator/metrics").await;
+    assert!(v2["data"].get("tcpHealthCheckCount").is_none(), "{v2}");
+    assert!(v2["data"]["serviceCount"].is_u64(), "{v2}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -699,18 +723,9 @@ async fn one_node_checks_a_service_and_another_takes_over() {
     }
 
     // Exactly one node runs the checks of the service.
-    let counts = |c: &TestCluster| -> Vec<u64> {
-        (0..3)
-            .map(|i| {
-                c.nodes[i]
-                    .as_ref()
-                    .map_or(0, |n| n.app().naming.health_check_counts().tcp)
-            })
-            .collect()
-    };
-    let start = counts(&c);
+    let start = tcp_checks(&c, &client).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let end = counts(&c);
+    let end = tcp_checks(&c, &client).await;
     let checking: Vec<usize> = (0..3).filter(|&i| end[i] > start[i]).collect();
     assert_eq!(checking.len(), 1, "one node checks: {start:?} -> {end:?}");
     let responsible = checking[0];
@@ -732,9 +747,9 @@ async fn one_node_checks_a_service_and_another_takes_over() {
         )
         .await;
     }
-    let start = counts(&c);
+    let start = tcp_checks(&c, &client).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let end = counts(&c);
+    let end = tcp_checks(&c, &client).await;
     let checking: Vec<usize> = survivors
         .iter()
         .copied()
@@ -755,9 +770,9 @@ async fn one_node_checks_a_service_and_another_takes_over() {
         || all_up(&c),
     )
     .await;
-    let start = counts(&c);
+    let start = tcp_checks(&c, &client).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let end = counts(&c);
+    let end = tcp_checks(&c, &client).await;
     let checking: Vec<usize> = (0..3).filter(|&i| end[i] > start[i]).collect();
     assert_eq!(
         checking,
@@ -775,6 +790,33 @@ async fn one_node_checks_a_service_and_another_takes_over() {
         .await;
     }
     listener.stop().await;
+}
+
+/// The TCP checks each node ran, as its `/v1/ns/operator/metrics` reports them (0 for a node
+/// that is down).
+async fn tcp_checks(c: &TestCluster, client: &reqwest::Client) -> Vec<u64> {
+    let mut out = Vec::new();
+    for node in &c.nodes {
+        let Some(node) = node else {
+            out.push(0);
+            continue;
+        };
+        let (status, body) = call(
+            node.url("/v1/ns/operator/metrics"),
+            client,
+            Method::GET,
+            &[("onlyStatus", "false")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let m: Value = serde_json::from_str(&body).expect("metrics json");
+        out.push(
+            m["tcpHealthCheckCount"]
+                .as_u64()
+                .expect("tcpHealthCheckCount"),
+        );
+    }
+    out
 }
 
 fn all_up(c: &TestCluster) -> bool {
