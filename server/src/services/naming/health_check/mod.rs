@@ -12,8 +12,8 @@
 //! - The first check waits `2000 + rand(0, rand(0, tcpHealthParams.max))` ms; afterwards the
 //!   interval follows the measured response time: `factor × interval + (1 − factor) × rt`,
 //!   kept within the type's `min`..`max` (`tcpHealthParams`, `httpHealthParams`,
-//!   `mysqlHealthParams` switches). `nacos.naming.persistent.health.check.intervalMs` (ours, for tests)
-//!   replaces this with a fixed interval.
+//!   `mysqlHealthParams` switches). `nacos.naming.persistent.health.check.intervalMs` (ours,
+//!   for tests) replaces this with a fixed interval.
 //! - `checkTimes` (switch, 3) passes in a row make an unhealthy instance healthy and as many
 //!   failures a healthy one unhealthy; a refused connection, an unexpected HTTP status or a
 //!   SQL error makes it unhealthy at once. `healthCheckEnabled=false` stops every check.
@@ -189,11 +189,19 @@ impl Scheduler {
         let now = Instant::now();
         let mut due = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut responsible: HashMap<ServiceKey, bool> = HashMap::new();
         {
             let mut tracked = self.tracked();
             for target in self.naming.persistent_targets() {
                 let checker = HealthChecker::of_cluster(target.cluster());
-                if checker == HealthChecker::None || !self.responsible.responsible(&target.key) {
+                if checker == HealthChecker::None {
+                    continue;
+                }
+                // Asked once per service and tick: a cluster's answer reads the member table.
+                let mine = *responsible
+                    .entry(target.key.clone())
+                    .or_insert_with(|| self.responsible.responsible(&target.key));
+                if !mine {
                     continue;
                 }
                 let id = (target.key.clone(), target.addr.clone());
