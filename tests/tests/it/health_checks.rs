@@ -584,6 +584,39 @@ async fn none_never_checks_and_alone_takes_manual_health() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn disabled_instances_are_checked_too() {
+    let s = TestServer::start_with(FAST_CHECKS).await;
+    let listener = Listener::bind(0).await;
+    let port = listener.port;
+    register_persistent(&s, "off-svc", "127.0.0.1", port).await;
+    let port_text = port.to_string();
+    let target = [
+        ("serviceName", "off-svc"),
+        ("groupName", "G"),
+        ("ip", "127.0.0.1"),
+        ("port", port_text.as_str()),
+    ];
+    let mut disable = target.to_vec();
+    disable.push(("enabled", "false"));
+    ok(&s, Method::PATCH, "/v1/ns/instance", &disable).await;
+    let instance = format!("127.0.0.1:{port}");
+    assert_eq!(
+        healthy(&s, "off-svc", &instance).await,
+        None,
+        "disabled: not listed"
+    );
+    // As Nacos 2.x: disabled instances are hidden from subscribers but still checked.
+    listener.stop().await;
+    eventually(WAIT, "the disabled instance turns unhealthy", || async {
+        let (status, body) = call(s.url("/v1/ns/instance"), &s.client, Method::GET, &target).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        v["healthy"] == false
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checker JSON
 
