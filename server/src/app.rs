@@ -98,6 +98,20 @@ impl App {
         tasks
     }
 
+    /// Start the health checks of persistent instances: in a cluster each service is checked
+    /// by the one UP member distro maps it to; standalone, by this node.
+    pub fn start_health_checks(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let responsible: Arc<dyn crate::services::naming::health_check::Responsibility> =
+            match &self.cluster {
+                Some(cluster) => Arc::new(cluster::distro::HealthCheckMapper {
+                    cluster: Arc::clone(cluster),
+                }),
+                None => Arc::new(crate::services::naming::health_check::Everything),
+            };
+        self.naming
+            .start_health_checks(responsible, self.shutdown.clone())
+    }
+
     /// Run a v1 client's write (register, deregister, beat) where it belongs: on the node that
     /// owns the client when this node only holds a copy (cluster mode), else here.
     pub async fn client_write(

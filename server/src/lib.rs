@@ -115,6 +115,7 @@ pub async fn run(
     let mut background = app.naming.start(app.shutdown.clone());
     background.extend(grpc::start_background(&app));
     background.extend(app.start_cluster_tasks());
+    background.push(app.start_health_checks());
     if foundation::storage::is_external(&app.settings) {
         background.push(services::config::warm::start(
             Arc::clone(&app.config),

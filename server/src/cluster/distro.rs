@@ -1,4 +1,5 @@
-//! Distro: ephemeral instances across cluster nodes (AP, as Nacos 2.x).
+//! Distro: ephemeral instances across cluster nodes (AP, as Nacos 2.x), and the same hashing
+//! deciding which node health-checks a persistent service ([`HealthCheckMapper`]).
 //!
 //! Every ephemeral client (a gRPC connection, or a v1 `ip:port#true` client) is owned by the
 //! node it talks to. The owner sends the client's whole state to every peer when it changes
@@ -39,6 +40,7 @@ use super::members::NodeState;
 use super::peer::{PeerError, PeerRequest};
 use crate::foundation::protocol::error::{GrpcError, GrpcResult, code};
 use crate::foundation::protocol::message::grpc_response;
+use crate::services::naming::health_check::Responsibility;
 use crate::services::naming::remote::ClientSyncData;
 use crate::services::naming::{ClientId, NamingService};
 
@@ -110,6 +112,53 @@ fn decode_content<T: serde::de::DeserializeOwned>(data: &DistroData) -> Result<T
         .decode(raw)
         .map_err(|e| format!("distro content is not Base64: {e}"))?;
     serde_json::from_slice(&json).map_err(|e| format!("distro content is not valid: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responsibility (Nacos's `DistroMapper.responsible`)
+
+/// Java's `String.hashCode`, which Nacos's distro hash is built on: the same service maps to
+/// the same member on every node.
+fn java_hash(text: &str) -> i32 {
+    text.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// Nacos's `distroHash`: `abs(hashCode % Integer.MAX_VALUE)`.
+fn distro_hash(tag: &str) -> usize {
+    usize::try_from((java_hash(tag) % i32::MAX).unsigned_abs()).unwrap_or(0)
+}
+
+/// Whether `self_address` is responsible for `tag` among `up` (the UP members' addresses,
+/// in the same order on every node). A node missing from the list answers for everything,
+/// as Nacos's mapper does.
+pub fn responsible_among(up: &[String], self_address: &str, tag: &str) -> bool {
+    match up.iter().position(|a| a == self_address) {
+        None => true,
+        Some(index) => distro_hash(tag) % up.len() == index,
+    }
+}
+
+/// The health checks' [`Responsibility`]: a service (its grouped name, as Nacos 1.x hashed
+/// it) is checked by one UP member. The member list is read at every call, so when a node goes
+/// DOWN or comes back its services move at the next check.
+#[derive(Debug)]
+pub struct HealthCheckMapper {
+    pub cluster: Arc<Cluster>,
+}
+
+impl Responsibility for HealthCheckMapper {
+    fn responsible(&self, key: &ServiceKey) -> bool {
+        let up: Vec<String> = self
+            .cluster
+            .members
+            .all()
+            .into_iter()
+            .filter(|m| m.state == NodeState::Up)
+            .map(|m| m.address())
+            .collect();
+        responsible_among(&up, self.cluster.self_address(), &key.grouped_name())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,6 +585,24 @@ pub fn on_distro(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distro_hash_matches_java() {
+        // Values of Java's String.hashCode (the second overflows).
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("hello"), 99_162_322);
+        assert_eq!(java_hash("DEFAULT_GROUP@@nacos.test"), -339_978_099);
+        let up: Vec<String> = ["10.0.0.1:8848", "10.0.0.2:8848", "10.0.0.3:8848"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let owners = up
+            .iter()
+            .filter(|me| responsible_among(&up, me, "DEFAULT_GROUP@@svc"))
+            .count();
+        assert_eq!(owners, 1);
+        assert!(responsible_among(&up, "10.0.0.9:8848", "x"));
+    }
 
     #[test]
     fn content_is_base64_json() {

@@ -10,7 +10,8 @@
 //! - [`naming_sync`]: over a shared database, the same for services and persistent instances.
 //! - [`raft`]: in an embedded cluster, the Raft transport over the Raft port and the
 //!   cache invalidation that follows what the replicated log applies.
-//! - [`distro`]: ephemeral instances across nodes (copies applied through the naming
+//! - [`distro`]: which node health-checks a persistent service (`HealthCheckMapper`), and
+//!   ephemeral instances across nodes (copies applied through the naming
 //!   service's `remote` entry points).
 //! - [`forward`]: a v1 client's write reaching a node that only holds a copy goes to its owner.
 //! - [`listeners`]: the console's listening query, gathered from every node.

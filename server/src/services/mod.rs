@@ -5,7 +5,8 @@
 //! - [`config`]: config reads through a cache, writes, change events, import and export,
 //!   history retention.
 //! - [`naming`]: the ephemeral registry, beats and expiry, persistent instances through the
-//!   repository, UDP push to v1 subscribers, copies of other nodes' clients.
+//!   repository, server-side health checks of persistent instances, UDP push to v1
+//!   subscribers, copies of other nodes' clients.
 //! - [`namespace`]: namespace rules over the namespace repository.
 //! - [`auth`]: the selected auth plugin and the server identity; edges enforce through it.
 //! - [`clients`]: client connections, their listens and subscriptions, and pushes to them.

@@ -264,6 +264,17 @@ async fn grid() -> (TestServer, String, String) {
             .await;
         }
     }
+    // The grid's store must change only through the requests under test: no health checks
+    // of its persistent instances in the background.
+    let resp = s
+        .client
+        .put(s.url("/v1/ns/operator/switches"))
+        .header("accessToken", &admin)
+        .form(&[("entry", "healthCheckEnabled"), ("value", "false")])
+        .send()
+        .await
+        .expect("switch request");
+    assert_eq!(resp.status(), 200, "health checks off");
     let probe = grant_user(
         &s,
         &admin,

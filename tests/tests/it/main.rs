@@ -11,6 +11,7 @@ mod console_browser;
 mod container;
 mod grpc;
 mod guard_differential;
+mod health_checks;
 mod helpers;
 mod http_v2;
 mod module_cycles;

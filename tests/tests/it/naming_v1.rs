@@ -482,7 +482,18 @@ async fn protect_threshold_applies_with_stored_settings(storage: Storage) {
     let v = list(&s, &[("serviceName", "guarded")]).await;
     assert_eq!(ips(&v), ["10.0.2.1", "10.0.2.2"]);
 
-    // PUT /v1/ns/health sets a persistent instance's health.
+    // PUT /v1/ns/health sets a persistent instance's health where no checker runs (NONE).
+    ok(
+        &s,
+        Method::PUT,
+        "/v1/ns/cluster",
+        &[
+            ("serviceName", "guarded"),
+            ("clusterName", "DEFAULT"),
+            ("healthChecker", r#"{"type":"NONE"}"#),
+        ],
+    )
+    .await;
     ok(
         &s,
         Method::PUT,
@@ -1830,6 +1841,17 @@ async fn statuses_names_and_catalog(storage: Storage) {
             ("ip", "10.9.1.1"),
             ("port", "90"),
             ("ephemeral", "false"),
+        ],
+    )
+    .await;
+    ok(
+        &s,
+        Method::PUT,
+        "/v1/ns/cluster",
+        &[
+            ("serviceName", "dog"),
+            ("clusterName", "DEFAULT"),
+            ("healthChecker", r#"{"type":"NONE"}"#),
         ],
     )
     .await;

@@ -359,7 +359,21 @@ async fn statuses_and_persistent_health() {
         "{body}"
     );
 
-    // Health through both paths, visible in statuses and the instance detail.
+    // Health through both paths, visible in statuses and the instance detail; manual health
+    // is taken only by a cluster without checks (NONE), as in Nacos.
+    let none = s
+        .client
+        .put(s.url("/v1/ns/cluster"))
+        .form(&[
+            ("serviceName", "doc"),
+            ("groupName", "G"),
+            ("clusterName", "DEFAULT"),
+            ("healthChecker", r#"{"type":"NONE"}"#),
+        ])
+        .send()
+        .await
+        .expect("cluster update");
+    assert_eq!(none.status(), StatusCode::OK);
     let target = [
         ("serviceName", "doc"),
         ("groupName", "G"),
@@ -721,6 +735,22 @@ async fn a_user_of_one_namespace_is_refused_on_another() {
             ],
         )
         .await;
+        // No health checks here (the store must change only through the requests), and
+        // manual health is taken only where none run.
+        let resp = s
+            .client
+            .put(s.url("/v1/ns/cluster"))
+            .header("accessToken", &admin)
+            .form(&[
+                ("namespaceId", ns),
+                ("serviceName", "api"),
+                ("clusterName", "DEFAULT"),
+                ("healthChecker", r#"{"type":"NONE"}"#),
+            ])
+            .send()
+            .await
+            .expect("cluster update");
+        assert_eq!(resp.status(), 200);
     }
     let as_user = |token: &str, method: Method, path: String, form: Vec<(&'static str, String)>| {
         let req = s

@@ -21,6 +21,8 @@ use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
 use crate::services::clients::config_metrics::MetricsQuery;
 use crate::services::clients::listeners::{ConfigListener, ListenerQuery};
+use crate::services::naming::health_check::HealthChecker;
+use crate::services::naming::health_check::checker::PARAM as HEALTH_CHECKER_PARAM;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -106,25 +108,10 @@ async fn update_cluster(State(app): State<AppState>, params: Params) -> ServiceR
     validate::cluster_name("clusterName", name)?;
     let check_port: u16 = params.parse_or("checkPort", 0)?;
     let use_instance_port = params.bool("useInstancePort4Check")?.unwrap_or(true);
-    let checker = match params.get("healthChecker") {
+    let checker = match params.get(HEALTH_CHECKER_PARAM) {
         None => json!({"type": "TCP"}),
-        Some(raw) => serde_json::from_str::<Value>(raw)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| {
-                ServiceError::param(
-                    "healthChecker",
-                    "healthChecker must be a JSON object with a \"type\"",
-                )
-            })?,
+        Some(raw) => HealthChecker::parse_param(raw)?.1,
     };
-    let kind = checker["type"].as_str().unwrap_or("");
-    if !["TCP", "HTTP", "MYSQL", "NONE"].contains(&kind) {
-        return Err(ServiceError::param(
-            "healthChecker",
-            format!("unknown healthChecker type '{kind}': TCP, HTTP, MYSQL or NONE"),
-        ));
-    }
     let metadata = match params.get("metadata") {
         Some(raw) => parse_metadata(raw)?,
         None => Default::default(),

@@ -434,6 +434,13 @@ fn system_usage() -> (f64, f64, f64) {
 /// The naming metrics (`onlyStatus`, default true: the status alone). `status` is this node's
 /// readiness (`DOWN` while it cannot serve, e.g. no quorum or no writable database); the
 /// responsible counts leave out copies of other nodes' clients.
+/// The v1 metrics fields counting this node's health checks (TCP, HTTP, MYSQL); not in v2's.
+pub const HEALTH_CHECK_COUNTS: [&str; 3] = [
+    "tcpHealthCheckCount",
+    "httpHealthCheckCount",
+    "mysqlHealthCheckCount",
+];
+
 pub async fn metrics(
     app: &AppState,
     params: &Params,
@@ -478,6 +485,11 @@ pub async fn metrics(
     ] {
         out.insert(name.into(), value);
     }
+    // Ours: health checks this node ran (Nacos counts them as the `tcpHealthCheck`, … monitors).
+    let checks = app.naming.health_check_counts();
+    out.insert(HEALTH_CHECK_COUNTS[0].into(), json!(checks.tcp));
+    out.insert(HEALTH_CHECK_COUNTS[1].into(), json!(checks.http));
+    out.insert(HEALTH_CHECK_COUNTS[2].into(), json!(checks.mysql));
     Ok(out)
 }
 

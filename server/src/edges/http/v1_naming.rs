@@ -26,7 +26,7 @@ use super::naming_params::{
     grouped_service_key, listed_group_of, names_namespace, naming_namespace, page_of,
     required_page, statuses_key,
 };
-use super::secured::{M, Routes, read_write};
+use super::secured::{M, OPEN, Routes, read_write};
 use super::{Params, ServiceError, ServiceResult, text};
 use crate::app::AppState;
 use crate::services::naming::Host;
@@ -95,6 +95,12 @@ pub fn routes() -> Routes {
             put(set_health),
             &[(M::Put, SERVICE_W)],
         )
+        // Open, as Nacos's `HealthController.checkers`: fixed defaults, nothing stored.
+        .route(
+            "/v1/ns/health/checkers",
+            get(health_checkers),
+            &[(M::Get, OPEN)],
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,6 +160,11 @@ async fn set_health(State(app): State<AppState>, params: Params) -> ServiceResul
 
 // ---------------------------------------------------------------------------------------------
 // Services
+
+/// `GET /v1/ns/health/checkers`: each checker type with its default JSON.
+async fn health_checkers() -> Response {
+    Json(crate::services::naming::health_check::checker::defaults()).into_response()
+}
 
 async fn create_service(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
     let key = grouped_service_key(&params)?;

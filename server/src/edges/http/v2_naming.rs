@@ -332,9 +332,13 @@ async fn update_switch(State(app): State<AppState>, params: Params) -> V2Result 
     Ok(ok("ok"))
 }
 
-/// As v1's, without `responsibleInstanceCount` (Nacos's v2 view has no such field).
+/// As v1's, without `responsibleInstanceCount` and the health-check counts (Nacos's v2 view has
+/// no such fields).
 async fn metrics(State(app): State<AppState>, params: Params) -> V2Result {
     let mut metrics = naming_ops::metrics(&app, &params).await?;
     metrics.remove("responsibleInstanceCount");
+    for field in naming_ops::HEALTH_CHECK_COUNTS {
+        metrics.remove(field);
+    }
     Ok(ok(metrics))
 }

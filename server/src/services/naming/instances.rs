@@ -417,8 +417,9 @@ impl NamingService {
         Ok(updated)
     }
 
-    /// `PUT /v1/ns/health`: set the health of a persistent instance (there is no active health
-    /// check here, so it is always allowed). Anything else is ignored, as in Nacos.
+    /// `PUT /v1/ns/health`: set the health of a persistent instance by hand. As in Nacos, only
+    /// a cluster whose stored settings name the `NONE` checker takes it (elsewhere the health
+    /// checks own it: 400 "health check is still working"); an unknown instance is ignored.
     pub async fn set_persistent_health(
         &self,
         key: &ServiceKey,
@@ -427,18 +428,67 @@ impl NamingService {
         cluster: &str,
         healthy: bool,
     ) -> NamingResult<()> {
+        let unchecked = self
+            .registry
+            .read(key)
+            .get(key)
+            .and_then(|s| {
+                s.meta
+                    .as_ref()
+                    .and_then(|m| m.clusters.get(cluster).cloned())
+            })
+            .is_some_and(|c| {
+                health_check::HealthChecker::of_cluster(Some(&c))
+                    == health_check::HealthChecker::None
+            });
+        if !unchecked {
+            return Err(NamingError::Invalid(format!(
+                "health check is still working, service: {}, cluster: {cluster}",
+                key.grouped_name()
+            )));
+        }
         let addr = InstanceAddr {
             ip: ip.to_string(),
             port,
             cluster: cluster.to_string(),
         };
-        self.modify_instance(key, &addr, Some(false), |current| {
+        self.write_health(key, &addr, healthy).await
+    }
+
+    /// Store and publish a persistent instance's health: the one path of manual updates and
+    /// health checks. A missing instance is ignored.
+    pub(super) async fn write_health(
+        &self,
+        key: &ServiceKey,
+        addr: &InstanceAddr,
+        healthy: bool,
+    ) -> NamingResult<()> {
+        self.modify_instance(key, addr, Some(false), |current| {
             let mut next = current.clone();
             next.healthy = healthy;
             next
         })
         .await
         .map(|_| ())
+    }
+
+    /// Every persistent instance with its cluster's settings, for the health checks.
+    pub(super) fn persistent_targets(&self) -> Vec<health_check::Target> {
+        let mut out = Vec::new();
+        self.registry.for_each_shard(|shard| {
+            for (key, state) in shard.iter().filter(|(_, s)| !s.ephemeral) {
+                for entry in state.values().filter(|e| e.owner.is_persistent_ip_port()) {
+                    let instance = &entry.host.instance;
+                    out.push(health_check::Target {
+                        key: key.clone(),
+                        addr: instance.addr(),
+                        healthy: instance.healthy,
+                        meta: state.meta.clone(),
+                    });
+                }
+            }
+        });
+        out
     }
 
     /// One instance by `(ip, port, cluster)`, disabled or not.

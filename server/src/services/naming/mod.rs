@@ -9,6 +9,7 @@
 //! - [`registry`]: the in-memory state (services, instances with their owning client).
 //! - [`service_info`]: the selection rules and the `ServiceInfo` value every edge serialises.
 //! - [`health`]: v1 beats and the expiry sweep (unhealthy, then removed, then empty services).
+//! - [`health_check`]: server-side checks of persistent instances (TCP, HTTP, MYSQL, NONE).
 //! - [`push`]: UDP push to v1 subscribers.
 //! - [`switches`]: the operator switches (`SwitchDomain`).
 //!
@@ -39,6 +40,7 @@
 
 mod error;
 pub mod health;
+pub mod health_check;
 mod instances;
 mod persistent;
 pub mod push;
@@ -86,6 +88,9 @@ struct Timings {
     /// `nacos.naming.clean.empty-service.expired-time` (60 s): an ephemeral service without
     /// instances or stored settings is forgotten after this long.
     empty_service_ttl: Duration,
+    /// `nacos.naming.persistent.health.check.intervalMs` (ours, for tests): a fixed interval between
+    /// health checks of an instance instead of Nacos's adaptive 2–5 s.
+    health_check_interval: Option<Duration>,
 }
 
 impl Timings {
@@ -102,6 +107,10 @@ impl Timings {
                     .max(1000),
             ),
             empty_service_ttl: ms("nacos.naming.clean.empty-service.expired-time", 60_000),
+            health_check_interval: props
+                .get("nacos.naming.persistent.health.check.intervalMs")
+                .map(|_| ms("nacos.naming.persistent.health.check.intervalMs", 5_000))
+                .map(|d| d.max(Duration::from_millis(10))),
         }
     }
 }
@@ -211,6 +220,8 @@ pub struct NamingService {
     pub(crate) remote: remote::RemoteClients,
     /// Operator switches; beats read the interval they hand out from here.
     switches: switches::Switches,
+    /// Health checks this node ran.
+    check_counters: health_check::CheckCounters,
 }
 
 /// Nacos's instance rules, for every edge: ip, cluster, weight, and the `preserved.*` timings
@@ -259,6 +270,7 @@ impl NamingService {
             push: push::UdpPush::new(),
             remote: remote::RemoteClients::default(),
             switches: switches::Switches::new(naming),
+            check_counters: health_check::CheckCounters::default(),
         })
     }
 
@@ -302,6 +314,21 @@ impl NamingService {
             Err(e) => tracing::warn!("UDP push disabled: cannot bind a UDP socket: {e}"),
         }
         tasks
+    }
+
+    /// Start the health checks of persistent instances; `responsible` says which services
+    /// this node checks. They stop when `shutdown` fires.
+    pub fn start_health_checks(
+        self: &Arc<Self>,
+        responsible: Arc<dyn health_check::Responsibility>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(health_check::run(Arc::clone(self), responsible, shutdown))
+    }
+
+    /// Health checks this node ran so far, per type.
+    pub fn health_check_counts(&self) -> health_check::CheckCounts {
+        self.check_counters.read()
     }
 
     /// Keys of services whose instances or settings changed, as they change.

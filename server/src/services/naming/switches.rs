@@ -2,10 +2,12 @@
 //! `PUT /operator/switches` changes. They are kept on this node only (Nacos replicates them
 //! through its CP store; a PUT here changes the node that receives it).
 //!
-//! Two entries change what this server does: `clientBeatInterval` (the interval a beat answer
-//! hands to instances without their own `preserved.heart.beat.interval`) and
-//! `lightBeatEnabled` (whether v1 clients may leave the `beat` JSON out). The others are stored
-//! and shown so that tools reading them see what they set.
+//! Entries that change what this server does: `clientBeatInterval` (the interval a beat answer
+//! hands to instances without their own `preserved.heart.beat.interval`), `lightBeatEnabled`
+//! (whether v1 clients may leave the `beat` JSON out), and the health-check entries
+//! `healthCheckEnabled`, `checkTimes` and the `tcp`/`http`/`mysqlHealthParams` (read-only
+//! here, as their defaults). The others are stored and shown so that tools reading them see
+//! what they set.
 
 use std::sync::RwLock;
 use std::time::Duration;
@@ -17,6 +19,17 @@ use crate::foundation::settings::NamingSettings;
 
 const CLIENT_BEAT_INTERVAL: &str = "clientBeatInterval";
 const LIGHT_BEAT_ENABLED: &str = "lightBeatEnabled";
+const HEALTH_CHECK_ENABLED: &str = "healthCheckEnabled";
+const CHECK_TIMES: &str = "checkTimes";
+
+/// One type's `*HealthParams`: the interval bounds (ms) and the weight of the old interval
+/// when a response time moves it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthParams {
+    pub max: u64,
+    pub min: u64,
+    pub factor: f64,
+}
 
 /// Entries a PUT may not change: identity, derived or structured values (Nacos takes the
 /// structured ones in formats of their own, which no client uses).
@@ -49,12 +62,12 @@ impl Switches {
             CLIENT_BEAT_INTERVAL: beat_ms,
             "defaultCacheMillis": 3000,
             "distroThreshold": 0.7,
-            "healthCheckEnabled": true,
+            HEALTH_CHECK_ENABLED: true,
             "autoChangeHealthCheckEnabled": true,
             "distroEnabled": true,
             "enableStandalone": true,
             "pushEnabled": true,
-            "checkTimes": 3,
+            CHECK_TIMES: 3,
             "httpHealthParams": { "max": 5000, "min": 500, "factor": 0.85 },
             "tcpHealthParams": { "max": 3000, "min": 2000, "factor": 0.65 },
             "mysqlHealthParams": { "max": 5000, "min": 1000, "factor": 0.75 },
@@ -114,6 +127,38 @@ impl Switches {
         self.get(LIGHT_BEAT_ENABLED)
             .and_then(|v| v.as_bool())
             .unwrap_or(true)
+    }
+
+    /// `healthCheckEnabled`: whether persistent instances are checked at all.
+    pub fn health_check_enabled(&self) -> bool {
+        self.get(HEALTH_CHECK_ENABLED)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true)
+    }
+
+    /// `checkTimes`: results in a row that change an instance's health (at least 1).
+    pub fn check_times(&self) -> u32 {
+        self.get(CHECK_TIMES)
+            .and_then(|v| v.as_u64())
+            .map_or(3, |n| u32::try_from(n).unwrap_or(u32::MAX).max(1))
+    }
+
+    /// The `*HealthParams` of a checker type (`TCP`, `HTTP`, `MYSQL`); TCP's for others.
+    pub fn health_params(&self, kind: &str) -> HealthParams {
+        let (entry, default) = match kind {
+            "HTTP" => ("httpHealthParams", (5000, 500, 0.85)),
+            "MYSQL" => ("mysqlHealthParams", (5000, 1000, 0.75)),
+            _ => ("tcpHealthParams", (3000, 2000, 0.65)),
+        };
+        let value = self.get(entry).unwrap_or(Value::Null);
+        HealthParams {
+            max: value["max"].as_u64().unwrap_or(default.0),
+            min: value["min"].as_u64().unwrap_or(default.1),
+            factor: value["factor"]
+                .as_f64()
+                .filter(|f| (0.0..=1.0).contains(f))
+                .unwrap_or(default.2),
+        }
     }
 
     /// Set one entry from its text form. The entry must exist and the value must have the
