@@ -384,6 +384,9 @@ pub struct Settings {
     pub config_cache_bytes: u64,
     /// `nacos.core.auth.trusted.proxies`: peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// `nacos.metrics.auth.enabled`: `/actuator/prometheus` asks for an admin's token (Nacos
+    /// leaves its actuator open; so does this server unless told otherwise).
+    pub metrics_auth: bool,
     pub properties: Properties,
 }
 
@@ -457,6 +460,7 @@ impl Settings {
             10_000u64,
             "milliseconds",
         )?;
+        let metrics_auth = props.bool_or("nacos.metrics.auth.enabled", false)?;
         let grpc = GrpcSettings::from_properties(&props)?;
         let cluster = ClusterSettings::from_properties(&props)?;
         let proxies = props.get(TRUSTED_PROXIES).unwrap_or("");
@@ -467,6 +471,7 @@ impl Settings {
         })?;
         Ok(Self {
             trusted_proxies,
+            metrics_auth,
             grpc,
             cluster,
             long_poll_min_hold_ms,

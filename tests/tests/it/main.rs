@@ -12,6 +12,7 @@ mod grpc;
 mod guard_differential;
 mod helpers;
 mod http_v2;
+mod metrics;
 mod module_cycles;
 mod mysql_e2e;
 mod mysql_ha;

@@ -35,6 +35,7 @@ use tonic::{Request, Status, Streaming};
 pub use crate::services::clients::{Connection, ConnectionManager};
 
 use crate::app::AppState;
+use crate::foundation::metrics::GrpcStats;
 use crate::foundation::middleware::AccessLogLayer;
 use crate::foundation::protocol::transport::{Payload, RequestService};
 use dispatch::Handlers;
@@ -64,6 +65,11 @@ impl Edge {
         internal::register(&mut handlers);
         config::register(&mut handlers);
         naming::register(&mut handlers);
+        let stats = app
+            .metrics
+            .grpc
+            .get_or_init(|| GrpcStats::new(handlers.types()));
+        handlers.use_stats(stats);
         Self { app, handlers }
     }
 
