@@ -7,7 +7,8 @@
 //!   outbound half of a bi-stream.
 //! - [`connection`]: registered connections, server pushes with acknowledgements, the ejector,
 //!   the connection limit, unregister hooks.
-//! - [`dispatch`]: the JSON envelope, the payload-type → handler table and the unary pipeline.
+//! - [`dispatch`]: the JSON envelope, the payload-type → handler table (each type timed by
+//!   error code) and the unary pipeline.
 //! - [`error`]: the one mapping of error kinds onto Nacos codes for this edge.
 //! - [`push`]: who watches which key per connection, and change pushes with retries.
 //! - [`internal`], [`config`], [`naming`]: the handlers, by Nacos module.

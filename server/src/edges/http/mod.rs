@@ -1,6 +1,8 @@
 //! The HTTP edge: routing under the context path, the shared middleware ([`crate::foundation::middleware`]),
 //! response helpers.
 //! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
+//! Every route is timed under its template ([`secured::Routes::into_router`]); [`metrics`]
+//! serves what was recorded as `/actuator/prometheus`.
 
 pub mod auth_api;
 pub mod config_ops;
