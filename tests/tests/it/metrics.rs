@@ -20,14 +20,14 @@ use crate::support::{Storage, TestCluster, TestServer};
 const PATH: &str = "/actuator/prometheus";
 
 /// One scrape: the raw text and what the parser made of it.
-struct Metrics {
+pub(crate) struct Metrics {
     raw: String,
     parsed: Scrape,
 }
 
 impl Metrics {
     /// The value of the first sample named `name` whose labels include `labels`.
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         self.parsed
             .samples
             .iter()
@@ -84,7 +84,7 @@ async fn scrape_url(client: &reqwest::Client, url: &str, token: Option<&str>) ->
     Metrics { raw, parsed }
 }
 
-async fn scrape(s: &TestServer) -> Metrics {
+pub(crate) async fn scrape(s: &TestServer) -> Metrics {
     scrape_url(&s.client, &s.url(PATH), None).await
 }
 
