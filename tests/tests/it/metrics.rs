@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nacos_sdk::api::config::{ConfigChangeListener, ConfigResponse, ConfigServiceBuilder};
+use nacos_sdk::api::naming::{NamingChangeEvent, NamingEventListener, NamingServiceBuilder};
 use nacos_server::cli::Mode;
 use nacos_server::settings::Properties;
 use nacos_server::{App, Settings};
@@ -614,4 +615,87 @@ async fn raft_cluster_scrape_and_the_dashboard_names() {
         missing.is_empty(),
         "queried by the dashboard, not served: {missing:?}"
     );
+}
+
+struct Changes(Mutex<usize>);
+
+impl NamingEventListener for Changes {
+    fn event(&self, event: Arc<NamingChangeEvent>) {
+        if event.instances.as_ref().is_some_and(|i| !i.is_empty()) {
+            *self.0.lock().expect("lock") += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_naming_subscriber_moves_subscribers_and_push_counts() {
+    let s = TestServer::start_with(&[("nacos.naming.push.pushTaskDelay", "20")]).await;
+    let before = scrape(&s).await;
+    let cache = tempfile::tempdir().expect("cache dir");
+    let props = helpers::sdk_props(s.server_addr(), &cache, "metrics-naming")
+        .remote_grpc_port(s.grpc_addr.port())
+        .naming_push_empty_protection(false);
+    let naming = NamingServiceBuilder::new(props)
+        .build()
+        .await
+        .expect("naming client");
+    let changes = Arc::new(Changes(Mutex::new(0)));
+    naming
+        .subscribe(
+            "m.watched".into(),
+            Some("G".into()),
+            Vec::new(),
+            changes.clone(),
+        )
+        .await
+        .expect("subscribe");
+    let subs = s.app().naming_subscribers.clone();
+    until(Duration::from_secs(5), "the subscription", || {
+        subs.subscriber_count() == 1
+    })
+    .await;
+    let resp = s
+        .client
+        .post(s.url("/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "m.watched"),
+            ("groupName", "G"),
+            ("ip", "10.9.1.1"),
+            ("port", "80"),
+        ])
+        .send()
+        .await
+        .expect("register over HTTP");
+    assert_eq!(resp.status(), 200);
+    until(
+        Duration::from_secs(5),
+        "the push to reach the subscriber",
+        || *changes.0.lock().expect("lock") > 0,
+    )
+    .await;
+    eventually(Duration::from_secs(5), "the push to be counted", || async {
+        let m = scrape(&s).await;
+        m.or_zero("nacos_push_seconds_count", &[("module", "naming")]) >= 1.0
+    })
+    .await;
+    let after = scrape(&s).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        after.or_zero(name, labels) - before.or_zero(name, labels)
+    };
+    let naming_label = |name| [("module", "naming"), ("name", name)];
+    assert_eq!(
+        delta("nacos_monitor", &naming_label("subscriberCount")),
+        1.0
+    );
+    assert!(delta("nacos_monitor", &naming_label("totalPush")) >= 1.0);
+    assert_eq!(delta("nacos_monitor", &naming_label("failedPush")), 0.0);
+    let avg = after.or_zero("nacos_monitor", &naming_label("avgPushCost"));
+    let max = after.or_zero("nacos_monitor", &naming_label("maxPushCost"));
+    assert!(
+        avg > 0.0 && max >= avg,
+        "push cost avg {avg} ms, max {max} ms"
+    );
+    let subscribe = [("type", "SubscribeServiceRequest"), ("code", "0")];
+    assert!(delta("nacos_grpc_server_requests_seconds_count", &subscribe) >= 1.0);
+    drop(naming);
 }
