@@ -5,6 +5,7 @@
 //! - [`Topology::next`] turns the answers into the new topology: the current primary stays
 //!   primary while it stays writable (no flapping when two nodes are writable); otherwise the
 //!   writable node with the lowest index wins; other writable nodes serve as replicas.
+//! - [`HaStatus`] is what a backend reports of it for metrics.
 //! - [`spawn_monitor`] re-checks every interval, and soon after [`Monitor::suspect`] (a query
 //!   failed in a way that says its node may be gone or demoted), until its owner is dropped.
 
@@ -15,6 +16,18 @@ use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+/// What a multi-node SQL backend reports about its nodes, for metrics: which node takes
+/// writes now and how often that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HaStatus {
+    /// Configured nodes (`db.num`).
+    pub nodes: usize,
+    /// Index of the node that takes writes, if any is writable.
+    pub primary: Option<usize>,
+    /// Times writes moved from one node to another since start.
+    pub failovers: u64,
+}
 
 /// Asks one database node whether it takes writes.
 #[async_trait]

@@ -4,7 +4,8 @@
 //! - [`model`]: configs (formal, gray variants, history), namespaces, services and instances.
 //! - [`datasource`]: the `db.*` properties and JDBC URLs that SQL backends share.
 //! - [`ha`]: which of several database nodes takes writes ([`ha::Topology`]), the probe
-//!   trait the SQL backends implement and the monitor task they share.
+//!   trait the SQL backends implement and the monitor task they share, and [`ha::HaStatus`],
+//!   what a backend reports of its nodes for metrics.
 //! - [`error`]: [`RepoError`], the one error enum of kinds every backend maps its driver errors onto.
 //! - [`repo`]: the object-safe repository traits ([`ConfigRepo`], [`NamespaceRepo`],
 //!   [`InstanceRepo`], [`UserRepo`]) and [`Capabilities`], the contract the conformance suite checks.

@@ -39,6 +39,12 @@ pub trait ConfigRepo: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Multi-node SQL backends: which node takes writes and how often that changed (`None`
+    /// for backends without database nodes to choose from).
+    fn ha_status(&self) -> Option<crate::ha::HaStatus> {
+        None
+    }
+
     /// Insert or update a formal config and append its history row, atomically: either both are
     /// written or neither. Insert assigns a new id, writes history `I` with the new content and
     /// `config_id` 0; update keeps the id and the unspecified (`None`) fields and writes history

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster;
 use crate::foundation::error::StartError;
+use crate::foundation::metrics::Metrics;
 use crate::foundation::settings::Settings;
+use crate::foundation::timed_repo::{TimedConfigRepo, TimedInstanceRepo};
 use crate::foundation::{middleware, storage};
 use crate::services::clients::{ConfigListeners, ConnectionManager, NamingSubscribers};
 use crate::services::config::ConfigService;
@@ -47,6 +49,8 @@ pub struct App {
     pub raft: Option<Arc<cluster::raft::RaftHandle>>,
     /// Request counters of both edges, fed by the shared middleware.
     pub traffic: middleware::Traffic,
+    /// The hot-path metric handles (`/actuator/prometheus` reads them with the services).
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down: long polls answer, background tasks stop.
     pub shutdown: CancellationToken,
     pub started: Instant,
@@ -315,7 +319,11 @@ impl App {
         cluster: Option<Arc<cluster::Cluster>>,
         raft: Option<Arc<cluster::raft::RaftHandle>>,
     ) -> Result<AppState, StartError> {
+        let metrics = Arc::new(Metrics::new(backend_name(&settings, raft.is_some())));
         let mut repos = repos;
+        repos.configs = TimedConfigRepo::wrap(Arc::clone(&repos.configs), Arc::clone(&metrics));
+        repos.instances =
+            TimedInstanceRepo::wrap(Arc::clone(&repos.instances), Arc::clone(&metrics));
         let naming_writes = match (&cluster, &raft) {
             (Some(_), None) => {
                 let announcing = cluster::naming_sync::AnnouncingInstanceRepo::wrap(Arc::clone(
@@ -330,6 +338,13 @@ impl App {
             auth::Auth::open(&settings.properties, Arc::clone(&repos.users))
                 .map_err(StartError::Auth)?,
         );
+        if settings.metrics_auth && !auth.enabled() {
+            return Err(StartError::Unsupported(
+                "nacos.metrics.auth.enabled=true needs nacos.core.auth.enabled=true: without it \
+                 there is no token to ask for"
+                    .to_string(),
+            ));
+        }
         let config = Arc::new(ConfigService::new(
             Arc::clone(&repos.configs),
             settings.config_cache_bytes,
@@ -351,8 +366,14 @@ impl App {
             .await
             .map_err(|e| StartError::Storage(format!("cannot load persistent services: {e}")))?;
         let connections = Arc::new(ConnectionManager::new(settings.grpc.clone()));
-        let config_listeners = ConfigListeners::install(&config, &connections);
-        let naming_subscribers = NamingSubscribers::install(&naming, &settings, &connections);
+        let config_listeners =
+            ConfigListeners::install(&config, &connections, Arc::clone(&metrics.config_push));
+        let naming_subscribers = NamingSubscribers::install(
+            &naming,
+            &settings,
+            &connections,
+            Arc::clone(&metrics.naming_push),
+        );
         let distro = cluster
             .as_ref()
             .map(|c| cluster::distro::Distro::new(Arc::clone(&naming), Arc::clone(c)));
@@ -372,8 +393,20 @@ impl App {
             config_listeners,
             naming_subscribers,
             traffic: middleware::Traffic::default(),
+            metrics,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
         }))
+    }
+}
+
+/// The storage backend as metrics label it.
+fn backend_name(settings: &Settings, raft: bool) -> &'static str {
+    match settings.platform.as_str() {
+        _ if raft => "raft",
+        "mysql" => "mysql",
+        "postgresql" => "postgresql",
+        "" => "embedded",
+        _ => "other",
     }
 }

@@ -17,7 +17,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -63,6 +63,9 @@ pub(crate) struct Cluster {
     read_from_replicas: bool,
     /// Round-robin position among replicas.
     next_replica: AtomicUsize,
+    /// The node writes last went to (`usize::MAX`: none yet), and how often that changed.
+    last_writer: AtomicUsize,
+    failovers: AtomicU64,
 }
 
 impl Cluster {
@@ -74,6 +77,8 @@ impl Cluster {
             monitor: Arc::new(Monitor::default()),
             read_from_replicas,
             next_replica: AtomicUsize::new(0),
+            last_writer: AtomicUsize::new(usize::MAX),
+            failovers: AtomicU64::new(0),
         }
     }
 
@@ -81,6 +86,15 @@ impl Cluster {
         match self.topology.read() {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Which node takes writes and how often that changed, for metrics.
+    pub fn ha_status(&self) -> ha::HaStatus {
+        ha::HaStatus {
+            nodes: self.nodes.len(),
+            primary: Some(self.primary.load(Ordering::Acquire)).filter(|i| *i < self.nodes.len()),
+            failovers: self.failovers.load(Ordering::Relaxed),
         }
     }
 
@@ -133,6 +147,12 @@ impl Cluster {
         }
         self.primary
             .store(topology.primary.unwrap_or(usize::MAX), Ordering::Release);
+        if let Some(primary) = topology.primary {
+            let last = self.last_writer.swap(primary, Ordering::Relaxed);
+            if last != usize::MAX && last != primary {
+                self.failovers.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         topology
     }
 

@@ -22,7 +22,7 @@
 //! by `host:port/database` only.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -121,6 +121,8 @@ pub(crate) struct Cluster {
     pub socket_timeout: Option<Duration>,
     /// Wakes the re-check early (after a call failed with `Unavailable`).
     monitor: Arc<Monitor>,
+    /// Times calls moved to another node.
+    failovers: AtomicU64,
 }
 
 impl fmt::Debug for Cluster {
@@ -163,6 +165,7 @@ impl Cluster {
             standby: AtomicUsize::new(usize::MAX),
             socket_timeout,
             monitor: Arc::new(Monitor::default()),
+            failovers: AtomicU64::new(0),
         });
         let chosen = cluster.select_writable().await?;
         cluster.current.store(chosen, Ordering::Relaxed);
@@ -194,6 +197,17 @@ impl Cluster {
         match self.nodes.get(self.standby.load(Ordering::Relaxed)) {
             Some(standby) => standby,
             None => self.current(),
+        }
+    }
+
+    /// Which node takes writes (none while only a standby answers) and how often that
+    /// changed, for metrics.
+    pub fn ha_status(&self) -> ha::HaStatus {
+        let writable = self.standby.load(Ordering::Relaxed) == usize::MAX;
+        ha::HaStatus {
+            nodes: self.nodes.len(),
+            primary: writable.then(|| self.current.load(Ordering::Relaxed)),
+            failovers: self.failovers.load(Ordering::Relaxed),
         }
     }
 
@@ -281,6 +295,7 @@ impl Cluster {
                     "switched PostgreSQL node"
                 );
                 self.current.store(index, Ordering::Relaxed);
+                self.failovers.fetch_add(1, Ordering::Relaxed);
             }
             (None, problems) => tracing::error!(
                 why = %problems.join("; "),

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`http`]: the axum router under the context path: v1 and v2 OpenAPI, console and core
-//!   endpoints, the per-route auth guards.
+//!   endpoints, the per-route auth guards and timings, `/actuator/prometheus`.
 //! - [`grpc`]: the client edge (port + 1000): connections' bi-streams, the dispatch pipeline,
 //!   config and naming handlers.
 //! - [`peer`]: the node-to-node ports (cluster port + 1001, Raft port − 1000).

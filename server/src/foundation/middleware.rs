@@ -1,6 +1,8 @@
 //! The tower layer both edges share (the axum router and the tonic server): a debug-level
 //! access log line (edge, method, path, status, latency) and request counters per edge. It
 //! costs a clock read and a few relaxed atomics per request, so it stays on the hot path.
+//! Beside it, [`RouteMetricsLayer`] times each route template's requests for
+//! `http_server_requests_seconds`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +13,8 @@ use std::time::Instant;
 
 use axum::http::{Method, Request, Response};
 use tower::{Layer, Service};
+
+use super::metrics::{self, RouteStats};
 
 /// Counters of one edge.
 #[derive(Debug, Default)]
@@ -153,6 +157,92 @@ where
                 "request"
             );
         }
+        Poll::Ready(output)
+    }
+}
+
+/// Times every request of one route template into its [`RouteStats`] (added per route when
+/// the router is built, so the template is known without looking anything up).
+#[derive(Debug, Clone)]
+pub struct RouteMetricsLayer {
+    stats: Arc<RouteStats>,
+}
+
+impl RouteMetricsLayer {
+    pub fn new(stats: Arc<RouteStats>) -> Self {
+        Self { stats }
+    }
+}
+
+impl<S> Layer<S> for RouteMetricsLayer {
+    type Service = RouteMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RouteMetrics {
+            inner,
+            stats: Arc::clone(&self.stats),
+        }
+    }
+}
+
+/// The service of [`RouteMetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct RouteMetrics<S> {
+    inner: S,
+    stats: Arc<RouteStats>,
+}
+
+impl<S, B, R> Service<Request<B>> for RouteMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RouteMetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let method = metrics::method_index(req.method());
+        RouteMetricsFuture {
+            inner: self.inner.call(req),
+            started: Instant::now(),
+            method,
+            stats: Arc::clone(&self.stats),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Response future of [`RouteMetrics`].
+    #[derive(Debug)]
+    pub struct RouteMetricsFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: usize,
+        stats: Arc<RouteStats>,
+    }
+}
+
+impl<F, R, E> Future for RouteMetricsFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = match this.inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(output) => output,
+        };
+        // A failed inner service (no response) is what axum answers with 500.
+        let status = output.as_ref().map_or(500, |r| r.status().as_u16());
+        this.stats
+            .observe(*this.method, status, this.started.elapsed());
         Poll::Ready(output)
     }
 }

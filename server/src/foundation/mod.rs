@@ -7,15 +7,22 @@
 //! - [`error`]: [`error::ServiceError`], the edge-neutral failure kinds, and
 //!   [`error::StartError`].
 //! - [`protocol`]: the Nacos 2.x gRPC wire shared by the client and peer edges.
-//! - [`middleware`]: the tower layer both edges share (access log, counters).
+//! - [`middleware`]: the tower layers both edges share (access log, counters) and the per-route
+//!   timing of HTTP requests.
+//! - [`metrics`]: the hot-path metric handles (atomic counters and histograms), per server.
+//! - [`timed_repo`]: the config and instance repositories wrapped to time every storage call.
+//! - [`process`]: this process's CPU time, memory, threads and file descriptors (Linux `/proc`).
 //! - [`trusted_proxies`]: the proxies whose forwarding headers name the client address.
 //! - [`storage`]: picks the storage backend named by the properties and opens it.
 
 pub mod cli;
 pub mod env;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
+pub mod process;
 pub mod protocol;
 pub mod settings;
 pub mod storage;
+pub mod timed_repo;
 pub mod trusted_proxies;

@@ -390,6 +390,9 @@ pub struct Settings {
     pub config_retention_interval: Duration,
     /// `nacos.core.auth.trusted.proxies`: peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// `nacos.metrics.auth.enabled`: `/actuator/prometheus` asks for an admin's token (Nacos
+    /// leaves its actuator open; so does this server unless told otherwise).
+    pub metrics_auth: bool,
     pub properties: Properties,
 }
 
@@ -476,6 +479,7 @@ impl Settings {
             10_000u64,
             "milliseconds",
         )?;
+        let metrics_auth = props.bool_or("nacos.metrics.auth.enabled", false)?;
         let grpc = GrpcSettings::from_properties(&props)?;
         let cluster = ClusterSettings::from_properties(&props)?;
         let proxies = props.get(TRUSTED_PROXIES).unwrap_or("");
@@ -486,6 +490,7 @@ impl Settings {
         })?;
         Ok(Self {
             trusted_proxies,
+            metrics_auth,
             grpc,
             cluster,
             long_poll_min_hold_ms,

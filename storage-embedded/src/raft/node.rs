@@ -316,6 +316,26 @@ impl RaftNode {
         }
     }
 
+    /// On the leader, each follower's address with the last log index it is known to hold
+    /// (`None`: nothing matched yet); empty on a follower. Metrics derive the lag from it.
+    pub fn replication(&self) -> Vec<(String, Option<u64>)> {
+        let m = self.metrics();
+        let membership = m.membership_config.membership();
+        let Some(replication) = &m.replication else {
+            return Vec::new();
+        };
+        replication
+            .iter()
+            .filter(|(id, _)| **id != self.id)
+            .map(|(id, matched)| {
+                let addr = membership
+                    .get_node(id)
+                    .map_or_else(|| id.to_string(), |n| n.addr.clone());
+                (addr, matched.map(|l| l.index))
+            })
+            .collect()
+    }
+
     /// Cluster state for readiness and cluster endpoints.
     pub fn status(&self) -> RaftStatus {
         let m = self.metrics();

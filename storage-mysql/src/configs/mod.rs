@@ -34,6 +34,10 @@ impl ConfigRepo for MysqlStore {
         (!self.is_writable()).then(|| self.no_primary("write"))
     }
 
+    fn ha_status(&self) -> Option<nacos_core::ha::HaStatus> {
+        Some(self.cluster.ha_status())
+    }
+
     async fn get(&self, key: &ConfigKey) -> RepoResult<Option<ConfigItem>> {
         // The server caches what this returns: read the primary, never a lagging replica
         // (unless no primary is left: see `Route::Primary`).

@@ -42,6 +42,10 @@ impl ConfigRepo for PgStore {
         self.cluster.write_problem()
     }
 
+    fn ha_status(&self) -> Option<nacos_core::ha::HaStatus> {
+        Some(self.cluster.ha_status())
+    }
+
     async fn get(&self, key: &ConfigKey) -> Result<Option<ConfigItem>, RepoError> {
         self.read(async |conn| formal::get(conn, key, false).await)
             .await

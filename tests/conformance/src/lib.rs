@@ -109,6 +109,7 @@ macro_rules! __with_all_cases {
             big_content_round_trips,
             concurrent_publishes_all_land,
             changed_since_tracks_formal_changes,
+            ha_status_names_the_writable_node,
         }
 
         $($callback)*! { repos history, Nothing;

@@ -14,6 +14,7 @@ mod guard_differential;
 mod health_checks;
 mod helpers;
 mod http_v2;
+mod metrics;
 mod module_cycles;
 mod mysql_e2e;
 mod mysql_ha;

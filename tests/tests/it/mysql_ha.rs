@@ -119,6 +119,13 @@ async fn failover_to_a_promoted_replica_loses_no_acknowledged_write() {
         .collect();
     let s = Arc::new(TestServer::start_with(&pairs).await);
 
+    // Metrics name the primary: db.url.0 at start.
+    let m = crate::metrics::scrape(&s).await;
+    assert_eq!(m.get("nacos_db_nodes", &[("backend", "mysql")]), Some(2.0));
+    assert_eq!(m.get("nacos_db_primary", &[("node", "0")]), Some(1.0));
+    assert_eq!(m.get("nacos_db_primary", &[("node", "1")]), Some(0.0));
+    assert_eq!(m.get("nacos_db_failovers_total", &[]), Some(0.0));
+
     // A config every client reads: cached before the outage.
     let resp = s
         .client
@@ -222,6 +229,18 @@ async fn failover_to_a_promoted_replica_loses_no_acknowledged_write() {
             .count();
         assert!(fast >= 1, "writes do not fail fast: {:?}", o.unavailable);
     }
+    // Metrics show no node taking writes (the storage stats count the failed publishes).
+    let m = crate::metrics::scrape(&s).await;
+    assert_eq!(m.get("nacos_db_writable", &[]), Some(0.0));
+    assert_eq!(m.get("nacos_db_primary", &[("node", "0")]), Some(0.0));
+    let failed = m.get(
+        "nacos_storage_errors_total",
+        &[("backend", "mysql"), ("op", "config_publish")],
+    );
+    assert!(
+        failed.is_some_and(|n| n >= 1.0),
+        "failed publishes: {failed:?}"
+    );
     // Reads keep working: the cached key, keys published before the crash that no client
     // ever read (loaded into the cache after each write, else answered by the replica), an
     // absent key (404, from the replica), and a long poll. Readiness reports the outage.
@@ -321,6 +340,12 @@ async fn failover_to_a_promoted_replica_loses_no_acknowledged_write() {
         StatusCode::OK,
         "readiness after the promotion: {body}"
     );
+    // Metrics follow: db.url.1 takes writes now, after one failover.
+    let m = crate::metrics::scrape(&s).await;
+    assert_eq!(m.get("nacos_db_primary", &[("node", "0")]), Some(0.0));
+    assert_eq!(m.get("nacos_db_primary", &[("node", "1")]), Some(1.0));
+    assert_eq!(m.get("nacos_db_writable", &[]), Some(1.0));
+    assert_eq!(m.get("nacos_db_failovers_total", &[]), Some(1.0));
     let resp = s
         .client
         .post(s.url("/v1/cs/configs"))

@@ -153,6 +153,7 @@ fn auto_tag(ctx: &Ctx) -> Option<String> {
 
 async fn query(ctx: Ctx, req: ConfigQueryRequest) -> GrpcResult<ConfigQueryResponse> {
     let key = req.key()?;
+    ctx.app.metrics.config.get_config.inc();
     let tag = ops::optional_tag(req.tag.as_deref())?;
     let auto_tag = auto_tag(&ctx);
     let state = ctx.app.config.state(&key).await?;
@@ -218,6 +219,7 @@ async fn publish(ctx: Ctx, req: ConfigPublishRequest) -> GrpcResult<ConfigPublis
         },
     };
     ops::publish(&ctx.app.config, ctx.app.settings.max_content, input).await?;
+    ctx.app.metrics.config.publish.inc();
     Ok(ConfigPublishResponse::default())
 }
 

@@ -15,12 +15,13 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::stream::TransportInfo;
 use crate::app::AppState;
+use crate::foundation::metrics::{ByCode, GrpcStats};
 use crate::foundation::protocol::error::{GrpcError, code};
 use crate::foundation::protocol::message::{
     GrpcRequest, ResponseBase, encode, error_payload, failure_payload, ok_payload,
@@ -51,7 +52,8 @@ impl Ctx {
     }
 }
 
-type HandlerFuture = Pin<Box<dyn Future<Output = Payload> + Send>>;
+/// A handler's answer, with the error code it carries (0: success) for metrics.
+type HandlerFuture = Pin<Box<dyn Future<Output = (Payload, i32)> + Send>>;
 
 trait ErasedHandler: Send + Sync {
     fn call(&self, ctx: Ctx, body: &[u8]) -> HandlerFuture;
@@ -134,11 +136,9 @@ where
             Ok(req) => req,
             Err(e) => {
                 let message = format!("cannot parse {}: {e}", Req::TYPE);
-                return Box::pin(std::future::ready(error_payload(
-                    code::SERVER_ERROR,
+                return Box::pin(std::future::ready((
+                    error_payload(code::SERVER_ERROR, code::BAD_GATEWAY, &message, None),
                     code::BAD_GATEWAY,
-                    &message,
-                    None,
                 )));
             }
         };
@@ -149,32 +149,44 @@ where
             }
             _ => {
                 let fut = (self.f)(ctx, req);
-                return Box::pin(async move {
-                    match fut.await {
-                        Ok(resp) => ok_payload(resp, request_id),
-                        Err(e) => failure_payload::<Req::Response>(e, request_id),
-                    }
-                });
+                return Box::pin(async move { answer::<Req>(fut.await, request_id) });
             }
         };
         let f = Arc::clone(&self.f);
         let resources = req.resources();
         Box::pin(async move {
             if let Err(e) = authorize(&ctx, action, resources, Req::TYPE).await {
-                return failure_payload::<Req::Response>(e, request_id);
+                return answer::<Req>(Err(e), request_id);
             }
-            match f(ctx, req).await {
-                Ok(resp) => ok_payload(resp, request_id),
-                Err(e) => failure_payload::<Req::Response>(e, request_id),
-            }
+            answer::<Req>(f(ctx, req).await, request_id)
         })
     }
+}
+
+/// The payload of a handler's result, with its error code.
+fn answer<Req: GrpcRequest>(
+    result: Result<Req::Response, GrpcError>,
+    request_id: Option<String>,
+) -> (Payload, i32) {
+    match result {
+        Ok(resp) => (ok_payload(resp, request_id), 0),
+        Err(e) => {
+            let code = e.code();
+            (failure_payload::<Req::Response>(e, request_id), code)
+        }
+    }
+}
+
+/// A handler and the series its requests are timed into.
+struct Entry {
+    handler: Box<dyn ErasedHandler>,
+    stats: Arc<ByCode>,
 }
 
 /// Payload type name → handler.
 #[derive(Default)]
 pub struct Handlers {
-    table: HashMap<&'static str, Box<dyn ErasedHandler>>,
+    table: HashMap<&'static str, Entry>,
     guards: HashMap<&'static str, GrpcGuard>,
 }
 
@@ -197,13 +209,26 @@ impl Handlers {
         self.guards.insert(Req::TYPE, guard);
         self.table.insert(
             Req::TYPE,
-            Box::new(Typed {
-                f: Arc::new(f),
-                guard,
-                _req: PhantomData::<fn(Req)>,
-            }),
+            Entry {
+                handler: Box::new(Typed {
+                    f: Arc::new(f),
+                    guard,
+                    _req: PhantomData::<fn(Req)>,
+                }),
+                stats: Arc::default(),
+            },
         );
         self
+    }
+
+    /// Time each type's requests into the series of `stats` (one set per server, shared by
+    /// every edge built for it).
+    pub fn use_stats(&mut self, stats: &GrpcStats) {
+        for (name, entry) in &mut self.table {
+            if let Some(series) = stats.of(name) {
+                entry.stats = series;
+            }
+        }
     }
 
     /// Every handled type with its auth declaration (the matrix test walks this).
@@ -308,7 +333,11 @@ impl super::Edge {
             };
             return encode("ServerCheckResponse", &resp);
         }
-        let Some(handler) = self.handlers.table.get(type_name) else {
+        let Some(entry) = self.handlers.table.get(type_name) else {
+            self.app
+                .metrics
+                .grpc_rejected
+                .observe(code::NO_HANDLER, Duration::ZERO);
             return error_payload(
                 code::SERVER_ERROR,
                 code::NO_HANDLER,
@@ -316,7 +345,12 @@ impl super::Edge {
                 None,
             );
         };
+        let started = Instant::now();
         let Some(conn) = self.registered(&transport).await else {
+            self.app
+                .metrics
+                .grpc_rejected
+                .observe(code::UN_REGISTER, started.elapsed());
             return error_payload(
                 code::SERVER_ERROR,
                 code::UN_REGISTER,
@@ -336,7 +370,8 @@ impl super::Edge {
             headers: metadata.headers,
             client_ip,
         };
-        let response = handler.call(ctx, &body).await;
+        let (response, code) = entry.handler.call(ctx, &body).await;
+        entry.stats.observe(code, started.elapsed());
         conn.touch();
         response
     }

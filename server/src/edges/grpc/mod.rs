@@ -7,7 +7,8 @@
 //!   outbound half of a bi-stream.
 //! - [`connection`]: registered connections, server pushes with acknowledgements, the ejector,
 //!   the connection limit, unregister hooks.
-//! - [`dispatch`]: the JSON envelope, the payload-type → handler table and the unary pipeline.
+//! - [`dispatch`]: the JSON envelope, the payload-type → handler table (each type timed by
+//!   error code) and the unary pipeline.
 //! - [`error`]: the one mapping of error kinds onto Nacos codes for this edge.
 //! - [`push`]: who watches which key per connection, and change pushes with retries.
 //! - [`internal`], [`config`], [`naming`]: the handlers, by Nacos module.
@@ -35,6 +36,7 @@ use tonic::{Request, Status, Streaming};
 pub use crate::services::clients::{Connection, ConnectionManager};
 
 use crate::app::AppState;
+use crate::foundation::metrics::GrpcStats;
 use crate::foundation::middleware::AccessLogLayer;
 use crate::foundation::protocol::transport::{Payload, RequestService};
 use dispatch::Handlers;
@@ -64,6 +66,11 @@ impl Edge {
         internal::register(&mut handlers);
         config::register(&mut handlers);
         naming::register(&mut handlers);
+        let stats = app
+            .metrics
+            .grpc
+            .get_or_init(|| GrpcStats::new(handlers.types()));
+        handlers.use_stats(stats);
         Self { app, handlers }
     }
 

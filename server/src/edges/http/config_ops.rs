@@ -64,6 +64,7 @@ pub async fn publish(app: &AppState, params: &Params) -> ServiceResult<()> {
         operator: operator(params),
     };
     ops::publish(&app.config, app.settings.max_content, input).await?;
+    app.metrics.config.publish.inc();
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! The HTTP edge: routing under the context path, the shared middleware ([`crate::foundation::middleware`]),
 //! response helpers.
 //! Handlers are thin adapters: parse and validate parameters, call a service, shape the answer.
+//! Every route is timed under its template ([`secured::Routes::into_router`]); [`metrics`]
+//! serves what was recorded as `/actuator/prometheus`.
 
 pub mod auth_api;
 pub mod config_ops;
@@ -10,6 +12,7 @@ pub mod console_api;
 pub mod console_ui;
 pub mod error;
 pub mod import_report;
+pub mod metrics;
 pub mod naming_ops;
 pub mod naming_params;
 pub mod params;
@@ -30,7 +33,8 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use crate::app::AppState;
-use crate::foundation::middleware::AccessLogLayer;
+use crate::foundation::metrics::RouteStats;
+use crate::foundation::middleware::{AccessLogLayer, RouteMetricsLayer};
 
 pub use error::{ServiceError, ServiceResult};
 pub use params::Params;
@@ -50,6 +54,7 @@ fn all_routes() -> secured::Routes {
         .merge(v2_config::routes())
         .merge(v2_naming::routes())
         .merge(v2_client::routes())
+        .merge(metrics::routes())
 }
 
 /// Every (path, method, guard) the router serves, paths relative to the context path.
@@ -60,16 +65,24 @@ pub fn route_table() -> Vec<secured::RouteDecl> {
 /// The whole HTTP application: every route under `server.servlet.contextPath`.
 pub fn router(app: AppState) -> Router {
     let mut router = all_routes().into_router(&app);
+    let http = app.metrics.http.get();
+    let stats = |index: usize, uri: &'static str| match http {
+        Some(http) => http.route(index, uri),
+        None => Arc::new(RouteStats::new(uri)),
+    };
     let context = app.settings.context_path.clone();
     if !context.is_empty() {
         // `/nacos` without the slash opens the console too.
         let target = format!("{context}/");
         router = router.route(
             &context,
-            axum::routing::get(move || async move { axum::response::Redirect::to(&target) }),
+            axum::routing::get(move || async move { axum::response::Redirect::to(&target) })
+                .route_layer(RouteMetricsLayer::new(stats(0, secured::ROOT_URI))),
         );
     }
-    let router = router.fallback(not_found).with_state(app.clone());
+    let fallback = axum::routing::any(not_found)
+        .layer(RouteMetricsLayer::new(stats(1, secured::NOT_FOUND_URI)));
+    let router = router.fallback_service(fallback).with_state(app.clone());
     router.layer(AccessLogLayer::new("http", Arc::clone(&app.traffic.http)))
 }
 

@@ -27,6 +27,8 @@ use nacos_core::{Action, AuthError, Principal, Resource};
 use super::params::Params;
 use super::{ServiceError, ServiceResult};
 use crate::app::AppState;
+use crate::foundation::metrics::HttpStats;
+use crate::foundation::middleware::RouteMetricsLayer;
 
 /// How a guard finds the resources of a request: written next to the handlers with their own
 /// key functions. An `Err` is the handler's own parameter error, answered before anything runs.
@@ -194,15 +196,29 @@ impl Routes {
     /// The router: every path under the context path (registered whole rather than nested,
     /// so no request URI is rewritten), each route behind its guard when auth is on. With auth
     /// off the guard layer is left out entirely: it would only pass every request through.
+    ///
+    /// Every route is also timed into its own series (`uri` = its template), outside the guard
+    /// so refusals are counted too.
     pub fn into_router(self, app: &AppState) -> Router<AppState> {
         let context = app.settings.context_path.as_str();
+        let http = app.metrics.http.get_or_init(|| {
+            HttpStats::new(
+                [ROOT_URI, NOT_FOUND_URI]
+                    .into_iter()
+                    .chain(self.entries.iter().map(|e| e.path)),
+            )
+        });
         let mut router = Router::new();
-        for Entry {
-            path,
-            methods,
-            declared,
-        } in self.entries
+        for (
+            index,
+            Entry {
+                path,
+                methods,
+                declared,
+            },
+        ) in self.entries.into_iter().enumerate()
         {
+            let stats = http.route(index + FIRST_ROUTE, path);
             let methods = if app.auth.enabled() {
                 let app = Arc::clone(app);
                 methods.route_layer(axum::middleware::from_fn(
@@ -215,11 +231,19 @@ impl Routes {
             } else {
                 methods
             };
+            let methods = methods.route_layer(RouteMetricsLayer::new(stats));
             router = router.route(&format!("{context}{path}"), methods);
         }
         router
     }
 }
+
+/// The `uri` of the context path's own redirect (Spring's label for it).
+pub const ROOT_URI: &str = "root";
+/// The `uri` of every request no route matched: one series, whatever the raw paths.
+pub const NOT_FOUND_URI: &str = "NOT_FOUND";
+/// Index in [`HttpStats`] of the first declared route (after the two above).
+const FIRST_ROUTE: usize = 2;
 
 /// A 403 the way Nacos's auth filter sends it (Spring Boot's error JSON; the message is
 /// Nacos's text).
@@ -312,6 +336,44 @@ impl FromRequestParts<AppState> for Caller {
             )),
         }
     }
+}
+
+/// The check of a route whose guard depends on a setting (declared [`OPEN`], as Nacos leaves
+/// it): a server identity, or a token in a header or the query whose user holds `guard`'s
+/// fixed resource. Refusals are answered as [`enforce`] answers them.
+pub async fn require_fixed(
+    app: &AppState,
+    parts: &Parts,
+    guard: Guard,
+    path: &str,
+) -> Result<(), Response> {
+    let auth = &app.auth;
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if auth.is_server_request(header) {
+        return Ok(());
+    }
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let client_ip = super::params::client_ip(&parts.headers, peer, &app.settings.trusted_proxies);
+    let query = Params::from_query(parts.uri.query().unwrap_or(""));
+    let identity = auth.identity(&client_ip, header, |name| query.get_ci(name));
+    let principal = match auth.plugin().validate_identity(&identity).await {
+        // No credentials at all: whatever the plugin makes of that, nobody is known.
+        Ok(_) if identity.is_empty() => return Err(refusal(&AuthError::UserNotFound, path)),
+        Ok(p) => p,
+        Err(e) => return Err(refusal(&e, path)),
+    };
+    if let Ok(Some((resources, action))) = guard.resources(&query) {
+        for resource in &resources {
+            auth.plugin()
+                .validate_authority(&principal, resource, action)
+                .await
+                .map_err(|e| refusal(&e, path))?;
+        }
+    }
+    Ok(())
 }
 
 async fn enforce(

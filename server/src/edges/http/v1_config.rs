@@ -113,6 +113,8 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResu
         return export(&app, &params, true).await;
     }
     let key = config_key(&params)?;
+    // Nacos counts every read of one config (formal, beta or tag).
+    app.metrics.config.get_config.inc();
     if params.get("show") == Some("all") {
         let state = app.config.state(&key).await?;
         return Ok(match &state.formal {

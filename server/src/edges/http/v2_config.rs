@@ -37,6 +37,7 @@ pub fn routes() -> Routes {
 
 async fn get_config(State(app): State<AppState>, params: Params) -> V2Result {
     let key = config_params::config_key(&params)?;
+    app.metrics.config.get_config.inc();
     let tag = config_params::optional_tag(&params)?;
     let auto_tag = params.header("Vipserver-Tag").map(str::to_string);
     let state = config_ops::read_state(&app, &params, &key).await?;

@@ -34,6 +34,13 @@ pub enum GrpcError {
 pub type GrpcResult<T> = Result<T, GrpcError>;
 
 impl GrpcError {
+    /// The `errorCode` the client sees.
+    pub fn code(&self) -> i32 {
+        match self {
+            GrpcError::Fail { code, .. } | GrpcError::Thrown { code, .. } => *code,
+        }
+    }
+
     pub fn fail(code: i32, message: impl Into<String>) -> Self {
         GrpcError::Fail {
             code,

@@ -62,7 +62,11 @@ pub struct ConfigListeners {
 impl ConfigListeners {
     /// Create the index, observe `config` for changes and drop a connection's listens when it
     /// unregisters.
-    pub fn install(config: &ConfigService, connections: &ConnectionManager) -> Arc<Self> {
+    pub fn install(
+        config: &ConfigService,
+        connections: &ConnectionManager,
+        stats: Arc<crate::foundation::metrics::PushStats>,
+    ) -> Arc<Self> {
         let settings = connections.settings();
         let kind = ConfigPush {
             policy: PushPolicy {
@@ -80,7 +84,7 @@ impl ConfigListeners {
             let _ = observer.send(key.clone());
         }));
         Arc::new(Self {
-            subs: Subscribers::install(kind, connections),
+            subs: Subscribers::install(kind, connections, stats),
             changes: tx,
             changes_rx: Mutex::new(Some(rx)),
         })

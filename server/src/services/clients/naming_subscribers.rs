@@ -69,6 +69,7 @@ impl NamingSubscribers {
         naming: &Arc<NamingService>,
         settings: &Settings,
         connections: &ConnectionManager,
+        stats: Arc<crate::foundation::metrics::PushStats>,
     ) -> Arc<Self> {
         let props = &settings.properties;
         let ms = |key: &str, default: u64| props.millis_or_warn(key, default);
@@ -88,7 +89,7 @@ impl NamingSubscribers {
             owner_naming.remove_client(&ClientId::connection(&conn.id));
         }));
         Arc::new(Self {
-            subs: Subscribers::install(kind, connections),
+            subs: Subscribers::install(kind, connections, stats),
         })
     }
 

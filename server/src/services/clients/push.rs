@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::connection::{Connection, ConnectionManager, PushError};
+use crate::foundation::metrics::PushStats;
 
 /// How one kind of push is retried.
 #[derive(Debug, Clone)]
@@ -77,6 +78,7 @@ impl<K, D> Default for Index<K, D> {
 /// The watchers of one kind.
 pub struct Subscribers<P: PushKind> {
     kind: P,
+    stats: Arc<PushStats>,
     index: Mutex<Index<P::Key, P::Data>>,
 }
 
@@ -90,10 +92,12 @@ impl<P: PushKind> std::fmt::Debug for Subscribers<P> {
 }
 
 impl<P: PushKind> Subscribers<P> {
-    /// Create, and drop a connection's watches when it unregisters.
-    pub fn install(kind: P, connections: &ConnectionManager) -> Arc<Self> {
+    /// Create, and drop a connection's watches when it unregisters. Every try is recorded in
+    /// `stats`.
+    pub fn install(kind: P, connections: &ConnectionManager, stats: Arc<PushStats>) -> Arc<Self> {
         let subs = Arc::new(Self {
             kind,
+            stats,
             index: Mutex::new(Index::default()),
         });
         let weak = Arc::downgrade(&subs);
@@ -302,18 +306,23 @@ impl<P: PushKind> Subscribers<P> {
                 return;
             };
             let body = self.kind.body(&key, &data);
+            let started = std::time::Instant::now();
             let outcome = connections
                 .request(&conn, P::TYPE, P::MODULE, body, policy.timeout)
                 .await;
             let failure = match outcome {
                 Ok(()) => {
+                    self.stats.succeeded(started.elapsed());
                     tries = 0;
                     let now = tokio::time::Instant::now();
                     self.with_entry(&conn_id, &key, |e| e.last_push = Some(now));
                     None
                 }
                 Err(PushError::Closed) => return,
-                Err(e) => Some(e),
+                Err(e) => {
+                    self.stats.failed.inc();
+                    Some(e)
+                }
             };
             if let Some(error) = failure {
                 tries += 1;

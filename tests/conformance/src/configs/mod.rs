@@ -521,3 +521,21 @@ pub async fn changed_since_tracks_formal_changes(repos: &Repos) {
         "since 0 lists the early change"
     );
 }
+
+/// `ha_status`: a backend that reports database nodes names a primary among them while it
+/// takes writes (it just did), and counts no failover on a healthy start. A backend without
+/// database nodes reports `None`, and then takes writes all the same.
+pub async fn ha_status_names_the_writable_node(repos: &Repos) {
+    must_publish(repos, publish(&key("", "ha.status"), "x")).await;
+    let Some(status) = repos.configs.ha_status() else {
+        assert!(
+            repos.configs.write_problem().is_none(),
+            "no HA status and a write problem after a write succeeded"
+        );
+        return;
+    };
+    assert!(status.nodes >= 1, "nodes of {status:?}");
+    let primary = status.primary.expect("a primary after a write succeeded");
+    assert!(primary < status.nodes, "primary index in range: {status:?}");
+    assert_eq!(status.failovers, 0, "no failover on a healthy start");
+}
