@@ -105,6 +105,12 @@ pub enum Command {
     AddPermission { permission: Permission },
     /// [`nacos_core::UserRepo::remove_permission`].
     RemovePermission { permission: Permission },
+    /// [`nacos_core::TransferRepo::import`]: one batch of a restore; `now_ms` stamps the
+    /// change index of the keys it writes.
+    Import {
+        records: Vec<nacos_core::transfer::Record>,
+        now_ms: i64,
+    },
 }
 
 impl Command {
@@ -423,6 +429,10 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
             }
             Ok(CommandOutput::RemovedInstance(removed))
         }
+        Command::Import { records, now_ms } => {
+            crate::transfer::apply_import(&mut t, records, *now_ms)?;
+            Ok(CommandOutput::Done)
+        }
     }
 }
 
@@ -549,7 +559,7 @@ fn append_history(t: &mut WriteTables<'_>, mut entry: HistoryEntry) -> Result<()
 }
 
 /// Move the key's entry in the change log to `(now_ms, next seq)`.
-fn record_change(t: &mut WriteTables<'_>, key: &ConfigKey, now_ms: i64) -> Result<(), RepoError> {
+pub(crate) fn record_change(t: &mut WriteTables<'_>, key: &ConfigKey, now_ms: i64) -> Result<(), RepoError> {
     let seq = t.next_id(CHANGE_SEQ)?;
     let previous = t
         .change_by_key

@@ -17,6 +17,8 @@
 //!   missing tables, and creating them on request.
 //! - `configs`, `namespaces`, `instances`, `users`: the [`ConfigRepo`], [`NamespaceRepo`],
 //!   [`InstanceRepo`] and [`UserRepo`] impls, one per table family.
+//! - `transfer`: [`TransferRepo`](nacos_core::TransferRepo) — exports from one consistent
+//!   snapshot transaction, imports as multi-row upserts, one transaction per batch.
 //! - `sql`: typed column reads, glob filters, datetime ⇄ epoch-ms conversions.
 //! - `error`: the one place where sqlx errors become [`RepoError`] kinds.
 //!
@@ -64,6 +66,7 @@ pub mod options;
 pub mod schema;
 mod sql;
 pub mod store;
+mod transfer;
 mod users;
 
 pub use cluster::Topology;
