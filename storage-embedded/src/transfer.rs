@@ -1,21 +1,19 @@
 //! [`TransferRepo`] on the redb file: exports read one read transaction (redb's snapshot: a
 //! writer committing meanwhile is invisible to it), imports are [`Command::Import`] like every
-//! write, so in a cluster they go through Raft and every node applies the same batch.
+//! write (applied in [`crate::command`]), so in a cluster they go through Raft and every node
+//! applies the same batch.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use nacos_core::transfer::{ExportSink, Record, StoredInstance, Table, TransferRepo};
-use nacos_core::{ConfigItem, RepoError, RoleBinding, ServiceKey, now_millis};
+use nacos_core::{RepoError, RoleBinding, ServiceKey, now_millis};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use crate::command::{Command, CommandOutput};
 use crate::error::{join_error, storage};
 use crate::store::EmbeddedStore;
-use crate::tables::{
-    self, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, decode, encode, gray_key,
-    instance_key, key_from_parts, read_config, read_config_key, read_history, service_key,
-};
+use crate::tables::{self, decode, key_from_parts, read_config};
 
 /// `limit` records of `table` from position `offset` of its export order.
 fn read_page(
@@ -128,131 +126,6 @@ fn count(txn: &ReadTransaction, table: Table) -> Result<u64, RepoError> {
         Table::Instances => txn.open_table(tables::INSTANCES).map_err(storage)?.len(),
     };
     n.map_err(storage)
-}
-
-/// Raise a counter to at least `value`, so ids handed out later stay above imported ones.
-fn raise_counter(t: &mut WriteTables<'_>, counter: &str, value: u64) -> Result<(), RepoError> {
-    let current = t
-        .counters
-        .get(counter)
-        .map_err(storage)?
-        .map_or(0, |g| g.value());
-    if value > current {
-        t.counters.insert(counter, value).map_err(storage)?;
-    }
-    Ok(())
-}
-
-/// Replace whatever holds `item`'s id or key with `item`.
-fn put_config(t: &mut WriteTables<'_>, item: &ConfigItem) -> Result<(), RepoError> {
-    if let Some(old_key) = read_config_key(&t.config_ids, item.id)? {
-        t.configs.remove(config_key(&old_key)).map_err(storage)?;
-    }
-    if let Some(old) = read_config(&t.configs, &item.key)? {
-        t.config_ids.remove(old.id).map_err(storage)?;
-    }
-    let bytes = encode(item, "configs")?;
-    t.configs
-        .insert(config_key(&item.key), bytes.as_slice())
-        .map_err(storage)?;
-    t.config_ids
-        .insert(item.id, config_key(&item.key))
-        .map_err(storage)?;
-    raise_counter(t, CONFIG_ID, item.id)
-}
-
-/// [`Command::Import`]: the import rule of [`TransferRepo`] inside the command's transaction.
-pub(crate) fn apply_import(
-    t: &mut WriteTables<'_>,
-    records: &[Record],
-    now_ms: i64,
-) -> Result<(), RepoError> {
-    let mut ordered: Vec<&Record> = records.iter().collect();
-    ordered.sort_by_key(|r| r.table());
-    for record in ordered {
-        match record {
-            Record::Namespace(ns) => {
-                let bytes = encode(ns, "namespaces")?;
-                t.namespaces
-                    .insert(ns.id.as_str(), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            Record::User(user) => {
-                let bytes = encode(user, "users")?;
-                t.users
-                    .insert(user.username.as_str(), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            Record::Role(b) => {
-                t.roles
-                    .insert((b.role.as_str(), b.username.as_str()), ())
-                    .map_err(storage)?;
-            }
-            Record::Permission(p) => {
-                t.permissions
-                    .insert((p.role.as_str(), p.resource.as_str(), p.action.as_str()), ())
-                    .map_err(storage)?;
-            }
-            Record::Config(item) => {
-                put_config(t, item)?;
-                crate::command::record_change(t, &item.key, now_ms)?;
-            }
-            Record::Gray(g) => {
-                let bytes = encode(g, "grays")?;
-                t.grays
-                    .insert(gray_key(&g.key, &g.gray), bytes.as_slice())
-                    .map_err(storage)?;
-                raise_counter(t, GRAY_ID, g.id)?;
-                crate::command::record_change(t, &g.key, now_ms)?;
-            }
-            Record::History(h) => {
-                if let Some(old) = read_history(&t.history, h.nid)? {
-                    let (ns, group, data_id) = config_key(&old.key);
-                    t.history_by_key
-                        .remove((ns, group, data_id, old.nid))
-                        .map_err(storage)?;
-                    t.history_by_config
-                        .remove((old.config_id, old.nid))
-                        .map_err(storage)?;
-                }
-                let bytes = encode(h, "history")?;
-                t.history.insert(h.nid, bytes.as_slice()).map_err(storage)?;
-                let (ns, group, data_id) = config_key(&h.key);
-                t.history_by_key
-                    .insert((ns, group, data_id, h.nid), ())
-                    .map_err(storage)?;
-                t.history_by_config
-                    .insert((h.config_id, h.nid), ())
-                    .map_err(storage)?;
-                raise_counter(t, HISTORY_NID, h.nid)?;
-            }
-            Record::Service(meta) => {
-                let bytes = encode(meta, "services")?;
-                t.services
-                    .insert(service_key(&meta.key), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            Record::Instance(si) => {
-                if tables::read_service(&t.services, &si.service)?.is_none() {
-                    return Err(RepoError::InvalidArgument(format!(
-                        "instance {}:{} of {} that is not stored",
-                        si.instance.ip,
-                        si.instance.port,
-                        si.service.describe()
-                    )));
-                }
-                let bytes = encode(&si.instance, "instances")?;
-                let key = instance_key(
-                    &si.service,
-                    &si.instance.ip,
-                    si.instance.port,
-                    &si.instance.cluster,
-                );
-                t.instances.insert(key, bytes.as_slice()).map_err(storage)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
