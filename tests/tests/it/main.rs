@@ -3,6 +3,7 @@
 mod attacker;
 mod auth;
 mod auth_login;
+mod backup;
 mod cluster;
 mod config_v1;
 mod console_api;
