@@ -314,8 +314,9 @@ mod tests {
         meta.modified_ms = 2;
         meta.metadata.insert("b".into(), "2".into());
         meta.metadata.insert("a".into(), "1".into());
-        let line = String::from_utf8(encode_line(&Record::Service(meta.clone())).unwrap_or_default())
-            .unwrap_or_default();
+        let line =
+            String::from_utf8(encode_line(&Record::Service(meta.clone())).unwrap_or_default())
+                .unwrap_or_default();
         assert!(line.starts_with(r#"{"t":"service","v":{"key":"#), "{line}");
         assert!(line.contains(r#""metadata":{"a":"1","b":"2"}"#), "{line}");
         let back: Record = serde_json::from_str(&line).expect("decodes");

@@ -10,12 +10,12 @@
 //! `apply` does no I/O besides the transaction it is handed, and never commits: the caller
 //! commits on `Ok` and aborts on `Err` (an error leaves nothing written once aborted).
 
+use nacos_core::transfer::Record;
 use nacos_core::{
     ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
     Instance, Namespace, Operator, Permission, RepoError, RoleBinding, ServiceKey, ServiceMeta,
     User, now_millis, rules,
 };
-use nacos_core::transfer::Record;
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -108,10 +108,7 @@ pub enum Command {
     RemovePermission { permission: Permission },
     /// [`nacos_core::TransferRepo::import`]: one batch of a restore; `now_ms` stamps the
     /// change index of the keys it writes.
-    Import {
-        records: Vec<Record>,
-        now_ms: i64,
-    },
+    Import { records: Vec<Record>, now_ms: i64 },
 }
 
 impl Command {
@@ -647,7 +644,10 @@ pub(crate) fn apply_import(
             }
             Record::Permission(p) => {
                 t.permissions
-                    .insert((p.role.as_str(), p.resource.as_str(), p.action.as_str()), ())
+                    .insert(
+                        (p.role.as_str(), p.resource.as_str(), p.action.as_str()),
+                        (),
+                    )
                     .map_err(storage)?;
             }
             Record::Config(item) => {
@@ -711,4 +711,3 @@ pub(crate) fn apply_import(
     }
     Ok(())
 }
-

@@ -70,8 +70,12 @@ fn read_page(
                 let key = key_from_parts(key.value());
                 let item = read_config(&configs, &key)?.ok_or_else(|| {
                     RepoError::Internal(
-                        format!("config id {} points at missing {}", id.value(), key.describe())
-                            .into(),
+                        format!(
+                            "config id {} points at missing {}",
+                            id.value(),
+                            key.describe()
+                        )
+                        .into(),
                     )
                 })?;
                 out.push(Record::Config(item));

@@ -10,9 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use nacos_core::transfer::{
-    ExportSink, Record, StoredInstance, Table, TransferRepo, gray_order,
-};
+use nacos_core::transfer::{ExportSink, Record, StoredInstance, Table, TransferRepo, gray_order};
 use nacos_core::{
     ConfigItem, Gray, GrayConfig, HistoryEntry, Namespace, Permission, RepoError, RepoResult,
     RoleBinding, ServiceKey, ServiceMeta, User,
@@ -30,16 +28,20 @@ use crate::store::{Failure, MysqlStore};
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Failure>> + Send + 'a>>;
 
-/// Rows of `sql` (which ends in `LIMIT ? OFFSET ?`) at `offset`, mapped by `map`.
+/// Rows of `sql` (which ends in `LIMIT ? OFFSET ?`, after a `> ?` key condition when `after`
+/// is given), mapped by `map`.
 fn page<'a, T: Send + 'a>(
     c: &'a mut MySqlConnection,
     sql: String,
-    offset: usize,
-    limit: usize,
+    (after, offset, limit): (Option<u64>, usize, usize),
     map: fn(&MySqlRow) -> Result<T, sqlx::Error>,
 ) -> Boxed<'a, Vec<T>> {
     Box::pin(async move {
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql);
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        let rows = query
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(i64::try_from(offset).unwrap_or(i64::MAX))
             .fetch_all(&mut *c)
@@ -103,12 +105,13 @@ fn select_sql(table: Table) -> String {
             bin("resource"),
             bin("action")
         ),
+        // The big tables page by key (`> last id`), not by offset; see `keyset_page`.
         Table::Configs => format!(
-            "SELECT {} FROM config_info c ORDER BY c.id",
+            "SELECT {} FROM config_info c WHERE c.id > ? ORDER BY c.id",
             *rows::CONFIG_COLUMNS
         ),
         Table::History => format!(
-            "SELECT {} FROM his_config_info h ORDER BY h.nid",
+            "SELECT {} FROM his_config_info h WHERE h.nid > ? ORDER BY h.nid",
             *rows::HISTORY_COLUMNS
         ),
         Table::Services => format!(
@@ -150,54 +153,57 @@ fn all_grays(c: &mut MySqlConnection) -> Boxed<'_, Vec<GrayConfig>> {
     })
 }
 
-/// One page of `table` at `offset`.
+/// One page of `table` at `offset` (configs and history: after the id / nid `after`).
 fn read_page(
     c: &mut MySqlConnection,
     table: Table,
-    offset: usize,
-    limit: usize,
+    (after, offset, limit): (u64, usize, usize),
 ) -> Boxed<'_, Vec<Record>> {
     Box::pin(async move {
         let sql = select_sql(table);
+        let keyset = matches!(table, Table::Configs | Table::History);
+        let at = if keyset {
+            (Some(after), 0, limit)
+        } else {
+            (None, offset, limit)
+        };
         Ok(match table {
-            Table::Namespaces => page(c, sql, offset, limit, crate::namespaces::from_row)
+            Table::Namespaces => page(c, sql, at, crate::namespaces::from_row)
                 .await?
                 .into_iter()
                 .map(Record::Namespace)
                 .collect(),
-            Table::Users => page(c, sql, offset, limit, crate::users::user_from_row)
+            Table::Users => page(c, sql, at, crate::users::user_from_row)
                 .await?
                 .into_iter()
                 .map(Record::User)
                 .collect(),
-            Table::Roles => page(c, sql, offset, limit, role_row)
+            Table::Roles => page(c, sql, at, role_row)
                 .await?
                 .into_iter()
                 .map(Record::Role)
                 .collect(),
-            Table::Permissions => page(c, sql, offset, limit, permission_row)
+            Table::Permissions => page(c, sql, at, permission_row)
                 .await?
                 .into_iter()
                 .map(Record::Permission)
                 .collect(),
-            Table::Configs => page(c, sql, offset, limit, rows::config)
+            Table::Configs => page(c, sql, at, rows::config)
                 .await?
                 .into_iter()
                 .map(Record::Config)
                 .collect(),
-            Table::History => page(c, sql, offset, limit, rows::history)
+            Table::History => page(c, sql, at, rows::history)
                 .await?
                 .into_iter()
                 .map(Record::History)
                 .collect(),
-            Table::Services => page(c, sql, offset, limit, |r| {
-                service_from_row(r).map(|(_, m)| m)
-            })
-            .await?
-            .into_iter()
-            .map(Record::Service)
-            .collect(),
-            Table::Instances => page(c, sql, offset, limit, stored_instance_row)
+            Table::Services => page(c, sql, at, |r| service_from_row(r).map(|(_, m)| m))
+                .await?
+                .into_iter()
+                .map(Record::Service)
+                .collect(),
+            Table::Instances => page(c, sql, at, stored_instance_row)
                 .await?
                 .into_iter()
                 .map(Record::Instance)
@@ -223,11 +229,16 @@ fn export_all<'a>(
                 }
                 continue;
             }
-            let mut offset = 0;
+            let (mut after, mut offset) = (0, 0);
             loop {
-                let records = read_page(c, table, offset, limit).await?;
+                let records = read_page(c, table, (after, offset, limit)).await?;
                 let full = records.len() == limit;
                 offset += records.len();
+                after = match records.last() {
+                    Some(Record::Config(item)) => item.id,
+                    Some(Record::History(entry)) => entry.nid,
+                    _ => after,
+                };
                 if !records.is_empty() {
                     sink.page(table, records).await?;
                 }
@@ -321,26 +332,35 @@ fn import_configs<'a>(c: &'a mut MySqlConnection, items: &'a [&'a ConfigItem]) -
         if items.is_empty() {
             return Ok(());
         }
-        // The rows being replaced: same id, or same key under another id.
+        // The rows being replaced: same id, or same key under another id. The key lookup
+        // goes by `data_id IN (…)`, a prefix of the unique key every optimizer ranges over;
+        // group and namespace are matched here.
         let sql = format!(
-            "SELECT CAST(id AS SIGNED) AS id FROM config_info WHERE id IN ({}) \
-             OR (data_id, group_id, tenant_id) IN ({})",
+            "SELECT CAST(id AS SIGNED) AS id, data_id, group_id, tenant_id FROM config_info \
+             WHERE id IN ({0}) OR data_id IN ({0})",
             placeholders(items.len()),
-            vec!["(?, ?, ?)"; items.len()].join(", ")
         );
         let mut q = sqlx::query(&sql);
         for item in items {
             q = q.bind(item.id);
         }
         for item in items {
-            q = q
-                .bind(&item.key.data_id)
-                .bind(&item.key.group)
-                .bind(&item.key.namespace);
+            q = q.bind(&item.key.data_id);
         }
+        let ids: std::collections::HashSet<u64> = items.iter().map(|i| i.id).collect();
+        let keys: std::collections::HashSet<&nacos_core::ConfigKey> =
+            items.iter().map(|i| &i.key).collect();
         let mut old = Vec::new();
         for row in q.fetch_all(&mut *c).await? {
-            old.push(id(&row, "id")?);
+            let row_id = id(&row, "id")?;
+            let key = nacos_core::ConfigKey::new(
+                text(&row, "tenant_id")?,
+                text(&row, "group_id")?,
+                text(&row, "data_id")?,
+            );
+            if ids.contains(&row_id) || keys.contains(&key) {
+                old.push(row_id);
+            }
         }
         if !old.is_empty() {
             for table in ["config_tags_relation", "config_info"] {
@@ -633,7 +653,11 @@ fn record_changes<'a>(
         );
         let mut q = sqlx::query(&sql);
         for k in keys {
-            q = q.bind(&k.data_id).bind(&k.group).bind(&k.namespace).bind(now);
+            q = q
+                .bind(&k.data_id)
+                .bind(&k.group)
+                .bind(&k.namespace)
+                .bind(now);
         }
         q.execute(&mut *c).await?;
         Ok(())

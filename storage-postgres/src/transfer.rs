@@ -12,9 +12,7 @@ use diesel::dsl::sql;
 use diesel::sql_types::{Array, BigInt, Bool, Double, Float4, Integer, Nullable, Text};
 use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use nacos_core::transfer::{
-    ExportSink, Record, StoredInstance, Table, TransferRepo, gray_order,
-};
+use nacos_core::transfer::{ExportSink, Record, StoredInstance, Table, TransferRepo, gray_order};
 use nacos_core::{ConfigItem, ConfigKey, Gray, GrayConfig, HistoryEntry, RepoError, ServiceKey};
 
 use crate::PgStore;
@@ -59,7 +57,10 @@ async fn read_page(
                 .select(NamespaceRow::as_select())
                 .load(conn)
                 .await?;
-            out.extend(rows.into_iter().map(|r| Record::Namespace(r.into_namespace())));
+            out.extend(
+                rows.into_iter()
+                    .map(|r| Record::Namespace(r.into_namespace())),
+            );
         }
         Table::Users => {
             let rows: Vec<UserRow> = u::table
@@ -79,9 +80,11 @@ async fn read_page(
                 .select((r::role, r::username))
                 .load(conn)
                 .await?;
-            out.extend(rows.into_iter().map(|(role, username)| {
-                Record::Role(nacos_core::RoleBinding { role, username })
-            }));
+            out.extend(
+                rows.into_iter().map(|(role, username)| {
+                    Record::Role(nacos_core::RoleBinding { role, username })
+                }),
+            );
         }
         Table::Permissions => {
             let rows: Vec<(String, String, String)> = p::table
@@ -644,7 +647,10 @@ async fn counts_of(conn: &mut AsyncPgConnection) -> Result<BTreeMap<Table, u64>>
     let tag: i64 = ct::table.count().get_result(conn).await?;
     out.insert(Table::Grays, n(beta + tag));
     out.insert(Table::History, n(h::table.count().get_result(conn).await?));
-    out.insert(Table::Services, n(ns::table.count().get_result(conn).await?));
+    out.insert(
+        Table::Services,
+        n(ns::table.count().get_result(conn).await?),
+    );
     out.insert(
         Table::Instances,
         n(ni::table.count().get_result(conn).await?),

@@ -57,7 +57,10 @@ pub async fn run(
             let settings = settings()?;
             refuse_raft_replica(&settings)?;
             let repos = open(&settings, "restore").await?;
-            Ok(transfer::restore_from_file(from, repos.transfer.as_ref(), *force, progress).await?)
+            Ok(
+                transfer::restore_from_file(from, repos.transfer.as_ref(), *force, progress)
+                    .await?,
+            )
         }
         Tool::Migrate { from, to, force } => {
             let read = |path: &Path| {
@@ -139,7 +142,8 @@ fn parse_server(url: &str) -> Result<Endpoint, ToolError> {
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) => (
             host,
-            port.parse::<u16>().map_err(|_| bad("the port is not a number 1..65535"))?,
+            port.parse::<u16>()
+                .map_err(|_| bad("the port is not a number 1..65535"))?,
         ),
         None => (authority, 8848),
     };
@@ -262,14 +266,14 @@ async fn remote_backup(
     };
     let io = |what: String| move |source| TransferError::Io { what, source };
     let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&partial).map_err(io(format!("cannot create {}", partial.display())))?,
+        std::fs::File::create(&partial)
+            .map_err(io(format!("cannot create {}", partial.display())))?,
     );
     progress.begin("download (bytes)", None);
     let mut body = response.into_body();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ToolError::Remote(format!("the server broke off the backup: {e}"))
-        })?;
+        let frame = frame
+            .map_err(|e| ToolError::Remote(format!("the server broke off the backup: {e}")))?;
         if let Some(data) = frame.data_ref() {
             file.write_all(data)
                 .map_err(io(format!("writing {}", partial.display())))?;

@@ -194,11 +194,29 @@ mod tests {
             }
             other => panic!("not a backup: {other:?}"),
         }
-        let migrate =
-            Cli::try_parse_from(["nacos-server", "migrate", "--from", "a", "--to", "b", "--force"])
-                .expect("valid");
-        assert!(matches!(migrate.tool, Some(Tool::Migrate { force: true, .. })));
-        assert!(Cli::try_parse_from(["nacos-server", "restore"]).is_err(), "--from is required");
-        assert!(Cli::try_parse_from(["nacos-server"]).expect("server").tool.is_none());
+        let migrate = Cli::try_parse_from([
+            "nacos-server",
+            "migrate",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--force",
+        ])
+        .expect("valid");
+        assert!(matches!(
+            migrate.tool,
+            Some(Tool::Migrate { force: true, .. })
+        ));
+        assert!(
+            Cli::try_parse_from(["nacos-server", "restore"]).is_err(),
+            "--from is required"
+        );
+        assert!(
+            Cli::try_parse_from(["nacos-server"])
+                .expect("server")
+                .tool
+                .is_none()
+        );
     }
 }

@@ -29,8 +29,8 @@ use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
 use nacos_core::RepoError;
 use nacos_core::transfer::{
-    Digests, ExportSink, FORMAT_NAME, FORMAT_VERSION, Record, Table, TableDifference,
-    TableDigest, TransferRepo, compare, encode_line,
+    Digests, ExportSink, FORMAT_NAME, FORMAT_VERSION, Record, Table, TableDifference, TableDigest,
+    TransferRepo, compare, encode_line,
 };
 use serde::{Deserialize, Serialize};
 
@@ -143,7 +143,9 @@ impl<W: Write> DumpWriter<W> {
             end: digests.clone(),
         })
         .map_err(|e| TransferError::BadDump(e.to_string()))?;
-        self.gz.write_all(&trailer).map_err(io("writing the dump"))?;
+        self.gz
+            .write_all(&trailer)
+            .map_err(io("writing the dump"))?;
         self.gz.write_all(b"\n").map_err(io("writing the dump"))?;
         let inner = self.gz.finish().map_err(io("writing the dump"))?;
         Ok((inner, digests))
@@ -435,12 +437,10 @@ pub async fn backup_to_file(
     };
     repo.export(PAGE_SIZE, &mut sink).await?;
     let (buffered, store_side) = sink.writer.finish()?;
-    let file = buffered
-        .into_inner()
-        .map_err(|e| TransferError::Io {
-            what: format!("writing {}", partial.display()),
-            source: e.into_error(),
-        })?;
+    let file = buffered.into_inner().map_err(|e| TransferError::Io {
+        what: format!("writing {}", partial.display()),
+        source: e.into_error(),
+    })?;
     file.sync_all()
         .map_err(io(format!("writing {}", partial.display())))?;
     std::fs::rename(&partial, path).map_err(io(format!(
@@ -466,8 +466,7 @@ fn partial_path(path: &Path) -> PathBuf {
 
 /// Count and MD5 of every table of a dump file (which must be whole: trailer checked).
 pub fn digest_file(path: &Path) -> Result<BTreeMap<Table, TableDigest>, TransferError> {
-    let file =
-        std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
     let mut reader = DumpReader::new(file)?;
     while reader.next_record()?.is_some() {}
     Ok(reader.digests().cloned().unwrap_or_default())
@@ -545,8 +544,7 @@ pub async fn restore_from_file(
 ) -> Result<Report, TransferError> {
     let started = Instant::now();
     check_empty(target, force).await?;
-    let file =
-        std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
     let mut reader = DumpReader::new(std::io::BufReader::new(file))?;
     progress.begin("restore", None);
     let mut batcher = Batcher::new(target, progress);
@@ -710,7 +708,10 @@ mod tests {
             while r.next_record()?.is_some() {}
             Ok(())
         });
-        assert!(matches!(outcome, Err(TransferError::BadDump(_))), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(TransferError::BadDump(_))),
+            "{outcome:?}"
+        );
         // A well-formed file whose trailer disagrees with its lines.
         let mut w = DumpWriter::new(Vec::new()).expect("header");
         w.write(&user("a")).expect("write");

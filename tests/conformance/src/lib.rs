@@ -72,8 +72,8 @@ pub mod harness;
 pub mod history;
 pub mod namespaces;
 pub mod persistence;
-pub mod transfer;
 pub mod services;
+pub mod transfer;
 pub mod users;
 
 pub use harness::{Backend, Requirement};

@@ -12,8 +12,8 @@ use nacos_core::{
 };
 
 use super::fixtures::{
-    full_publish, gray_publish, instance, key, must_publish, namespace, operator, publish,
-    service, service_meta,
+    full_publish, gray_publish, instance, key, must_publish, namespace, operator, publish, service,
+    service_meta,
 };
 use super::harness::{Requirement, supported};
 use crate::Backend;
@@ -137,7 +137,11 @@ async fn populate(repos: &Repos) -> Vec<ConfigItem> {
                 .expect("tag");
         }
     }
-    if supported(repos, Requirement::PersistentInstances, "transfer (naming part)") {
+    if supported(
+        repos,
+        Requirement::PersistentInstances,
+        "transfer (naming part)",
+    ) {
         let svc = service("svc-b");
         let mut meta = service_meta(&svc);
         meta.clusters.insert(
@@ -149,8 +153,8 @@ async fn populate(repos: &Repos) -> Vec<ConfigItem> {
                 metadata: BTreeMap::from([("k".to_string(), "v".to_string())]),
             },
         );
-        meta.selector = r#"{"type":"label","expression":"CONSUMER.label.a = PROVIDER.label.a"}"#
-            .into();
+        meta.selector =
+            r#"{"type":"label","expression":"CONSUMER.label.a = PROVIDER.label.a"}"#.into();
         repos.instances.create_service(meta).await.expect("service");
         repos
             .instances
@@ -252,7 +256,9 @@ pub async fn export_is_ordered_paged_and_complete<B: Backend>(backend: &B) {
         })
         .collect();
     assert!(
-        grays.windows(2).all(|w| gray_order(w[0]) < gray_order(w[1])),
+        grays
+            .windows(2)
+            .all(|w| gray_order(w[0]) < gray_order(w[1])),
         "grays by key, beta first, tags by name"
     );
     if repos.capabilities.gray_configs {
@@ -303,7 +309,11 @@ pub async fn import_preserves_ids_times_and_content<B: Backend>(backend: &B) {
     populate(&source).await;
     let records = export(source.transfer.as_ref(), 1000).await;
     for batch in records.chunks(3) {
-        target.transfer.import(batch.to_vec()).await.expect("import");
+        target
+            .transfer
+            .import(batch.to_vec())
+            .await
+            .expect("import");
     }
     let expected: Vec<Record> = records
         .iter()
@@ -332,14 +342,22 @@ pub async fn import_preserves_ids_times_and_content<B: Backend>(backend: &B) {
         .max()
         .expect("history exported");
     let fresh = must_publish(&target, publish(&key("", "after-import"), "new")).await;
-    assert!(fresh.id > max_id, "new id {} above imported {max_id}", fresh.id);
+    assert!(
+        fresh.id > max_id,
+        "new id {} above imported {max_id}",
+        fresh.id
+    );
     let history = target
         .configs
         .previous_history(0)
         .await
         .expect("history")
         .expect("I rows exist");
-    assert!(history.nid > max_nid, "new nid {} above {max_nid}", history.nid);
+    assert!(
+        history.nid > max_nid,
+        "new nid {} above {max_nid}",
+        history.nid
+    );
     let k1 = key("", "b.yaml");
     let read = target
         .configs
@@ -375,9 +393,17 @@ pub async fn import_is_idempotent_and_replaces_by_key<B: Backend>(backend: &B) {
         })
         .expect("b.yaml exported");
     assert_ne!(clash.id, source_b.id, "the fixture makes the ids differ");
-    target.transfer.import(records.clone()).await.expect("import");
+    target
+        .transfer
+        .import(records.clone())
+        .await
+        .expect("import");
     let once = export(target.transfer.as_ref(), 1000).await;
-    target.transfer.import(records.clone()).await.expect("again");
+    target
+        .transfer
+        .import(records.clone())
+        .await
+        .expect("again");
     let twice = export(target.transfer.as_ref(), 1000).await;
     assert_eq!(once, twice, "a repeated import changes nothing");
     let b = target
@@ -386,7 +412,10 @@ pub async fn import_is_idempotent_and_replaces_by_key<B: Backend>(backend: &B) {
         .await
         .expect("get")
         .expect("present");
-    assert_eq!(b.id, source_b.id, "the dump's row replaced the clashing one");
+    assert_eq!(
+        b.id, source_b.id,
+        "the dump's row replaced the clashing one"
+    );
     assert_eq!(b.content, "one, updated");
     let ids: Vec<u64> = once
         .iter()

@@ -27,11 +27,12 @@ use serde_json::Value;
 use crate::auth::{ADMIN_PW, admin_post, auth_props, create_namespaces, grant_user, init_admin};
 use crate::support::TestServer;
 
-/// Progress as reported, for assertions.
+/// Progress as reported, for assertions; each phase's time goes to stderr.
 #[derive(Debug, Default)]
 struct Recorded {
     phases: Mutex<Vec<(String, Option<u64>)>>,
     advanced: AtomicU64,
+    started: Mutex<Option<Instant>>,
 }
 
 impl Progress for Recorded {
@@ -39,11 +40,25 @@ impl Progress for Recorded {
         if let Ok(mut p) = self.phases.lock() {
             p.push((phase.to_string(), total));
         }
+        if let Ok(mut started) = self.started.lock() {
+            *started = Some(Instant::now());
+        }
     }
     fn advance(&self, records: u64) {
         self.advanced.fetch_add(records, Ordering::Relaxed);
     }
-    fn end(&self) {}
+    fn end(&self) {
+        let phase = self
+            .phases
+            .lock()
+            .ok()
+            .and_then(|p| p.last().map(|(name, _)| name.clone()));
+        if let (Ok(started), Some(phase)) = (self.started.lock(), phase)
+            && let Some(at) = *started
+        {
+            eprintln!("phase {phase}: {:.1?}", at.elapsed());
+        }
+    }
 }
 
 /// Settings of an embedded store in `home`, as `-D nacos.home=<home>` gives them.
@@ -83,9 +98,13 @@ async fn migrate(from: &Path, to: &Path, progress: &dyn Progress) -> Report {
         to: to.to_path_buf(),
         force: false,
     };
-    let report = tools::run(&tool, || unreachable!("migrate reads its own files"), progress)
-        .await
-        .expect("migrate runs");
+    let report = tools::run(
+        &tool,
+        || unreachable!("migrate reads its own files"),
+        progress,
+    )
+    .await
+    .expect("migrate runs");
     assert!(report.verified(), "migrate verification:\n{report}");
     report
 }
@@ -258,7 +277,11 @@ async fn populate(s: &TestServer, admin: &str) {
         &[("serviceName", "billing"), ("namespaceId", "ns-bk")],
     )
     .await;
-    for (ip, cluster) in [("10.1.0.2", "c1"), ("10.1.0.1", "c1"), ("10.1.0.3", "DEFAULT")] {
+    for (ip, cluster) in [
+        ("10.1.0.2", "c1"),
+        ("10.1.0.1", "c1"),
+        ("10.1.0.3", "DEFAULT"),
+    ] {
         ok(
             s,
             admin,
@@ -316,7 +339,10 @@ fn timeless(value: Value) -> Value {
 /// What the server answers about every kind of data, times left out.
 async fn answers(s: &TestServer, token: &str) -> Vec<(String, String)> {
     let reads: Vec<(&str, Vec<(&str, &str)>)> = vec![
-        ("/v1/cs/configs", vec![("dataId", "app.yaml"), ("group", "G1")]),
+        (
+            "/v1/cs/configs",
+            vec![("dataId", "app.yaml"), ("group", "G1")],
+        ),
         (
             "/v1/cs/configs",
             vec![("dataId", "app.yaml"), ("group", "G1"), ("tag", "blue")],
@@ -401,7 +427,10 @@ async fn answers(s: &TestServer, token: &str) -> Vec<(String, String)> {
 }
 
 /// A fresh database's properties on the shared private server, kept alive by the guard.
-fn mysql_database() -> (Vec<(String, String)>, nacos_tests::mariadb::TestDatabase<'static>) {
+fn mysql_database() -> (
+    Vec<(String, String)>,
+    nacos_tests::mariadb::TestDatabase<'static>,
+) {
     let db = MariaDb::shared()
         .expect("mariadb (checked)")
         .create_database();
@@ -437,8 +466,7 @@ fn as_mysql_stores(records: &[Record]) -> Vec<Record> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn round_trip_embedded_mysql_postgres_embedded() {
     let test = "backup::round_trip_embedded_mysql_postgres_embedded";
-    if crate::support::Storage::Mysql.skip(test) || crate::support::Storage::Postgres.skip(test)
-    {
+    if crate::support::Storage::Mysql.skip(test) || crate::support::Storage::Postgres.skip(test) {
         return;
     }
     let work = tempfile::tempdir().expect("work dir");
@@ -519,7 +547,10 @@ async fn round_trip_embedded_mysql_postgres_embedded() {
     let s2 = TestServer::start_at(&home2, &auth_props()).await;
     let token = crate::auth::login(&s2, "nacos", ADMIN_PW).await;
     let after = answers(&s2, &token).await;
-    assert_eq!(after, before, "the restored server answers as the original did");
+    assert_eq!(
+        after, before,
+        "the restored server answers as the original did"
+    );
     let alice = crate::auth::login(&s2, "alice", "alice-pw-1").await;
     let (status, body) = call(
         &s2,
@@ -725,7 +756,10 @@ async fn online_backup_of_a_running_server() {
         writes += w.await.expect("writer");
     }
     assert!(report.verified(), "{report}");
-    assert!(recorded.advanced.load(Ordering::Relaxed) > 0, "download progress");
+    assert!(
+        recorded.advanced.load(Ordering::Relaxed) > 0,
+        "download progress"
+    );
 
     let wrong = Tool::Backup {
         to: work.path().join("wrong.gz"),
@@ -749,7 +783,11 @@ async fn online_backup_of_a_running_server() {
     let repos = nacos_storage_embedded::open_repos(&restored.join("data")).expect("open");
     let mut exported = Vec::new();
     let mut sink = Collect(&mut exported);
-    repos.transfer.export(1000, &mut sink).await.expect("export");
+    repos
+        .transfer
+        .export(1000, &mut sink)
+        .await
+        .expect("export");
     let configs: Vec<&ConfigItem> = exported
         .iter()
         .filter_map(|r| match r {
@@ -779,7 +817,10 @@ async fn online_backup_of_a_running_server() {
         assert_eq!(inserts, 1, "{:?}: one insert", c.key);
         let newest = rows.iter().max_by_key(|h| h.nid).expect("rows");
         if newest.op == HistoryOp::Update {
-            assert_ne!(newest.content, c.content, "U rows hold the previous content");
+            assert_ne!(
+                newest.content, c.content,
+                "U rows hold the previous content"
+            );
         }
     }
     for h in &history {
