@@ -54,6 +54,7 @@ pub async fn run(
             }
         },
         Tool::Restore { from, force } => {
+            transfer::check_header(from)?;
             let settings = settings()?;
             refuse_raft_replica(&settings)?;
             let repos = open(&settings, "restore").await?;

@@ -464,6 +464,13 @@ fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Whether `path` opens as a dump (readable, gzip, the header of this format), before a tool
+/// opens any storage for it.
+pub fn check_header(path: &Path) -> Result<(), TransferError> {
+    let file = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
+    DumpReader::new(file).map(|_| ())
+}
+
 /// Count and MD5 of every table of a dump file (which must be whole: trailer checked).
 pub fn digest_file(path: &Path) -> Result<BTreeMap<Table, TableDigest>, TransferError> {
     let file = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
