@@ -19,7 +19,9 @@ use crate::foundation::cli::{Remote, Tool};
 use crate::foundation::error::StartError;
 use crate::foundation::settings::Settings;
 use crate::foundation::storage;
-use crate::services::transfer::{self, Progress, Report, TransferError};
+use nacos_core::transfer::{Digests, encode_line};
+
+use crate::services::transfer::{self, DumpReader, Progress, Report, TransferError};
 
 /// Why a tool could not run (a run that ran but did not verify returns its [`Report`]).
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +55,15 @@ pub async fn run(
                 Ok(transfer::backup_to_file(repos.transfer.as_ref(), to, progress).await?)
             }
         },
-        Tool::Restore { from, force } => {
+        Tool::Restore {
+            from,
+            force,
+            remote,
+        } => {
             transfer::check_header(from)?;
+            if let Some(server) = &remote.server {
+                return remote_restore(server, remote, from, *force, progress).await;
+            }
             let settings = settings()?;
             refuse_raft_replica(&settings)?;
             let repos = open(&settings, "restore").await?;
@@ -112,7 +121,8 @@ fn refuse_raft_replica(settings: &Settings) -> Result<(), ToolError> {
     if !storage::is_external(settings) && log.exists() {
         return Err(ToolError::Setup(format!(
             "{} belongs to an embedded cluster node ({} exists): writing it directly would \
-             bypass Raft. Restore into a standalone embedded store, MySQL or PostgreSQL instead",
+             bypass Raft. Restore through a running node instead: restore --from FILE --server \
+             http://host:8848",
             settings.data_dir().display(),
             log.display()
         )));
@@ -168,7 +178,7 @@ async fn send(
     endpoint: &Endpoint,
     method: Method,
     path: &str,
-    form: Option<String>,
+    body: Option<(&'static str, Bytes)>,
 ) -> Result<hyper::Response<hyper::body::Incoming>, ToolError> {
     let remote = |e: &dyn std::fmt::Display| {
         ToolError::Remote(format!("{}:{}: {e}", endpoint.host, endpoint.port))
@@ -185,12 +195,14 @@ async fn send(
         .method(method)
         .uri(format!("{}{path}", endpoint.context))
         .header(header::HOST, format!("{}:{}", endpoint.host, endpoint.port));
-    if form.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let request = request
-        .body(Full::new(Bytes::from(form.unwrap_or_default())))
-        .map_err(|e| remote(&e))?;
+    let body = match body {
+        Some((content_type, bytes)) => {
+            request = request.header(header::CONTENT_TYPE, content_type);
+            bytes
+        }
+        None => Bytes::new(),
+    };
+    let request = request.body(Full::new(body)).map_err(|e| remote(&e))?;
     sender.send_request(request).await.map_err(|e| remote(&e))
 }
 
@@ -215,7 +227,8 @@ async fn login(endpoint: &Endpoint, remote: &Remote) -> Result<String, ToolError
         .append_pair("username", &remote.username)
         .append_pair("password", &password)
         .finish();
-    let response = send(endpoint, Method::POST, "/v1/auth/login", Some(form)).await?;
+    let body = ("application/x-www-form-urlencoded", Bytes::from(form));
+    let response = send(endpoint, Method::POST, "/v1/auth/login", Some(body)).await?;
     let status = response.status();
     let body = text_of(response).await;
     if status != StatusCode::OK {
@@ -292,6 +305,100 @@ async fn remote_backup(
     let digests = transfer::digest_file(to)?;
     let mut report = transfer::report_of_file(&digests, started);
     report.sides = ("server", "file");
+    Ok(report)
+}
+
+/// Upload a dump file to a running server batch by batch (`POST /v1/console/restore`), then
+/// compare what the server said it stored with a fresh online backup of it.
+async fn remote_restore(
+    server: &str,
+    remote: &Remote,
+    from: &Path,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<Report, ToolError> {
+    let started = Instant::now();
+    let endpoint = parse_server(server)?;
+    // The whole file is sound (trailer checked) before anything is sent.
+    transfer::digest_file(from)?;
+    let token = login(&endpoint, remote).await?;
+    let io = |what: String| move |source| TransferError::Io { what, source };
+    let file = std::fs::File::open(from).map_err(io(format!("cannot open {}", from.display())))?;
+    let mut reader = DumpReader::new(std::io::BufReader::new(file))?;
+    progress.begin("restore", None);
+    let mut expected = Digests::new();
+    let mut coarsened = 0;
+    let (mut batch, mut count, mut first) = (Vec::new(), 0, true);
+    loop {
+        let record = reader.next_record()?;
+        if let Some(record) = &record {
+            batch.extend(encode_line(record).map_err(TransferError::from)?);
+            batch.push(b'\n');
+            count += 1;
+        }
+        let full = batch.len() >= transfer::BATCH_BYTES || count >= transfer::BATCH_RECORDS;
+        // The first batch is sent even when empty: the server checks the target is empty.
+        if full || (record.is_none() && (count > 0 || first)) {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("accessToken", &token)
+                .append_pair("force", if force || !first { "true" } else { "false" })
+                .finish();
+            let body = (
+                "application/x-ndjson",
+                Bytes::from(std::mem::take(&mut batch)),
+            );
+            let sent = body.1.clone();
+            let path = format!("/v1/console/restore?{query}");
+            let response = send(&endpoint, Method::POST, &path, Some(body)).await?;
+            let status = response.status();
+            let answer = text_of(response).await;
+            if status != StatusCode::OK {
+                return Err(ToolError::Remote(format!(
+                    "restore refused ({status}): {answer}"
+                )));
+            }
+            let kept: Vec<&[u8]> = answer
+                .as_bytes()
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            let lines: Vec<&[u8]> = sent
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            if kept.len() != lines.len() {
+                return Err(ToolError::Remote(format!(
+                    "the server stored {} of {} records of a batch",
+                    kept.len(),
+                    lines.len()
+                )));
+            }
+            for (line, stored) in lines.iter().zip(&kept) {
+                let record: nacos_core::transfer::Record = serde_json::from_slice(stored)
+                    .map_err(|e| ToolError::Remote(format!("unreadable answer: {e}")))?;
+                expected.add_line(record.table(), stored);
+                if line != stored {
+                    coarsened += 1;
+                }
+            }
+            progress.advance(count as u64);
+            (count, first) = (0, false);
+        }
+        if record.is_none() {
+            break;
+        }
+    }
+    progress.end();
+    let check = {
+        let mut name = from.as_os_str().to_owned();
+        name.push(".verify");
+        PathBuf::from(name)
+    };
+    let fetched = remote_backup(server, remote, &check, progress).await;
+    let actual = fetched.and_then(|_| Ok(transfer::digest_file(&check)?));
+    let _ = std::fs::remove_file(&check);
+    let mut report = Report::compare(("file", "server"), &expected.finish(), &actual?, started);
+    report.coarsened = coarsened;
     Ok(report)
 }
 

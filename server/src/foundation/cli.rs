@@ -66,15 +66,18 @@ pub enum Tool {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Load a dump file into the store the properties select. The server must be stopped
-    /// (embedded) and the store must not be an embedded cluster node's.
+    /// Load a dump file into the store the properties select (an embedded server must be
+    /// stopped), or with `--server` into a running server: in an embedded cluster that is
+    /// the way in, each batch one Raft entry.
     Restore {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
         /// Restore into a store that already holds data: each record replaces the row with its
-        /// key, other rows stay.
+        /// id or key, other rows stay.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Copy one store into another, each named by a properties file (embedded, MySQL or
     /// PostgreSQL, any direction).

@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 pub const PAGE_SIZE: u32 = 1000;
 /// An import batch closes at this many records or bytes of dump lines, whichever comes first
 /// (one transaction or Raft entry each; bytes keep it under MySQL's packet limit).
-const BATCH_RECORDS: usize = 1000;
-const BATCH_BYTES: usize = 4 * 1024 * 1024;
+pub const BATCH_RECORDS: usize = 1000;
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a backup, restore or migration failed.
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +267,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a run that compared `expected` with `actual`.
+    pub fn compare(
+        sides: (&'static str, &'static str),
+        expected: &BTreeMap<Table, TableDigest>,
+        actual: &BTreeMap<Table, TableDigest>,
+        started: Instant,
+    ) -> Report {
+        Report::new(sides, expected, actual, started)
+    }
+
     fn new(
         sides: (&'static str, &'static str),
         expected: &BTreeMap<Table, TableDigest>,
@@ -563,29 +573,39 @@ pub async fn restore_from_file(
     verify(("file", "store"), batcher, target, progress, started).await
 }
 
-/// Restore a dump held in memory (an upload), as [`restore_from_file`].
-pub async fn restore_from_bytes(
-    bytes: &[u8],
+/// Records of an uploaded batch: dump record lines (no header, no trailer).
+pub fn parse_lines(body: &[u8]) -> Result<Vec<Record>, TransferError> {
+    let mut out = Vec::new();
+    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record: Record = serde_json::from_slice(line).map_err(|e| {
+            TransferError::BadDump(format!("line {}: not a dump record: {e}", n + 1))
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// Import one uploaded batch into `target` (refused when it holds data, unless `force`);
+/// the records as the target stores them, one dump line each, for the uploader's
+/// verification.
+pub async fn import_batch(
     target: &dyn TransferRepo,
+    records: Vec<Record>,
     force: bool,
-    progress: &dyn Progress,
-) -> Result<Report, TransferError> {
-    let started = Instant::now();
+) -> Result<Vec<u8>, TransferError> {
     check_empty(target, force).await?;
-    let mut reader = DumpReader::new(bytes)?;
-    // Read it whole first: a damaged upload must not leave half a restore behind.
-    let mut records = Vec::new();
-    while let Some(record) = reader.next_record()? {
-        records.push(record);
+    let mut stored = Vec::new();
+    for record in &records {
+        let mut kept = record.clone();
+        target.stored_form(&mut kept);
+        stored.extend(encode_line(&kept)?);
+        stored.push(b'\n');
     }
-    progress.begin("restore", Some(records.len() as u64));
-    let mut batcher = Batcher::new(target, progress);
-    for record in records {
-        batcher.push(record).await?;
-    }
-    batcher.flush().await?;
-    progress.end();
-    verify(("dump", "store"), batcher, target, progress, started).await
+    target.import(records).await?;
+    Ok(stored)
 }
 
 async fn verify(

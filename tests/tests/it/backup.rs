@@ -25,7 +25,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::auth::{ADMIN_PW, admin_post, auth_props, create_namespaces, grant_user, init_admin};
-use crate::support::TestServer;
+use crate::support::{Storage, TestCluster, TestServer};
 
 /// Progress as reported, for assertions; each phase's time goes to stderr.
 #[derive(Debug, Default)]
@@ -113,6 +113,7 @@ async fn restore(home: &Path, from: &Path, force: bool) -> Result<Report, ToolEr
     let tool = Tool::Restore {
         from: from.to_path_buf(),
         force,
+        remote: Remote::default(),
     };
     let settings = embedded_settings(home);
     tools::run(&tool, || Ok(settings), &Silent).await
@@ -466,7 +467,7 @@ fn as_mysql_stores(records: &[Record]) -> Vec<Record> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn round_trip_embedded_mysql_postgres_embedded() {
     let test = "backup::round_trip_embedded_mysql_postgres_embedded";
-    if crate::support::Storage::Mysql.skip(test) || crate::support::Storage::Postgres.skip(test) {
+    if Storage::Mysql.skip(test) || Storage::Postgres.skip(test) {
         return;
     }
     let work = tempfile::tempdir().expect("work dir");
@@ -847,7 +848,7 @@ impl nacos_core::transfer::ExportSink for Collect<'_> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_thousand_configs_migrate_to_mysql() {
     let test = "backup::hundred_thousand_configs_migrate_to_mysql";
-    if crate::support::Storage::Mysql.skip(test) {
+    if Storage::Mysql.skip(test) {
         return;
     }
     const N: u64 = 100_000;
@@ -926,4 +927,85 @@ async fn hundred_thousand_configs_migrate_to_mysql() {
         elapsed < Duration::from_secs(300),
         "the migration took {elapsed:?}"
     );
+}
+
+fn remote(url: String) -> Remote {
+    Remote {
+        server: Some(url),
+        username: "nacos".into(),
+        password: Some(ADMIN_PW.into()),
+    }
+}
+
+/// A dump restored into a running 3-node embedded cluster through one node (batches go through
+/// Raft): refused while the cluster holds data unless forced, then every node's online backup
+/// is the dump, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_into_a_running_embedded_cluster() {
+    let work = tempfile::tempdir().expect("work dir");
+    let mut source = TestServer::start_with(&auth_props()).await;
+    let admin = init_admin(&source).await;
+    populate(&source, &admin).await;
+    let home = source.home().to_path_buf();
+    source.stop().await;
+    let dump = work.path().join("source.jsonl.gz");
+    backup(&home, &dump).await;
+
+    let cluster = TestCluster::start(Storage::Embedded, 3, &auth_props()).await;
+    // The cluster's own admin (same password as the dump's), once a leader is elected.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = reqwest::Client::new()
+            .post(cluster.node(0).url("/v1/auth/users/admin"))
+            .form(&[("password", ADMIN_PW)])
+            .send()
+            .await;
+        if response.is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster never took its admin"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let via = cluster.node(1).url("").trim_end_matches('/').to_string();
+    let refused = Tool::Restore {
+        from: dump.clone(),
+        force: false,
+        remote: remote(via.clone()),
+    };
+    match tools::run(&refused, || unreachable!("remote"), &Silent).await {
+        Err(ToolError::Remote(message)) => {
+            assert!(message.contains("not empty"), "{message}")
+        }
+        other => panic!("a cluster holding its admin is not empty: {other:?}"),
+    }
+    let forced = Tool::Restore {
+        from: dump.clone(),
+        force: true,
+        remote: remote(via),
+    };
+    let recorded = Recorded::default();
+    let report = tools::run(&forced, || unreachable!("remote"), &recorded)
+        .await
+        .expect("restore through a node");
+    assert!(report.verified(), "{report}");
+    let expected = std::fs::read(&dump).expect("read dump");
+    for i in 0..3 {
+        let path = work.path().join(format!("node{i}.jsonl.gz"));
+        let tool = Tool::Backup {
+            to: path.clone(),
+            remote: remote(cluster.node(i).url("")),
+        };
+        let report = tools::run(&tool, || unreachable!("remote"), &Silent)
+            .await
+            .expect("online backup of a node");
+        assert!(report.verified(), "{report}");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            expected,
+            "node {i} holds the dump, byte for byte"
+        );
+    }
 }

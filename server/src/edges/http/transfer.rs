@@ -1,5 +1,9 @@
-//! Online backup of a running server: `GET /v1/console/backup` streams a consistent export of
-//! the store in the dump format of [`crate::services::transfer`] (admin only).
+//! Online backup and restore of a running server (admin only): `GET /v1/console/backup`
+//! streams a consistent export of the store in the dump format of
+//! [`crate::services::transfer`]; `POST /v1/console/restore` imports one batch of dump record
+//! lines (the `restore --server` tool sends a file batch by batch, each within the request body
+//! limit) and answers the records as the store keeps them, for the tool's verification. In an
+//! embedded cluster each batch is one Raft entry, whichever node receives it.
 //!
 //! An embedded cluster node first passes a Raft read barrier, so its dump holds every write
 //! committed before the request, then exports its own applied state (one redb read
@@ -14,23 +18,54 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::secured::{ADMIN_R, M, Routes};
-use super::{ServiceError, ServiceResult};
+use super::secured::{ADMIN_R, ADMIN_W, M, Routes};
+use super::{Params, ServiceError, ServiceResult};
 use crate::app::AppState;
-use crate::services::transfer;
+use crate::services::transfer::{self, TransferError};
 
 pub fn routes() -> Routes {
-    Routes::new().route("/v1/console/backup", get(backup), &[(M::Get, ADMIN_R)])
+    Routes::new()
+        .route("/v1/console/backup", get(backup), &[(M::Get, ADMIN_R)])
+        .route(
+            "/v1/console/restore",
+            axum::routing::post(restore),
+            &[(M::Post, ADMIN_W)],
+        )
+}
+
+/// The dump holds password hashes and a restore replaces users: neither is served to
+/// everyone, which is what an admin-only route means while auth is off.
+fn require_auth(app: &AppState) -> ServiceResult<()> {
+    if app.auth.enabled() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "online backup and restore are served only with nacos.core.auth.enabled=true (the \
+             dump holds the users' password hashes)"
+                .into(),
+        ))
+    }
+}
+
+/// `POST /v1/console/restore?force=`: one batch of dump record lines (the body). Refused with
+/// 409 when the store holds data and `force` is not set; nothing of a refused batch is written.
+async fn restore(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
+    require_auth(&app)?;
+    let force = params.bool("force")?.unwrap_or(false);
+    let records = transfer::parse_lines(&params.body)
+        .map_err(|e| ServiceError::param("body", e.to_string()))?;
+    let stored = transfer::import_batch(app.repos.transfer.as_ref(), records, force)
+        .await
+        .map_err(|e| match e {
+            TransferError::Storage(e) => e.into(),
+            TransferError::NotEmpty(_) => ServiceError::Conflict(e.to_string()),
+            other => ServiceError::param("body", other.to_string()),
+        })?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], stored).into_response())
 }
 
 async fn backup(State(app): State<AppState>) -> ServiceResult<Response> {
-    if !app.auth.enabled() {
-        return Err(ServiceError::Forbidden(
-            "the online backup holds the users' password hashes: it is served only with \
-             nacos.core.auth.enabled=true"
-                .into(),
-        ));
-    }
+    require_auth(&app)?;
     if let Some(raft) = &app.raft {
         raft.linearizable_barrier().await?;
     }
