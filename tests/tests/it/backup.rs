@@ -713,6 +713,30 @@ async fn online_backup_of_a_running_server() {
         .await
         .expect("request");
     assert_eq!(anonymous.status(), StatusCode::FORBIDDEN, "anonymous");
+    let upload = |token: &str, body: &'static str| {
+        s.client
+            .post(s.url("/v1/console/restore?force=true"))
+            .header("accessToken", token.to_string())
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+    };
+    let line =
+        r#"{"t":"namespace","v":{"id":"up","name":"n","desc":"","created_ms":1,"modified_ms":1}}"#;
+    assert_eq!(
+        upload(&bob, line).await.expect("request").status(),
+        StatusCode::FORBIDDEN,
+        "a non-admin user cannot restore"
+    );
+    let garbage = upload(&admin, "not a record\n").await.expect("request");
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    let said = garbage.text().await.unwrap_or_default();
+    assert!(said.contains("line 1"), "the 400 names the line: {said}");
+    assert_eq!(
+        s.app().repos.namespaces.get("up").await.expect("get"),
+        None,
+        "refused uploads write nothing"
+    );
 
     // Writers: each publish writes a config and its history row in one transaction.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
