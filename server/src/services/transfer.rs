@@ -626,19 +626,45 @@ async fn verify(
 }
 
 /// Copy every record of `source` into `target` (refused when it holds data, unless `force`)
-/// from one consistent export of the source, then compare both sides.
+/// from one consistent export of the source, then compare both sides. The export runs ahead
+/// of the import by a few pages, so reading one store overlaps writing the other.
 pub async fn migrate(
     source: &dyn TransferRepo,
     target: &dyn TransferRepo,
     force: bool,
     progress: &dyn Progress,
 ) -> Result<Report, TransferError> {
+    struct Pages(tokio::sync::mpsc::Sender<Vec<Record>>);
+    #[async_trait]
+    impl ExportSink for Pages {
+        async fn page(&mut self, _table: Table, records: Vec<Record>) -> Result<(), RepoError> {
+            self.0.send(records).await.map_err(|_| {
+                RepoError::Unavailable("the import stopped before the export ended".into())
+            })
+        }
+    }
     let started = Instant::now();
     check_empty(target, force).await?;
     progress.begin("migrate", Some(total(source).await?));
-    let mut batcher = Batcher::new(target, progress);
-    source.export(PAGE_SIZE, &mut batcher).await?;
-    batcher.flush().await?;
+    let (pages, mut incoming) = tokio::sync::mpsc::channel(4);
+    let export = async move {
+        let mut sink = Pages(pages);
+        source.export(PAGE_SIZE, &mut sink).await
+    };
+    let import = async {
+        let mut batcher = Batcher::new(target, progress);
+        while let Some(page) = incoming.recv().await {
+            for record in page {
+                batcher.push(record).await?;
+            }
+        }
+        batcher.flush().await?;
+        Ok::<_, RepoError>(batcher)
+    };
+    let (exported, imported) = tokio::join!(export, import);
+    // An import failure also stops the export; report the cause, not the consequence.
+    let batcher = imported?;
+    exported?;
     progress.end();
     verify(("source", "target"), batcher, target, progress, started).await
 }
