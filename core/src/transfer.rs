@@ -192,10 +192,11 @@ pub trait ExportSink: Send {
 /// Whole-store export and import, for backup, restore and migration between backends.
 ///
 /// Import rule (idempotent, so a restore interrupted part way converges when run again):
-/// every record is an upsert by its primary key — it replaces the target row with the same
-/// id (configs by id, history by nid, gray variants, users, namespaces and services by name,
-/// instances by address), and any row holding the same unique key under another id; rows of
-/// the target that the dump does not hold are kept. Ids, nids and times are stored as given,
+/// every record is an upsert by its primary key — configs by id, history rows by nid, gray
+/// variants by (key, beta or tag name), namespaces, users and services by their names, role
+/// bindings and permissions by all their fields, instances by (service, ip, port, cluster) —
+/// and a config (or a SQL backend's gray variant) also replaces the row holding its unique key
+/// under another id; rows of the target that the dump does not hold are kept. Ids, nids and times are stored as given,
 /// and later inserts get ids above every imported one. Each imported config key counts as
 /// changed at import time (caches of running nodes refresh it). Tools refuse a non-empty
 /// target unless told to merge (`--force`).
