@@ -1016,6 +1016,44 @@ async fn restore_into_a_running_embedded_cluster() {
         .expect("restore through a node");
     assert!(report.verified(), "{report}");
     let expected = std::fs::read(&dump).expect("read dump");
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(cluster.node(2).url("/v1/auth/login"))
+        .form(&[("username", "nacos"), ("password", ADMIN_PW)])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let token = login["accessToken"].as_str().expect("token").to_string();
+    let read = client
+        .get(cluster.node(2).url("/v1/cs/configs"))
+        .query(&[("dataId", "app.yaml"), ("group", "G1")])
+        .header("accessToken", &token)
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(
+        read.text().await.expect("body"),
+        "a: 2",
+        "another node serves the restored config"
+    );
+    let hosts: Value = client
+        .get(cluster.node(2).url("/v1/ns/instance/list"))
+        .query(&[("serviceName", "orders"), ("groupName", "G1")])
+        .header("accessToken", &token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        hosts["hosts"].as_array().map(Vec::len),
+        Some(3),
+        "another node serves the restored persistent instances: {hosts}"
+    );
     for i in 0..3 {
         let path = work.path().join(format!("node{i}.jsonl.gz"));
         let tool = Tool::Backup {

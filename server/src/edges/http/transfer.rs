@@ -20,6 +20,8 @@ use axum::routing::get;
 
 use super::secured::{ADMIN_R, ADMIN_W, M, Routes};
 use super::{Params, ServiceError, ServiceResult};
+use nacos_core::transfer::Record;
+
 use crate::app::AppState;
 use crate::services::transfer::{self, TransferError};
 
@@ -54,6 +56,23 @@ async fn restore(State(app): State<AppState>, params: Params) -> ServiceResult<R
     let force = params.bool("force")?.unwrap_or(false);
     let records = transfer::parse_lines(&params.body)
         .map_err(|e| ServiceError::param("body", e.to_string()))?;
+    // What this node caches of the batch: config keys (cache and listeners) and services
+    // (the registry's persistent part). Raft followers learn the same from the log.
+    let mut keys: Vec<nacos_core::ConfigKey> = Vec::new();
+    let mut services: Vec<nacos_core::ServiceKey> = Vec::new();
+    for record in &records {
+        match record {
+            Record::Config(c) => keys.push(c.key.clone()),
+            Record::Gray(g) => keys.push(g.key.clone()),
+            Record::Service(m) => services.push(m.key.clone()),
+            Record::Instance(i) => services.push(i.service.clone()),
+            _ => {}
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    services.sort();
+    services.dedup();
     let stored = transfer::import_batch(app.repos.transfer.as_ref(), records, force)
         .await
         .map_err(|e| match e {
@@ -61,6 +80,12 @@ async fn restore(State(app): State<AppState>, params: Params) -> ServiceResult<R
             TransferError::NotEmpty(_) => ServiceError::Conflict(e.to_string()),
             other => ServiceError::param("body", other.to_string()),
         })?;
+    for key in &keys {
+        app.config.changed(key);
+    }
+    for service in &services {
+        app.naming.reload_persistent(service).await;
+    }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], stored).into_response())
 }
 
