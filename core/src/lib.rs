@@ -12,6 +12,8 @@
 //! - [`rules`]: the domain rules every backend applies alike (what a publish stores, tag and
 //!   beta-IP cleaning, namespace spellings, config types, storable services and instances).
 //! - [`validate`]: Nacos's parameter rules (allowed characters and lengths), shared by every edge.
+//! - [`transfer`]: whole-store backup, restore and migration: the dump model ([`transfer::Record`]
+//!   by [`transfer::Table`]), the [`TransferRepo`] contract and per-table digests.
 //!
 //! - [`auth`]: the [`AuthPlugin`] contract (identity, resources, actions, Nacos's refusals).
 //!
@@ -24,9 +26,11 @@ pub mod ha;
 pub mod model;
 pub mod repo;
 pub mod rules;
+pub mod transfer;
 pub mod validate;
 
 pub use auth::{Action, AuthError, AuthPlugin, IdentityContext, LoginResult, Principal, Resource};
 pub use error::{Detail, RepoError, RepoResult};
 pub use model::*;
 pub use repo::{Capabilities, ConfigRepo, InstanceRepo, NamespaceRepo, Repos, UserRepo};
+pub use transfer::TransferRepo;

@@ -2,6 +2,7 @@
 //! (`#[async_trait]`). Every method documents its atomicity and the error kinds it returns;
 //! [`RepoError::Unavailable`] and [`RepoError::Internal`] may come from any method and are not
 //! repeated below. The public conformance suite in `nacos-tests` checks these contracts.
+//! Whole-store export and import ([`TransferRepo`]) is documented in [`crate::transfer`].
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::error::{RepoError, RepoResult};
 use crate::model::*;
+use crate::transfer::TransferRepo;
 
 /// What a backend supports, so the conformance suite skips the rest loudly instead of silently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,6 +244,8 @@ pub struct Repos {
     pub instances: Arc<dyn InstanceRepo>,
     /// Users, roles and permissions of the default auth plugin.
     pub users: Arc<dyn UserRepo>,
+    /// Whole-store export and import (backup, restore, migration); see [`TransferRepo`].
+    pub transfer: Arc<dyn TransferRepo>,
     pub capabilities: Capabilities,
 }
 
@@ -249,13 +253,14 @@ impl Repos {
     /// Every repository served by one store that implements them all, with `capabilities`.
     pub fn of<S>(store: Arc<S>, capabilities: Capabilities) -> Repos
     where
-        S: ConfigRepo + NamespaceRepo + InstanceRepo + UserRepo + 'static,
+        S: ConfigRepo + NamespaceRepo + InstanceRepo + UserRepo + TransferRepo + 'static,
     {
         Repos {
             configs: store.clone(),
             namespaces: store.clone(),
             instances: store.clone(),
-            users: store,
+            users: store.clone(),
+            transfer: store,
             capabilities,
         }
     }

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nacos_server::cli::Cli;
+use nacos_server::cli::{Cli, Tool};
+use nacos_server::edges::tools::{self, ConsoleProgress};
 use nacos_server::foundation::env::{self, EnvOverlay};
 use nacos_server::{App, Listeners, StartError};
 
@@ -20,6 +21,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(tool) = cli.tool.clone() {
+        return runtime.block_on(run_tool(&tool, &cli));
+    }
     match runtime.block_on(serve(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -57,6 +61,31 @@ fn read_environment() -> Result<EnvOverlay, StartError> {
         }
     }
     env::overlay(vars).map_err(|e| StartError::Unsupported(e.to_string()))
+}
+
+/// `backup`, `restore`, `migrate`: the report on stdout; non-zero when the run failed or its
+/// verification found differences.
+async fn run_tool(tool: &Tool, cli: &Cli) -> ExitCode {
+    let progress = ConsoleProgress::new();
+    let settings = || {
+        let env = read_environment()?;
+        env.settings(cli)
+    };
+    match tools::run(tool, settings, &progress).await {
+        Ok(report) => {
+            println!("{report}");
+            if report.verified() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("nacos-server: verification failed: the two sides differ");
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("nacos-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(cli: Cli) -> Result<(), StartError> {

@@ -10,6 +10,7 @@
 //! `apply` does no I/O besides the transaction it is handed, and never commits: the caller
 //! commits on `Ok` and aborts on `Err` (an error leaves nothing written once aborted).
 
+use nacos_core::transfer::Record;
 use nacos_core::{
     ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
     Instance, Namespace, Operator, Permission, RepoError, RoleBinding, ServiceKey, ServiceMeta,
@@ -21,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::storage;
 use crate::tables::{
     CHANGE_SEQ, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, decode, encode, gray_key,
-    instance_key, read_config, read_config_key, read_gray, read_instance, read_instances,
-    read_namespace, read_roles, read_service, read_user, service_key,
+    instance_key, read_config, read_config_key, read_gray, read_history, read_instance,
+    read_instances, read_namespace, read_roles, read_service, read_user, service_key,
 };
 
 /// One mutation of the store. Serializable so it can travel through a replicated log.
@@ -108,6 +109,9 @@ pub enum Command {
     /// [`nacos_core::ConfigRepo::purge_history`]. The cutoff is decided once, by whoever built
     /// the command, so every replica deletes exactly the same rows.
     PurgeHistory { before_ms: i64, limit: u32 },
+    /// [`nacos_core::TransferRepo::import`]: one batch of a restore; `now_ms` stamps the
+    /// change index of the keys it writes.
+    Import { records: Vec<Record>, now_ms: i64 },
 }
 
 impl Command {
@@ -429,6 +433,10 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
             }
             Ok(CommandOutput::RemovedInstance(removed))
         }
+        Command::Import { records, now_ms } => {
+            apply_import(&mut t, records, *now_ms)?;
+            Ok(CommandOutput::Done)
+        }
     }
 }
 
@@ -608,5 +616,133 @@ fn write_service(t: &mut WriteTables<'_>, meta: &ServiceMeta) -> Result<(), Repo
     t.services
         .insert(service_key(&meta.key), bytes.as_slice())
         .map_err(storage)?;
+    Ok(())
+}
+
+/// Raise a counter to at least `value`, so ids handed out later stay above imported ones.
+fn raise_counter(t: &mut WriteTables<'_>, counter: &str, value: u64) -> Result<(), RepoError> {
+    let current = t
+        .counters
+        .get(counter)
+        .map_err(storage)?
+        .map_or(0, |g| g.value());
+    if value > current {
+        t.counters.insert(counter, value).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Replace whatever holds `item`'s id or key with `item`.
+fn put_config(t: &mut WriteTables<'_>, item: &ConfigItem) -> Result<(), RepoError> {
+    if let Some(old_key) = read_config_key(&t.config_ids, item.id)? {
+        t.configs.remove(config_key(&old_key)).map_err(storage)?;
+    }
+    if let Some(old) = read_config(&t.configs, &item.key)? {
+        t.config_ids.remove(old.id).map_err(storage)?;
+    }
+    let bytes = encode(item, "configs")?;
+    t.configs
+        .insert(config_key(&item.key), bytes.as_slice())
+        .map_err(storage)?;
+    t.config_ids
+        .insert(item.id, config_key(&item.key))
+        .map_err(storage)?;
+    raise_counter(t, CONFIG_ID, item.id)
+}
+
+/// [`Command::Import`]: the import rule of [`nacos_core::TransferRepo`] inside the command's transaction.
+pub(crate) fn apply_import(
+    t: &mut WriteTables<'_>,
+    records: &[Record],
+    now_ms: i64,
+) -> Result<(), RepoError> {
+    let mut ordered: Vec<&Record> = records.iter().collect();
+    ordered.sort_by_key(|r| r.table());
+    for record in ordered {
+        match record {
+            Record::Namespace(ns) => {
+                let bytes = encode(ns, "namespaces")?;
+                t.namespaces
+                    .insert(ns.id.as_str(), bytes.as_slice())
+                    .map_err(storage)?;
+            }
+            Record::User(user) => {
+                let bytes = encode(user, "users")?;
+                t.users
+                    .insert(user.username.as_str(), bytes.as_slice())
+                    .map_err(storage)?;
+            }
+            Record::Role(b) => {
+                t.roles
+                    .insert((b.role.as_str(), b.username.as_str()), ())
+                    .map_err(storage)?;
+            }
+            Record::Permission(p) => {
+                t.permissions
+                    .insert(
+                        (p.role.as_str(), p.resource.as_str(), p.action.as_str()),
+                        (),
+                    )
+                    .map_err(storage)?;
+            }
+            Record::Config(item) => {
+                put_config(t, item)?;
+                record_change(t, &item.key, now_ms)?;
+            }
+            Record::Gray(g) => {
+                let bytes = encode(g, "grays")?;
+                t.grays
+                    .insert(gray_key(&g.key, &g.gray), bytes.as_slice())
+                    .map_err(storage)?;
+                raise_counter(t, GRAY_ID, g.id)?;
+                record_change(t, &g.key, now_ms)?;
+            }
+            Record::History(h) => {
+                if let Some(old) = read_history(&t.history, h.nid)? {
+                    let (ns, group, data_id) = config_key(&old.key);
+                    t.history_by_key
+                        .remove((ns, group, data_id, old.nid))
+                        .map_err(storage)?;
+                    t.history_by_config
+                        .remove((old.config_id, old.nid))
+                        .map_err(storage)?;
+                }
+                let bytes = encode(h, "history")?;
+                t.history.insert(h.nid, bytes.as_slice()).map_err(storage)?;
+                let (ns, group, data_id) = config_key(&h.key);
+                t.history_by_key
+                    .insert((ns, group, data_id, h.nid), ())
+                    .map_err(storage)?;
+                t.history_by_config
+                    .insert((h.config_id, h.nid), ())
+                    .map_err(storage)?;
+                raise_counter(t, HISTORY_NID, h.nid)?;
+            }
+            Record::Service(meta) => {
+                let bytes = encode(meta, "services")?;
+                t.services
+                    .insert(service_key(&meta.key), bytes.as_slice())
+                    .map_err(storage)?;
+            }
+            Record::Instance(si) => {
+                if read_service(&t.services, &si.service)?.is_none() {
+                    return Err(RepoError::InvalidArgument(format!(
+                        "instance {}:{} of {} that is not stored",
+                        si.instance.ip,
+                        si.instance.port,
+                        si.service.describe()
+                    )));
+                }
+                let bytes = encode(&si.instance, "instances")?;
+                let key = instance_key(
+                    &si.service,
+                    &si.instance.ip,
+                    si.instance.port,
+                    &si.instance.cluster,
+                );
+                t.instances.insert(key, bytes.as_slice()).map_err(storage)?;
+            }
+        }
+    }
     Ok(())
 }

@@ -10,6 +10,8 @@
 //! - [`command`]: [`Command`], every mutation as a serializable value, and [`apply`], the one
 //!   deterministic function that performs a command inside a write transaction (what the Raft
 //!   state machine replays).
+//! - `transfer`: [`TransferRepo`](nacos_core::TransferRepo) — exports from one read
+//!   transaction, imports as [`Command::Import`] (through Raft when replicated).
 //! - `tables`: table definitions, key encoding and typed reads shared by both paths.
 //! - [`raft`]: replication of the store with openraft — [`raft::RaftNode`] (start a node,
 //!   get [`Repos`](nacos_core::Repos) whose writes go through Raft, barrier, status, RPC
@@ -45,6 +47,7 @@ mod group_commit;
 pub mod raft;
 pub mod store;
 mod tables;
+mod transfer;
 
 pub use command::{Command, CommandOutput, apply};
 pub use store::{EmbeddedStore, FILE_NAME, open_repos};

@@ -15,12 +15,12 @@ use sqlx::{MySqlConnection, Row};
 use crate::sql::{id, int, text};
 use crate::store::{Failure, MysqlStore, Route};
 
-const SERVICE_COLUMNS: &str = "CAST(id AS SIGNED) AS id, namespace_id, group_name, \
+pub(crate) const SERVICE_COLUMNS: &str = "CAST(id AS SIGNED) AS id, namespace_id, group_name, \
      service_name, CAST(ephemeral AS SIGNED) AS ephemeral, protect_threshold, metadata, selector, \
      clusters, CAST(gmt_create AS SIGNED) AS gmt_create, \
      CAST(gmt_modified AS SIGNED) AS gmt_modified";
 
-const INSTANCE_COLUMNS: &str = "i.ip, CAST(i.port AS SIGNED) AS port, i.cluster_name, i.weight, \
+pub(crate) const INSTANCE_COLUMNS: &str = "i.ip, CAST(i.port AS SIGNED) AS port, i.cluster_name, i.weight, \
      CAST(i.healthy AS SIGNED) AS healthy, CAST(i.enabled AS SIGNED) AS enabled, \
      CAST(i.ephemeral AS SIGNED) AS ephemeral, i.metadata, i.instance_id";
 
@@ -34,13 +34,13 @@ fn decode_json<T: serde::de::DeserializeOwned + Default>(
     serde_json::from_str(raw).map_err(|e| sqlx::Error::Decode(format!("{what}: {e}").into()))
 }
 
-fn encode_json<T: serde::Serialize>(value: &T, what: &str) -> Result<String, RepoError> {
+pub(crate) fn encode_json<T: serde::Serialize>(value: &T, what: &str) -> Result<String, RepoError> {
     serde_json::to_string(value)
         .map_err(|e| RepoError::InvalidArgument(format!("{what} cannot be stored: {e}")))
 }
 
 /// `(row id, meta)` of a service row.
-fn service_from_row(row: &MySqlRow) -> Result<(u64, ServiceMeta), sqlx::Error> {
+pub(crate) fn service_from_row(row: &MySqlRow) -> Result<(u64, ServiceMeta), sqlx::Error> {
     let metadata: BTreeMap<String, String> =
         decode_json(&text(row, "metadata")?, "service metadata")?;
     let clusters: BTreeMap<String, ClusterMeta> =
@@ -66,7 +66,7 @@ fn service_from_row(row: &MySqlRow) -> Result<(u64, ServiceMeta), sqlx::Error> {
     ))
 }
 
-fn instance_from_row(row: &MySqlRow) -> Result<Instance, sqlx::Error> {
+pub(crate) fn instance_from_row(row: &MySqlRow) -> Result<Instance, sqlx::Error> {
     let instance_id = row.try_get_unchecked::<Option<String>, _>("instance_id")?;
     Ok(Instance {
         ip: text(row, "ip")?.into(),

@@ -18,6 +18,8 @@
 //! - `configs`, `namespaces`, `instances`, `users`: the [`ConfigRepo`], [`NamespaceRepo`],
 //!   [`InstanceRepo`] and [`UserRepo`] impls, one per table family.
 //! - `lease`: the housekeeping lease, a named lock (`GET_LOCK`) held on a session of its own.
+//! - `transfer`: [`TransferRepo`](nacos_core::TransferRepo) — exports from one consistent
+//!   snapshot transaction, imports as multi-row upserts, one transaction per batch.
 //! - `sql`: typed column reads, glob filters, datetime ⇄ epoch-ms conversions.
 //! - `error`: the one place where sqlx errors become [`RepoError`] kinds.
 //!
@@ -66,6 +68,7 @@ pub mod options;
 pub mod schema;
 mod sql;
 pub mod store;
+mod transfer;
 mod users;
 
 pub use cluster::Topology;

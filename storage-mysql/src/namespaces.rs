@@ -10,11 +10,11 @@ use sqlx::mysql::MySqlRow;
 use crate::sql::{int, text};
 use crate::store::{MysqlStore, Route};
 
-const COLUMNS: &str = "tenant_id, tenant_name, tenant_desc, \
+pub(crate) const COLUMNS: &str = "tenant_id, tenant_name, tenant_desc, \
                        CAST(gmt_create AS SIGNED) AS gmt_create, \
                        CAST(gmt_modified AS SIGNED) AS gmt_modified";
 
-fn from_row(row: &MySqlRow) -> Result<Namespace, sqlx::Error> {
+pub(crate) fn from_row(row: &MySqlRow) -> Result<Namespace, sqlx::Error> {
     Ok(Namespace {
         id: text(row, "tenant_id")?,
         name: text(row, "tenant_name")?,

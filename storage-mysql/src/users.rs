@@ -12,7 +12,7 @@ use sqlx::mysql::MySqlRow;
 use crate::sql::{filter, int, text};
 use crate::store::{Failure, MysqlStore, Route};
 
-fn user_from_row(row: &MySqlRow) -> Result<User, sqlx::Error> {
+pub(crate) fn user_from_row(row: &MySqlRow) -> Result<User, sqlx::Error> {
     Ok(User {
         username: text(row, "username")?,
         password_hash: text(row, "password")?,

@@ -18,6 +18,8 @@
 //! - `namespaces`: [`NamespaceRepo`] on `tenant_info`.
 //! - `naming`: [`InstanceRepo`] on this server's `naming_service` / `naming_instance` tables.
 //! - `users`: [`UserRepo`] on `users`, `roles`, `permissions`.
+//! - `transfer`: [`TransferRepo`](nacos_core::TransferRepo) — exports from one
+//!   `REPEATABLE READ READ ONLY` transaction, imports as bulk (`unnest`) upserts per batch.
 //! - `convert`: timestamps, ids, glob filters, pages, JSON columns.
 //! - `lease`: the housekeeping lease, an advisory lock held on a session of its own.
 //! - `error`: the one place where diesel, tokio-postgres and pool errors become
@@ -55,6 +57,7 @@ mod options;
 mod schema;
 mod setup;
 mod tls;
+mod transfer;
 mod users;
 
 use std::fmt;

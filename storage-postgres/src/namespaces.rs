@@ -18,7 +18,7 @@ const KP: &str = "1";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = t, check_for_backend(Pg))]
-struct NamespaceRow {
+pub(crate) struct NamespaceRow {
     tenant_id: Option<String>,
     tenant_name: Option<String>,
     tenant_desc: Option<String>,
@@ -27,7 +27,7 @@ struct NamespaceRow {
 }
 
 impl NamespaceRow {
-    fn into_namespace(self) -> Namespace {
+    pub(crate) fn into_namespace(self) -> Namespace {
         Namespace {
             id: self.tenant_id.unwrap_or_default(),
             name: self.tenant_name.unwrap_or_default(),

@@ -22,7 +22,7 @@ use crate::schema::{naming_instance as ni, naming_service as ns};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ns, check_for_backend(Pg))]
-struct ServiceRow {
+pub(crate) struct ServiceRow {
     namespace_id: String,
     group_name: String,
     service_name: String,
@@ -36,7 +36,7 @@ struct ServiceRow {
 }
 
 impl ServiceRow {
-    fn into_meta(self) -> Result<ServiceMeta> {
+    pub(crate) fn into_meta(self) -> Result<ServiceMeta> {
         let metadata: BTreeMap<String, String> = from_json(&self.metadata, "service metadata")?;
         let clusters: BTreeMap<String, ClusterMeta> =
             from_json(&self.clusters, "service clusters")?;
@@ -55,7 +55,7 @@ impl ServiceRow {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ni, check_for_backend(Pg))]
-struct InstanceRow {
+pub(crate) struct InstanceRow {
     ip: String,
     port: i32,
     cluster_name: String,
@@ -68,7 +68,7 @@ struct InstanceRow {
 }
 
 impl InstanceRow {
-    fn into_instance(self) -> Result<Instance> {
+    pub(crate) fn into_instance(self) -> Result<Instance> {
         let port = u16::try_from(self.port).map_err(|_| {
             RepoError::Internal(format!("naming_instance holds port {}", self.port).into())
         })?;

@@ -20,7 +20,7 @@ use crate::schema::{permissions as p, roles as r, users as u};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = u, check_for_backend(Pg))]
-struct UserRow {
+pub(crate) struct UserRow {
     username: String,
     password: String,
     enabled: bool,

@@ -233,6 +233,22 @@ async fn follow(app: &Followers, command: &Command) {
         Command::RegisterInstance { service, .. } | Command::DeregisterInstance { service, .. } => {
             app.naming.reload_persistent(service).await
         }
+        Command::Import { records, now_ms } => {
+            changed_since(app, *now_ms).await;
+            let mut services: Vec<&nacos_core::ServiceKey> = records
+                .iter()
+                .filter_map(|r| match r {
+                    nacos_core::transfer::Record::Service(meta) => Some(&meta.key),
+                    nacos_core::transfer::Record::Instance(i) => Some(&i.service),
+                    _ => None,
+                })
+                .collect();
+            services.sort();
+            services.dedup();
+            for service in services {
+                app.naming.reload_persistent(service).await;
+            }
+        }
         // Namespaces are read from the store on every request; users, roles and permissions
         // sit in caches that expire within seconds.
         _ => {}

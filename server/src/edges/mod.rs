@@ -7,7 +7,10 @@
 //! - [`grpc`]: the client edge (port + 1000): connections' bi-streams, the dispatch pipeline,
 //!   config and naming handlers.
 //! - [`peer`]: the node-to-node ports (cluster port + 1001, Raft port − 1000).
+//! - [`tools`]: the operator's command-line tools (`backup`, `restore`, `migrate`): progress
+//!   on stderr, stores opened from properties, online backups fetched over HTTP.
 
 pub mod grpc;
 pub mod http;
 pub mod peer;
+pub mod tools;

@@ -1,7 +1,8 @@
 //! Foundation: what every layer may use and that uses nothing above it.
 //!
 //! # Layout
-//! - [`cli`]: the command line, shaped like Nacos's `startup.sh` (`-m`, `-p`, `-D key=value`).
+//! - [`cli`]: the command line, shaped like Nacos's `startup.sh` (`-m`, `-p`, `-D key=value`),
+//!   and the `backup` / `restore` / `migrate` subcommands.
 //! - [`settings`]: `application.properties` loading and the typed settings.
 //! - [`env`]: the official container image's environment variables mapped onto properties.
 //! - [`error`]: [`error::ServiceError`], the edge-neutral failure kinds, and

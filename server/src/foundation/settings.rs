@@ -510,6 +510,25 @@ impl Settings {
         })
     }
 
+    /// The settings of a store described by one properties file (the migrate tool): standalone,
+    /// home from `nacos.home` in the file, else the directory above `conf/` when the file sits
+    /// in one, else the file's own directory (so an embedded store is `<home>/data`).
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let props = Properties::read_file(path)?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let home = match props.get("nacos.home") {
+            Some(home) => PathBuf::from(home),
+            None if dir.file_name().is_some_and(|n| n == "conf") => {
+                dir.parent().unwrap_or(Path::new(".")).to_path_buf()
+            }
+            None => dir.to_path_buf(),
+        };
+        Self::from_properties(Mode::Standalone, home, props)
+    }
+
     /// Settings for tests and embedding: standalone, defaults, the given home.
     pub fn standalone(home: &Path) -> Self {
         match Self::from_properties(Mode::Standalone, home.to_path_buf(), Properties::default()) {

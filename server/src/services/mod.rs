@@ -10,9 +10,12 @@
 //! - [`namespace`]: namespace rules over the namespace repository.
 //! - [`auth`]: the selected auth plugin and the server identity; edges enforce through it.
 //! - [`clients`]: client connections, their listens and subscriptions, and pushes to them.
+//! - [`transfer`]: whole-store backup, restore and migration: the dump file format, the runs
+//!   and their per-table verification.
 
 pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod namespace;
 pub mod naming;
+pub mod transfer;

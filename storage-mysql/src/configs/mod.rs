@@ -18,7 +18,7 @@
 mod formal;
 mod gray;
 mod history;
-mod rows;
+pub(crate) mod rows;
 
 use async_trait::async_trait;
 use nacos_core::{

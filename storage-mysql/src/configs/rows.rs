@@ -9,7 +9,7 @@ use sqlx::mysql::MySqlRow;
 use crate::sql::{id, int, ms_of, text};
 
 /// Columns of a `config_info c` row, with its tags (comma-joined, in written order).
-pub(super) static CONFIG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+pub(crate) static CONFIG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "CAST(c.id AS SIGNED) AS id, c.data_id, c.group_id, c.tenant_id, c.content, c.md5, \
          c.type, c.app_name, c.c_desc, c.c_use, c.effect, c.c_schema, c.encrypted_data_key, \
@@ -22,7 +22,7 @@ pub(super) static CONFIG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Columns of a `his_config_info h` row.
-pub(super) static HISTORY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+pub(crate) static HISTORY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "CAST(h.nid AS SIGNED) AS nid, CAST(h.id AS SIGNED) AS id, h.data_id, h.group_id, \
          h.tenant_id, h.content, h.md5, h.app_name, h.src_user, h.src_ip, h.op_type, \
@@ -33,7 +33,7 @@ pub(super) static HISTORY_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Columns of a `config_info_beta g` row.
-pub(super) static BETA_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+pub(crate) static BETA_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "CAST(g.id AS SIGNED) AS id, g.data_id, g.group_id, g.tenant_id, g.content, g.md5, \
          g.beta_ips, g.app_name, g.encrypted_data_key, g.src_user, g.src_ip, \
@@ -44,7 +44,7 @@ pub(super) static BETA_COLUMNS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Columns of a `config_info_tag g` row (the table has no `encrypted_data_key`).
-pub(super) static TAG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+pub(crate) static TAG_COLUMNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "CAST(g.id AS SIGNED) AS id, g.data_id, g.group_id, g.tenant_id, g.content, g.md5, \
          g.tag_id, g.app_name, g.src_user, g.src_ip, {} AS created_ms, {} AS modified_ms",
@@ -62,7 +62,7 @@ fn key(row: &MySqlRow) -> Result<ConfigKey, sqlx::Error> {
 }
 
 /// A [`CONFIG_COLUMNS`] row.
-pub(super) fn config(row: &MySqlRow) -> Result<ConfigItem, sqlx::Error> {
+pub(crate) fn config(row: &MySqlRow) -> Result<ConfigItem, sqlx::Error> {
     let content = text(row, "content")?;
     Ok(ConfigItem {
         id: id(row, "id")?,
@@ -85,7 +85,7 @@ pub(super) fn config(row: &MySqlRow) -> Result<ConfigItem, sqlx::Error> {
 }
 
 /// A [`HISTORY_COLUMNS`] row. An `op_type` other than I, U or D reads as an update.
-pub(super) fn history(row: &MySqlRow) -> Result<HistoryEntry, sqlx::Error> {
+pub(crate) fn history(row: &MySqlRow) -> Result<HistoryEntry, sqlx::Error> {
     let content = text(row, "content")?;
     Ok(HistoryEntry {
         nid: id(row, "nid")?,
@@ -104,7 +104,7 @@ pub(super) fn history(row: &MySqlRow) -> Result<HistoryEntry, sqlx::Error> {
 }
 
 /// A [`BETA_COLUMNS`] row (`beta` set) or a [`TAG_COLUMNS`] row.
-pub(super) fn gray(row: &MySqlRow, beta: bool) -> Result<GrayConfig, sqlx::Error> {
+pub(crate) fn gray(row: &MySqlRow, beta: bool) -> Result<GrayConfig, sqlx::Error> {
     let content = text(row, "content")?;
     let (gray, beta_ips, encrypted_data_key) = if beta {
         (

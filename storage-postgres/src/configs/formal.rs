@@ -41,7 +41,10 @@ async fn load_row(
 }
 
 /// Tags of the given configs, each list in the order they were written.
-async fn load_tags(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
+pub(crate) async fn load_tags(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<String>>> {
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);

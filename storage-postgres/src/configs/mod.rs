@@ -13,10 +13,10 @@
 //! - `gray`: beta and tag variants.
 //! - `history`: history rows and the change index.
 
-mod formal;
+pub(crate) mod formal;
 mod gray;
 mod history;
-mod rows;
+pub(crate) mod rows;
 
 use async_trait::async_trait;
 use nacos_core::{

@@ -16,7 +16,7 @@ use crate::schema::{
 /// A `config_info` row (its tags live in `config_tags_relation`).
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ci, check_for_backend(Pg))]
-pub(super) struct ConfigRow {
+pub(crate) struct ConfigRow {
     pub id: i64,
     data_id: String,
     group_id: Option<String>,
@@ -66,7 +66,7 @@ impl ConfigRow {
 /// A `his_config_info` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = h, check_for_backend(Pg))]
-pub(super) struct HistoryRow {
+pub(crate) struct HistoryRow {
     id: i64,
     nid: i64,
     data_id: String,
@@ -120,7 +120,7 @@ impl HistoryRow {
 /// A `config_info_beta` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = cb, check_for_backend(Pg))]
-pub(super) struct BetaRow {
+pub(crate) struct BetaRow {
     id: i64,
     data_id: String,
     group_id: String,
@@ -162,7 +162,7 @@ impl BetaRow {
 /// A `config_info_tag` row.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ct, check_for_backend(Pg))]
-pub(super) struct TagRow {
+pub(crate) struct TagRow {
     id: i64,
     data_id: String,
     group_id: String,

@@ -8,14 +8,15 @@
 //! - [`Backend`]: the small trait a backend author implements so the suite gets fresh,
 //!   isolated repositories for every case (and, optionally, can reopen them).
 //! - the areas, one module each: [`configs`], [`history`], [`retention`], [`gray`], [`namespaces`],
-//!   [`services`], [`users`] (each case takes `&Repos`) and [`persistence`] (takes the
-//!   [`Backend`], to reopen); helpers shared by the cases live in [`fixtures`].
+//!   [`services`], [`users`] (each case takes `&Repos`), [`persistence`] (takes the
+//!   [`Backend`], to reopen) and [`transfer`] (whole-store export and import; takes the
+//!   [`Backend`] for a source and a target); helpers shared by the cases live in [`fixtures`].
 //! - [`conformance_suite!`]: expands into one named `#[tokio::test]` per case, so a failure
 //!   names its case, and skips loudly (`SKIPPED <case>: backend does not support
 //!   <capability>`) where the backend's [`nacos_core::Capabilities`] say so.
 //! - [`all_cases`]: every case by area, from the same one list the macro expands.
 //!
-//! This crate depends on `nacos-core` and `tokio` only.
+//! This crate depends on `nacos-core`, `tokio` and `async-trait` only.
 //!
 //! # Running the suite against a backend
 //! Implement [`Backend`] and invoke the macro once in your crate's `tests/conformance.rs`. The
@@ -73,6 +74,7 @@ pub mod namespaces;
 pub mod persistence;
 pub mod retention;
 pub mod services;
+pub mod transfer;
 pub mod users;
 
 pub use harness::{Backend, Requirement};
@@ -179,11 +181,20 @@ macro_rules! __with_all_cases {
         $($callback)*! { backend persistence, Nothing;
             reopen_keeps_everything,
         }
+
+        $($callback)*! { backend transfer, Nothing;
+            export_is_ordered_paged_and_complete,
+            import_preserves_ids_times_and_content,
+            import_is_idempotent_and_replaces_by_key,
+            import_refuses_orphan_instance_and_writes_nothing,
+            export_is_a_consistent_snapshot,
+        }
     };
 }
 
 /// Expands into one `#[tokio::test]` per conformance case, grouped in one module per area
-/// (`configs`, `history`, `retention`, `gray`, `namespaces`, `services`, `users`, `persistence`).
+/// (`configs`, `history`, `retention`, `gray`, `namespaces`, `services`, `users`, `persistence`,
+/// `transfer`).
 ///
 /// `conformance_suite!(backend)` puts the area modules in the current module (invoke it once
 /// per module); `conformance_suite!(name, backend)` wraps them in `mod name`, where `backend`
@@ -292,6 +303,7 @@ mod tests {
             ("services", include_str!("services.rs")),
             ("users", include_str!("users.rs")),
             ("persistence", include_str!("persistence.rs")),
+            ("transfer", include_str!("transfer.rs")),
         ];
         let listed = super::all_cases();
         for (area, source) in sources {

@@ -3,6 +3,7 @@
 mod attacker;
 mod auth;
 mod auth_login;
+mod backup;
 mod client_metrics;
 mod cluster;
 mod config_v1;

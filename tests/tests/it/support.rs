@@ -114,6 +114,20 @@ impl TestServer {
         Self::start_in(Some(home), None, props, database).await
     }
 
+    /// Standalone on embedded storage in `home` (kept when the server stops), with `props`.
+    pub async fn start_at(home: &std::path::Path, props: &[(&str, &str)]) -> Self {
+        let props = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_in(None, Some(home.to_path_buf()), props, None).await
+    }
+
+    /// The server's home directory (embedded storage lives in `<home>/data`).
+    pub fn home(&self) -> &std::path::Path {
+        &self.home_path
+    }
+
     async fn start_in(
         home: Option<tempfile::TempDir>,
         home_path: Option<PathBuf>,

@@ -17,6 +17,7 @@ pub mod naming_ops;
 pub mod naming_params;
 pub mod params;
 pub mod secured;
+pub mod transfer;
 pub mod v1_config;
 pub mod v1_naming;
 pub mod v1_operator;
@@ -55,6 +56,7 @@ fn all_routes() -> secured::Routes {
         .merge(v2_naming::routes())
         .merge(v2_client::routes())
         .merge(metrics::routes())
+        .merge(transfer::routes())
 }
 
 /// Every (path, method, guard) the router serves, paths relative to the context path.
