@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use nacos_core::{Instance, InstanceAddr, ServiceKey};
 use tokio_util::sync::CancellationToken;
 
+use super::registry::BeatTime;
 use super::service_info::{self, Host};
 use super::{ClientId, NamingResult, NamingService};
 
@@ -121,6 +122,9 @@ impl NamingService {
         let mut changed: Vec<ServiceKey> = Vec::new();
         // Copies of other nodes' v1 clients: their owner watches the beats and tells us.
         let remote = self.remote.ip_port_clients();
+        // Compared in the entries' own milliseconds: no clock arithmetic per entry, of which
+        // a big registry holds a million.
+        let sweep_at = BeatTime::from(now);
         self.registry.for_each_shard_mut(|shard| {
             let mut forget: Vec<ServiceKey> = Vec::new();
             for (key, state) in shard.iter_mut() {
@@ -130,16 +134,17 @@ impl NamingService {
                 state.retain(|entry| {
                     // Most instances beat in time: settle those with a clock comparison before
                     // looking at the owner (the remote-client lookup hashes its id).
-                    let silent = now.saturating_duration_since(entry.last_beat.instant());
-                    let overdue = silent > entry.host.beat_timeout()
-                        || (expire && silent > entry.host.delete_timeout());
+                    let silent_ms = sweep_at.millis_since(entry.last_beat);
+                    let overdue = silent_ms > entry.host.beat_timeout_ms()
+                        || (expire && silent_ms > entry.host.delete_timeout_ms());
                     if !overdue
                         || !entry.owner.is_ephemeral_ip_port()
                         || remote.contains(&entry.owner)
                     {
                         return true;
                     }
-                    if expire && silent > entry.host.delete_timeout() {
+                    let silent = Duration::from_millis(silent_ms);
+                    if expire && silent_ms > entry.host.delete_timeout_ms() {
                         tracing::debug!(
                             service = %key.grouped_name(),
                             namespace = %key.namespace,
@@ -150,7 +155,7 @@ impl NamingService {
                         service_changed = true;
                         return false;
                     }
-                    if entry.host.instance.healthy && silent > entry.host.beat_timeout() {
+                    if entry.host.instance.healthy && silent_ms > entry.host.beat_timeout_ms() {
                         tracing::debug!(
                             service = %key.grouped_name(),
                             namespace = %key.namespace,

@@ -115,6 +115,11 @@ impl BeatTime {
         Instant::now().into()
     }
 
+    /// Milliseconds from `earlier` to `self`, 0 when `earlier` is later.
+    pub fn millis_since(self, earlier: BeatTime) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
     pub fn instant(self) -> Instant {
         beat_epoch() + Duration::from_millis(self.0)
     }

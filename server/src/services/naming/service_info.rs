@@ -93,6 +93,14 @@ impl Host {
         Duration::from_millis(u64::from(self.delete_timeout_ms))
     }
 
+    pub fn beat_timeout_ms(&self) -> u64 {
+        u64::from(self.beat_timeout_ms)
+    }
+
+    pub fn delete_timeout_ms(&self) -> u64 {
+        u64::from(self.delete_timeout_ms)
+    }
+
     /// A copy with another health flag.
     pub fn with_healthy(&self, healthy: bool) -> Self {
         let mut copy = self.clone();
