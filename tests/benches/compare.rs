@@ -26,6 +26,8 @@
 //! - `naming-push`: 1,000 gRPC connections each subscribed (`SubscribeServiceRequest`) to one
 //!   service; the time from sending one gRPC register to the last `NotifySubscriberRequest`
 //!   that lists the new instance.
+//! - Both push rows also report the CPU time a round costs the server and this load generator
+//!   (every thread's `schedstat`), since both share the cores the latency is measured on.
 //!
 //! Environment: `BENCH_SECS` (default 5) per throughput window (after 0.5 s of warm-up),
 //! `BENCH_REPEAT` (default 1; the issue asks for 3) windows per throughput row, the worst kept,
