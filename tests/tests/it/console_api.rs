@@ -492,6 +492,8 @@ async fn console_endpoints_keep_a_user_to_the_namespaces_granted() {
     for path in [
         "/v1/cs/configs/listener?dataId=own.yaml&group=G&tenant=mine",
         "/v1/cs/listener?ip=127.0.0.1&tenant=mine",
+        "/v1/cs/metrics/current?ip=127.0.0.1&dataId=own.yaml&group=G&tenant=mine",
+        "/v1/cs/metrics/cluster?ip=127.0.0.1&dataId=own.yaml&group=G&tenant=mine",
         "/v1/ns/catalog/service?serviceName=svc&namespaceId=mine",
     ] {
         let (status, body) = get_json(&s, path, token).await;
@@ -516,6 +518,10 @@ async fn console_endpoints_keep_a_user_to_the_namespaces_granted() {
         "/v1/cs/configs/listener?dataId=secret.yaml&group=G&tenant=theirs",
         "/v1/cs/listener?ip=127.0.0.1&tenant=theirs",
         "/v1/cs/listener?ip=127.0.0.1&all=true",
+        "/v1/cs/metrics/current?ip=127.0.0.1&dataId=secret.yaml&group=G&tenant=theirs",
+        // Without a config, a client answers with its whole cache, of every namespace.
+        "/v1/cs/metrics/current?ip=127.0.0.1&tenant=mine",
+        "/v1/cs/metrics/cluster?ip=127.0.0.1",
         "/v1/ns/catalog/service?serviceName=svc&namespaceId=theirs",
         "/v1/console/overview",
     ] {

@@ -164,7 +164,9 @@ pub async fn config_listeners(
 /// grant holds.
 fn client_scope(params: &Params) -> ServiceResult<Vec<Resource>> {
     if params.bool("all")?.unwrap_or(false) {
-        return Ok(vec![Resource::fixed("/v1/cs/listener")]);
+        return Ok(vec![Resource::fixed(
+            nacos_core::auth::fixed::CONFIG_LISTENER,
+        )]);
     }
     let namespace = config_namespace(params, &["tenant", "namespaceId"])?;
     Ok(vec![Resource::config(&namespace, "", "")])
@@ -213,12 +215,14 @@ fn metrics_query(params: &Params) -> ServiceResult<MetricsQuery> {
     })
 }
 
-/// Guard of the metrics endpoints: a read of the config asked about, or of the namespace
-/// (`tenant`) when no config is named, as the listening query. The handler checks `ip`.
+/// Guard of the metrics endpoints: a read of the config asked about. Without a config the
+/// request asks a client for its whole cache, whatever namespaces it holds, so it takes what
+/// every namespace at once takes (`GET /v1/cs/listener?all=true`): the fixed resource
+/// `/v1/cs/listener`, which only the admin or an explicit grant holds. The handler checks `ip`.
 fn metrics_scope(params: &Params) -> ServiceResult<Vec<Resource>> {
     Ok(vec![match metrics_key(params)? {
-        Some(key) => Resource::config(&key.namespace, &key.group, &key.data_id),
-        None => Resource::config(&config_namespace(params, &["tenant"])?, "", ""),
+        Some(key) => Resource::of_config(&key),
+        None => Resource::fixed(nacos_core::auth::fixed::CONFIG_LISTENER),
     }])
 }
 
