@@ -9,21 +9,30 @@
 //!
 //! `apply` does no I/O besides the transaction it is handed, and never commits: the caller
 //! commits on `Ok` and aborts on `Err` (an error leaves nothing written once aborted).
+//!
+//! # Layout
+//! - this file: [`Command`], [`CommandOutput`] and [`apply`], which dispatches each command;
+//! - `writes`: the row writes commands share (configs, gray variants, history and its purge,
+//!   the change index, services, id counters);
+//! - `import`: [`Command::Import`], a restore batch written by the import rule.
 
 use nacos_core::transfer::Record;
 use nacos_core::{
-    ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, HistoryEntry, HistoryOp,
-    Instance, Namespace, Operator, Permission, RepoError, RoleBinding, ServiceKey, ServiceMeta,
-    User, now_millis, rules,
+    ConfigItem, ConfigKey, ConfigPublish, Gray, GrayConfig, GrayPublish, Instance, Namespace,
+    Operator, Permission, RepoError, RoleBinding, ServiceKey, ServiceMeta, User, now_millis, rules,
 };
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::storage;
+use import::apply_import;
+use writes::*;
+
+mod import;
+mod writes;
 use crate::tables::{
-    CHANGE_SEQ, CONFIG_ID, GRAY_ID, HISTORY_NID, WriteTables, config_key, decode, encode, gray_key,
-    instance_key, read_config, read_config_key, read_gray, read_history, read_instance,
-    read_instances, read_namespace, read_roles, read_service, read_user, service_key,
+    WriteTables, encode, gray_key, instance_key, read_config_key, read_instance, read_instances,
+    read_namespace, read_roles, read_service, read_user, service_key,
 };
 
 /// One mutation of the store. Serializable so it can travel through a replicated log.
@@ -438,311 +447,4 @@ pub fn apply(txn: &WriteTransaction, command: &Command) -> Result<CommandOutput,
             Ok(CommandOutput::Done)
         }
     }
-}
-
-fn publish_config(
-    t: &mut WriteTables<'_>,
-    publish: &ConfigPublish,
-    now_ms: i64,
-) -> Result<ConfigItem, RepoError> {
-    let stored = read_config(&t.configs, &publish.key)?;
-    nacos_core::check_cas(
-        publish.cas_md5.as_deref(),
-        stored.as_ref().map(|item| item.md5.as_str()),
-        &format!("config {}", publish.key.describe()),
-    )?;
-    let operator = &publish.operator;
-    let (item, history) = match stored {
-        None => {
-            let id = t.next_id(CONFIG_ID)?;
-            let item = rules::published_config(publish, None, id, now_ms);
-            let history = history_row(&item, 0, HistoryOp::Insert, operator, now_ms);
-            t.config_ids
-                .insert(item.id, config_key(&item.key))
-                .map_err(storage)?;
-            (item, history)
-        }
-        Some(old) => {
-            let item = rules::published_config(publish, Some(&old), old.id, now_ms);
-            let history = history_row(&old, old.id, HistoryOp::Update, operator, now_ms);
-            (item, history)
-        }
-    };
-    let bytes = encode(&item, "configs")?;
-    t.configs
-        .insert(config_key(&item.key), bytes.as_slice())
-        .map_err(storage)?;
-    append_history(t, history)?;
-    record_change(t, &item.key, now_ms)?;
-    Ok(item)
-}
-
-fn remove_config(
-    t: &mut WriteTables<'_>,
-    key: &ConfigKey,
-    operator: &Operator,
-    now_ms: i64,
-) -> Result<Option<ConfigItem>, RepoError> {
-    let Some(item) = read_config(&t.configs, key)? else {
-        return Ok(None);
-    };
-    t.configs.remove(config_key(key)).map_err(storage)?;
-    t.config_ids.remove(item.id).map_err(storage)?;
-    append_history(
-        t,
-        history_row(&item, item.id, HistoryOp::Delete, operator, now_ms),
-    )?;
-    record_change(t, key, now_ms)?;
-    Ok(Some(item))
-}
-
-fn publish_gray(
-    t: &mut WriteTables<'_>,
-    gray: &Gray,
-    publish: &GrayPublish,
-    now_ms: i64,
-) -> Result<GrayConfig, RepoError> {
-    let stored = read_gray(&t.grays, &publish.key, gray)?;
-    nacos_core::check_cas(
-        publish.cas_md5.as_deref(),
-        stored.as_ref().map(|variant| variant.md5.as_str()),
-        &format!("{gray:?} of config {}", publish.key.describe()),
-    )?;
-    let id = match &stored {
-        Some(old) => old.id,
-        None => t.next_id(GRAY_ID)?,
-    };
-    let variant = rules::published_gray(gray, publish, stored.as_ref(), id, now_ms);
-    let bytes = encode(&variant, "grays")?;
-    t.grays
-        .insert(gray_key(&variant.key, gray), bytes.as_slice())
-        .map_err(storage)?;
-    record_change(t, &variant.key, now_ms)?;
-    Ok(variant)
-}
-
-/// A history row describing `source` (the new row for `I`, the previous one for `U`, the
-/// deleted one for `D`), written by `operator` at `now_ms`. The nid is set on append.
-fn history_row(
-    source: &ConfigItem,
-    config_id: u64,
-    op: HistoryOp,
-    operator: &Operator,
-    now_ms: i64,
-) -> HistoryEntry {
-    HistoryEntry {
-        nid: 0,
-        config_id,
-        key: source.key.clone(),
-        content: source.content.clone(),
-        md5: source.md5.clone(),
-        app_name: source.app_name.clone(),
-        src_user: operator.user.clone(),
-        src_ip: operator.ip.clone(),
-        op,
-        encrypted_data_key: source.encrypted_data_key.clone(),
-        created_ms: now_ms,
-        modified_ms: now_ms,
-    }
-}
-
-fn append_history(t: &mut WriteTables<'_>, mut entry: HistoryEntry) -> Result<(), RepoError> {
-    entry.nid = t.next_id(HISTORY_NID)?;
-    let bytes = encode(&entry, "history")?;
-    t.history
-        .insert(entry.nid, bytes.as_slice())
-        .map_err(storage)?;
-    let (ns, group, data_id) = config_key(&entry.key);
-    t.history_by_key
-        .insert((ns, group, data_id, entry.nid), ())
-        .map_err(storage)?;
-    t.history_by_config
-        .insert((entry.config_id, entry.nid), ())
-        .map_err(storage)?;
-    Ok(())
-}
-
-/// Delete up to `limit` history rows older than `before_ms`, lowest nid first. Nids are handed
-/// out in write order and stamped with the writer's clock, so the walk stops at the first row
-/// that is not old enough: a batch reads at most `limit + 1` rows, never the whole table.
-fn purge_history(t: &mut WriteTables<'_>, before_ms: i64, limit: u32) -> Result<u64, RepoError> {
-    let mut doomed = Vec::new();
-    for row in t.history.iter().map_err(storage)? {
-        if doomed.len() >= limit as usize {
-            break;
-        }
-        let (_, value) = row.map_err(storage)?;
-        let entry: HistoryEntry = decode(value.value(), "history")?;
-        if entry.modified_ms >= before_ms {
-            break;
-        }
-        doomed.push(entry);
-    }
-    for entry in &doomed {
-        t.history.remove(entry.nid).map_err(storage)?;
-        let (ns, group, data_id) = config_key(&entry.key);
-        t.history_by_key
-            .remove((ns, group, data_id, entry.nid))
-            .map_err(storage)?;
-        t.history_by_config
-            .remove((entry.config_id, entry.nid))
-            .map_err(storage)?;
-    }
-    Ok(doomed.len() as u64)
-}
-
-/// Move the key's entry in the change log to `(now_ms, next seq)`.
-fn record_change(t: &mut WriteTables<'_>, key: &ConfigKey, now_ms: i64) -> Result<(), RepoError> {
-    let seq = t.next_id(CHANGE_SEQ)?;
-    let previous = t
-        .change_by_key
-        .get(config_key(key))
-        .map_err(storage)?
-        .map(|g| g.value());
-    if let Some(previous) = previous {
-        t.changes.remove(previous).map_err(storage)?;
-    }
-    t.changes
-        .insert((now_ms, seq), config_key(key))
-        .map_err(storage)?;
-    t.change_by_key
-        .insert(config_key(key), (now_ms, seq))
-        .map_err(storage)?;
-    Ok(())
-}
-
-fn write_service(t: &mut WriteTables<'_>, meta: &ServiceMeta) -> Result<(), RepoError> {
-    let bytes = encode(meta, "services")?;
-    t.services
-        .insert(service_key(&meta.key), bytes.as_slice())
-        .map_err(storage)?;
-    Ok(())
-}
-
-/// Raise a counter to at least `value`, so ids handed out later stay above imported ones.
-fn raise_counter(t: &mut WriteTables<'_>, counter: &str, value: u64) -> Result<(), RepoError> {
-    let current = t
-        .counters
-        .get(counter)
-        .map_err(storage)?
-        .map_or(0, |g| g.value());
-    if value > current {
-        t.counters.insert(counter, value).map_err(storage)?;
-    }
-    Ok(())
-}
-
-/// Replace whatever holds `item`'s id or key with `item`.
-fn put_config(t: &mut WriteTables<'_>, item: &ConfigItem) -> Result<(), RepoError> {
-    if let Some(old_key) = read_config_key(&t.config_ids, item.id)? {
-        t.configs.remove(config_key(&old_key)).map_err(storage)?;
-    }
-    if let Some(old) = read_config(&t.configs, &item.key)? {
-        t.config_ids.remove(old.id).map_err(storage)?;
-    }
-    let bytes = encode(item, "configs")?;
-    t.configs
-        .insert(config_key(&item.key), bytes.as_slice())
-        .map_err(storage)?;
-    t.config_ids
-        .insert(item.id, config_key(&item.key))
-        .map_err(storage)?;
-    raise_counter(t, CONFIG_ID, item.id)
-}
-
-/// [`Command::Import`]: the import rule of [`nacos_core::TransferRepo`] inside the command's transaction.
-pub(crate) fn apply_import(
-    t: &mut WriteTables<'_>,
-    records: &[Record],
-    now_ms: i64,
-) -> Result<(), RepoError> {
-    let mut ordered: Vec<&Record> = records.iter().collect();
-    ordered.sort_by_key(|r| r.table());
-    for record in ordered {
-        match record {
-            Record::Namespace(ns) => {
-                let bytes = encode(ns, "namespaces")?;
-                t.namespaces
-                    .insert(ns.id.as_str(), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            Record::User(user) => {
-                let bytes = encode(user, "users")?;
-                t.users
-                    .insert(user.username.as_str(), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            Record::Role(b) => {
-                t.roles
-                    .insert((b.role.as_str(), b.username.as_str()), ())
-                    .map_err(storage)?;
-            }
-            Record::Permission(p) => {
-                t.permissions
-                    .insert(
-                        (p.role.as_str(), p.resource.as_str(), p.action.as_str()),
-                        (),
-                    )
-                    .map_err(storage)?;
-            }
-            Record::Config(item) => {
-                put_config(t, item)?;
-                record_change(t, &item.key, now_ms)?;
-            }
-            Record::Gray(g) => {
-                let bytes = encode(g, "grays")?;
-                t.grays
-                    .insert(gray_key(&g.key, &g.gray), bytes.as_slice())
-                    .map_err(storage)?;
-                raise_counter(t, GRAY_ID, g.id)?;
-                record_change(t, &g.key, now_ms)?;
-            }
-            Record::History(h) => {
-                if let Some(old) = read_history(&t.history, h.nid)? {
-                    let (ns, group, data_id) = config_key(&old.key);
-                    t.history_by_key
-                        .remove((ns, group, data_id, old.nid))
-                        .map_err(storage)?;
-                    t.history_by_config
-                        .remove((old.config_id, old.nid))
-                        .map_err(storage)?;
-                }
-                let bytes = encode(h, "history")?;
-                t.history.insert(h.nid, bytes.as_slice()).map_err(storage)?;
-                let (ns, group, data_id) = config_key(&h.key);
-                t.history_by_key
-                    .insert((ns, group, data_id, h.nid), ())
-                    .map_err(storage)?;
-                t.history_by_config
-                    .insert((h.config_id, h.nid), ())
-                    .map_err(storage)?;
-                raise_counter(t, HISTORY_NID, h.nid)?;
-            }
-            Record::Service(meta) => {
-                let bytes = encode(meta, "services")?;
-                t.services
-                    .insert(service_key(&meta.key), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            Record::Instance(si) => {
-                if read_service(&t.services, &si.service)?.is_none() {
-                    return Err(RepoError::InvalidArgument(format!(
-                        "instance {}:{} of {} that is not stored",
-                        si.instance.ip,
-                        si.instance.port,
-                        si.service.describe()
-                    )));
-                }
-                let bytes = encode(&si.instance, "instances")?;
-                let key = instance_key(
-                    &si.service,
-                    &si.instance.ip,
-                    si.instance.port,
-                    &si.instance.cluster,
-                );
-                t.instances.insert(key, bytes.as_slice()).map_err(storage)?;
-            }
-        }
-    }
-    Ok(())
 }
