@@ -1,261 +1,27 @@
-//! [`TransferRepo`] on Nacos's tables: exports read one `REPEATABLE READ` transaction started
-//! `WITH CONSISTENT SNAPSHOT` on the primary (InnoDB's snapshot: every page sees the same
-//! moment); each import batch is one write transaction of multi-row statements.
-//!
-//! `datetime` columns keep whole seconds, and `config_info_tag` has no `encrypted_data_key`:
-//! [`TransferRepo::stored_form`] says so, so a verification compares like with like.
+//! One import batch: each table's records as multi-row statements that replace the row with
+//! their key (and any row holding their unique key under another id), keeping ids and times.
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-
-use async_trait::async_trait;
-use nacos_core::transfer::{ExportSink, Record, StoredInstance, Table, TransferRepo, gray_order};
+use nacos_core::transfer::{Record, StoredInstance};
 use nacos_core::{
-    ConfigItem, Gray, GrayConfig, HistoryEntry, Namespace, Permission, RepoError, RepoResult,
-    RoleBinding, ServiceKey, ServiceMeta, User,
+    ConfigItem, Gray, GrayConfig, HistoryEntry, Namespace, Permission, RepoError, RoleBinding,
+    ServiceMeta, User,
 };
 use sqlx::MySqlConnection;
-use sqlx::mysql::MySqlRow;
 
-use crate::configs::rows;
-use crate::error;
-use crate::instances::{
-    INSTANCE_COLUMNS, SERVICE_COLUMNS, encode_json, instance_from_row, service_from_row,
-};
-use crate::sql::{id, int, now_ms, placeholders, text};
-use crate::store::{Failure, MysqlStore};
+use crate::instances::encode_json;
+use crate::sql::{id, now_ms, placeholders, text};
+use crate::store::Failure;
 
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Failure>> + Send + 'a>>;
+use super::Boxed;
 
-/// Rows of `sql` (which ends in `LIMIT ? OFFSET ?`, after a `> ?` key condition when `after`
-/// is given), mapped by `map`.
-fn page<'a, T: Send + 'a>(
-    c: &'a mut MySqlConnection,
-    sql: String,
-    (after, offset, limit): (Option<u64>, usize, usize),
-    map: fn(&MySqlRow) -> Result<T, sqlx::Error>,
-) -> Boxed<'a, Vec<T>> {
-    Box::pin(async move {
-        let mut query = sqlx::query(&sql);
-        if let Some(after) = after {
-            query = query.bind(after);
-        }
-        let rows = query
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&mut *c)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(map(row)?);
-        }
-        Ok(out)
-    })
-}
-
-fn role_row(row: &MySqlRow) -> Result<RoleBinding, sqlx::Error> {
-    Ok(RoleBinding {
-        role: text(row, "role")?,
-        username: text(row, "username")?,
-    })
-}
-
-fn permission_row(row: &MySqlRow) -> Result<Permission, sqlx::Error> {
-    Ok(Permission {
-        role: text(row, "role")?,
-        resource: text(row, "resource")?,
-        action: text(row, "action")?,
-    })
-}
-
-fn stored_instance_row(row: &MySqlRow) -> Result<StoredInstance, sqlx::Error> {
-    Ok(StoredInstance {
-        service: ServiceKey::new(
-            text(row, "namespace_id")?,
-            text(row, "group_name")?,
-            text(row, "service_name")?,
-        ),
-        instance: instance_from_row(row)?,
-    })
-}
-
-/// The paged `SELECT` of a table, in its export order (strings compared as bytes).
-fn select_sql(table: Table) -> String {
-    let bin = |c: &str| format!("CAST({c} AS BINARY)");
-    let body = match table {
-        Table::Namespaces => format!(
-            "SELECT {} FROM tenant_info WHERE kp = '1' ORDER BY {}",
-            crate::namespaces::COLUMNS,
-            bin("tenant_id")
-        ),
-        Table::Users => format!(
-            "SELECT username, password, CAST(enabled AS SIGNED) AS enabled FROM users \
-             ORDER BY {}",
-            bin("username")
-        ),
-        Table::Roles => format!(
-            "SELECT role, username FROM roles ORDER BY {}, {}",
-            bin("role"),
-            bin("username")
-        ),
-        Table::Permissions => format!(
-            "SELECT role, resource, action FROM permissions ORDER BY {}, {}, {}",
-            bin("role"),
-            bin("resource"),
-            bin("action")
-        ),
-        // The big tables page by key (`> last id`), not by offset; see `keyset_page`.
-        Table::Configs => format!(
-            "SELECT {} FROM config_info c WHERE c.id > ? ORDER BY c.id",
-            *rows::CONFIG_COLUMNS
-        ),
-        Table::History => format!(
-            "SELECT {} FROM his_config_info h WHERE h.nid > ? ORDER BY h.nid",
-            *rows::HISTORY_COLUMNS
-        ),
-        Table::Services => format!(
-            "SELECT {SERVICE_COLUMNS} FROM ext_service ORDER BY {}, {}, {}",
-            bin("namespace_id"),
-            bin("group_name"),
-            bin("service_name")
-        ),
-        Table::Instances => format!(
-            "SELECT s.namespace_id, s.group_name, s.service_name, {INSTANCE_COLUMNS} \
-             FROM ext_instance i JOIN ext_service s ON s.id = i.service_id \
-             ORDER BY {}, {}, {}, {}, i.port, {}",
-            bin("s.namespace_id"),
-            bin("s.group_name"),
-            bin("s.service_name"),
-            bin("i.ip"),
-            bin("i.cluster_name")
-        ),
-        // Two tables merged in one order: read whole (variants are few), see `all_grays`.
-        Table::Grays => String::new(),
-    };
-    format!("{body} LIMIT ? OFFSET ?")
-}
-
-/// Every beta and tag variant, in export order.
-fn all_grays(c: &mut MySqlConnection) -> Boxed<'_, Vec<GrayConfig>> {
-    Box::pin(async move {
-        let mut out = Vec::new();
-        let beta = format!("SELECT {} FROM config_info_beta g", *rows::BETA_COLUMNS);
-        for row in sqlx::query(&beta).fetch_all(&mut *c).await? {
-            out.push(rows::gray(&row, true)?);
-        }
-        let tags = format!("SELECT {} FROM config_info_tag g", *rows::TAG_COLUMNS);
-        for row in sqlx::query(&tags).fetch_all(&mut *c).await? {
-            out.push(rows::gray(&row, false)?);
-        }
-        out.sort_by(|a, b| gray_order(a).cmp(&gray_order(b)));
-        Ok(out)
-    })
-}
-
-/// One page of `table` at `offset` (configs and history: after the id / nid `after`).
-fn read_page(
-    c: &mut MySqlConnection,
-    table: Table,
-    (after, offset, limit): (u64, usize, usize),
-) -> Boxed<'_, Vec<Record>> {
-    Box::pin(async move {
-        let sql = select_sql(table);
-        let keyset = matches!(table, Table::Configs | Table::History);
-        let at = if keyset {
-            (Some(after), 0, limit)
-        } else {
-            (None, offset, limit)
-        };
-        Ok(match table {
-            Table::Namespaces => page(c, sql, at, crate::namespaces::from_row)
-                .await?
-                .into_iter()
-                .map(Record::Namespace)
-                .collect(),
-            Table::Users => page(c, sql, at, crate::users::user_from_row)
-                .await?
-                .into_iter()
-                .map(Record::User)
-                .collect(),
-            Table::Roles => page(c, sql, at, role_row)
-                .await?
-                .into_iter()
-                .map(Record::Role)
-                .collect(),
-            Table::Permissions => page(c, sql, at, permission_row)
-                .await?
-                .into_iter()
-                .map(Record::Permission)
-                .collect(),
-            Table::Configs => page(c, sql, at, rows::config)
-                .await?
-                .into_iter()
-                .map(Record::Config)
-                .collect(),
-            Table::History => page(c, sql, at, rows::history)
-                .await?
-                .into_iter()
-                .map(Record::History)
-                .collect(),
-            Table::Services => page(c, sql, at, |r| service_from_row(r).map(|(_, m)| m))
-                .await?
-                .into_iter()
-                .map(Record::Service)
-                .collect(),
-            Table::Instances => page(c, sql, at, stored_instance_row)
-                .await?
-                .into_iter()
-                .map(Record::Instance)
-                .collect(),
-            Table::Grays => Vec::new(),
-        })
-    })
-}
-
-fn export_all<'a>(
-    c: &'a mut MySqlConnection,
-    page_size: u32,
-    sink: &'a mut dyn ExportSink,
-) -> Boxed<'a, ()> {
-    Box::pin(async move {
-        let limit = page_size.max(1) as usize;
-        for table in Table::ALL {
-            if table == Table::Grays {
-                let grays = all_grays(c).await?;
-                for chunk in grays.chunks(limit) {
-                    let records = chunk.iter().cloned().map(Record::Gray).collect();
-                    sink.page(table, records).await?;
-                }
-                continue;
-            }
-            let (mut after, mut offset) = (0, 0);
-            loop {
-                let records = read_page(c, table, (after, offset, limit)).await?;
-                let full = records.len() == limit;
-                offset += records.len();
-                after = match records.last() {
-                    Some(Record::Config(item)) => item.id,
-                    Some(Record::History(entry)) => entry.nid,
-                    _ => after,
-                };
-                if !records.is_empty() {
-                    sink.page(table, records).await?;
-                }
-                if !full {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    })
-}
-
-fn secs(ms: i64) -> i64 {
+pub(super) fn secs(ms: i64) -> i64 {
     ms.div_euclid(1000)
 }
 
-fn import_namespaces<'a>(c: &'a mut MySqlConnection, rows: &'a [&'a Namespace]) -> Boxed<'a, ()> {
+pub(super) fn import_namespaces<'a>(
+    c: &'a mut MySqlConnection,
+    rows: &'a [&'a Namespace],
+) -> Boxed<'a, ()> {
     Box::pin(async move {
         if rows.is_empty() {
             return Ok(());
@@ -281,7 +47,7 @@ fn import_namespaces<'a>(c: &'a mut MySqlConnection, rows: &'a [&'a Namespace]) 
     })
 }
 
-fn import_auth<'a>(
+pub(super) fn import_auth<'a>(
     c: &'a mut MySqlConnection,
     users: &'a [&'a User],
     roles: &'a [&'a RoleBinding],
@@ -327,7 +93,10 @@ fn import_auth<'a>(
     })
 }
 
-fn import_configs<'a>(c: &'a mut MySqlConnection, items: &'a [&'a ConfigItem]) -> Boxed<'a, ()> {
+pub(super) fn import_configs<'a>(
+    c: &'a mut MySqlConnection,
+    items: &'a [&'a ConfigItem],
+) -> Boxed<'a, ()> {
     Box::pin(async move {
         if items.is_empty() {
             return Ok(());
@@ -432,7 +201,10 @@ fn import_configs<'a>(c: &'a mut MySqlConnection, items: &'a [&'a ConfigItem]) -
     })
 }
 
-fn import_grays<'a>(c: &'a mut MySqlConnection, grays: &'a [&'a GrayConfig]) -> Boxed<'a, ()> {
+pub(super) fn import_grays<'a>(
+    c: &'a mut MySqlConnection,
+    grays: &'a [&'a GrayConfig],
+) -> Boxed<'a, ()> {
     Box::pin(async move {
         for g in grays {
             let k = &g.key;
@@ -509,7 +281,10 @@ fn import_grays<'a>(c: &'a mut MySqlConnection, grays: &'a [&'a GrayConfig]) -> 
     })
 }
 
-fn import_history<'a>(c: &'a mut MySqlConnection, rows: &'a [&'a HistoryEntry]) -> Boxed<'a, ()> {
+pub(super) fn import_history<'a>(
+    c: &'a mut MySqlConnection,
+    rows: &'a [&'a HistoryEntry],
+) -> Boxed<'a, ()> {
     Box::pin(async move {
         if rows.is_empty() {
             return Ok(());
@@ -556,7 +331,7 @@ fn import_history<'a>(c: &'a mut MySqlConnection, rows: &'a [&'a HistoryEntry]) 
     })
 }
 
-fn import_naming<'a>(
+pub(super) fn import_naming<'a>(
     c: &'a mut MySqlConnection,
     services: &'a [&'a ServiceMeta],
     instances: &'a [&'a StoredInstance],
@@ -637,7 +412,7 @@ fn import_naming<'a>(
 }
 
 /// Every imported key counts as changed now (caches of running nodes reload it).
-fn record_changes<'a>(
+pub(super) fn record_changes<'a>(
     c: &'a mut MySqlConnection,
     keys: &'a [&'a nacos_core::ConfigKey],
 ) -> Boxed<'a, ()> {
@@ -664,7 +439,7 @@ fn record_changes<'a>(
     })
 }
 
-fn import_tx<'a>(c: &'a mut MySqlConnection, batch: &'a [Record]) -> Boxed<'a, ()> {
+pub(super) fn import_tx<'a>(c: &'a mut MySqlConnection, batch: &'a [Record]) -> Boxed<'a, ()> {
     Box::pin(async move {
         let mut namespaces = Vec::new();
         let (mut users, mut roles, mut permissions) = (Vec::new(), Vec::new(), Vec::new());
@@ -701,94 +476,4 @@ fn import_tx<'a>(c: &'a mut MySqlConnection, batch: &'a [Record]) -> Boxed<'a, (
         }
         Ok(())
     })
-}
-
-fn counts_of(c: &mut MySqlConnection) -> Boxed<'_, BTreeMap<Table, u64>> {
-    Box::pin(async move {
-        let row = sqlx::query(
-            "SELECT \
-             CAST((SELECT COUNT(*) FROM tenant_info WHERE kp = '1') AS SIGNED) AS namespaces, \
-             CAST((SELECT COUNT(*) FROM users) AS SIGNED) AS users, \
-             CAST((SELECT COUNT(*) FROM roles) AS SIGNED) AS roles, \
-             CAST((SELECT COUNT(*) FROM permissions) AS SIGNED) AS permissions, \
-             CAST((SELECT COUNT(*) FROM config_info) AS SIGNED) AS configs, \
-             CAST((SELECT COUNT(*) FROM config_info_beta) + \
-                  (SELECT COUNT(*) FROM config_info_tag) AS SIGNED) AS grays, \
-             CAST((SELECT COUNT(*) FROM his_config_info) AS SIGNED) AS history, \
-             CAST((SELECT COUNT(*) FROM ext_service) AS SIGNED) AS services, \
-             CAST((SELECT COUNT(*) FROM ext_instance) AS SIGNED) AS instances",
-        )
-        .fetch_one(&mut *c)
-        .await?;
-        let mut out = BTreeMap::new();
-        for table in Table::ALL {
-            out.insert(
-                table,
-                u64::try_from(int(&row, table.name())?).unwrap_or_default(),
-            );
-        }
-        Ok(out)
-    })
-}
-
-impl MysqlStore {
-    fn export_on_primary<'a>(
-        &'a self,
-        page_size: u32,
-        sink: &'a mut dyn ExportSink,
-    ) -> Pin<Box<dyn Future<Output = RepoResult<()>> + Send + 'a>> {
-        Box::pin(async move {
-            let what = "export";
-            let node = self
-                .cluster
-                .primary()
-                .ok_or_else(|| self.no_primary(what))?;
-            let map = |e| error::map(e, what, &node.label);
-            let mut conn = node.pool.acquire().await.map_err(map)?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                .execute(&mut *conn)
-                .await
-                .map_err(map)?;
-            sqlx::query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                .execute(&mut *conn)
-                .await
-                .map_err(map)?;
-            let result = export_all(&mut conn, page_size, sink).await;
-            // Ends the read-only snapshot before the connection goes back to the pool.
-            let ended = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            match result {
-                Ok(()) => ended.map(|_| ()).map_err(map),
-                Err(Failure::Repo(e)) => Err(e),
-                Err(Failure::Db(e)) => Err(map(e)),
-                Err(Failure::Retry) => Err(RepoError::Internal(
-                    "export: a read asked to be retried".into(),
-                )),
-            }
-        })
-    }
-}
-
-#[async_trait]
-impl TransferRepo for MysqlStore {
-    async fn export(&self, page_size: u32, sink: &mut dyn ExportSink) -> RepoResult<()> {
-        self.export_on_primary(page_size, sink).await
-    }
-
-    async fn import(&self, batch: Vec<Record>) -> RepoResult<()> {
-        self.write("import", move |c| {
-            let batch = batch.clone();
-            Box::pin(async move { import_tx(c, &batch).await })
-        })
-        .await
-    }
-
-    async fn counts(&self) -> RepoResult<BTreeMap<Table, u64>> {
-        self.read("count rows", crate::store::Route::Primary, |c| counts_of(c))
-            .await
-    }
-
-    fn stored_form(&self, record: &mut Record) {
-        record.truncate_times_to_seconds();
-        record.drop_tag_data_key();
-    }
 }
