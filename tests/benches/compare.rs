@@ -1216,15 +1216,23 @@ async fn row_config_push(ctx: &Ctx, kind: Kind) -> PushMeasure {
                     }
                     again += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    let current = call(
+                    // r-nacos has answered this query with "config data not exist" right
+                    // after a publish it had acknowledged; listen again then, and ask later.
+                    match call(
                         &channel,
                         "ConfigQueryRequest",
                         &query,
                         "ConfigQueryResponse",
                     )
-                    .await?;
-                    if let Some(md5) = current["md5"].as_str() {
-                        listen["configListenContexts"][0]["md5"] = Value::from(md5);
+                    .await
+                    {
+                        Ok(current) => {
+                            if let Some(md5) = current["md5"].as_str() {
+                                listen["configListenContexts"][0]["md5"] = Value::from(md5);
+                            }
+                        }
+                        Err(e) if e.contains("config data not exist") => {}
+                        Err(e) => return Err(e),
                     }
                 }
             })

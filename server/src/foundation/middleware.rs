@@ -88,12 +88,16 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The path is copied only when the line will be written.
-        let detail = tracing::enabled!(tracing::Level::DEBUG)
-            .then(|| (req.method().clone(), req.uri().path().to_string()));
+        // The path is copied, and the clock read, only when the line will be written.
+        let detail = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            (
+                req.method().clone(),
+                req.uri().path().to_string(),
+                Instant::now(),
+            )
+        });
         AccessLogFuture {
             inner: self.inner.call(req),
-            started: Instant::now(),
             detail,
             edge: self.edge,
             counters: Arc::clone(&self.counters),
@@ -107,8 +111,7 @@ pin_project_lite::pin_project! {
     pub struct AccessLogFuture<F> {
         #[pin]
         inner: F,
-        started: Instant,
-        detail: Option<(Method, String)>,
+        detail: Option<(Method, String, Instant)>,
         edge: &'static str,
         counters: Arc<EdgeCounters>,
     }
@@ -147,13 +150,13 @@ where
                 0
             }
         };
-        if let Some((method, path)) = this.detail.take() {
+        if let Some((method, path, started)) = this.detail.take() {
             tracing::debug!(
                 edge = *this.edge,
                 %method,
                 path,
                 status,
-                latency_us = this.started.elapsed().as_micros() as u64,
+                latency_us = started.elapsed().as_micros() as u64,
                 "request"
             );
         }

@@ -124,9 +124,13 @@ pub(crate) async fn read_bi_stream(
     let _open = OpenStream(&transport);
     let mut outbound = Some(outbound);
     let mut registered: Option<Arc<Connection>> = None;
+    // One wait for the whole stream: a fresh one per message would register and unregister
+    // with the token's lock on every answer.
+    let cancelled = closed.clone().cancelled_owned();
+    tokio::pin!(cancelled);
     loop {
         let next = tokio::select! {
-            _ = closed.cancelled() => break,
+            _ = &mut cancelled => break,
             next = inbound.message() => next,
         };
         let payload = match next {

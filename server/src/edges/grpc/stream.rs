@@ -63,15 +63,30 @@ pub struct TrackedIo {
     io: TcpStream,
     killed: Pin<Box<WaitForCancellationFutureOwned>>,
     dead: bool,
+    /// Reads that returned data since the kill switch was last looked at.
+    reads_unchecked: u8,
     info: TransportInfo,
     _guard: TransportGuard,
 }
 
+/// Reads that may return data before the kill switch is looked at again, so that a client
+/// that never lets the socket drain is still cut.
+const READS_BETWEEN_KILL_CHECKS: u8 = 32;
+
 impl TrackedIo {
-    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+    /// Look at the kill switch, registering the task to be woken by it. Each look takes the
+    /// token's locks, so it is done where it matters: before the task waits on a read (the
+    /// connection's task always has one pending, so a kill wakes it wherever it waits), and
+    /// every [`READS_BETWEEN_KILL_CHECKS`] reads. Writes only look at the outcome.
+    fn check_kill(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.reads_unchecked = 0;
         if !self.dead && self.killed.as_mut().poll(cx).is_ready() {
             self.dead = true;
         }
+        self.check()
+    }
+
+    fn check(&self) -> io::Result<()> {
         if self.dead {
             Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -98,10 +113,21 @@ impl AsyncRead for TrackedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Err(e) = this.check(cx) {
-            return Poll::Ready(Err(e));
+        if this.reads_unchecked >= READS_BETWEEN_KILL_CHECKS {
+            this.check_kill(cx)?;
+        } else {
+            this.check()?;
         }
-        Pin::new(&mut this.io).poll_read(cx, buf)
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Pending => {
+                this.check_kill(cx)?;
+                Poll::Pending
+            }
+            Poll::Ready(read) => {
+                this.reads_unchecked = this.reads_unchecked.saturating_add(1);
+                Poll::Ready(read)
+            }
+        }
     }
 }
 
@@ -112,7 +138,7 @@ impl AsyncWrite for TrackedIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Err(e) = this.check(cx) {
+        if let Err(e) = this.check() {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut this.io).poll_write(cx, buf)
@@ -124,7 +150,7 @@ impl AsyncWrite for TrackedIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Err(e) = this.check(cx) {
+        if let Err(e) = this.check() {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
@@ -136,7 +162,7 @@ impl AsyncWrite for TrackedIo {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Err(e) = this.check(cx) {
+        if let Err(e) = this.check() {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut this.io).poll_flush(cx)
@@ -204,6 +230,7 @@ impl Stream for Incoming {
                     io: stream,
                     killed: Box::pin(state.kill.clone().cancelled_owned()),
                     dead: false,
+                    reads_unchecked: 0,
                     info: TransportInfo {
                         id: Arc::clone(&id),
                         remote,

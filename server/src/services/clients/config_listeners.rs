@@ -36,12 +36,20 @@ impl PushKind for ConfigPush {
     const TYPE: &'static str = "ConfigChangeNotifyRequest";
     const MODULE: &'static str = "config";
 
-    fn body(&self, key: &ConfigKey, data: &ListenData) -> serde_json::Value {
-        serde_json::json!({
-            "dataId": key.data_id,
-            "group": key.group,
-            "tenant": data.tenant,
-        })
+    fn body(&self, key: &ConfigKey, data: &ListenData) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ChangeNotify<'a> {
+            data_id: &'a str,
+            group: &'a str,
+            tenant: &'a str,
+        }
+        let body = ChangeNotify {
+            data_id: &key.data_id,
+            group: &key.group,
+            tenant: &data.tenant,
+        };
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
     }
 
     fn policy(&self) -> PushPolicy {

@@ -95,8 +95,8 @@ pub struct Connection {
     last_active_ms: AtomicI64,
     /// The bi-stream's outbound queue.
     outbound: mpsc::Sender<Payload>,
-    /// Pushes waiting for their answer, by requestId.
-    pending: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    /// Pushes waiting for their answer, by requestId (ours are numbers).
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     /// Ends the bi-stream (its reader and its outbound half).
     closed: CancellationToken,
     transport: Arc<TransportState>,
@@ -104,11 +104,21 @@ pub struct Connection {
     probing: AtomicBool,
 }
 
-/// A client's answer to a push: its `resultCode` and the whole body.
+/// A client's answer to a push: its `resultCode` and the whole body, parsed only by the few
+/// callers that read it.
 #[derive(Debug)]
 struct Answer {
     code: i32,
-    body: serde_json::Value,
+    body: Vec<u8>,
+}
+
+/// What matching an answer to its push needs; the rest of the body is skipped, not built.
+#[derive(serde::Deserialize)]
+struct AnswerHead<'a> {
+    #[serde(rename = "requestId", borrow)]
+    request_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "resultCode")]
+    result_code: Option<serde_json::Value>,
 }
 
 impl Connection {
@@ -161,40 +171,46 @@ impl Connection {
 
     /// An answer arrived on the bi-stream: complete the push it belongs to.
     pub fn complete(&self, payload: &Payload) {
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(payload.body_bytes()) else {
+        let bytes = payload.body_bytes();
+        let Ok(head) = serde_json::from_slice::<AnswerHead<'_>>(bytes) else {
             tracing::debug!(conn = %self.id, "unparsable answer on the bi-stream");
             return;
         };
-        let Some(request_id) = body.get("requestId").and_then(serde_json::Value::as_str) else {
+        // An id we never issued (not a number) cannot match a pending push.
+        let Some(request_id) = head.request_id.and_then(|id| id.parse::<u64>().ok()) else {
             return;
         };
         let waiter = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(request_id);
+            .remove(&request_id);
         if let Some(waiter) = waiter {
-            let code = body
-                .get("resultCode")
+            let code = head
+                .result_code
+                .as_ref()
                 .and_then(serde_json::Value::as_i64)
                 .and_then(|c| i32::try_from(c).ok())
                 .unwrap_or(0);
-            let _ = waiter.send(Answer { code, body });
+            let _ = waiter.send(Answer {
+                code,
+                body: bytes.to_vec(),
+            });
         }
     }
 
-    fn forget(&self, request_id: &str) {
+    fn forget(&self, request_id: u64) {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(request_id);
+            .remove(&request_id);
     }
 }
 
 /// Removes a pending push when its waiter goes away, however it ends.
 struct PendingGuard<'a> {
     conn: &'a Connection,
-    id: &'a str,
+    id: u64,
 }
 
 impl Drop for PendingGuard<'_> {
@@ -269,6 +285,12 @@ impl ConnectionManager {
 
     pub fn get(&self, id: &str) -> Option<Arc<Connection>> {
         self.read().get(id).cloned()
+    }
+
+    /// [`ConnectionManager::get`] for many ids under one lock.
+    pub fn get_each(&self, ids: &[Arc<str>]) -> Vec<Option<Arc<Connection>>> {
+        let map = self.read();
+        ids.iter().map(|id| map.get(id).cloned()).collect()
     }
 
     /// Every registered connection, in no order.
@@ -381,33 +403,43 @@ impl ConnectionManager {
         }
     }
 
-    fn next_request_id(&self) -> String {
+    fn next_request_id(&self) -> u64 {
         let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         // Java's long wraps near Long.MAX; keep the ids positive the same way.
-        (id % (i64::MAX as u64)).to_string()
+        id % (i64::MAX as u64)
     }
 
-    fn push_payload(
-        type_name: &str,
-        module: &str,
-        mut body: serde_json::Value,
-        id: &str,
-    ) -> Payload {
-        if let Some(obj) = body.as_object_mut() {
-            obj.insert(
-                "headers".into(),
-                serde_json::Value::Object(Default::default()),
-            );
-            obj.insert(
-                "requestId".into(),
-                serde_json::Value::String(id.to_string()),
-            );
-            obj.insert(
-                "module".into(),
-                serde_json::Value::String(module.to_string()),
-            );
+    /// A JSON object body with its envelope (`headers`, `requestId`, `module`) in front. The
+    /// body is rendered once by the caller, so a push to many connections only writes the
+    /// envelope per connection.
+    fn push_payload(type_name: &str, module: &str, body: &[u8], id: u64) -> Payload {
+        use std::io::Write as _;
+        let fields = body
+            .strip_prefix(b"{")
+            .map(<[u8]>::trim_ascii_start)
+            .unwrap_or(b"}");
+        let mut json = Vec::with_capacity(body.len() + 64);
+        // Writes into a Vec cannot fail; `module` is one of our constants.
+        let _ = write!(
+            json,
+            r#"{{"headers":{{}},"requestId":"{id}","module":"{module}""#
+        );
+        if fields != b"}" {
+            json.push(b',');
         }
-        Payload::new(type_name, serde_json::to_vec(&body).unwrap_or_default())
+        json.extend_from_slice(fields);
+        Payload::new(type_name, json)
+    }
+
+    /// `body` as the object bytes [`ConnectionManager::push_payload`] takes: the envelope's
+    /// own fields are the envelope's to set.
+    fn object_bytes(mut body: serde_json::Value) -> Vec<u8> {
+        if let Some(obj) = body.as_object_mut() {
+            for field in ["headers", "requestId", "module"] {
+                obj.remove(field);
+            }
+        }
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
     }
 
     /// Send a server request without waiting for an answer (SetupAck, ConnectReset on
@@ -420,7 +452,12 @@ impl ConnectionManager {
         body: serde_json::Value,
     ) -> Result<(), PushError> {
         let id = self.next_request_id();
-        conn.send(Self::push_payload(type_name, module, body, &id))
+        conn.send(Self::push_payload(
+            type_name,
+            module,
+            &Self::object_bytes(body),
+            id,
+        ))
     }
 
     /// Send a server request and wait up to `timeout` for its answer; success is
@@ -433,7 +470,23 @@ impl ConnectionManager {
         body: serde_json::Value,
         timeout: Duration,
     ) -> Result<(), PushError> {
-        self.ask(conn, type_name, module, body, timeout)
+        let body = Self::object_bytes(body);
+        self.exchange(conn, type_name, module, &body, timeout)
+            .await
+            .map(drop)
+    }
+
+    /// [`ConnectionManager::request`] with the body already rendered as a JSON object (without
+    /// `headers`, `requestId` and `module`), for a push rendered once for many connections.
+    pub async fn request_rendered(
+        &self,
+        conn: &Connection,
+        type_name: &str,
+        module: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<(), PushError> {
+        self.exchange(conn, type_name, module, body, timeout)
             .await
             .map(drop)
     }
@@ -448,14 +501,31 @@ impl ConnectionManager {
         body: serde_json::Value,
         timeout: Duration,
     ) -> Result<serde_json::Value, PushError> {
+        let body = Self::object_bytes(body);
+        let answer = self
+            .exchange(conn, type_name, module, &body, timeout)
+            .await?;
+        // It parsed once already, as its head.
+        Ok(serde_json::from_slice(&answer).unwrap_or_default())
+    }
+
+    /// Send, and wait for the successful answer's raw body.
+    async fn exchange(
+        &self,
+        conn: &Connection,
+        type_name: &str,
+        module: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, PushError> {
         let id = self.next_request_id();
         let (tx, rx) = oneshot::channel();
         conn.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), tx);
-        let _guard = PendingGuard { conn, id: &id };
-        conn.send(Self::push_payload(type_name, module, body, &id))?;
+            .insert(id, tx);
+        let _guard = PendingGuard { conn, id };
+        conn.send(Self::push_payload(type_name, module, body, id))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Answer { code: 200, body })) => Ok(body),
             Ok(Ok(Answer { code, .. })) => Err(PushError::Rejected(code)),
@@ -531,5 +601,89 @@ impl ConnectionManager {
     /// Shutdown, last step: cut every TCP connection still open.
     pub fn kill_all(&self) {
         self.kill_all.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(payload: &Payload) -> serde_json::Value {
+        serde_json::from_slice(payload.body_bytes()).expect("the envelope is JSON")
+    }
+
+    #[test]
+    fn the_envelope_goes_in_front_of_a_rendered_body() {
+        let p = ConnectionManager::push_payload(
+            "ConfigChangeNotifyRequest",
+            "config",
+            br#"{"dataId":"d","group":"g","tenant":""}"#,
+            42,
+        );
+        assert_eq!(p.type_name(), "ConfigChangeNotifyRequest");
+        assert_eq!(
+            body_of(&p),
+            serde_json::json!({"headers": {}, "requestId": "42", "module": "config",
+                "dataId": "d", "group": "g", "tenant": ""})
+        );
+        for empty in [&b"{}"[..], b"{ }", b"not an object"] {
+            let p = ConnectionManager::push_payload("ClientDetectionRequest", "internal", empty, 7);
+            assert_eq!(
+                body_of(&p),
+                serde_json::json!({"headers": {}, "requestId": "7", "module": "internal"})
+            );
+        }
+    }
+
+    #[test]
+    fn a_caller_cannot_set_the_envelope_fields() {
+        let bytes = ConnectionManager::object_bytes(serde_json::json!({
+            "requestId": "spoofed", "module": "x", "headers": {"a": "b"}, "connectionId": "c"}));
+        let p = ConnectionManager::push_payload("ConnectResetRequest", "internal", &bytes, 9);
+        assert_eq!(
+            body_of(&p),
+            serde_json::json!({"headers": {}, "requestId": "9", "module": "internal",
+                "connectionId": "c"})
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_complete_only_their_own_push() {
+        let (tx, _rx) = mpsc::channel(4);
+        let transport = Arc::new(TransportState {
+            kill: CancellationToken::new(),
+            accepted: Instant::now(),
+            registered: Notify::new(),
+            bi_streams: AtomicUsize::new(0),
+        });
+        let meta = ConnectionMeta {
+            client_ip: "127.0.0.1".into(),
+            remote: "127.0.0.1:1".parse().expect("address"),
+            client_version: String::new(),
+            tenant: String::new(),
+            labels: HashMap::new(),
+            ability_table: None,
+            connected_ms: 0,
+        };
+        let conn = Connection::new("c".into(), meta, tx, CancellationToken::new(), transport);
+        let (done, mut waiting) = oneshot::channel();
+        conn.pending.lock().expect("lock").insert(5, done);
+        let answer = |body: &str| Payload::new("ConfigChangeNotifyResponse", body.into());
+        // Not JSON, another id, an id that is not ours: nothing completes.
+        for body in [
+            "{",
+            r#"{"requestId":"6","resultCode":200}"#,
+            r#"{"requestId":"x5","resultCode":200}"#,
+        ] {
+            conn.complete(&answer(body));
+            assert!(waiting.try_recv().is_err(), "{body}");
+        }
+        // A code that is not a number counts as a failure, as a missing one does.
+        conn.complete(&answer(
+            r#"{"requestId":"5","resultCode":"200","extra":[1]}"#,
+        ));
+        let got = waiting.try_recv().expect("completed");
+        assert_eq!(got.code, 0);
+        assert!(conn.pending.lock().expect("lock").is_empty());
     }
 }

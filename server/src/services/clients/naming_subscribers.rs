@@ -43,12 +43,21 @@ impl PushKind for NamingPush {
     const TYPE: &'static str = "NotifySubscriberRequest";
     const MODULE: &'static str = "naming";
 
-    fn body(&self, key: &ServiceKey, clusters: &String) -> serde_json::Value {
+    fn body(&self, key: &ServiceKey, clusters: &String) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Notify<T> {
+            #[serde(rename = "serviceInfo")]
+            service_info: T,
+        }
         let selection = Selection {
             clusters,
             healthy_only: false,
         };
-        serde_json::json!({ "serviceInfo": service_info(&self.naming, key, selection) })
+        let info = self.naming.select(key, selection);
+        let body = Notify {
+            service_info: info.wire(WireStyle::Grpc),
+        };
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
     }
 
     fn policy(&self) -> PushPolicy {

@@ -40,8 +40,9 @@ pub trait PushKind: Send + Sync + 'static {
     type Data: Clone + Send + Sync + 'static;
     const TYPE: &'static str;
     const MODULE: &'static str;
-    /// The body of the push (without `requestId`, `headers`, `module`).
-    fn body(&self, key: &Self::Key, data: &Self::Data) -> serde_json::Value;
+    /// The body of the push as a JSON object, without `requestId`, `headers` and `module`
+    /// (each connection's envelope adds them).
+    fn body(&self, key: &Self::Key, data: &Self::Data) -> Vec<u8>;
     fn policy(&self) -> PushPolicy;
 }
 
@@ -59,6 +60,22 @@ struct Entry<D> {
     push: PushState,
     /// When the last push succeeded: the next one waits until `delay` after it.
     last_push: Option<tokio::time::Instant>,
+}
+
+impl<D> Entry<D> {
+    /// Note a change; whether a push task has to start for it (none runs yet).
+    fn mark_changed(&mut self) -> bool {
+        match &mut self.push {
+            PushState::InFlight { again } => {
+                *again = true;
+                false
+            }
+            PushState::Idle => {
+                self.push = PushState::InFlight { again: false };
+                true
+            }
+        }
+    }
 }
 
 struct Index<K, D> {
@@ -213,14 +230,30 @@ impl<P: PushKind> Subscribers<P> {
         self.lock().by_key.keys().cloned().collect()
     }
 
-    /// `key` changed: push to every connection watching it.
+    /// `key` changed: push to every connection watching it. One pass under the lock marks
+    /// every watch; a push task starts for each that had none running.
     pub fn changed(self: &Arc<Self>, connections: &Arc<ConnectionManager>, key: &P::Key) {
-        let conns: Vec<Arc<str>> = match self.lock().by_key.get(key) {
-            Some(conns) => conns.iter().cloned().collect(),
-            None => return,
+        let start: Vec<Arc<str>> = {
+            let mut guard = self.lock();
+            let index = &mut *guard;
+            let Some(conns) = index.by_key.get(key) else {
+                return;
+            };
+            conns
+                .iter()
+                .filter(|conn| {
+                    index
+                        .by_conn
+                        .get_mut(conn.as_ref())
+                        .and_then(|entries| entries.get_mut(key))
+                        .is_some_and(Entry::mark_changed)
+                })
+                .cloned()
+                .collect()
         };
-        for conn in conns {
-            self.push_to(connections, &conn, key);
+        let resolved = connections.get_each(&start);
+        for (id, conn) in start.into_iter().zip(resolved) {
+            self.spawn_push(connections, id, conn, key.clone());
         }
     }
 
@@ -240,24 +273,30 @@ impl<P: PushKind> Subscribers<P> {
             else {
                 return;
             };
-            match &mut entry.push {
-                PushState::InFlight { again } => {
-                    *again = true;
-                    false
-                }
-                PushState::Idle => {
-                    entry.push = PushState::InFlight { again: false };
-                    true
-                }
-            }
+            entry.mark_changed()
         };
         if start {
-            let me = Arc::clone(self);
-            let connections = Arc::clone(connections);
-            let conn = Arc::clone(conn);
-            let key = key.clone();
-            tokio::spawn(async move { me.push_task(connections, conn, key).await });
+            let resolved = connections.get(conn);
+            self.spawn_push(connections, Arc::clone(conn), resolved, key.clone());
         }
+    }
+
+    /// Start the push task of a watch marked in flight; a connection already gone leaves the
+    /// watch idle (its hook is removing it).
+    fn spawn_push(
+        self: &Arc<Self>,
+        connections: &Arc<ConnectionManager>,
+        conn_id: Arc<str>,
+        conn: Option<Arc<Connection>>,
+        key: P::Key,
+    ) {
+        let Some(conn) = conn else {
+            self.with_entry(&conn_id, &key, |e| e.push = PushState::Idle);
+            return;
+        };
+        let me = Arc::clone(self);
+        let connections = Arc::clone(connections);
+        tokio::spawn(async move { me.push_task(connections, conn_id, conn, key).await });
     }
 
     fn with_entry<T>(
@@ -278,19 +317,19 @@ impl<P: PushKind> Subscribers<P> {
         self: Arc<Self>,
         connections: Arc<ConnectionManager>,
         conn_id: Arc<str>,
+        conn: Arc<Connection>,
         key: P::Key,
     ) {
         let policy = self.kind.policy();
-        let Some(conn) = connections.get(&conn_id) else {
-            self.with_entry(&conn_id, &key, |e| e.push = PushState::Idle);
-            return;
-        };
         let mut tries: u32 = 0;
         loop {
-            let window_ends = self
-                .with_entry(&conn_id, &key, |e| e.last_push)
-                .flatten()
-                .map(|pushed| pushed + policy.delay);
+            let window_ends = if policy.delay.is_zero() {
+                None
+            } else {
+                self.with_entry(&conn_id, &key, |e| e.last_push)
+                    .flatten()
+                    .map(|pushed| pushed + policy.delay)
+            };
             if let Some(window_ends) = window_ends.filter(|end| *end > tokio::time::Instant::now())
             {
                 tokio::select! {
@@ -308,58 +347,58 @@ impl<P: PushKind> Subscribers<P> {
             let body = self.kind.body(&key, &data);
             let started = std::time::Instant::now();
             let outcome = connections
-                .request(&conn, P::TYPE, P::MODULE, body, policy.timeout)
+                .request_rendered(&conn, P::TYPE, P::MODULE, &body, policy.timeout)
                 .await;
-            let failure = match outcome {
+            let error = match outcome {
                 Ok(()) => {
                     self.stats.succeeded(started.elapsed());
-                    tries = 0;
                     let now = tokio::time::Instant::now();
-                    self.with_entry(&conn_id, &key, |e| e.last_push = Some(now));
-                    None
+                    // Record the push and learn whether a change came meanwhile, in one visit.
+                    let again = self.with_entry(&conn_id, &key, |e| {
+                        e.last_push = Some(now);
+                        match e.push {
+                            PushState::InFlight { again: true } => true,
+                            _ => {
+                                e.push = PushState::Idle;
+                                false
+                            }
+                        }
+                    });
+                    if again != Some(true) {
+                        return;
+                    }
+                    tries = 0;
+                    continue;
                 }
                 Err(PushError::Closed) => return,
                 Err(e) => {
                     self.stats.failed.inc();
-                    Some(e)
+                    e
                 }
             };
-            if let Some(error) = failure {
-                tries += 1;
-                if tries >= policy.max_tries {
-                    if policy.eject_when_exhausted {
-                        tracing::info!(
-                            conn = %conn_id, r#type = P::TYPE, %error, tries,
-                            "push kept failing; dropping the connection"
-                        );
-                        connections.eject(&conn, "push retries exhausted");
-                    } else {
-                        tracing::info!(conn = %conn_id, r#type = P::TYPE, %error, tries, "giving up on a push");
-                        self.with_entry(&conn_id, &key, |e| e.push = PushState::Idle);
-                    }
-                    return;
-                }
-                tracing::debug!(conn = %conn_id, r#type = P::TYPE, %error, tries, "push failed; will retry");
-                let pause = if policy.linear {
-                    policy.retry_delay.saturating_mul(tries)
+            tries += 1;
+            if tries >= policy.max_tries {
+                if policy.eject_when_exhausted {
+                    tracing::info!(
+                        conn = %conn_id, r#type = P::TYPE, %error, tries,
+                        "push kept failing; dropping the connection"
+                    );
+                    connections.eject(&conn, "push retries exhausted");
                 } else {
-                    policy.retry_delay
-                };
-                tokio::select! {
-                    _ = conn.closed() => return,
-                    _ = tokio::time::sleep(pause) => {}
+                    tracing::info!(conn = %conn_id, r#type = P::TYPE, %error, tries, "giving up on a push");
+                    self.with_entry(&conn_id, &key, |e| e.push = PushState::Idle);
                 }
-                continue;
-            }
-            let again = self.with_entry(&conn_id, &key, |e| match e.push {
-                PushState::InFlight { again: true } => true,
-                _ => {
-                    e.push = PushState::Idle;
-                    false
-                }
-            });
-            if again != Some(true) {
                 return;
+            }
+            tracing::debug!(conn = %conn_id, r#type = P::TYPE, %error, tries, "push failed; will retry");
+            let pause = if policy.linear {
+                policy.retry_delay.saturating_mul(tries)
+            } else {
+                policy.retry_delay
+            };
+            tokio::select! {
+                _ = conn.closed() => return,
+                _ = tokio::time::sleep(pause) => {}
             }
         }
     }
