@@ -135,7 +135,9 @@ pub async fn run(
     let http = async move {
         let result = axum::serve(
             listeners.http,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(router),
         )
         .with_graceful_shutdown(http_token.clone().cancelled_owned())
         .await;

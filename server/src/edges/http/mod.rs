@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use crate::app::AppState;
 use crate::foundation::metrics::RouteStats;
-use crate::foundation::middleware::{AccessLogLayer, RouteMetricsLayer};
+use crate::foundation::middleware::{AccessLog, AccessLogLayer, RouteMetricsLayer};
 
 pub use error::{ServiceError, ServiceResult};
 pub use params::Params;
@@ -64,8 +64,9 @@ pub fn route_table() -> Vec<secured::RouteDecl> {
     all_routes().decls
 }
 
-/// The whole HTTP application: every route under `server.servlet.contextPath`.
-pub fn router(app: AppState) -> Router {
+/// The whole HTTP application: every route under `server.servlet.contextPath`, inside the
+/// access log both edges share.
+pub fn router(app: AppState) -> AccessLog<Router> {
     let mut router = all_routes().into_router(&app);
     let http = app.metrics.http.get();
     let stats = |index: usize, uri: &'static str| match http {
@@ -85,7 +86,12 @@ pub fn router(app: AppState) -> Router {
     let fallback = axum::routing::any(not_found)
         .layer(RouteMetricsLayer::new(stats(1, secured::NOT_FOUND_URI)));
     let router = router.fallback_service(fallback).with_state(app.clone());
-    router.layer(AccessLogLayer::new("http", Arc::clone(&app.traffic.http)))
+    // Around the router rather than `Router::layer`, which would wrap (and box) every route
+    // once more, an allocation per request.
+    tower::Layer::layer(
+        &AccessLogLayer::new("http", Arc::clone(&app.traffic.http)),
+        router,
+    )
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use nacos_core::SmolStr;
 
 use super::error::ServiceError;
 use crate::app::AppState;
@@ -38,7 +39,8 @@ const SINGLE_VALUED: &[&str] = &[
 /// Merged parameters plus the request headers and the client's address.
 #[derive(Debug, Default, Clone)]
 pub struct Params {
-    pairs: Vec<(String, String)>,
+    /// Names and values, held inline when short (most are), so a read allocates little.
+    pairs: Vec<(SmolStr, SmolStr)>,
     pub headers: HeaderMap,
     /// The socket peer, when the server knows it.
     peer: Option<std::net::SocketAddr>,
@@ -49,7 +51,7 @@ pub struct Params {
     /// The raw body when it was not a form (JSON bodies of clone, multipart of import).
     pub body: Bytes,
     /// The request path as sent (still percent-encoded), for routes that name their key in it.
-    path: String,
+    path: SmolStr,
 }
 
 impl Params {
@@ -68,13 +70,14 @@ impl Params {
     /// Parameters of a request sent to `path` (unit tests of path-keyed routes).
     #[cfg(test)]
     pub(crate) fn at_path(mut self, path: &str) -> Self {
-        self.path = path.to_string();
+        self.path = path.into();
         self
     }
 
     fn extend(&mut self, encoded: &[u8]) {
-        self.pairs
-            .extend(form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), v.into_owned())));
+        self.pairs.extend(
+            form_urlencoded::parse(encoded).map(|(k, v)| (SmolStr::new(k), SmolStr::new(v))),
+        );
     }
 
     /// First non-blank value of a name matched case-insensitively (identity names: the
@@ -100,8 +103,10 @@ impl Params {
 
     /// Read the parameters of a request: the query, then (except on GET and HEAD) a form body,
     /// or the raw body of any other content type. Bodies over `limit` are refused with 413.
+    /// `headers` are the request's, handed over (or copied, when the request goes on).
     pub(crate) async fn read(
         parts: &Parts,
+        headers: HeaderMap,
         body: Body,
         limit: usize,
         trusted: &TrustedProxies,
@@ -113,8 +118,8 @@ impl Params {
         let mut params = Params {
             peer,
             trusted: trusted.clone(),
-            headers: parts.headers.clone(),
-            path: parts.uri.path().to_string(),
+            headers,
+            path: parts.uri.path().into(),
             ..Params::default()
         };
         if let Some(query) = parts.uri.query() {
@@ -122,7 +127,7 @@ impl Params {
         }
         if parts.method != Method::GET && parts.method != Method::HEAD {
             let bytes = read_limited(body, limit).await?;
-            let is_form = parts
+            let is_form = params
                 .headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
@@ -290,8 +295,11 @@ impl FromRequest<AppState> for Params {
         if let Some(params) = parts.extensions.remove::<Params>() {
             return Ok(params);
         }
+        // The request ends here, so its headers move into the parameters.
+        let headers = std::mem::take(&mut parts.headers);
         Params::read(
             &parts,
+            headers,
             body,
             state.settings.max_body,
             &state.settings.trusted_proxies,

@@ -437,10 +437,12 @@ async fn enforce(
     } else {
         app.settings.max_body.min(UNAUTHENTICATED_BODY_LIMIT)
     };
-    let params = match Params::read(&parts, body, limit, &app.settings.trusted_proxies).await {
-        Ok(params) => params,
-        Err(error) => return error.into_response(),
-    };
+    let headers = parts.headers.clone();
+    let params =
+        match Params::read(&parts, headers, body, limit, &app.settings.trusted_proxies).await {
+            Ok(params) => params,
+            Err(error) => return error.into_response(),
+        };
     let principal = match principal {
         Some(p) => p,
         None => {
