@@ -35,7 +35,9 @@ use std::sync::Arc;
 
 use crate::app::AppState;
 use crate::foundation::metrics::RouteStats;
-use crate::foundation::middleware::{AccessLog, AccessLogLayer, RouteMetricsLayer};
+use crate::foundation::middleware::{
+    AccessLog, AccessLogLayer, RouteMetrics, RouteMetricsLayer, RouteTable,
+};
 
 pub use error::{ServiceError, ServiceResult};
 pub use params::Params;
@@ -66,8 +68,9 @@ pub fn route_table() -> Vec<secured::RouteDecl> {
 
 /// The whole HTTP application: every route under `server.servlet.contextPath`, inside the
 /// access log both edges share.
-pub fn router(app: AppState) -> AccessLog<Router> {
-    let mut router = all_routes().into_router(&app);
+pub fn router(app: AppState) -> AccessLog<RouteMetrics<Router>> {
+    let mut timed = RouteTable::new(secured::NOT_FOUND_URI);
+    let mut router = all_routes().into_router(&app, &mut timed);
     let http = app.metrics.http.get();
     let stats = |index: usize, uri: &'static str| match http {
         Some(http) => http.route(index, uri),
@@ -79,15 +82,15 @@ pub fn router(app: AppState) -> AccessLog<Router> {
         let target = format!("{context}/");
         router = router.route(
             &context,
-            axum::routing::get(move || async move { axum::response::Redirect::to(&target) })
-                .route_layer(RouteMetricsLayer::new(stats(0, secured::ROOT_URI))),
+            axum::routing::get(move || async move { axum::response::Redirect::to(&target) }),
         );
+        timed.insert(&context, stats(0, secured::ROOT_URI));
     }
-    let fallback = axum::routing::any(not_found)
-        .layer(RouteMetricsLayer::new(stats(1, secured::NOT_FOUND_URI)));
-    let router = router.fallback_service(fallback).with_state(app.clone());
-    // Around the router rather than `Router::layer`, which would wrap (and box) every route
-    // once more, an allocation per request.
+    timed.set_not_found(stats(1, secured::NOT_FOUND_URI));
+    let router = router.fallback(not_found).with_state(app.clone());
+    // Both layers go around the router rather than through `Router::layer`, which would wrap
+    // (and box) every route once more: allocations on every request.
+    let router = tower::Layer::layer(&RouteMetricsLayer::new(timed), router);
     tower::Layer::layer(
         &AccessLogLayer::new("http", Arc::clone(&app.traffic.http)),
         router,

@@ -28,7 +28,7 @@ use super::params::Params;
 use super::{ServiceError, ServiceResult};
 use crate::app::AppState;
 use crate::foundation::metrics::HttpStats;
-use crate::foundation::middleware::RouteMetricsLayer;
+use crate::foundation::middleware::RouteTable;
 
 /// How a guard finds the resources of a request: written next to the handlers with their own
 /// key functions. An `Err` is the handler's own parameter error, answered before anything runs.
@@ -197,9 +197,9 @@ impl Routes {
     /// so no request URI is rewritten), each route behind its guard when auth is on. With auth
     /// off the guard layer is left out entirely: it would only pass every request through.
     ///
-    /// Every route is also timed into its own series (`uri` = its template), outside the guard
-    /// so refusals are counted too.
-    pub fn into_router(self, app: &AppState) -> Router<AppState> {
+    /// Every route's series (`uri` = its template) goes into `timed`, which times requests
+    /// around the router, so refusals are counted too.
+    pub fn into_router(self, app: &AppState, timed: &mut RouteTable) -> Router<AppState> {
         let context = app.settings.context_path.as_str();
         let http = app.metrics.http.get_or_init(|| {
             HttpStats::new(
@@ -231,8 +231,9 @@ impl Routes {
             } else {
                 methods
             };
-            let methods = methods.route_layer(RouteMetricsLayer::new(stats));
-            router = router.route(&format!("{context}{path}"), methods);
+            let full = format!("{context}{path}");
+            timed.insert(&full, stats);
+            router = router.route(&full, methods);
         }
         router
     }
