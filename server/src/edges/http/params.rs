@@ -92,6 +92,24 @@ impl Params {
     /// A name that picks what the request touches or who sends it, given more than once:
     /// such a request is ambiguous and refused rather than read one way or the other.
     fn repeated_selector(&self) -> Option<&'static str> {
+        // Most requests carry a handful of parameters: comparing them pairwise is cheaper
+        // than looking for each selector, and a name given once cannot be repeated. Many
+        // parameters go the other way, so the work stays linear in their number.
+        if self.pairs.len() <= 8 {
+            return self.pairs.iter().enumerate().find_map(|(i, (name, _))| {
+                let repeated = self.pairs[i + 1..]
+                    .iter()
+                    .any(|(other, _)| other.eq_ignore_ascii_case(name));
+                repeated
+                    .then(|| {
+                        SINGLE_VALUED
+                            .iter()
+                            .copied()
+                            .find(|s| s.eq_ignore_ascii_case(name))
+                    })
+                    .flatten()
+            });
+        }
         SINGLE_VALUED.iter().copied().find(|name| {
             self.pairs
                 .iter()
@@ -322,6 +340,18 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selector_given_twice_is_found_however_many_parameters_come() {
+        let filler: String = (0..20).map(|i| format!("&p{i}=v")).collect();
+        for extra in ["", "&a=1&b=2", filler.as_str()] {
+            let repeated = Params::from_query(&format!("dataId=a&group=g{extra}&DATAID=b"));
+            assert_eq!(repeated.repeated_selector(), Some("dataId"), "{extra}");
+            let others = Params::from_query(&format!("x=1&dataId=a{extra}&x=2&y=&y="));
+            assert_eq!(others.repeated_selector(), None, "{extra}");
+        }
+        assert_eq!(Params::from_query("").repeated_selector(), None);
+    }
 
     #[test]
     fn query_values_and_aliases() {

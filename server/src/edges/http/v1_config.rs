@@ -103,14 +103,16 @@ fn header_value(value: &str) -> HeaderValue {
 // GET /v1/cs/configs
 
 async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
+    // The rare branches are boxed: inline, their futures would make every GET's future
+    // (which axum boxes and moves) several kilobytes larger.
     if let Some(mode) = params.get("search") {
-        return search(&app, &params, mode).await;
+        return Box::pin(search(&app, &params, mode)).await;
     }
     if params.get("export").is_some_and(|v| v == "true") {
-        return export(&app, &params, false).await;
+        return Box::pin(export(&app, &params, false)).await;
     }
     if params.get("exportV2").is_some_and(|v| v == "true") {
-        return export(&app, &params, true).await;
+        return Box::pin(export(&app, &params, true)).await;
     }
     let key = config_key(&params)?;
     // Nacos counts every read of one config (formal, beta or tag).
