@@ -404,7 +404,7 @@ impl Distro {
         let mut changes = self.naming.subscribe_changes();
         let delay = self.cluster.settings.distro_sync_delay;
         loop {
-            let mut keys: HashSet<ServiceKey> = HashSet::new();
+            let mut keys: HashSet<Arc<ServiceKey>> = HashSet::new();
             let mut everything = false;
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return,

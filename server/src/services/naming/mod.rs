@@ -121,7 +121,9 @@ const CHECK_BEAT_INTERVAL_MS: u64 = 5_000;
 const CHECK_BEAT_TIMEOUT_MS: u64 = 15_000;
 const CHECK_DELETE_TIMEOUT_MS: u64 = 30_000;
 
-/// Changes kept for slow change subscribers before they see `Lagged`.
+/// Changes kept for slow change subscribers before they see `Lagged`. The channel allocates
+/// every slot up front; a change is an `Arc`, so a slot is small and a receiver's copy is a
+/// reference count, not three strings.
 const CHANGE_CAPACITY: usize = 4096;
 
 /// Fields of `PATCH /v1/ns/instance`: only those present change; metadata is merged.
@@ -211,7 +213,7 @@ pub struct NamingService {
     repo: Arc<dyn InstanceRepo>,
     registry: Registry,
     /// "Service changed" events, for the UDP and gRPC pushers.
-    changes: broadcast::Sender<ServiceKey>,
+    changes: broadcast::Sender<Arc<ServiceKey>>,
     /// Serialises writes that go through the repository, so memory follows the same order.
     persist: tokio::sync::Mutex<()>,
     /// UDP subscribers, pending acks and push counters.
@@ -332,7 +334,7 @@ impl NamingService {
     }
 
     /// Keys of services whose instances or settings changed, as they change.
-    pub fn subscribe_changes(&self) -> broadcast::Receiver<ServiceKey> {
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Arc<ServiceKey>> {
         self.changes.subscribe()
     }
 
@@ -351,7 +353,9 @@ impl NamingService {
             state.forget_rendered();
         }
         // No receiver is fine: nobody is interested yet.
-        let _ = self.changes.send(key.clone());
+        if self.changes.receiver_count() > 0 {
+            let _ = self.changes.send(Arc::new(key.clone()));
+        }
     }
 }
 
@@ -391,7 +395,7 @@ mod tests {
             .register_instance(&a, inst("10.0.0.1", 1), &conn)
             .await
             .expect("register");
-        assert_eq!(changes.try_recv().expect("event"), a);
+        assert_eq!(*changes.try_recv().expect("event"), a);
         // A second registration by the same client in the same service replaces the first.
         naming
             .register_instance(&a, inst("10.0.0.2", 1), &conn)
@@ -424,8 +428,8 @@ mod tests {
         assert!(ips(&naming, &a).is_empty());
         assert_eq!(ips(&naming, &b), ["10.0.1.3:1"]);
         let mut changed = vec![
-            changes.try_recv().expect("event"),
-            changes.try_recv().expect("event"),
+            Arc::unwrap_or_clone(changes.try_recv().expect("event")),
+            Arc::unwrap_or_clone(changes.try_recv().expect("event")),
         ];
         changed.sort();
         assert_eq!(changed, [a.clone(), b.clone()]);

@@ -402,7 +402,7 @@ impl NamingService {
 pub(crate) async fn run(
     naming: Arc<NamingService>,
     socket: UdpSocket,
-    mut changes: broadcast::Receiver<ServiceKey>,
+    mut changes: broadcast::Receiver<Arc<ServiceKey>>,
     shutdown: CancellationToken,
 ) {
     let delay = naming.timings.push_delay;
@@ -434,7 +434,7 @@ pub(crate) async fn run(
             event = changes.recv() => match event {
                 Ok(key) => {
                     if naming.push.has_subscribers(&key) {
-                        dirty.insert(key);
+                        dirty.insert(Arc::unwrap_or_clone(key));
                         schedule(&mut flush_at, last_flush);
                     }
                 }
