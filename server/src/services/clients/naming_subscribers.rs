@@ -44,20 +44,18 @@ impl PushKind for NamingPush {
     const MODULE: &'static str = "naming";
 
     fn body(&self, key: &ServiceKey, clusters: &String) -> Vec<u8> {
-        #[derive(serde::Serialize)]
-        struct Notify<T> {
-            #[serde(rename = "serviceInfo")]
-            service_info: T,
-        }
         let selection = Selection {
             clusters,
             healthy_only: false,
         };
-        let info = self.naming.select(key, selection);
-        let body = Notify {
-            service_info: info.wire(WireStyle::Grpc),
-        };
-        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
+        // The selection as `instance/list` serves it: rendered once per change and cluster
+        // filter, then shared by every subscriber's push (only `lastRefTime` is written anew).
+        let info = self.naming.select_json(key, selection, WireStyle::Grpc);
+        let mut body = Vec::with_capacity(info.len() + 16);
+        body.extend_from_slice(br#"{"serviceInfo":"#);
+        body.extend_from_slice(&info);
+        body.push(b'}');
+        body
     }
 
     fn policy(&self) -> PushPolicy {
