@@ -471,9 +471,8 @@ impl ConnectionManager {
         timeout: Duration,
     ) -> Result<(), PushError> {
         let body = Self::object_bytes(body);
-        self.exchange(conn, type_name, module, &body, timeout)
+        self.request_rendered(conn, type_name, module, &body, timeout)
             .await
-            .map(drop)
     }
 
     /// [`ConnectionManager::request`] with the body already rendered as a JSON object (without
