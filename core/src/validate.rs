@@ -45,13 +45,21 @@ fn check_config_token(param: &'static str, value: &str, max: usize) -> ParamResu
     if value.trim().is_empty() {
         return Err(ParamError::missing(param));
     }
-    if !value.chars().all(is_config_char) {
+    // Every allowed character is ASCII, so a byte test decides (a byte of a multi-byte
+    // character is never allowed), and the length in characters is the length in bytes.
+    if !value.bytes().all(|b| is_config_char(char::from(b))) {
         return Err(ParamError::new(
             param,
             format!("invalid {param}: only letters, digits and _ - . : are allowed"),
         ));
     }
-    check_len(param, value, max)
+    if value.len() > max {
+        return Err(ParamError::new(
+            param,
+            format!("invalid {param}, length exceeds {max}"),
+        ));
+    }
+    Ok(())
 }
 
 /// dataId: required, `[A-Za-z0-9_.:-]`, at most 256 characters.

@@ -212,41 +212,45 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResu
 #[derive(Debug, Clone)]
 pub struct RenderedConfig {
     body: Bytes,
-    content_type: HeaderValue,
-    config_type: HeaderValue,
-    md5: HeaderValue,
-    last_modified: HeaderValue,
-    encrypted_data_key: Option<HeaderValue>,
+    /// Every header of the answer: a clone per request copies them without hashing a name.
+    headers: HeaderMap,
 }
 
 impl RenderedConfig {
     fn new(item: &nacos_core::ConfigItem) -> Self {
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type_for(&item.config_type)),
+        );
+        headers.insert(
+            HeaderName::from_static("config-type"),
+            header_value(&item.config_type),
+        );
+        headers.insert(
+            HeaderName::from_static("content-md5"),
+            header_value(&item.md5),
+        );
+        headers.insert(
+            header::LAST_MODIFIED,
+            header_value(&wire::http_date(item.modified_ms)),
+        );
+        no_cache(&mut headers);
+        if !item.encrypted_data_key.is_empty() {
+            headers.insert(
+                HeaderName::from_static("encrypted-data-key"),
+                header_value(&item.encrypted_data_key),
+            );
+        }
         RenderedConfig {
             body: Bytes::copy_from_slice(item.content.as_bytes()),
-            content_type: HeaderValue::from_static(content_type_for(&item.config_type)),
-            config_type: header_value(&item.config_type),
-            md5: header_value(&item.md5),
-            last_modified: header_value(&wire::http_date(item.modified_ms)),
-            encrypted_data_key: (!item.encrypted_data_key.is_empty())
-                .then(|| header_value(&item.encrypted_data_key)),
+            headers,
         }
     }
 
     fn response(&self) -> Response {
         let mut response = Response::new(axum::body::Body::from(self.body.clone()));
-        let headers = response.headers_mut();
-        headers.reserve(10);
-        headers.insert(header::CONTENT_TYPE, self.content_type.clone());
-        headers.insert(
-            HeaderName::from_static("config-type"),
-            self.config_type.clone(),
-        );
-        headers.insert(HeaderName::from_static("content-md5"), self.md5.clone());
-        headers.insert(header::LAST_MODIFIED, self.last_modified.clone());
-        no_cache(headers);
-        if let Some(key) = &self.encrypted_data_key {
-            headers.insert(HeaderName::from_static("encrypted-data-key"), key.clone());
-        }
+        *response.headers_mut() = self.headers.clone();
         response
     }
 }
