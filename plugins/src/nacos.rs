@@ -226,18 +226,41 @@ pub struct NacosAuthPlugin {
     /// [`AUTH_DISABLED_TOKEN`]).
     key: Option<JwtKey>,
     expire_secs: u64,
+    /// Random key of the password digests (never leaves the process).
+    digest_key: [u8; 32],
+    /// Built on first use: seven caches are about 200 KB, which a server with auth off and
+    /// nobody logging in to the console never needs.
+    caches: std::sync::OnceLock<Caches>,
+}
+
+/// What the plugin remembers for a short while.
+struct Caches {
     /// token → (user, exp).
     tokens: Cache<String, (String, i64)>,
     /// user → keyed digest of the password recently verified for a username/password
     /// identity.
     passwords: Cache<String, [u8; 32]>,
-    /// Random key of the password digests (never leaves the process).
-    digest_key: [u8; 32],
     /// user → whether it exists and is enabled (tokens of deleted users stop working).
     active: Cache<String, bool>,
     roles: Cache<String, Arc<Vec<String>>>,
     permissions: Cache<String, Arc<Vec<Permission>>>,
     throttle: LoginThrottle,
+}
+
+impl Caches {
+    fn new() -> Self {
+        Self {
+            tokens: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            passwords: short_lived(10_000),
+            active: short_lived(100_000),
+            roles: short_lived(100_000),
+            permissions: short_lived(10_000),
+            throttle: LoginThrottle::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for NacosAuthPlugin {
@@ -275,22 +298,18 @@ impl NacosAuthPlugin {
             users,
             key,
             expire_secs,
-            tokens: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
-            passwords: short_lived(10_000),
             digest_key: random_key(),
-            active: short_lived(100_000),
-            roles: short_lived(100_000),
-            permissions: short_lived(10_000),
-            throttle: LoginThrottle::new(),
+            caches: std::sync::OnceLock::new(),
         }
+    }
+
+    fn caches(&self) -> &Caches {
+        self.caches.get_or_init(Caches::new)
     }
 
     /// Whether `username` exists and is enabled (cached for [`DECISION_TTL`]).
     async fn is_active(&self, username: &str) -> Result<bool, AuthError> {
-        if let Some(active) = self.active.get(username) {
+        if let Some(active) = self.caches().active.get(username) {
             return Ok(active);
         }
         let active = self
@@ -299,13 +318,13 @@ impl NacosAuthPlugin {
             .await
             .map_err(unavailable)?
             .is_some_and(|u| u.enabled);
-        self.active.insert(username.to_string(), active);
+        self.caches().active.insert(username.to_string(), active);
         Ok(active)
     }
 
     /// The roles of a user (cached for [`DECISION_TTL`]).
     pub async fn roles_of(&self, username: &str) -> Result<Arc<Vec<String>>, AuthError> {
-        if let Some(roles) = self.roles.get(username) {
+        if let Some(roles) = self.caches().roles.get(username) {
             return Ok(roles);
         }
         let page = self
@@ -314,12 +333,14 @@ impl NacosAuthPlugin {
             .await
             .map_err(unavailable)?;
         let roles = Arc::new(page.items.into_iter().map(|b| b.role).collect::<Vec<_>>());
-        self.roles.insert(username.to_string(), Arc::clone(&roles));
+        self.caches()
+            .roles
+            .insert(username.to_string(), Arc::clone(&roles));
         Ok(roles)
     }
 
     async fn permissions_of(&self, role: &str) -> Result<Arc<Vec<Permission>>, AuthError> {
-        if let Some(perms) = self.permissions.get(role) {
+        if let Some(perms) = self.caches().permissions.get(role) {
             return Ok(perms);
         }
         let page = self
@@ -328,14 +349,15 @@ impl NacosAuthPlugin {
             .await
             .map_err(unavailable)?;
         let perms = Arc::new(page.items);
-        self.permissions
+        self.caches()
+            .permissions
             .insert(role.to_string(), Arc::clone(&perms));
         Ok(perms)
     }
 
     fn check_token(&self, token: &str) -> Result<String, AuthError> {
         let now = now_secs();
-        if let Some((user, exp)) = self.tokens.get(token) {
+        if let Some((user, exp)) = self.caches().tokens.get(token) {
             return if exp < now {
                 Err(AuthError::TokenExpired)
             } else {
@@ -349,7 +371,9 @@ impl NacosAuthPlugin {
         if exp < now {
             return Err(AuthError::TokenExpired);
         }
-        self.tokens.insert(token.to_string(), (user.clone(), exp));
+        self.caches()
+            .tokens
+            .insert(token.to_string(), (user.clone(), exp));
         Ok(user)
     }
 
@@ -360,7 +384,7 @@ impl NacosAuthPlugin {
         password: &str,
         client_ip: &str,
     ) -> Result<(), AuthError> {
-        let Some(attempt) = self.throttle.begin(username, client_ip) else {
+        let Some(attempt) = self.caches().throttle.begin(username, client_ip) else {
             tracing::warn!(username, client_ip, "login refused: too many failures");
             return Err(AuthError::TooManyAttempts);
         };
@@ -455,6 +479,7 @@ impl AuthPlugin for NacosAuthPlugin {
             (Some(username), Some(password)) => {
                 let digest = self.password_digest(username, password);
                 if self
+                    .caches()
                     .passwords
                     .get(username)
                     .is_some_and(|known| crate::ct_eq(&known, &digest))
@@ -465,7 +490,7 @@ impl AuthPlugin for NacosAuthPlugin {
                 }
                 self.check_password(username, password, &identity.client_ip)
                     .await?;
-                self.passwords.insert(username.to_string(), digest);
+                self.caches().passwords.insert(username.to_string(), digest);
                 Ok(Principal {
                     name: username.to_string(),
                 })
@@ -515,10 +540,10 @@ impl AuthPlugin for NacosAuthPlugin {
     }
 
     fn invalidate(&self) {
-        self.roles.invalidate_all();
-        self.permissions.invalidate_all();
-        self.passwords.invalidate_all();
-        self.active.invalidate_all();
+        self.caches().roles.invalidate_all();
+        self.caches().permissions.invalidate_all();
+        self.caches().passwords.invalidate_all();
+        self.caches().active.invalidate_all();
     }
 }
 
@@ -763,7 +788,7 @@ mod tests {
         id.offer("username", "dev");
         id.offer("password", "devpw");
         p.validate_identity(&id).await.expect("valid");
-        assert!(p.passwords.get("dev").is_some());
+        assert!(p.caches().passwords.get("dev").is_some());
         let mut wrong = IdentityContext::new("1.1.1.1");
         wrong.offer("username", "dev");
         wrong.offer("password", "other");
