@@ -159,7 +159,7 @@ pub(crate) async fn read_bi_stream(
         } else if type_name.ends_with("Response") {
             if let Some(conn) = &registered {
                 conn.touch();
-                conn.complete(&payload);
+                conn.complete(payload);
             }
         } else {
             tracing::debug!(conn = %transport.id, r#type = type_name, "ignored on the bi-stream");

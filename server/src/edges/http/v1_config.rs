@@ -103,16 +103,14 @@ fn header_value(value: &str) -> HeaderValue {
 // GET /v1/cs/configs
 
 async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResult<Response> {
-    // The rare branches are boxed: inline, their futures would make every GET's future
-    // (which axum boxes and moves) several kilobytes larger.
     if let Some(mode) = params.get("search") {
-        return Box::pin(search(&app, &params, mode)).await;
+        return search(&app, &params, mode).await;
     }
     if params.get("export").is_some_and(|v| v == "true") {
-        return Box::pin(export(&app, &params, false)).await;
+        return export(&app, &params, false).await;
     }
     if params.get("exportV2").is_some_and(|v| v == "true") {
-        return Box::pin(export(&app, &params, true)).await;
+        return export(&app, &params, true).await;
     }
     let key = config_key(&params)?;
     // Nacos counts every read of one config (formal, beta or tag).
@@ -171,29 +169,13 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResu
         .map_or(DEFAULT_CONFIG_TYPE, |f| f.config_type.as_str());
     let mut response = selected.content().to_string().into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type_for(config_type)),
+    put_config_headers(
+        headers,
+        config_type,
+        selected.md5(),
+        selected.modified_ms(),
+        selected.encrypted_data_key(),
     );
-    headers.insert(
-        HeaderName::from_static("config-type"),
-        header_value(config_type),
-    );
-    headers.insert(
-        HeaderName::from_static("content-md5"),
-        header_value(selected.md5()),
-    );
-    headers.insert(
-        header::LAST_MODIFIED,
-        header_value(&wire::http_date(selected.modified_ms())),
-    );
-    no_cache(headers);
-    if !selected.encrypted_data_key().is_empty() {
-        headers.insert(
-            HeaderName::from_static("encrypted-data-key"),
-            header_value(selected.encrypted_data_key()),
-        );
-    }
     if matches!(selected, Selected::Beta(_)) {
         headers.insert(
             HeaderName::from_static("isbeta"),
@@ -208,6 +190,36 @@ async fn get_configs(State(app): State<AppState>, params: Params) -> ServiceResu
     Ok(response)
 }
 
+/// The headers of a v1 GET answer that every variant (formal, beta, tag) carries.
+fn put_config_headers(
+    headers: &mut HeaderMap,
+    config_type: &str,
+    md5: &str,
+    modified_ms: i64,
+    encrypted_data_key: &str,
+) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_for(config_type)),
+    );
+    headers.insert(
+        HeaderName::from_static("config-type"),
+        header_value(config_type),
+    );
+    headers.insert(HeaderName::from_static("content-md5"), header_value(md5));
+    headers.insert(
+        header::LAST_MODIFIED,
+        header_value(&wire::http_date(modified_ms)),
+    );
+    no_cache(headers);
+    if !encrypted_data_key.is_empty() {
+        headers.insert(
+            HeaderName::from_static("encrypted-data-key"),
+            header_value(encrypted_data_key),
+        );
+    }
+}
+
 /// The v1 GET answer of a formal config, rendered once per cached version.
 #[derive(Debug, Clone)]
 pub struct RenderedConfig {
@@ -219,29 +231,13 @@ pub struct RenderedConfig {
 impl RenderedConfig {
     fn new(item: &nacos_core::ConfigItem) -> Self {
         let mut headers = HeaderMap::with_capacity(8);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type_for(&item.config_type)),
+        put_config_headers(
+            &mut headers,
+            &item.config_type,
+            &item.md5,
+            item.modified_ms,
+            &item.encrypted_data_key,
         );
-        headers.insert(
-            HeaderName::from_static("config-type"),
-            header_value(&item.config_type),
-        );
-        headers.insert(
-            HeaderName::from_static("content-md5"),
-            header_value(&item.md5),
-        );
-        headers.insert(
-            header::LAST_MODIFIED,
-            header_value(&wire::http_date(item.modified_ms)),
-        );
-        no_cache(&mut headers);
-        if !item.encrypted_data_key.is_empty() {
-            headers.insert(
-                HeaderName::from_static("encrypted-data-key"),
-                header_value(&item.encrypted_data_key),
-            );
-        }
         RenderedConfig {
             body: Bytes::copy_from_slice(item.content.as_bytes()),
             headers,

@@ -170,9 +170,10 @@ impl Connection {
     }
 
     /// An answer arrived on the bi-stream: complete the push it belongs to.
-    pub fn complete(&self, payload: &Payload) {
-        let bytes = payload.body_bytes();
-        let Ok(head) = serde_json::from_slice::<AnswerHead<'_>>(bytes) else {
+    pub fn complete(&self, mut payload: Payload) {
+        // The body moves into the answer rather than being copied for every acknowledgement.
+        let bytes = payload.body.take().map(|any| any.value).unwrap_or_default();
+        let Ok(head) = serde_json::from_slice::<AnswerHead<'_>>(&bytes) else {
             tracing::debug!(conn = %self.id, "unparsable answer on the bi-stream");
             return;
         };
@@ -180,22 +181,19 @@ impl Connection {
         let Some(request_id) = head.request_id.and_then(|id| id.parse::<u64>().ok()) else {
             return;
         };
+        let code = head
+            .result_code
+            .as_ref()
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|c| i32::try_from(c).ok())
+            .unwrap_or(0);
         let waiter = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&request_id);
         if let Some(waiter) = waiter {
-            let code = head
-                .result_code
-                .as_ref()
-                .and_then(serde_json::Value::as_i64)
-                .and_then(|c| i32::try_from(c).ok())
-                .unwrap_or(0);
-            let _ = waiter.send(Answer {
-                code,
-                body: bytes.to_vec(),
-            });
+            let _ = waiter.send(Answer { code, body: bytes });
         }
     }
 
@@ -674,11 +672,11 @@ mod tests {
             r#"{"requestId":"6","resultCode":200}"#,
             r#"{"requestId":"x5","resultCode":200}"#,
         ] {
-            conn.complete(&answer(body));
+            conn.complete(answer(body));
             assert!(waiting.try_recv().is_err(), "{body}");
         }
         // A code that is not a number counts as a failure, as a missing one does.
-        conn.complete(&answer(
+        conn.complete(answer(
             r#"{"requestId":"5","resultCode":"200","extra":[1]}"#,
         ));
         let got = waiting.try_recv().expect("completed");
