@@ -22,6 +22,9 @@
 //! [`Listeners`] until a shutdown future resolves ([`run`]), so tests bind port 0 and run the
 //! real thing. A request's path: an edge parses and authorizes it, calls a service method (or a
 //! cluster protocol, when the write belongs to another node), and renders the result.
+//!
+//! Next to `src`, `build.rs` has the linker place the functions listed in `startup.order`
+//! together in the release binary, so an idle server keeps little of its code resident.
 
 pub mod app;
 pub mod cluster;
