@@ -540,10 +540,13 @@ impl AuthPlugin for NacosAuthPlugin {
     }
 
     fn invalidate(&self) {
-        self.caches().roles.invalidate_all();
-        self.caches().permissions.invalidate_all();
-        self.caches().passwords.invalidate_all();
-        self.caches().active.invalidate_all();
+        // Caches never built hold nothing to forget; building them here would only cost.
+        if let Some(caches) = self.caches.get() {
+            caches.roles.invalidate_all();
+            caches.permissions.invalidate_all();
+            caches.passwords.invalidate_all();
+            caches.active.invalidate_all();
+        }
     }
 }
 
