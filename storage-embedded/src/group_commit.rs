@@ -20,8 +20,9 @@ use nacos_core::RepoError;
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::oneshot;
 
-use crate::command::{Command, CommandOutput, apply};
+use crate::command::{Command, CommandOutput, apply, apply_to};
 use crate::error::storage;
+use crate::tables::WriteTables;
 
 /// Most commands in one batch: bounds the latency of the batch's first caller.
 const MAX_BATCH: usize = 256;
@@ -164,16 +165,26 @@ fn apply_together(db: &Database, commands: &[Command]) -> Together {
         Err(error) => return Together::OneFailed(error),
     };
     let mut outputs = Vec::with_capacity(commands.len());
-    for command in commands {
-        match apply(&txn, command) {
-            Ok(output) => outputs.push(output),
-            Err(error) => {
-                if let Err(abort) = txn.abort() {
-                    tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
-                }
-                return Together::OneFailed(error);
-            }
+    let failed = match WriteTables::open(&txn) {
+        // The tables close at the end of this block, as the commit requires.
+        Ok(mut tables) => {
+            commands
+                .iter()
+                .find_map(|command| match apply_to(&mut tables, command) {
+                    Ok(output) => {
+                        outputs.push(output);
+                        None
+                    }
+                    Err(error) => Some(error),
+                })
         }
+        Err(error) => Some(error),
+    };
+    if let Some(error) = failed {
+        if let Err(abort) = txn.abort() {
+            tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
+        }
+        return Together::OneFailed(error);
     }
     match txn.commit() {
         Ok(()) => Together::Committed(outputs),

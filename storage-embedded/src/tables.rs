@@ -400,7 +400,8 @@ pub(crate) fn read_permissions(
 // Writable tables
 
 /// Every table, opened for writing in one transaction. [`crate::command::apply`] opens this
-/// once per command, so handlers never open a table twice.
+/// once per command, and group commit once per batch ([`crate::command::apply_to`]), so
+/// handlers never open a table twice.
 pub(crate) struct WriteTables<'txn> {
     pub configs: Table<'txn, Key3, Bytes>,
     pub config_ids: Table<'txn, u64, Key3>,
