@@ -164,28 +164,22 @@ fn apply_together(db: &Database, commands: &[Command]) -> Together {
         Ok(txn) => txn,
         Err(error) => return Together::OneFailed(error),
     };
-    let mut outputs = Vec::with_capacity(commands.len());
-    let failed = match WriteTables::open(&txn) {
-        // The tables close at the end of this block, as the commit requires.
-        Ok(mut tables) => {
-            commands
-                .iter()
-                .find_map(|command| match apply_to(&mut tables, command) {
-                    Ok(output) => {
-                        outputs.push(output);
-                        None
-                    }
-                    Err(error) => Some(error),
-                })
+    // Stops at the first failing command; the tables close before the commit, as it requires.
+    let applied = WriteTables::open(&txn).and_then(|mut tables| {
+        commands
+            .iter()
+            .map(|command| apply_to(&mut tables, command))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let outputs = match applied {
+        Ok(outputs) => outputs,
+        Err(error) => {
+            if let Err(abort) = txn.abort() {
+                tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
+            }
+            return Together::OneFailed(error);
         }
-        Err(error) => Some(error),
     };
-    if let Some(error) = failed {
-        if let Err(abort) = txn.abort() {
-            tracing::warn!(error = %abort, "aborting an embedded store transaction failed");
-        }
-        return Together::OneFailed(error);
-    }
     match txn.commit() {
         Ok(()) => Together::Committed(outputs),
         Err(error) => Together::CommitFailed(storage(error)),
